@@ -1,0 +1,29 @@
+"""Pure metric functions for synthetic-data audits: arrays in, numbers out."""
+
+from metrics_core.bootstrap import Estimate, bootstrap_estimate, mean_estimate
+from metrics_core.diversity import self_cosine_similarity, vendi_score
+from metrics_core.knn import BallStatistics, ball_statistics, default_device, knn_radii
+from metrics_core.prdc import density_coverage, prdc_from_statistics, precision_recall
+from metrics_core.registry import REGISTRY, MetricSpec, get_spec, metric_names
+from metrics_core.suite import METRICS_VERSION, embedding_suite
+
+__all__ = [
+    "METRICS_VERSION",
+    "REGISTRY",
+    "BallStatistics",
+    "Estimate",
+    "MetricSpec",
+    "ball_statistics",
+    "bootstrap_estimate",
+    "default_device",
+    "density_coverage",
+    "embedding_suite",
+    "get_spec",
+    "knn_radii",
+    "mean_estimate",
+    "metric_names",
+    "precision_recall",
+    "prdc_from_statistics",
+    "self_cosine_similarity",
+    "vendi_score",
+]

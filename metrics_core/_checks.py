@@ -1,0 +1,75 @@
+"""Input validation helpers shared by every metric.
+
+Each helper raises ``ValueError`` whose message names the argument, what was
+expected and what was received, so callers (the CLI, the flow) can prefix the
+file and round and show it as one line.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+ArrayLike = "np.ndarray | torch.Tensor"
+
+
+def _check_embeddings(x, name: str, *, min_rows: int = 1) -> torch.Tensor:
+    """Validate a 2-D finite float array ``[N, D]`` and return it as a tensor.
+
+    Float64 inputs stay float64 (the exact tie checks need them); every other
+    floating dtype is widened to float32. Integer, boolean and object arrays are
+    refused rather than silently cast.
+    """
+    if isinstance(x, torch.Tensor):
+        t = x.detach()
+    else:
+        arr = np.asarray(x)
+        if arr.dtype == object or not np.issubdtype(arr.dtype, np.floating):
+            raise ValueError(f"{name}: expected a float array, got dtype {arr.dtype}")
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+    if not torch.is_floating_point(t):
+        raise ValueError(f"{name}: expected a float array, got dtype {t.dtype}")
+    if t.ndim != 2:
+        raise ValueError(
+            f"{name}: expected a 2-D array [N, D], got {t.ndim}-D with shape {tuple(t.shape)}"
+        )
+    n, d = t.shape
+    if n == 0 or d == 0:
+        raise ValueError(f"{name}: expected a non-empty array [N, D], got shape {tuple(t.shape)}")
+    if n < min_rows:
+        raise ValueError(f"{name}: expected at least {min_rows} rows, got {n}")
+    if t.dtype not in (torch.float32, torch.float64):
+        t = t.to(torch.float32)
+    finite = torch.isfinite(t)
+    if not bool(finite.all()):
+        bad_row = int((~finite).any(dim=1).nonzero()[0, 0])
+        count = int((~finite).sum())
+        raise ValueError(f"{name}: {count} NaN or inf values (first in row {bad_row})")
+    return t
+
+
+def _check_same_dim(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> None:
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(
+            f"{name_b}: expected D={a.shape[1]} features to match {name_a}, got D={b.shape[1]}"
+        )
+
+
+def _check_k(k: int, *sets: tuple[str, int]) -> None:
+    """k-NN radii need k neighbours besides the point itself."""
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k: expected a positive integer, got {k!r}")
+    for name, n in sets:
+        if n < k + 1:
+            raise ValueError(f"{name}: expected at least k+1={k + 1} rows for k={k}, got {n}")
+
+
+def _check_nonzero_rows(x: torch.Tensor, name: str) -> None:
+    """Cosine similarity is undefined for a zero vector."""
+    norms = torch.linalg.vector_norm(x, dim=1)
+    zero = norms == 0
+    if bool(zero.any()):
+        raise ValueError(
+            f"{name}: cosine similarity is undefined for zero vectors; "
+            f"{int(zero.sum())} rows are all zero (first is row {int(zero.nonzero()[0, 0])})"
+        )

@@ -1,0 +1,412 @@
+r"""Chunked exact k-nearest-neighbour engine (torch, CPU by default, CUDA when present).
+
+The engine never materialises an ``N x M`` distance matrix: it works on tiles
+of at most 256 rows by ``chunk_size`` columns, each produced by one float32
+GEMM on augmented operands,
+
+.. math:: \lVert y\rVert^2 - 2\,x^\top y = [x, 1] \cdot [-2y, \lVert y\rVert^2] ,
+
+which is the squared distance less the row constant :math:`\lVert x\rVert^2`.
+Float32 rounding would make ties (duplicates, which collapse produces)
+undecidable, so every comparison inside a rigorous rounding band is re-decided
+in float64 from the difference vectors, and every radius is recomputed in
+float64 from its neighbour's index and kept squared. Results are therefore
+exact (to float64) and deterministic, independent of chunk size, thread count
+and device.
+
+Both sets are translated by the reference mean first: distances are
+translation-invariant, and centring shrinks the norms that drive rounding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from metrics_core._checks import _check_embeddings, _check_k, _check_same_dim
+
+DEFAULT_CHUNK_SIZE = 4096
+# Tiles have at most _ROW_TILE rows, so the passes after each GEMM run on
+# cached data. The first column tile of a k-NN search (_BOUND_TILE wide) sets
+# a per-row bound; the ball tests use _BALL_TILE-wide tiles of the reference
+# sorted by radius, so one bound per tile is tight.
+_ROW_TILE = 256
+_BOUND_TILE = 1024
+_BALL_TILE = 1024
+# Extra fp32 candidates kept beyond k+1 so near-ties at the k-th neighbour are
+# usually settled by the exact recomputation of the candidates alone.
+_EXTRA_CANDIDATES = 4
+_EPS32 = torch.finfo(torch.float32).eps
+_EPS64 = torch.finfo(torch.float64).eps
+# Exact pair batches hold at most this many float64 values.
+_PAIR_BATCH_ELEMENTS = 1 << 22
+
+
+def default_device() -> torch.device:
+    """CUDA when a device is present, else the CPU."""
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+@dataclass(frozen=True)
+class _PreparedSet:
+    exact: torch.Tensor  # float64 [N, D], centred
+    rows_aug: torch.Tensor  # float32 [N, D+1]: [x, 1]
+    cols_aug: torch.Tensor  # float32 [D+1, N]: [-2x, ||x||^2]^T
+    sqnorm: torch.Tensor  # float32 [N]
+
+    @property
+    def n(self) -> int:
+        return self.exact.shape[0]
+
+    @property
+    def d(self) -> int:
+        return self.exact.shape[1]
+
+
+def _prepare(x: torch.Tensor, center: torch.Tensor, device: torch.device) -> _PreparedSet:
+    exact = x.to(device=device, dtype=torch.float64) - center
+    fast = exact.to(torch.float32)
+    sqnorm = (fast * fast).sum(dim=1)
+    ones = torch.ones(fast.shape[0], 1, dtype=torch.float32, device=device)
+    rows_aug = torch.cat([fast, ones], dim=1)
+    cols_aug = torch.cat([-2.0 * fast, sqnorm[:, None]], dim=1).T.contiguous()
+    return _PreparedSet(exact=exact, rows_aug=rows_aug, cols_aug=cols_aug, sqnorm=sqnorm)
+
+
+def _band_factor(d: int, eps: float = _EPS32) -> float:
+    # Rigorous bound on the rounding of ||x||^2 + ||y||^2 - 2 x.y (a dot
+    # product of length d + 1, the norms and the cast of a float64 threshold),
+    # as a multiple of ||x||^2 + ||y||^2.
+    return (d + 16) * eps
+
+
+def _exact_sqdist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise squared distance in float64 from difference vectors."""
+    diff = a - b
+    return (diff * diff).sum(dim=-1)
+
+
+def _exact_sqdist_pairs(a: torch.Tensor, ii: torch.Tensor, b: torch.Tensor, jj: torch.Tensor) -> torch.Tensor:
+    """Exact float64 squared distances of the pairs ``(a[ii], b[jj])``, in memory-bounded batches."""
+    out = torch.empty(ii.shape[0], dtype=torch.float64, device=a.device)
+    step = max(1, _PAIR_BATCH_ELEMENTS // a.shape[1])
+    for s in range(0, ii.shape[0], step):
+        out[s : s + step] = _exact_sqdist(a[ii[s : s + step]], b[jj[s : s + step]])
+    return out
+
+
+def _flat_nonzero(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row and column indices of the True entries of a 2-D mask."""
+    if mask.device.type == "cpu":
+        # numpy's flatnonzero is several times faster than torch's CPU nonzero.
+        flat = torch.from_numpy(np.flatnonzero(mask.numpy()))
+        cols = mask.shape[1]
+        return flat // cols, flat % cols
+    return mask.nonzero(as_tuple=True)
+
+
+class _RowCandidates:
+    """Per-row candidate lists in a padded matrix (+inf where empty), grown on demand."""
+
+    def __init__(self, val: torch.Tensor, idx: torch.Tensor):
+        n_rows, width = val.shape
+        cap = 4 * width
+        self.val = torch.full((n_rows, cap), float("inf"), dtype=val.dtype, device=val.device)
+        self.idx = torch.zeros((n_rows, cap), dtype=torch.int64, device=val.device)
+        self.val[:, :width] = val
+        self.idx[:, :width] = idx
+        self.fill = torch.full((n_rows,), width, dtype=torch.int64, device=val.device)
+
+    def add(self, ii: torch.Tensor, jj: torch.Tensor, vals: torch.Tensor) -> None:
+        """Append entries; ``ii`` must be ascending (row-major nonzero order)."""
+        if ii.shape[0] == 0:
+            return
+        counts = torch.bincount(ii, minlength=self.val.shape[0])
+        starts = torch.cumsum(counts, 0) - counts
+        pos = self.fill[ii] + torch.arange(ii.shape[0], device=ii.device) - starts[ii]
+        self.fill += counts
+        need = int(self.fill.max())
+        if need > self.val.shape[1]:
+            grow = max(need, 2 * self.val.shape[1]) - self.val.shape[1]
+            self.val = torch.cat([self.val, torch.full((self.val.shape[0], grow), float("inf"), dtype=self.val.dtype, device=self.val.device)], 1)
+            self.idx = torch.cat([self.idx, torch.zeros((self.idx.shape[0], grow), dtype=torch.int64, device=self.idx.device)], 1)
+        self.val[ii, pos] = vals
+        self.idx[ii, pos] = jj
+
+    def smallest(self, n_keep: int) -> tuple[torch.Tensor, torch.Tensor]:
+        width = int(self.fill.max())
+        val, pos = torch.topk(self.val[:, :width], n_keep, dim=1, largest=False, sorted=True)
+        return val, torch.gather(self.idx[:, :width], 1, pos)
+
+
+def _topk_partial(points: _PreparedSet, rows: slice, n_cand: int, chunk_size: int):
+    """The ``n_cand`` smallest partial distances ``||b_j||^2 - 2 a_i.b_j`` of each row, sorted.
+
+    The first column tile sets a per-row bound (its ``n_cand``-th smallest
+    value, an upper bound on the final one); later tiles only contribute the
+    few entries below it, found with one comparison instead of a top-k.
+    """
+    a = points.rows_aug[rows]
+    n = points.n
+    width = max(min(_BOUND_TILE, chunk_size, n), n_cand)
+    part = a @ points.cols_aug[:, :width]
+    val, idx = torch.topk(part, n_cand, dim=1, largest=False, sorted=False)
+    bound = val.max(dim=1, keepdim=True).values
+    candidates = _RowCandidates(val, idx)
+    for cstart in range(width, n, chunk_size):
+        cols = slice(cstart, min(cstart + chunk_size, n))
+        part = a @ points.cols_aug[:, cols]
+        ii, jj = _flat_nonzero(part <= bound)
+        candidates.add(ii, jj + cstart, part[ii, jj])
+    return candidates.smallest(n_cand)
+
+
+def _kth_sq_radii(points: _PreparedSet, k: int, chunk_size: int) -> torch.Tensor:
+    """Exact float64 squared distance from each point to its k-th nearest other point.
+
+    The self-distance 0 is among the candidates, so the (k+1)-th smallest is
+    the k-th nearest *other* point. fp32 picks ``n_cand`` candidates per row
+    and float64 recomputes them; a row is settled when no other point can be
+    closer than its exact (k+1)-th candidate ``e_k`` even after rounding: when
+    ``e_k == 0`` (nothing is closer than a duplicate) or when the largest fp32
+    candidate, less the rounding band, is at least ``e_k``. Other rows
+    (near-ties beyond the candidate list, tight clusters far from the mean)
+    are redone in float64, every point that can lie within ``e_k`` evaluated
+    exactly.
+    """
+    n, d = points.n, points.d
+    n_cand = min(n, k + 1 + _EXTRA_CANDIDATES)
+    sq_radii = torch.empty(n, dtype=torch.float64, device=points.exact.device)
+    max_sq32 = points.sqnorm.max()
+    sqnorm64 = None
+    for start in range(0, n, _ROW_TILE):
+        rows = slice(start, min(start + _ROW_TILE, n))
+        val, idx = _topk_partial(points, rows, n_cand, chunk_size)
+        exact, _ = torch.sort(_exact_sqdist(points.exact[rows, None, :], points.exact[idx]), dim=1)
+        kth = exact[:, k]
+        sq_radii[rows] = kth
+        if n_cand == n:
+            continue  # every point was a candidate
+        band = (points.sqnorm[rows] + max_sq32) * _band_factor(d)
+        lower_bound_rest = (val[:, -1] + points.sqnorm[rows] - band).double()
+        unsettled = ((kth > 0) & (lower_bound_rest < kth)).nonzero(as_tuple=True)[0]
+        if unsettled.shape[0]:
+            if sqnorm64 is None:
+                sqnorm64 = (points.exact * points.exact).sum(dim=1)
+            for i in (unsettled + start).tolist():
+                sq_radii[i] = _kth_sq_radius_float64(points, sqnorm64, i, k, float(sq_radii[i]), chunk_size)
+    return sq_radii
+
+
+def _kth_sq_radius_float64(points: _PreparedSet, sqnorm64, i: int, k: int, upper: float, chunk_size: int) -> float:
+    """Exact k-th squared radius of point ``i``, given an upper bound ``upper`` on it."""
+    a = points.exact[i : i + 1]
+    band = float((sqnorm64[i] + sqnorm64.max()) * _band_factor(points.d, _EPS64))
+    within = []
+    for cstart in range(0, points.n, chunk_size):
+        cols = slice(cstart, min(cstart + chunk_size, points.n))
+        part = torch.addmm(sqnorm64[None, cols], a, points.exact[cols].T, beta=1.0, alpha=-2.0)[0]
+        within.append((part + sqnorm64[i] - band <= upper).nonzero(as_tuple=True)[0] + cstart)
+    near = torch.cat(within)
+    # Every point that can be within `upper` (>= the answer) is in `near`.
+    dist = _exact_sqdist_pairs(a, torch.zeros_like(near), points.exact, near)
+    return float(torch.sort(dist).values[k])
+
+
+def _ball_pass(r: _PreparedSet, r_sq: torch.Tensor, f: _PreparedSet, f_sq: torch.Tensor, chunk_size: int):
+    """Every ``||f_i - r_j||^2 <= R_j^2`` and ``<= F_i^2`` test, tile by tile.
+
+    The reference is visited sorted by radius, so one per-row bound per tile,
+    ``max(F_i^2, max_tile R_j^2) + band``, selects a tight superset of the pairs
+    that can pass either test with a single comparison; those candidates are
+    then decided exactly.
+
+    Returns:
+        per reference point (in sorted order) the number of round points in its
+        ball and whether it lies in some round ball, and per round point the
+        number of reference balls holding it.
+    """
+    device = r.exact.device
+    order = torch.argsort(r_sq)
+    r_cols = r.cols_aug[:, order]
+    r_exact = r.exact[order]
+    r_sq = r_sq[order]
+    r_sq32 = r_sq.to(torch.float32)
+    r_norm = r.sqnorm[order]
+    f_sq32 = f_sq.to(torch.float32)
+    factor = _band_factor(r.d)
+    width = min(_BALL_TILE, chunk_size)
+    tiles = [slice(c, min(c + width, r.n)) for c in range(0, r.n, width)]
+    tile_max_r_sq = [r_sq32[t].max() for t in tiles]
+    tile_max_norm = [r_norm[t].max() for t in tiles]
+
+    in_ref_balls = torch.zeros(f.n, dtype=torch.int64, device=device)
+    counts_sorted = torch.zeros(r.n, dtype=torch.int64, device=device)
+    in_round_sorted = torch.zeros(r.n, dtype=torch.bool, device=device)
+    for fstart in range(0, f.n, _ROW_TILE):
+        frows = slice(fstart, min(fstart + _ROW_TILE, f.n))
+        a = f.rows_aug[frows]
+        f_norm = f.sqnorm[frows]
+        f_exact = f.exact[frows]
+        for t, cols in enumerate(tiles):
+            part = a @ r_cols[:, cols]  # ||f_i - r_j||^2 - ||f_i||^2
+            band = (f_norm + tile_max_norm[t]) * factor
+            bound = torch.maximum(f_sq32[frows], tile_max_r_sq[t]) - f_norm + band
+            ii, jj = _flat_nonzero(part <= bound[:, None])
+            if ii.shape[0] == 0:
+                continue
+            # Decide both tests in fp32 where that is provably right; pairs
+            # within the rounding band of either threshold are redone exactly.
+            d2_32 = part[ii, jj] + f_norm[ii]
+            pair_band = band[ii]
+            thr_r32, thr_f32 = r_sq32[cols][jj], f_sq32[frows][ii]
+            hit_r = d2_32 <= thr_r32 - pair_band
+            hit_f = d2_32 <= thr_f32 - pair_band
+            unsure = ((d2_32 - thr_r32).abs() <= pair_band) | ((d2_32 - thr_f32).abs() <= pair_band)
+            pos = unsure.nonzero(as_tuple=True)[0]
+            if pos.shape[0]:
+                exact = _exact_sqdist_pairs(f_exact, ii[pos], r_exact[cols], jj[pos])
+                hit_r[pos] = exact <= r_sq[cols][jj[pos]]
+                hit_f[pos] = exact <= f_sq[frows][ii[pos]]
+            in_ref_balls[frows] += torch.bincount(ii[hit_r], minlength=a.shape[0])
+            counts_sorted[cols] += torch.bincount(jj[hit_r], minlength=cols.stop - cols.start)
+            in_round_sorted[cols.start + jj[hit_f]] = True
+    counts = torch.empty_like(counts_sorted)
+    counts[order] = counts_sorted
+    in_round = torch.empty_like(in_round_sorted)
+    in_round[order] = in_round_sorted
+    return counts, in_round, in_ref_balls
+
+
+@dataclass(frozen=True)
+class BallStatistics:
+    """Sufficient statistics of the two k-NN manifolds, mergeable across shards.
+
+    Attributes:
+        reference_sq_radii: ``[N]`` float64, squared k-th NN distance inside the reference.
+        round_sq_radii: ``[M]`` float64, squared k-th NN distance inside the round.
+        round_in_reference_balls: ``[M]`` int64, number of reference balls
+            ``B(r_i, R_i)`` containing each round point (``<=``).
+        reference_ball_counts: ``[N]`` int64, number of round points inside each
+            reference ball.
+        reference_in_round_manifold: ``[N]`` bool, whether each reference point
+            lies inside at least one round ball ``B(f_j, F_j)``.
+        k: the neighbourhood size.
+    """
+
+    reference_sq_radii: torch.Tensor
+    round_sq_radii: torch.Tensor
+    round_in_reference_balls: torch.Tensor
+    reference_ball_counts: torch.Tensor
+    reference_in_round_manifold: torch.Tensor
+    k: int
+
+    @property
+    def reference_radii(self) -> torch.Tensor:
+        return self.reference_sq_radii.sqrt()
+
+    @property
+    def round_radii(self) -> torch.Tensor:
+        return self.round_sq_radii.sqrt()
+
+
+def _check_chunk_size(chunk_size: int) -> None:
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size: expected a positive integer, got {chunk_size!r}")
+
+
+def knn_radii(
+    x, k: int = 5, *, chunk_size: int = DEFAULT_CHUNK_SIZE, device=None, squared: bool = False
+) -> torch.Tensor:
+    r"""Distance from every point to its k-th nearest neighbour in the same set.
+
+    .. math:: R_i = \lVert x_i - \mathrm{NN}_k(x_i)\rVert_2 ,
+
+    where the point itself is excluded (its duplicates are not). Exact in float64.
+
+    Args:
+        x: ``[N, D]`` float array, ``N >= k + 1``.
+        k: neighbourhood size.
+        chunk_size: columns per tile (tiles have at most 256 rows); memory is
+            ``O(chunk_size)`` per tile.
+        device: torch device, default CUDA when present else CPU.
+        squared: return :math:`R_i^2` exactly (what :func:`ball_statistics`
+            takes as a cache; squaring a rounded root can miss a tie).
+
+    Returns:
+        ``[N]`` float64 tensor on the CPU.
+
+    Example:
+        >>> import numpy as np
+        >>> knn_radii(np.array([[0.0], [1.0], [3.0]]), k=1).tolist()
+        [1.0, 1.0, 2.0]
+    """
+    xt = _check_embeddings(x, "x")
+    _check_k(k, ("x", xt.shape[0]))
+    _check_chunk_size(chunk_size)
+    device = torch.device(device) if device is not None else default_device()
+    center = xt.to(device=device, dtype=torch.float64).mean(dim=0)
+    sq = _kth_sq_radii(_prepare(xt, center, device), k, chunk_size).cpu()
+    return sq if squared else sq.sqrt()
+
+
+def ball_statistics(
+    reference,
+    round_,
+    k: int = 5,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    device=None,
+    reference_sq_radii: torch.Tensor | None = None,
+) -> BallStatistics:
+    r"""One pass over all reference x round blocks collecting every ball test.
+
+    For reference points :math:`r_i` with radii :math:`R_i` and round points
+    :math:`f_j` with radii :math:`F_j`, it records
+    :math:`\sum_i 1[\lVert f_j - r_i\rVert \le R_i]` per round point,
+    :math:`\sum_j 1[\lVert f_j - r_i\rVert \le R_i]` per reference point, and
+    :math:`\max_j 1[\lVert r_i - f_j\rVert \le F_j]` per reference point.
+    Memory is bounded by ``chunk_size`` (tiles of at most 256 x chunk_size);
+    no ``N x M`` matrix is formed.
+
+    Args:
+        reference: ``[N, D]`` float array.
+        round_: ``[M, D]`` float array.
+        k: neighbourhood size.
+        chunk_size: block side length.
+        device: torch device, default CUDA when present else CPU.
+        reference_sq_radii: optional cached ``[N]`` squared radii of this
+            reference and k, from ``knn_radii(reference, k, squared=True)``.
+
+    Returns:
+        :class:`BallStatistics` with CPU tensors.
+    """
+    ref = _check_embeddings(reference, "reference")
+    rnd = _check_embeddings(round_, "round")
+    _check_same_dim(ref, rnd, "reference", "round")
+    _check_k(k, ("reference", ref.shape[0]), ("round", rnd.shape[0]))
+    _check_chunk_size(chunk_size)
+    device = torch.device(device) if device is not None else default_device()
+    center = ref.to(device=device, dtype=torch.float64).mean(dim=0)
+    r = _prepare(ref, center, device)
+    f = _prepare(rnd, center, device)
+    if reference_sq_radii is None:
+        r_radii_sq = _kth_sq_radii(r, k, chunk_size)
+    else:
+        if tuple(reference_sq_radii.shape) != (r.n,):
+            raise ValueError(
+                f"reference_sq_radii: expected shape ({r.n},), got {tuple(reference_sq_radii.shape)}"
+            )
+        r_radii_sq = torch.as_tensor(reference_sq_radii).to(device=device, dtype=torch.float64)
+    f_radii_sq = _kth_sq_radii(f, k, chunk_size)
+    ref_ball_counts, ref_in_round, in_ref_balls = _ball_pass(r, r_radii_sq, f, f_radii_sq, chunk_size)
+    return BallStatistics(
+        reference_sq_radii=r_radii_sq.cpu(),
+        round_sq_radii=f_radii_sq.cpu(),
+        round_in_reference_balls=in_ref_balls.cpu(),
+        reference_ball_counts=ref_ball_counts.cpu(),
+        reference_in_round_manifold=ref_in_round.cpu(),
+        k=k,
+    )

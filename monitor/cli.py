@@ -1,0 +1,86 @@
+"""``collapse-monitor`` command line: parsing only; each verb lives in monitor/commands/."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from monitor import __version__
+from monitor.config import DEFAULT_PORT
+from monitor.errors import CollapseMonitorError
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected a positive integer, got 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="collapse-monitor",
+        description="Longitudinal model-collapse monitoring for self-training loops.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--home", help="state directory (default: $COLLAPSE_MONITOR_HOME or ./.collapse-monitor)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    audit = sub.add_parser("audit", help="audit one generation round against the reference")
+    audit.add_argument("loop", help="name of the self-training loop")
+    audit.add_argument("round", type=int, help="round (generation) number, >= 0")
+    audit.add_argument("data", help="the round's embeddings, a .npy float array [M, D]")
+    audit.add_argument("--reference", required=True, help="reference embeddings, a .npy float array [N, D]")
+    audit.add_argument("--k", type=_positive_int, default=5, help="k-NN neighbourhood size (default 5)")
+    audit.add_argument("--bootstrap", type=_non_negative_int, default=200, help="bootstrap replicates, 0 for none (default 200)")
+    audit.add_argument("--seed", type=_non_negative_int, default=0, help="bootstrap seed (default 0)")
+    audit.add_argument("--json", action="store_true", help="print exactly one JSON object")
+
+    status = sub.add_parser("status", help="trajectory and alert state of a loop")
+    status.add_argument("loop")
+    status.add_argument("--json", action="store_true", help="print exactly one JSON object")
+
+    serve = sub.add_parser("serve", help="serve the Prometheus exporter until interrupted")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=_non_negative_int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+
+    demo = sub.add_parser("demo", help="a Gaussian-mixture self-training loop audited round by round")
+    demo.add_argument("--rounds", type=_positive_int, default=15, help="generation rounds (default 15)")
+    demo.add_argument("--seed", type=_non_negative_int, default=0, help="simulation seed (default 0)")
+    demo.add_argument("--host", default="127.0.0.1", help="exporter bind address (default 127.0.0.1)")
+    demo.add_argument("--port", type=_non_negative_int, default=DEFAULT_PORT, help=f"exporter port, 0 for any (default {DEFAULT_PORT})")
+    demo.add_argument("--no-serve", action="store_true", help="do not serve the exporter during the demo")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "audit":
+            from monitor.commands import audit as cmd
+        elif args.command == "status":
+            from monitor.commands import status as cmd
+        elif args.command == "serve":
+            from monitor.commands import serve as cmd
+        else:
+            from monitor.commands import demo as cmd
+        return cmd.run(args)
+    except CollapseMonitorError as exc:
+        print(f"collapse-monitor: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Prometheus exporter: a custom Collector that reads the store at scrape time.
+
+Nothing is cached between scrapes, so a restarted exporter serves exactly
+what is stored and series of deleted loops disappear. The daemon's own work
+(audits run in this process) is counted by module-level metrics.
+
+Series (labels are bounded: ``loop``, ``metric``, ``family``, ``modality``):
+
+* ``collapse_up`` 1 when the store was readable at this scrape, else 0
+* ``collapse_metric_value{loop,metric,family,modality}`` latest value
+* ``collapse_metric_ci_low`` / ``collapse_metric_ci_high`` its interval
+* ``collapse_metric_delta`` first difference at that round
+* ``collapse_metric_slope`` slope over the window, per round
+* ``collapse_alert_state{loop,metric}`` 0 ok, 1 warning, 2 critical
+* ``collapse_round{loop}`` highest audited round
+* ``collapse_last_audit_timestamp_seconds{loop}`` Unix time of the last audit
+* ``collapse_audits_total``, ``collapse_audit_failures_total``,
+  ``collapse_audit_duration_seconds`` the daemon's own audits
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import start_http_server
+from prometheus_client.registry import Collector
+
+from metrics_core.registry import REGISTRY as METRIC_REGISTRY
+from monitor.alerts import SEVERITY_LEVEL
+from monitor.store import TrajectoryStore
+
+log = logging.getLogger(__name__)
+
+AUDITS = Counter("collapse_audits", "Round audits completed by this process.", registry=None)
+AUDIT_FAILURES = Counter("collapse_audit_failures", "Round audits that failed in this process.", registry=None)
+AUDIT_DURATION = Histogram(
+    "collapse_audit_duration_seconds",
+    "Wall time of one round audit in this process.",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+    registry=None,
+)
+
+
+def _labels(metric: str) -> tuple[str, str]:
+    spec = METRIC_REGISTRY.get(metric)
+    return (spec.family, spec.modality) if spec else ("unknown", "unknown")
+
+
+class StoreCollector(Collector):
+    def __init__(self, store: TrajectoryStore):
+        self.store = store
+
+    def describe(self):
+        return []  # series depend on the store; collected only at scrape time
+
+    def collect(self):
+        up = GaugeMetricFamily("collapse_up", "1 if the trajectory store was readable at this scrape.")
+        try:
+            latest = self.store.latest_values()
+            loops = self.store.loop_summaries()
+            alerts = self.store.alert_states()
+        except Exception:  # noqa: BLE001 - any store failure is reported as collapse_up 0
+            log.exception("store unreadable at scrape time")
+            up.add_metric([], 0.0)
+            yield up
+            return
+        up.add_metric([], 1.0)
+        yield up
+
+        metric_labels = ["loop", "metric", "family", "modality"]
+        families = {
+            "value": GaugeMetricFamily("collapse_metric_value", "Latest audited value of a metric.", labels=metric_labels),
+            "ci_low": GaugeMetricFamily("collapse_metric_ci_low", "Lower confidence bound of the latest value.", labels=metric_labels),
+            "ci_high": GaugeMetricFamily("collapse_metric_ci_high", "Upper confidence bound of the latest value.", labels=metric_labels),
+            "delta": GaugeMetricFamily("collapse_metric_delta", "First difference of a metric at its latest round.", labels=metric_labels),
+            "slope": GaugeMetricFamily("collapse_metric_slope", "Least-squares slope per round over the window.", labels=metric_labels),
+        }
+        for row in latest.itertuples(index=False):
+            labels = [row.loop, row.metric, *_labels(row.metric)]
+            for column, fam in families.items():
+                v = getattr(row, column)
+                if v is not None and not (isinstance(v, float) and math.isnan(v)):
+                    fam.add_metric(labels, float(v))
+        yield from families.values()
+
+        state = GaugeMetricFamily(
+            "collapse_alert_state", "Alert state per loop and metric: 0 ok, 1 warning, 2 critical.", labels=["loop", "metric"]
+        )
+        for row in alerts.itertuples(index=False):
+            state.add_metric([row.loop, row.metric], float(SEVERITY_LEVEL[row.severity]))
+        yield state
+
+        rnd = GaugeMetricFamily("collapse_round", "Highest audited round of a loop.", labels=["loop"])
+        ts = GaugeMetricFamily(
+            "collapse_last_audit_timestamp_seconds", "Unix time of the loop's last audit.", labels=["loop"]
+        )
+        for row in loops.itertuples(index=False):
+            rnd.add_metric([row.loop], float(row.round))
+            ts.add_metric([row.loop], float(row.audited_at))
+        yield rnd
+        yield ts
+
+
+def build_registry(store: TrajectoryStore) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector(store))
+    for own in (AUDITS, AUDIT_FAILURES, AUDIT_DURATION):
+        registry.register(own)
+    return registry
+
+
+class Exporter:
+    """The HTTP endpoint; ``stop()`` shuts it down and frees the port."""
+
+    def __init__(self, store: TrajectoryStore, host: str = "127.0.0.1", port: int = 9464):
+        self.registry = build_registry(store)
+        self._server, self._thread = start_http_server(port, addr=host, registry=self.registry)
+        self.host = host
+        self.port = self._server.server_port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/metrics"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def serve_until(stop: threading.Event, store: TrajectoryStore, host: str, port: int) -> Exporter:
+    exporter = Exporter(store, host, port)
+    try:
+        stop.wait()
+    finally:
+        exporter.stop()
+    return exporter

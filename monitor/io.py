@@ -1,0 +1,77 @@
+"""Loading rounds and references: every failure names the file, the round and the problem."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from metrics_core._checks import _check_embeddings
+from monitor.errors import InputError
+
+
+@dataclass(frozen=True)
+class LoadedArray:
+    path: Path
+    data: np.ndarray
+    fingerprint: str
+
+
+def fingerprint_array(arr: np.ndarray) -> str:
+    """sha256 over dtype, shape and bytes: equal data, equal fingerprint."""
+    h = hashlib.sha256()
+    h.update(f"{arr.dtype.str}|{arr.shape}|".encode())
+    h.update(np.ascontiguousarray(arr).data)
+    return h.hexdigest()
+
+
+def _where(path: Path, role: str, round_number: int | None) -> str:
+    return f"{path} ({role}, round {round_number})" if round_number is not None else f"{path} ({role})"
+
+
+def load_embeddings(path: str | Path, role: str, round_number: int | None = None) -> LoadedArray:
+    """Load a ``.npy`` float array ``[N, D]`` without ever unpickling.
+
+    Raises:
+        InputError: missing or unreadable file, pickled or non-float data,
+            wrong number of dimensions, empty array, NaN or inf values.
+    """
+    p = Path(path)
+    where = _where(p, role, round_number)
+    if not p.is_file():
+        raise InputError(f"{where}: file not found")
+    try:
+        with open(p, "rb") as fh:
+            magic = fh.read(6)
+    except OSError as exc:
+        raise InputError(f"{where}: cannot read: {exc.strerror}") from exc
+    if magic.startswith(b"PK"):
+        raise InputError(f"{where}: is an .npz archive; expected a single .npy array")
+    if magic.startswith(b"\x80"):
+        raise InputError(f"{where}: holds pickled data, which is refused; save a float array with numpy.save")
+    if magic != b"\x93NUMPY":
+        raise InputError(f"{where}: not a .npy file (no NPY header)")
+    try:
+        arr = np.load(p, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise InputError(f"{where}: holds pickled objects, which are refused; save a float array") from exc
+        raise InputError(f"{where}: not a readable .npy array: {exc}") from exc
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{where}: not a readable .npy array: {exc}") from exc
+    try:
+        _check_embeddings(arr, "embeddings")
+    except ValueError as exc:
+        raise InputError(f"{where}: {exc}") from exc
+    return LoadedArray(path=p, data=arr, fingerprint=fingerprint_array(arr))
+
+
+def check_same_dim(reference: LoadedArray, round_: LoadedArray, round_number: int) -> None:
+    d_ref, d_round = reference.data.shape[1], round_.data.shape[1]
+    if d_ref != d_round:
+        raise InputError(
+            f"{round_.path} (round, round {round_number}): embeddings have D={d_round} features, "
+            f"but the reference {reference.path} has D={d_ref}"
+        )

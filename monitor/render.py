@@ -1,0 +1,52 @@
+"""Human-readable output (rich); every verb's ``--json`` bypasses it."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from metrics_core.registry import REGISTRY
+
+SEVERITY_STYLE = {"ok": "green", "warning": "yellow", "critical": "bold red"}
+
+
+def console() -> Console:
+    return Console()
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.4g}"
+
+
+def render_audit(con: Console, result: dict) -> None:
+    table = Table(title=f"loop {result['loop']} round {result['round']}")
+    for col in ("metric", "value", "95% CI", "delta", "slope", "better"):
+        table.add_column(col)
+    for name, m in result["metrics"].items():
+        d = result["derivatives"].get(name, {})
+        ci = "-" if m["ci_low"] is None else f"[{m['ci_low']:.4g}, {m['ci_high']:.4g}]"
+        better = "higher" if REGISTRY[name].higher_is_better else "lower"
+        table.add_row(name, _fmt(m["value"]), ci, _fmt(d.get("delta")), _fmt(d.get("slope")), better)
+    con.print(table)
+    style = SEVERITY_STYLE[result["status"]]
+    con.print(f"status: [{style}]{result['status']}[/]")
+    for alert in result["alerts"]:
+        con.print(f"  [{SEVERITY_STYLE[alert['severity']]}]{alert['severity']}[/] {alert['message']}")
+
+
+def render_status(con: Console, report: dict) -> None:
+    metrics = list(REGISTRY)
+    table = Table(title=f"loop {report['loop']}")
+    table.add_column("round", justify="right")
+    for name in metrics:
+        table.add_column(name, justify="right")
+    for entry in report["rounds"]:
+        table.add_row(str(entry["round"]), *(_fmt(entry["metrics"].get(n, {}).get("value")) for n in metrics))
+    con.print(table)
+    style = SEVERITY_STYLE[report["status"]]
+    con.print(f"status: [{style}]{report['status']}[/]")
+    for alert in report["alerts"]:
+        if alert["severity"] != "ok":
+            con.print(
+                f"  [{SEVERITY_STYLE[alert['severity']]}]{alert['severity']}[/] since round {alert['since_round']}: {alert['message']}"
+            )

@@ -1,0 +1,73 @@
+"""MLflow logging: one run per loop, metrics at ``step = round``.
+
+The run is found by its ``collapse_loop`` tag before one is created, so
+re-auditing a round (or restarting the daemon) never makes a second run. A
+round whose fingerprint was already logged is not logged again, so MLflow's
+metric history holds one point per round unless the round's data changed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+EXPERIMENT = "collapse-monitor"
+LOOP_TAG = "collapse_loop"
+
+
+def _client(tracking_uri: str):
+    from mlflow.tracking import MlflowClient  # heavy import, only when logging
+
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def _experiment_id(client, artifact_root: Path) -> str:
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    if exp is not None:
+        return exp.experiment_id
+    # An explicit artifact location: the default would be ./mlruns in the CWD.
+    return client.create_experiment(EXPERIMENT, artifact_location=artifact_root.resolve().as_uri())
+
+
+def find_loop_run(tracking_uri: str, loop: str, artifact_root: Path):
+    """The loop's run, or None. Loop names are validated (no quotes)."""
+    client = _client(tracking_uri)
+    exp_id = _experiment_id(client, artifact_root)
+    runs = client.search_runs(
+        [exp_id], filter_string=f"tags.{LOOP_TAG} = '{loop}'", order_by=["attributes.start_time ASC"], max_results=1
+    )
+    return runs[0] if runs else None
+
+
+def log_round(
+    tracking_uri: str,
+    artifact_root: Path,
+    loop: str,
+    round_number: int,
+    fingerprint: str,
+    metrics: dict[str, float],
+    deltas: dict[str, float | None],
+) -> tuple[str, bool]:
+    """Log one round into the loop's run; returns ``(run_id, logged)``."""
+    from mlflow.entities import Metric
+
+    client = _client(tracking_uri)
+    exp_id = _experiment_id(client, artifact_root)
+    run = find_loop_run(tracking_uri, loop, artifact_root)
+    if run is None:
+        run = client.create_run(exp_id, tags={LOOP_TAG: loop}, run_name=loop)
+    run_id = run.info.run_id
+    fp_tag = f"collapse_round_{round_number}_fingerprint"
+    if run.data.tags.get(fp_tag) == fingerprint:
+        return run_id, False
+    now = int(time.time() * 1000)
+    batch = [Metric(name, float(v), now, round_number) for name, v in metrics.items()]
+    batch += [
+        Metric(f"delta/{name}", float(v), now, round_number)
+        for name, v in deltas.items()
+        if v is not None and not math.isnan(v)
+    ]
+    client.log_batch(run_id, metrics=batch)
+    client.set_tag(run_id, fp_tag, fingerprint)
+    return run_id, True

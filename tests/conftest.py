@@ -1,0 +1,40 @@
+import os
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One real ephemeral Prefect API (temporary SQLite DB) for the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness():
+        yield
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    h = tmp_path / "home"
+    monkeypatch.setenv("COLLAPSE_MONITOR_HOME", str(h))
+    monkeypatch.delenv("COLLAPSE_MONITOR_STORE_URL", raising=False)
+    monkeypatch.delenv("COLLAPSE_MONITOR_MLFLOW_URI", raising=False)
+    return h
+
+
+@pytest.fixture
+def shrinking_rounds(tmp_path):
+    """A reference and 4 rounds that contract towards the mean (recall falls)."""
+    rng = np.random.default_rng(7)
+    ref = rng.normal(size=(400, 8)).astype(np.float32)
+    ref_path = tmp_path / "reference.npy"
+    np.save(ref_path, ref)
+    paths = []
+    for r, scale in enumerate([1.0, 0.8, 0.6, 0.4]):
+        p = tmp_path / f"round_{r}.npy"
+        np.save(p, (rng.normal(size=(300, 8)) * scale).astype(np.float32))
+        paths.append(p)
+    return ref_path, paths

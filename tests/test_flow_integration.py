@@ -1,0 +1,132 @@
+"""The audit path end to end with real components: Prefect, SQLite, MLflow, HTTP scrape."""
+
+import urllib.request
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from flows.audit import audit_round
+from metrics_core.registry import metric_names
+from monitor.config import load_settings
+from monitor.exporter import StoreCollector, Exporter
+from monitor.store import TrajectoryStore
+from monitor.tracking import EXPERIMENT, LOOP_TAG
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def _scrape(url: str) -> dict[tuple[str, tuple], float]:
+    body = urllib.request.urlopen(url, timeout=10).read().decode()
+    out = {}
+    for family in text_string_to_metric_families(body):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def _loop_run(settings, loop):
+    client = MlflowClient(settings.mlflow_uri)
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    return client, client.search_runs([exp.experiment_id], filter_string=f"tags.{LOOP_TAG} = '{loop}'")
+
+
+def test_audit_flow_store_mlflow_and_exporter(home, shrinking_rounds):
+    ref, rounds = shrinking_rounds
+    results = [audit_round("loop-a", r, str(p), str(ref)) for r, p in enumerate(rounds)]
+    last = results[-1]
+    assert set(last) == {"loop", "round", "metrics", "derivatives", "alerts", "status"}
+    assert list(last["metrics"]) == metric_names("embedding")
+    for m in last["metrics"].values():
+        assert m["ci_low"] <= m["value"] <= m["ci_high"]
+    # Contraction: recall falls round over round, and the loop ends critical.
+    recalls = [r["metrics"]["recall"]["value"] for r in results]
+    assert recalls == sorted(recalls, reverse=True) and recalls[0] - recalls[-1] > 0.2
+    assert last["status"] == "critical"
+    assert any(a["metric"] == "recall" and a["severity"] == "critical" for a in last["alerts"])
+    assert last["derivatives"]["recall"]["delta"] == pytest.approx(recalls[3] - recalls[2])
+
+    settings = load_settings()
+    store = TrajectoryStore(settings.store_url)
+    traj = store.trajectory("loop-a")
+    assert len(traj) == 4 * 6
+    assert traj[traj.metric == "recall"]["value"].tolist() == pytest.approx(recalls)
+
+    # MLflow: one run for the loop, one point per round at step = round.
+    client, runs = _loop_run(settings, "loop-a")
+    assert len(runs) == 1
+    history = client.get_metric_history(runs[0].info.run_id, "recall")
+    assert sorted((h.step, h.value) for h in history) == [(i, pytest.approx(v)) for i, v in enumerate(recalls)]
+    deltas = client.get_metric_history(runs[0].info.run_id, "delta/recall")
+    assert sorted(h.step for h in deltas) == [1, 2, 3]
+
+    # Re-auditing the same round: same values, no second run, no second point.
+    again = audit_round("loop-a", 2, str(rounds[2]), str(ref))
+    assert again["metrics"] == results[2]["metrics"]
+    client, runs = _loop_run(settings, "loop-a")
+    assert len(runs) == 1
+    assert len(client.get_metric_history(runs[0].info.run_id, "recall")) == 4
+    assert len(store.trajectory("loop-a")) == 4 * 6
+
+    # The exporter reads the store at scrape time.
+    exporter = Exporter(store, "127.0.0.1", 0)
+    try:
+        samples = _scrape(exporter.url)
+    finally:
+        exporter.stop()
+    labels = (("family", "coverage"), ("loop", "loop-a"), ("metric", "recall"), ("modality", "embedding"))
+    assert samples[("collapse_metric_value", labels)] == pytest.approx(recalls[3])
+    assert samples[("collapse_metric_delta", labels)] == pytest.approx(recalls[3] - recalls[2])
+    assert samples[("collapse_alert_state", (("loop", "loop-a"), ("metric", "recall")))] == 2.0
+    assert samples[("collapse_round", (("loop", "loop-a"),))] == 3.0
+    assert samples[("collapse_last_audit_timestamp_seconds", (("loop", "loop-a"),))] == pytest.approx(
+        traj["audited_at"].max(), abs=60
+    )
+    assert samples[("collapse_up", ())] == 1.0
+    assert samples[("collapse_audits_total", ())] >= 5
+    assert samples[("collapse_audit_duration_seconds_count", ())] >= 5
+    assert not any("round" in dict(lbl) for _, lbl in samples)  # never a round label
+    store.close()
+
+
+def test_out_of_order_round_recomputes_derivatives_and_mlflow_keeps_one_run(home, shrinking_rounds):
+    ref, rounds = shrinking_rounds
+    r0 = audit_round("loop-b", 0, str(rounds[0]), str(ref), n_boot=0)
+    r2 = audit_round("loop-b", 2, str(rounds[2]), str(ref), n_boot=0)
+    assert r2["derivatives"]["coverage"]["delta"] == pytest.approx(
+        r2["metrics"]["coverage"]["value"] - r0["metrics"]["coverage"]["value"]
+    )
+    r1 = audit_round("loop-b", 1, str(rounds[1]), str(ref), n_boot=0)
+    assert r1["metrics"]["coverage"]["ci_low"] is None  # n_boot=0: no interval
+    store = TrajectoryStore(load_settings().store_url)
+    d = store.derivatives("loop-b").set_index(["round", "metric"])
+    assert d.loc[(2, "coverage"), "delta"] == pytest.approx(
+        r2["metrics"]["coverage"]["value"] - r1["metrics"]["coverage"]["value"]
+    )
+    store.close()
+    _, runs = _loop_run(load_settings(), "loop-b")
+    assert len(runs) == 1
+
+
+def test_changed_round_data_reaudits_with_new_fingerprint(home, shrinking_rounds, tmp_path):
+    ref, rounds = shrinking_rounds
+    audit_round("loop-c", 0, str(rounds[0]), str(ref), n_boot=0)
+    before = TrajectoryStore(load_settings().store_url).trajectory("loop-c")
+    changed = tmp_path / "changed.npy"
+    np.save(changed, np.load(rounds[3]))
+    res = audit_round("loop-c", 0, str(changed), str(ref), n_boot=0)
+    after = TrajectoryStore(load_settings().store_url).trajectory("loop-c")
+    assert (before["fingerprint"] != after["fingerprint"]).all()
+    assert after.set_index("metric").loc["recall", "value"] == pytest.approx(res["metrics"]["recall"]["value"])
+    assert res["metrics"]["recall"]["value"] < before.set_index("metric").loc["recall", "value"]
+
+
+def test_collector_reports_down_when_store_is_unreadable(tmp_path):
+    store = TrajectoryStore(f"sqlite:///{tmp_path / 's.db'}")
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE metric_values")
+    families = {f.name: f for f in StoreCollector(store).collect()}
+    assert families["collapse_up"].samples[0].value == 0.0
+    assert list(families) == ["collapse_up"]
+    store.close()
