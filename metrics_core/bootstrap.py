@@ -62,7 +62,7 @@ def bootstrap_estimate(
         statistic: maps an int64 count vector ``[n]`` to a float; ``statistic(1)``
             is the point estimate.
         n: number of samples.
-        n_boot: number of replicates (``>= 1``).
+        n_boot: number of replicates; 0 gives the point estimate alone.
         level: confidence level.
         seed: seed of the generator; equal seeds give equal intervals.
         method: ``"percentile"`` or ``"normal"``.
@@ -74,8 +74,8 @@ def bootstrap_estimate(
         (0.75, True)
     """
     _check_bootstrap(n_boot, level)
-    if n_boot < 1:
-        raise ValueError("n_boot: expected at least 1 replicate for an interval")
+    if n_boot == 0:
+        return Estimate(float(statistic(np.ones(n, dtype=np.int64))))
     if method not in ("percentile", "normal"):
         raise ValueError(f"method: expected 'percentile' or 'normal', got {method!r}")
     rng = np.random.default_rng(seed)
@@ -105,7 +105,4 @@ def mean_estimate(
     """Mean of per-sample contributions with a bootstrap interval (``n_boot=0``: none)."""
     v = np.asarray(per_sample, dtype=np.float64)
     n = v.shape[0]
-    _check_bootstrap(n_boot, level)
-    if n_boot == 0:
-        return Estimate(float(v.mean()))
     return bootstrap_estimate(lambda w: float(w @ v) / n, n, n_boot=n_boot, level=level, seed=seed)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from metrics_core._checks import _check_embeddings, _check_nonzero_rows
-from metrics_core.bootstrap import DEFAULT_LEVEL, DEFAULT_N_BOOT, Estimate, _check_bootstrap, bootstrap_estimate
+from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, bootstrap_estimate
 
 
 def _unit_rows(x, name: str, min_rows: int) -> np.ndarray:
@@ -70,9 +70,6 @@ def vendi_score(x, *, n_boot: int = 0, level: float = DEFAULT_LEVEL, seed: int =
     """
     u = _unit_rows(x, "x", 1)
     n = u.shape[0]
-    _check_bootstrap(n_boot, level)
-    if n_boot == 0:
-        return Estimate(_weighted_vendi(u, np.ones(n)))
     # The spectral entropy is biased under resampling (replicates sit below the
     # estimate), so the interval is the normal one around the estimate.
     return bootstrap_estimate(
@@ -119,9 +116,6 @@ def self_cosine_similarity(x, *, n_boot: int = 0, level: float = DEFAULT_LEVEL, 
     """
     u = _unit_rows(x, "x", 2)
     n = u.shape[0]
-    _check_bootstrap(n_boot, level)
-    if n_boot == 0:
-        return Estimate(_weighted_self_cosine(u, np.ones(n)))
     return bootstrap_estimate(
         lambda w: _weighted_self_cosine(u, w.astype(np.float64)), n, n_boot=n_boot, level=level, seed=seed
     )

@@ -106,9 +106,14 @@ def density_coverage(
         (1.0, 0.75)
     """
     s = _stats(reference, round_, k, chunk_size, device, reference_sq_radii)
-    density = s.round_in_reference_balls.sum().item() / (k * s.round_in_reference_balls.shape[0])
+    # (sum / M) / k: the same operations as the bootstrap path, bit for bit.
+    density = s.round_in_reference_balls.sum().item() / s.round_in_reference_balls.shape[0] / k
     coverage = (s.reference_ball_counts > 0).double().mean().item()
     return density, coverage
+
+
+def _divide(est: Estimate, k: int) -> Estimate:
+    return Estimate(*(None if v is None else v / k for v in (est.value, est.ci_low, est.ci_high, est.std_error)))
 
 
 def prdc_from_statistics(
@@ -127,6 +132,6 @@ def prdc_from_statistics(
     return {
         "precision": mean_estimate(per_round_in > 0, n_boot=n_boot, level=level, seed=seed),
         "recall": mean_estimate(stats.reference_in_round_manifold.numpy(), n_boot=n_boot, level=level, seed=seed + 1),
-        "density": mean_estimate(per_round_in / k, n_boot=n_boot, level=level, seed=seed + 2),
+        "density": _divide(mean_estimate(per_round_in, n_boot=n_boot, level=level, seed=seed + 2), k),
         "coverage": mean_estimate(stats.reference_ball_counts.numpy() > 0, n_boot=n_boot, level=level, seed=seed + 3),
     }

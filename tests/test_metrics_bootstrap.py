@@ -152,8 +152,9 @@ def test_invalid_n_boot_raises(n_boot):
 
 
 def test_bootstrap_estimate_argument_errors():
-    with pytest.raises(ValueError, match=r"n_boot: expected at least 1 replicate"):
-        bootstrap_estimate(lambda w: 0.0, 5, n_boot=0)
+    # n_boot=0: the statistic at unit weights, no interval
+    v = np.arange(5.0)
+    assert bootstrap_estimate(lambda w: float(w @ v) / 5, 5, n_boot=0) == Estimate(2.0, None, None, None)
     with pytest.raises(ValueError, match=r"method: expected 'percentile' or 'normal', got 'bca'"):
         bootstrap_estimate(lambda w: 0.0, 5, n_boot=10, method="bca")
 
