@@ -2,7 +2,7 @@
 
 from metrics_core.bootstrap import Estimate, bootstrap_estimate, mean_estimate
 from metrics_core.diversity import self_cosine_similarity, vendi_score
-from metrics_core.knn import BallStatistics, ball_statistics, default_device, knn_radii
+from metrics_core.knn import BallStatistics, ball_statistics, default_device, knn_radii, nearest_neighbours
 from metrics_core.prdc import density_coverage, prdc_from_statistics, precision_recall
 from metrics_core.registry import REGISTRY, MetricSpec, get_spec, metric_names
 from metrics_core.suite import METRICS_VERSION, embedding_suite
@@ -21,6 +21,7 @@ __all__ = [
     "get_spec",
     "knn_radii",
     "mean_estimate",
+    "nearest_neighbours",
     "metric_names",
     "precision_recall",
     "prdc_from_statistics",

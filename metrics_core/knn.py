@@ -141,78 +141,94 @@ class _RowCandidates:
         return val, torch.gather(self.idx[:, :width], 1, pos)
 
 
-def _topk_partial(points: _PreparedSet, rows: slice, n_cand: int, chunk_size: int):
-    """The ``n_cand`` smallest partial distances ``||b_j||^2 - 2 a_i.b_j`` of each row, sorted.
+def _topk_partial(q: _PreparedSet, rows: slice, p: _PreparedSet, n_cand: int, chunk_size: int):
+    """The ``n_cand`` smallest partial distances ``||p_j||^2 - 2 q_i.p_j`` of each query row, sorted.
 
     The first column tile sets a per-row bound (its ``n_cand``-th smallest
     value, an upper bound on the final one); later tiles only contribute the
     few entries below it, found with one comparison instead of a top-k.
     """
-    a = points.rows_aug[rows]
-    n = points.n
+    a = q.rows_aug[rows]
+    n = p.n
     width = max(min(_BOUND_TILE, chunk_size, n), n_cand)
-    part = a @ points.cols_aug[:, :width]
+    part = a @ p.cols_aug[:, :width]
     val, idx = torch.topk(part, n_cand, dim=1, largest=False, sorted=False)
     bound = val.max(dim=1, keepdim=True).values
     candidates = _RowCandidates(val, idx)
     for cstart in range(width, n, chunk_size):
         cols = slice(cstart, min(cstart + chunk_size, n))
-        part = a @ points.cols_aug[:, cols]
+        part = a @ p.cols_aug[:, cols]
         ii, jj = _flat_nonzero(part <= bound)
         candidates.add(ii, jj + cstart, part[ii, jj])
     return candidates.smallest(n_cand)
 
 
-def _kth_sq_radii(points: _PreparedSet, k: int, chunk_size: int) -> torch.Tensor:
-    """Exact float64 squared distance from each point to its k-th nearest other point.
+def _sort_exact(dist: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sort each row by (distance, index): ties are broken by index, deterministically."""
+    by_idx = torch.argsort(idx, dim=1)
+    dist, idx = torch.gather(dist, 1, by_idx), torch.gather(idx, 1, by_idx)
+    order = torch.argsort(dist, dim=1, stable=True)
+    return torch.gather(dist, 1, order), torch.gather(idx, 1, order)
 
-    The self-distance 0 is among the candidates, so the (k+1)-th smallest is
-    the k-th nearest *other* point. fp32 picks ``n_cand`` candidates per row
-    and float64 recomputes them; a row is settled when no other point can be
-    closer than its exact (k+1)-th candidate ``e_k`` even after rounding: when
-    ``e_k == 0`` (nothing is closer than a duplicate) or when the largest fp32
-    candidate, less the rounding band, is at least ``e_k``. Other rows
-    (near-ties beyond the candidate list, tight clusters far from the mean)
-    are redone in float64, every point that can lie within ``e_k`` evaluated
-    exactly.
+
+def _knn(q: _PreparedSet, p: _PreparedSet, k: int, chunk_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact float64 squared distances and indices of the ``k`` nearest points of ``p`` to each query.
+
+    fp32 picks ``k + 4`` candidates per query and float64 recomputes them. A
+    query is settled when no other point can be closer than its exact k-th
+    candidate ``e`` even after rounding: when ``e == 0`` (nothing is closer than
+    a duplicate) or when the largest fp32 candidate, less the rounding band,
+    is at least ``e``. Other queries (near-ties beyond the candidate list,
+    tight clusters far from the mean) are redone in float64, every point that
+    can lie within ``e`` evaluated exactly. Ties are broken by index.
     """
-    n, d = points.n, points.d
-    n_cand = min(n, k + 1 + _EXTRA_CANDIDATES)
-    sq_radii = torch.empty(n, dtype=torch.float64, device=points.exact.device)
-    max_sq32 = points.sqnorm.max()
+    n_cand = min(p.n, k + _EXTRA_CANDIDATES)
+    out_d = torch.empty(q.n, k, dtype=torch.float64, device=q.exact.device)
+    out_i = torch.empty(q.n, k, dtype=torch.int64, device=q.exact.device)
+    max_sq32 = p.sqnorm.max()
     sqnorm64 = None
-    for start in range(0, n, _ROW_TILE):
-        rows = slice(start, min(start + _ROW_TILE, n))
-        val, idx = _topk_partial(points, rows, n_cand, chunk_size)
-        exact, _ = torch.sort(_exact_sqdist(points.exact[rows, None, :], points.exact[idx]), dim=1)
-        kth = exact[:, k]
-        sq_radii[rows] = kth
-        if n_cand == n:
+    for start in range(0, q.n, _ROW_TILE):
+        rows = slice(start, min(start + _ROW_TILE, q.n))
+        val, idx = _topk_partial(q, rows, p, n_cand, chunk_size)
+        dist, idx = _sort_exact(_exact_sqdist(q.exact[rows, None, :], p.exact[idx]), idx)
+        out_d[rows], out_i[rows] = dist[:, :k], idx[:, :k]
+        if n_cand == p.n:
             continue  # every point was a candidate
-        band = (points.sqnorm[rows] + max_sq32) * _band_factor(d)
-        lower_bound_rest = (val[:, -1] + points.sqnorm[rows] - band).double()
+        kth = dist[:, k - 1]
+        band = (q.sqnorm[rows] + max_sq32) * _band_factor(q.d)
+        lower_bound_rest = (val[:, -1] + q.sqnorm[rows] - band).double()
         unsettled = ((kth > 0) & (lower_bound_rest < kth)).nonzero(as_tuple=True)[0]
         if unsettled.shape[0]:
             if sqnorm64 is None:
-                sqnorm64 = (points.exact * points.exact).sum(dim=1)
+                sqnorm64 = (p.exact * p.exact).sum(dim=1)
             for i in (unsettled + start).tolist():
-                sq_radii[i] = _kth_sq_radius_float64(points, sqnorm64, i, k, float(sq_radii[i]), chunk_size)
-    return sq_radii
+                out_d[i], out_i[i] = _knn_float64(q.exact[i : i + 1], p, sqnorm64, k, float(out_d[i, k - 1]), chunk_size)
+    return out_d, out_i
 
 
-def _kth_sq_radius_float64(points: _PreparedSet, sqnorm64, i: int, k: int, upper: float, chunk_size: int) -> float:
-    """Exact k-th squared radius of point ``i``, given an upper bound ``upper`` on it."""
-    a = points.exact[i : i + 1]
-    band = float((sqnorm64[i] + sqnorm64.max()) * _band_factor(points.d, _EPS64))
+def _knn_float64(a: torch.Tensor, p: _PreparedSet, sqnorm64, k: int, upper: float, chunk_size: int):
+    """Exact k nearest neighbours of one query ``a`` given an upper bound on its k-th squared distance."""
+    a_sq = float((a * a).sum())
+    band = (a_sq + float(sqnorm64.max())) * _band_factor(p.d, _EPS64)
     within = []
-    for cstart in range(0, points.n, chunk_size):
-        cols = slice(cstart, min(cstart + chunk_size, points.n))
-        part = torch.addmm(sqnorm64[None, cols], a, points.exact[cols].T, beta=1.0, alpha=-2.0)[0]
-        within.append((part + sqnorm64[i] - band <= upper).nonzero(as_tuple=True)[0] + cstart)
+    for cstart in range(0, p.n, chunk_size):
+        cols = slice(cstart, min(cstart + chunk_size, p.n))
+        part = torch.addmm(sqnorm64[None, cols], a, p.exact[cols].T, beta=1.0, alpha=-2.0)[0]
+        within.append((part + a_sq - band <= upper).nonzero(as_tuple=True)[0] + cstart)
     near = torch.cat(within)
-    # Every point that can be within `upper` (>= the answer) is in `near`.
-    dist = _exact_sqdist_pairs(a, torch.zeros_like(near), points.exact, near)
-    return float(torch.sort(dist).values[k])
+    # Every point that can be within `upper` (>= the k-th distance) is in `near`.
+    dist = _exact_sqdist_pairs(a, torch.zeros_like(near), p.exact, near)
+    dist, near = _sort_exact(dist[None, :], near[None, :])
+    return dist[0, :k], near[0, :k]
+
+
+def _kth_sq_radii(points: _PreparedSet, k: int, chunk_size: int) -> torch.Tensor:
+    """Exact float64 squared distance from each point to its k-th nearest other point.
+
+    The self-distance 0 is among the ``k + 1`` nearest, so the (k+1)-th is
+    the k-th nearest *other* point (a duplicate counts as another point).
+    """
+    return _knn(points, points, k + 1, chunk_size)[0][:, k]
 
 
 def _ball_pass(r: _PreparedSet, r_sq: torch.Tensor, f: _PreparedSet, f_sq: torch.Tensor, chunk_size: int):
@@ -350,6 +366,67 @@ def knn_radii(
     center = xt.to(device=device, dtype=torch.float64).mean(dim=0)
     sq = _kth_sq_radii(_prepare(xt, center, device), k, chunk_size).cpu()
     return sq if squared else sq.sqrt()
+
+
+def nearest_neighbours(
+    queries,
+    points,
+    k: int = 1,
+    *,
+    exclude_self: bool = False,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    device=None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Exact k nearest neighbours of each query among ``points``.
+
+    .. math:: d_{i,(1)} \le \dots \le d_{i,(k)},\quad d_{i,(m)} = \lVert q_i - p_{j_m}\rVert_2^2 ,
+
+    exact in float64, ties broken by the smaller index. With
+    ``exclude_self=True`` the queries must be the points themselves and each
+    query's own row is left out (its duplicates are not).
+
+    Args:
+        queries: ``[Q, D]`` float array.
+        points: ``[P, D]`` float array, ``P >= k`` (``P >= k + 1`` when excluding self).
+        k: number of neighbours.
+        exclude_self: leave out each query's own index (queries is points).
+        chunk_size: columns per tile.
+        device: torch device, default CUDA when present else CPU.
+
+    Returns:
+        ``(squared_distances [Q, k] float64, indices [Q, k] int64)`` on the CPU.
+
+    Example:
+        >>> import numpy as np
+        >>> d, i = nearest_neighbours(np.array([[0.0], [2.5]]), np.array([[0.0], [1.0], [3.0]]), k=2)
+        >>> d.tolist(), i.tolist()
+        ([[0.0, 1.0], [0.25, 2.25]], [[0, 1], [2, 1]])
+    """
+    p = _check_embeddings(points, "points")
+    if exclude_self:
+        _check_k(k, ("points", p.shape[0]))
+        q = p
+    else:
+        q = _check_embeddings(queries, "queries")
+        _check_same_dim(p, q, "points", "queries")
+        if not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k: expected a positive integer, got {k!r}")
+        if p.shape[0] < k:
+            raise ValueError(f"points: expected at least k={k} rows, got {p.shape[0]}")
+    _check_chunk_size(chunk_size)
+    device = torch.device(device) if device is not None else default_device()
+    center = p.to(device=device, dtype=torch.float64).mean(dim=0)
+    pp = _prepare(p, center, device)
+    if not exclude_self:
+        dist, idx = _knn(_prepare(q, center, device), pp, k, chunk_size)
+        return dist.cpu(), idx.cpu()
+    dist, idx = _knn(pp, pp, k + 1, chunk_size)
+    own = idx == torch.arange(pp.n, device=device)[:, None]
+    # Drop the query's own column where present, else the last (all are ties).
+    drop = torch.where(own.any(dim=1), own.float().argmax(dim=1), torch.full_like(idx[:, 0], k))
+    keep = torch.ones_like(idx, dtype=torch.bool)
+    keep[torch.arange(pp.n, device=device), drop] = False
+    return dist[keep].view(pp.n, k).cpu(), idx[keep].view(pp.n, k).cpu()
 
 
 def ball_statistics(
