@@ -9,20 +9,23 @@ tasks retry, with exponential backoff.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
 import sqlalchemy.exc
 from prefect import flow, get_run_logger, task
-from prefect.cache_policies import INPUTS, TASK_SOURCE
+from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 from prefect.tasks import exponential_backoff
 
 import metrics_core
 from metrics_core.bootstrap import Estimate
+from metrics_core.sampling import DEFAULT_MAX_SAMPLES
 from monitor import alerts as alerts_mod
 from monitor import derivatives as derivatives_mod
-from monitor import exporter, io, tracking
+from monitor import comparability, exporter, io, profile_cache, tracking
 from monitor.config import check_loop_name, check_round_number, load_settings
+from monitor.errors import InputError
 from monitor.store import RoundRecord, TrajectoryStore
 
 _IO_ERRORS = (OSError, sqlalchemy.exc.OperationalError, ConnectionError, TimeoutError)
@@ -40,9 +43,9 @@ def _retry_on_io(task_, task_run, state) -> bool:
 
 
 _IO_RETRIES = {"retries": 3, "retry_delay_seconds": exponential_backoff(backoff_factor=1), "retry_condition_fn": _retry_on_io}
-# Arrays are keyed by their fingerprints (also task inputs), and the radii by
-# the reference fingerprint and k, not hashed again.
-_CACHE = INPUTS - "reference" - "round_data" - "sq_radii" + TASK_SOURCE
+# Arrays and the fitted profile are keyed by fingerprints and the config (also
+# task inputs), not hashed again.
+_CACHE = INPUTS - "reference" - "round_data" - "profile" + TASK_SOURCE
 
 
 @task(**_IO_RETRIES)
@@ -50,30 +53,45 @@ def load_array(path: str, role: str, round_number: int | None) -> io.LoadedArray
     return io.load_embeddings(path, role, round_number)
 
 
-@task(cache_policy=_CACHE, persist_result=True, result_serializer="json")
-def reference_sq_radii(reference_fingerprint: str, k: int, metrics_version: str, reference) -> list[float]:
-    # Squared and exact: JSON keeps float64 bit for bit, and a rounded root would lose ties.
-    return metrics_core.knn_radii(reference, k, squared=True).tolist()
+@task(cache_policy=NO_CACHE, **_IO_RETRIES)  # cached on disk by key, see monitor.profile_cache
+def reference_profile(cache_dir: str, key: str, config: dict, reference) -> metrics_core.ReferenceProfile:
+    """The reference's fitted profile: from the cache when present, else fitted and cached."""
+    profile = profile_cache.load_profile(Path(cache_dir), key)
+    if profile is None:
+        get_run_logger().info("fitting the reference profile %s", key)
+        profile = metrics_core.fit_reference_profile(reference, metrics_core.SuiteConfig(**config))
+        profile_cache.save_profile(profile, Path(cache_dir), key)
+    return profile
 
 
 @task(cache_policy=_CACHE, persist_result=True, result_serializer="json")
 def compute_metrics(
-    reference_fingerprint: str,
+    reference_key: str,
     round_fingerprint: str,
-    k: int,
-    n_boot: int,
-    seed: int,
+    n_round: int,
+    config: dict,
     metrics_version: str,
-    sq_radii: list[float],
+    profile,
     reference,
     round_data,
 ) -> dict[str, dict]:
-    import torch
-
     suite = metrics_core.embedding_suite(
-        reference, round_data, k=k, n_boot=n_boot, seed=seed, reference_sq_radii=torch.tensor(sq_radii, dtype=torch.float64)
+        reference, round_data, config=metrics_core.SuiteConfig(**config), profile=profile
     )
     return {name: est.as_dict() for name, est in suite.items()}
+
+
+@task(**_IO_RETRIES)
+def check_comparable(store_url: str, loop: str, round_number: int, n_reference: int, n_round: int,
+                     reference_fingerprint: str, allow_size_change: bool) -> None:
+    store = TrajectoryStore(store_url)
+    try:
+        comparability.check_comparable(
+            store.round_sizes(loop), loop, round_number, n_reference=n_reference, n_round=n_round,
+            reference_fingerprint=reference_fingerprint, allow_size_change=allow_size_change,
+        )
+    finally:
+        store.close()
 
 
 @task(**_IO_RETRIES)
@@ -134,11 +152,16 @@ def audit_round(
     k: int = 5,
     n_boot: int = 200,
     seed: int = 0,
+    max_samples: int | None = DEFAULT_MAX_SAMPLES,
+    allow_size_change: bool = False,
 ) -> dict:
     """Audit one generation round against the reference and publish the verdict.
 
-    Returns the CLI's JSON contract: ``loop, round, metrics, derivatives,
-    alerts, status`` (see docs/architecture.md).
+    Both sets are subsampled (seeded, without replacement) to at most
+    ``max_samples`` rows so rounds are compared at equal sizes; an audit whose
+    sizes or reference differ from the loop's other rounds is refused unless
+    ``allow_size_change``. Returns the CLI's JSON contract: ``loop, round,
+    metrics, derivatives, alerts, status`` (see docs/architecture.md).
     """
     logger = get_run_logger()
     started = time.perf_counter()
@@ -149,18 +172,27 @@ def audit_round(
         reference = load_array(reference_path, "reference", None)
         round_ = load_array(data_path, "round", round_number)
         io.check_same_dim(reference, round_, round_number)
+        config = metrics_core.SuiteConfig(k=k, n_boot=n_boot, seed=seed)
+        ref_data = metrics_core.subsample(reference.data, max_samples, seed)
+        round_data = metrics_core.subsample(round_.data, max_samples, seed)
+        check_comparable(
+            settings.store_url, loop, round_number, ref_data.shape[0], round_data.shape[0],
+            reference.fingerprint, allow_size_change,
+        )
+        _check_suite_sizes(ref_data.shape[0], round_data.shape[0], k, reference, round_, round_number)
         version = metrics_core.METRICS_VERSION
-        storage = settings.results_dir
-        sq_radii = reference_sq_radii.with_options(result_storage=storage)(reference.fingerprint, k, version, reference.data)
-        metrics = compute_metrics.with_options(result_storage=storage)(
-            reference.fingerprint, round_.fingerprint, k, n_boot, seed, version, sq_radii, reference.data, round_.data
+        reference_key = f"{reference.fingerprint[:24]}-{ref_data.shape[0]}-{config.reference_key()}"
+        config_dict = dataclasses.asdict(config)
+        profile = reference_profile(str(settings.home / "cache"), reference_key, config_dict, ref_data)
+        metrics = compute_metrics.with_options(result_storage=settings.results_dir)(
+            reference_key, round_.fingerprint, round_data.shape[0], config_dict, version, profile, ref_data, round_data
         )
         record = RoundRecord(
             loop=loop,
             round=round_number,
             metrics={name: Estimate(**m) for name, m in metrics.items()},
-            n_reference=int(reference.data.shape[0]),
-            n_round=int(round_.data.shape[0]),
+            n_reference=int(ref_data.shape[0]),
+            n_round=int(round_data.shape[0]),
             fingerprint=round_.fingerprint,
             reference_fingerprint=reference.fingerprint,
             metrics_version=version,
@@ -198,3 +230,11 @@ def audit_round(
         "alerts": active,
         "status": status,
     }
+
+
+def _check_suite_sizes(n_reference: int, n_round: int, k: int, reference, round_, round_number: int) -> None:
+    """k-NN radii need k other points in each set."""
+    if n_reference < k + 1:
+        raise InputError(f"{reference.path} (reference): {n_reference} rows, but k={k} needs at least {k + 1}")
+    if n_round < k + 1:
+        raise InputError(f"{round_.path} (round, round {round_number}): {n_round} rows, but k={k} needs at least {k + 1}")

@@ -5,9 +5,16 @@ from metrics_core.diversity import self_cosine_similarity, vendi_score
 from metrics_core.knn import BallStatistics, ball_statistics, default_device, knn_radii, nearest_neighbours
 from metrics_core.prdc import density_coverage, prdc_from_statistics, precision_recall
 from metrics_core.registry import REGISTRY, MetricSpec, get_spec, metric_names
-from metrics_core.suite import METRICS_VERSION, embedding_suite
+from metrics_core.sampling import DEFAULT_MAX_SAMPLES, subsample, subsample_indices
+from metrics_core.suite import METRICS_VERSION, ReferenceProfile, SuiteConfig, embedding_suite, fit_reference_profile
 
 __all__ = [
+    "DEFAULT_MAX_SAMPLES",
+    "ReferenceProfile",
+    "SuiteConfig",
+    "fit_reference_profile",
+    "subsample",
+    "subsample_indices",
     "METRICS_VERSION",
     "REGISTRY",
     "BallStatistics",

@@ -19,7 +19,7 @@ class MetricSpec:
     family: str
     modality: str
     higher_is_better: bool
-    value_range: tuple[float, float | None]  # None: unbounded above
+    value_range: tuple[float | None, float | None]  # None: unbounded
     citation: str
     description: str
 
@@ -43,6 +43,40 @@ _SPECS = (
                "Friedman & Dieng 2023", "effective number of distinct directions (cosine kernel)"),
     MetricSpec("self_cosine_similarity", "diversity", "embedding", False, (-1.0, 1.0),
                "LLM Data Auditor survey §2.2", "mean pairwise cosine similarity of the round"),
+    MetricSpec("alpha_precision", "fidelity", "embedding", True, (0.0, 1.0),
+               "Alaa et al. 2022", "integrated alpha-precision: round mass inside the reference alpha-supports"),
+    MetricSpec("beta_recall", "coverage", "embedding", True, (0.0, 1.0),
+               "Alaa et al. 2022", "integrated beta-recall: reference covered by the round beta-supports"),
+    MetricSpec("authenticity", "privacy", "embedding", True, (0.0, 1.0),
+               "Alaa et al. 2022", "share of round samples not closer to a reference sample than its own neighbour"),
+    MetricSpec("mmd2", "fidelity", "embedding", False, (-2.0, 2.0),
+               "Gretton et al. 2012", "unbiased squared MMD, RBF kernel, bandwidth fixed by the reference"),
+    MetricSpec("frechet_distance", "fidelity", "embedding", False, (0.0, None),
+               "Dowson & Landau 1982; Heusel et al. 2017", "Frechet distance between fitted Gaussians"),
+    MetricSpec("eds", "fidelity", "embedding", True, (-1.0, 1.0),
+               "LLM Data Auditor survey §2.2", "cosine of the mean L2-normalised embeddings"),
+    MetricSpec("effective_rank", "diversity", "embedding", True, (0.0, None),
+               "Roy & Vetterli 2007", "entropy-based effective rank of the round covariance"),
+    MetricSpec("log_volume_ratio", "diversity", "embedding", True, (None, None),
+               "Roy & Vetterli 2007 (spectrum); this project", "per-axis mean log variance ratio, round vs reference"),
+    MetricSpec("dcr_median", "privacy", "embedding", True, (0.0, None),
+               "LLM Data Auditor survey §4.3", "median distance from a round sample to its closest reference record"),
+    MetricSpec("dcr_p05", "privacy", "embedding", True, (0.0, None),
+               "LLM Data Auditor survey §4.3", "5th percentile of round-to-reference closest-record distances"),
+    MetricSpec("dcr_real_to_round_median", "coverage", "embedding", False, (0.0, None),
+               "LLM Data Auditor survey §4.3", "median distance from a held-out reference sample to the round"),
+    MetricSpec("copy_rate", "privacy", "embedding", False, (0.0, 1.0),
+               "LLM Data Auditor survey §4.3", "share of round samples closer to the reference than its holdout baseline"),
+    MetricSpec("tail_coverage", "coverage", "embedding", True, (0.0, 1.0),
+               "LLM Data Auditor survey §8.1", "share of rare reference clusters the round still hits"),
+    MetricSpec("tail_mass_ratio", "coverage", "embedding", True, (0.0, None),
+               "LLM Data Auditor survey §8.1", "round mass on the rare clusters over the reference's"),
+    MetricSpec("mode_coverage", "coverage", "embedding", True, (0.0, 1.0),
+               "LLM Data Auditor survey §8.1", "share of reference clusters hit by the round"),
+    MetricSpec("modes_hit", "coverage", "embedding", True, (0.0, None),
+               "LLM Data Auditor survey §8.1", "number of reference clusters hit by the round"),
+    MetricSpec("cluster_jsd", "coverage", "embedding", False, (0.0, 1.0),
+               "Lin 1991", "Jensen-Shannon divergence (base 2) of the cluster histograms"),
 )
 
 REGISTRY: dict[str, MetricSpec] = {spec.name: spec for spec in _SPECS}

@@ -1,52 +1,190 @@
-"""The embedding-space suite: every registered embedding metric for one round."""
+"""The embedding-space suite: every registered embedding metric for one round.
+
+The reference's statistics (k-NN radii, alpha-supports, Gaussian fit,
+spectrum, DCR holdout split and baseline, clusters, MMD bandwidth) are fitted
+once into a :class:`ReferenceProfile` and reused every round; callers cache it
+keyed by the reference's fingerprint and :meth:`SuiteConfig.reference_key`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 
 from metrics_core._checks import _check_embeddings, _check_same_dim
+from metrics_core.alpha import AlphaReference, alpha_precision_beta_recall_authenticity_from_reference, fit_alpha_reference
 from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate
+from metrics_core.clusters import ReferenceClusters, fit_reference_clusters, tail_mode_coverage
+from metrics_core.distribution import (
+    GaussianStats,
+    embedding_distribution_similarity,
+    fit_gaussian,
+    frechet_distance,
+    median_heuristic_bandwidth,
+    mmd2,
+)
 from metrics_core.diversity import self_cosine_similarity, vendi_score
-from metrics_core.knn import DEFAULT_CHUNK_SIZE, ball_statistics
+from metrics_core.knn import DEFAULT_CHUNK_SIZE, ball_statistics, knn_radii
 from metrics_core.prdc import prdc_from_statistics
+from metrics_core.privacy import DCRReference, distance_to_closest_record, fit_dcr_reference
+from metrics_core.registry import metric_names
+from metrics_core.sampling import subsample
+from metrics_core.spectral import ReferenceSpectrum, effective_rank, fit_reference_spectrum, log_volume_ratio
 
 # Bumped whenever a metric's definition or defaults change; part of every cache key.
-METRICS_VERSION = "1"
+METRICS_VERSION = "2"
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """Parameters of the embedding suite (defaults are the documented ones).
+
+    ``n_clusters`` is capped at the number of reference rows; MMD, whose cost
+    is quadratic, runs on seeded subsamples of at most ``mmd_max_samples``
+    rows of each set, with the bandwidth fixed once from the reference so
+    values are comparable across rounds.
+    """
+
+    k: int = 5
+    n_boot: int = 200
+    level: float = DEFAULT_LEVEL
+    seed: int = 0
+    n_alphas: int = 101
+    n_clusters: int = 50
+    tail_mass: float = 0.1
+    holdout_fraction: float = 0.2
+    dcr_quantile: float = 0.05
+    mmd_max_samples: int = 5000
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+
+    _REFERENCE_FIELDS = ("k", "seed", "n_alphas", "n_clusters", "tail_mass", "holdout_fraction", "mmd_max_samples")
+
+    def reference_key(self) -> str:
+        """Digest of the fields the reference profile depends on, with METRICS_VERSION."""
+        fields = {name: getattr(self, name) for name in self._REFERENCE_FIELDS}
+        blob = json.dumps({"version": METRICS_VERSION, **fields}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, eq=False)
+class ReferenceProfile:
+    """Everything about the reference that the suite reuses every round."""
+
+    config_key: str
+    sq_radii: torch.Tensor
+    alpha: AlphaReference
+    gaussian: GaussianStats
+    spectrum: ReferenceSpectrum
+    dcr: DCRReference
+    clusters: ReferenceClusters
+    mmd_reference: np.ndarray
+    mmd_bandwidth: float
+
+
+def fit_reference_profile(reference, config: SuiteConfig | None = None, *, device=None) -> ReferenceProfile:
+    """Fit every reference statistic of the suite once.
+
+    Args:
+        reference: ``[N, D]`` float array, ``N >= k + 1``.
+        config: suite parameters.
+        device: torch device, default CUDA when present else CPU.
+    """
+    config = config or SuiteConfig()
+    ref = _check_embeddings(reference, "reference")
+    n = ref.shape[0]
+    mmd_ref = subsample(ref.numpy(), config.mmd_max_samples, config.seed)
+    return ReferenceProfile(
+        config_key=config.reference_key(),
+        sq_radii=knn_radii(ref, config.k, chunk_size=config.chunk_size, device=device, squared=True),
+        alpha=fit_alpha_reference(ref, n_alphas=config.n_alphas, chunk_size=config.chunk_size, device=device),
+        gaussian=fit_gaussian(ref, device=device),
+        spectrum=fit_reference_spectrum(ref, device=device),
+        dcr=fit_dcr_reference(ref, config.holdout_fraction, config.seed, chunk_size=config.chunk_size, device=device),
+        clusters=fit_reference_clusters(
+            ref, min(config.n_clusters, n), config.tail_mass, config.seed, device=device
+        ),
+        mmd_reference=mmd_ref,
+        mmd_bandwidth=median_heuristic_bandwidth(mmd_ref, seed=config.seed, device=device),
+    )
 
 
 def embedding_suite(
     reference,
     round_,
     *,
-    k: int = 5,
-    n_boot: int = 200,
-    level: float = DEFAULT_LEVEL,
-    seed: int = 0,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    config: SuiteConfig | None = None,
+    profile: ReferenceProfile | None = None,
     device=None,
-    reference_sq_radii: torch.Tensor | None = None,
+    **overrides,
 ) -> dict[str, Estimate]:
-    """Precision, recall, density, coverage, Vendi score and self cosine similarity.
+    """Every registered embedding metric of one round, in registry order.
 
     Args:
-        reference: ``[N, D]`` float array.
-        round_: ``[M, D]`` float array.
-        k: k-NN neighbourhood size.
-        n_boot: bootstrap replicates per metric (0: no intervals).
-        level: confidence level of the intervals.
-        seed: bootstrap seed.
-        chunk_size: block side length of the k-NN engine.
+        reference: ``[N, D]`` float array (the real data's embeddings).
+        round_: ``[M, D]`` float array (the round's embeddings).
+        config: suite parameters; ``overrides`` replace single fields
+            (``embedding_suite(ref, rnd, k=3, n_boot=0)``).
+        profile: the reference's fitted profile for this config (fitted here
+            when None).
         device: torch device, default CUDA when present else CPU.
-        reference_sq_radii: cached squared reference radii for this ``k``.
 
     Returns:
-        metric name -> :class:`Estimate`, in registry order.
+        metric name -> :class:`Estimate`. Seeds: each metric's bootstrap uses
+        ``seed`` plus a fixed offset, so equal seeds give equal intervals.
     """
+    config = dataclasses.replace(config or SuiteConfig(), **overrides)
     ref = _check_embeddings(reference, "reference")
     rnd = _check_embeddings(round_, "round")
     _check_same_dim(ref, rnd, "reference", "round")
-    stats = ball_statistics(ref, rnd, k, chunk_size=chunk_size, device=device, reference_sq_radii=reference_sq_radii)
-    out = prdc_from_statistics(stats, n_boot=n_boot, level=level, seed=seed)
-    out["vendi_score"] = vendi_score(rnd, n_boot=n_boot, level=level, seed=seed + 4)
-    out["self_cosine_similarity"] = self_cosine_similarity(rnd, n_boot=n_boot, level=level, seed=seed + 5)
-    return out
+    if profile is None:
+        profile = fit_reference_profile(ref, config, device=device)
+    elif profile.config_key != config.reference_key():
+        raise ValueError(
+            f"profile: fitted for config {profile.config_key}, but the suite runs with {config.reference_key()}"
+        )
+    boot = {"n_boot": config.n_boot, "level": config.level}
+    seed = config.seed
+    stats = ball_statistics(
+        ref, rnd, config.k, chunk_size=config.chunk_size, device=device, reference_sq_radii=profile.sq_radii
+    )
+    out = prdc_from_statistics(stats, seed=seed, **boot)
+    out["vendi_score"] = vendi_score(rnd, seed=seed + 4, **boot)
+    out["self_cosine_similarity"] = self_cosine_similarity(rnd, seed=seed + 5, **boot)
+
+    alpha = alpha_precision_beta_recall_authenticity_from_reference(
+        profile.alpha, rnd, seed=seed + 6, chunk_size=config.chunk_size, device=device, **boot
+    )
+    out["alpha_precision"] = alpha.alpha_precision
+    out["beta_recall"] = alpha.beta_recall
+    out["authenticity"] = alpha.authenticity
+
+    mmd_round = subsample(rnd.numpy(), config.mmd_max_samples, seed + 1)
+    out["mmd2"] = mmd2(
+        profile.mmd_reference, mmd_round, bandwidth=profile.mmd_bandwidth, seed=seed + 9, device=device, **boot
+    ).mmd2
+    out["frechet_distance"] = frechet_distance(profile.gaussian, rnd, seed=seed + 10, device=device, **boot)
+    out["eds"] = embedding_distribution_similarity(ref, rnd, seed=seed + 11, device=device, **boot)
+
+    out["effective_rank"] = effective_rank(rnd, seed=seed + 12, device=device, **boot)
+    out["log_volume_ratio"] = log_volume_ratio(profile.spectrum, rnd, seed=seed + 13, device=device, **boot).log_volume_ratio
+
+    dcr = distance_to_closest_record(
+        profile.dcr, rnd, quantile=config.dcr_quantile, seed=seed + 14, chunk_size=config.chunk_size, device=device, **boot
+    )
+    out["dcr_median"] = dcr.dcr_median
+    out["dcr_p05"] = dcr.dcr_p05
+    out["dcr_real_to_round_median"] = dcr.dcr_real_to_round_median
+    out["copy_rate"] = dcr.copy_rate
+
+    clusters = tail_mode_coverage(profile.clusters, rnd, seed=seed + 16, device=device, **boot)
+    out["tail_coverage"] = clusters.tail_coverage
+    out["tail_mass_ratio"] = clusters.tail_mass_ratio
+    out["mode_coverage"] = clusters.mode_coverage
+    out["modes_hit"] = clusters.modes_hit
+    out["cluster_jsd"] = clusters.cluster_jsd
+    return {name: out[name] for name in metric_names("embedding")}

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from monitor import __version__
+from metrics_core.sampling import DEFAULT_MAX_SAMPLES
 from monitor.config import DEFAULT_PORT
 from monitor.errors import CollapseMonitorError
 
@@ -43,7 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--reference", required=True, help="reference embeddings, a .npy float array [N, D]")
     audit.add_argument("--k", type=_positive_int, default=5, help="k-NN neighbourhood size (default 5)")
     audit.add_argument("--bootstrap", type=_non_negative_int, default=200, help="bootstrap replicates, 0 for none (default 200)")
-    audit.add_argument("--seed", type=_non_negative_int, default=0, help="bootstrap seed (default 0)")
+    audit.add_argument("--seed", type=_non_negative_int, default=0, help="bootstrap and subsampling seed (default 0)")
+    audit.add_argument("--max-samples", type=_positive_int, default=DEFAULT_MAX_SAMPLES,
+                       help=f"subsample each set to at most this many rows (default {DEFAULT_MAX_SAMPLES})")
+    audit.add_argument("--allow-size-change", action="store_true",
+                       help="audit even if the sizes differ from the loop's other rounds")
     audit.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
     status = sub.add_parser("status", help="trajectory and alert state of a loop")

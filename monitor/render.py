@@ -34,14 +34,19 @@ def render_audit(con: Console, result: dict) -> None:
         con.print(f"  [{SEVERITY_STYLE[alert['severity']]}]{alert['severity']}[/] {alert['message']}")
 
 
-def render_status(con: Console, report: dict) -> None:
-    metrics = list(REGISTRY)
-    table = Table(title=f"loop {report['loop']}")
-    table.add_column("round", justify="right")
-    for name in metrics:
-        table.add_column(name, justify="right")
-    for entry in report["rounds"]:
-        table.add_row(str(entry["round"]), *(_fmt(entry["metrics"].get(n, {}).get("value")) for n in metrics))
+def render_status(con: Console, report: dict, last_rounds: int = 8) -> None:
+    """Metrics as rows, the loop's last rounds as columns."""
+    rounds = report["rounds"][-last_rounds:]
+    table = Table(title=f"loop {report['loop']}" + (f" (last {len(rounds)} rounds)" if len(report["rounds"]) > len(rounds) else ""))
+    table.add_column("metric")
+    table.add_column("better")
+    for entry in rounds:
+        table.add_column(f"r{entry['round']}", justify="right")
+    for name, spec in REGISTRY.items():
+        values = [entry["metrics"].get(name, {}).get("value") for entry in rounds]
+        if all(v is None for v in values):
+            continue
+        table.add_row(name, "higher" if spec.higher_is_better else "lower", *(_fmt(v) for v in values))
     con.print(table)
     style = SEVERITY_STYLE[report["status"]]
     con.print(f"status: [{style}]{report['status']}[/]")

@@ -122,6 +122,20 @@ class TrajectoryStore:
         with self.engine.connect() as conn:
             return pd.DataFrame(conn.execute(q).mappings().all(), columns=[c.name for c in metric_values.columns])
 
+    def round_sizes(self, loop: str) -> pd.DataFrame:
+        """One row per audited round: sizes used and the reference fingerprint."""
+        mv = metric_values
+        q = (
+            sa.select(mv.c.round, mv.c.n_reference, mv.c.n_round, mv.c.reference_fingerprint)
+            .where(mv.c.loop == loop)
+            .distinct()
+            .order_by(mv.c.round)
+        )
+        with self.engine.connect() as conn:
+            return pd.DataFrame(
+                conn.execute(q).mappings().all(), columns=["round", "n_reference", "n_round", "reference_fingerprint"]
+            )
+
     def loops(self) -> list[str]:
         q = sa.select(metric_values.c.loop).distinct().order_by(metric_values.c.loop)
         with self.engine.connect() as conn:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from metrics_core.registry import REGISTRY
 from monitor.cli import main
 from monitor.config import load_settings
 from monitor.store import TrajectoryStore
@@ -38,7 +39,8 @@ def test_audit_json_prints_exactly_one_object(home, shrinking_rounds, tmp_path):
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)  # fails on any extra output
     assert result["loop"] == "cli-loop" and result["round"] == 0 and result["status"] == "ok"
-    assert list(result["metrics"]) == ["precision", "recall", "density", "coverage", "vendi_score", "self_cosine_similarity"]
+    assert list(result["metrics"]) == list(REGISTRY)
+    assert list(result["metrics"])[:6] == ["precision", "recall", "density", "coverage", "vendi_score", "self_cosine_similarity"]
     assert all({"value", "ci_low", "ci_high"} <= set(m) for m in result["metrics"].values())
     assert result["alerts"] == []
     assert all(d["delta"] is None for d in result["derivatives"].values())

@@ -26,7 +26,12 @@ from metrics_core import (
 from metrics_core.bootstrap import DEFAULT_LEVEL, DEFAULT_N_BOOT, Estimate
 from metrics_core.registry import FAMILIES, MODALITIES
 
-EXPECTED_NAMES = ["precision", "recall", "density", "coverage", "vendi_score", "self_cosine_similarity"]
+EXPECTED_NAMES = [
+    "precision", "recall", "density", "coverage", "vendi_score", "self_cosine_similarity",
+    "alpha_precision", "beta_recall", "authenticity", "mmd2", "frechet_distance", "eds",
+    "effective_rank", "log_volume_ratio", "dcr_median", "dcr_p05", "dcr_real_to_round_median", "copy_rate",
+    "tail_coverage", "tail_mass_ratio", "mode_coverage", "modes_hit", "cluster_jsd",
+]
 
 # --------------------------------------------------------------------------
 # mean_estimate / bootstrap_estimate
@@ -238,7 +243,7 @@ def test_registry_entries_are_valid():
         assert spec.modality in MODALITIES
         assert isinstance(spec.higher_is_better, bool)
         lo, hi = spec.value_range
-        assert hi is None or lo < hi
+        assert lo is None or hi is None or lo < hi
         assert spec.citation and spec.description
         assert get_spec(name) is spec
 
@@ -247,6 +252,12 @@ def test_registry_semantics():
     assert {n: REGISTRY[n].higher_is_better for n in EXPECTED_NAMES} == {
         "precision": True, "recall": True, "density": True, "coverage": True,
         "vendi_score": True, "self_cosine_similarity": False,
+        "alpha_precision": True, "beta_recall": True, "authenticity": True,
+        "mmd2": False, "frechet_distance": False, "eds": True,
+        "effective_rank": True, "log_volume_ratio": True,
+        "dcr_median": True, "dcr_p05": True, "dcr_real_to_round_median": False, "copy_rate": False,
+        "tail_coverage": True, "tail_mass_ratio": True, "mode_coverage": True, "modes_hit": True,
+        "cluster_jsd": False,
     }
     assert REGISTRY["precision"].family == "fidelity"
     assert REGISTRY["recall"].family == "coverage"
