@@ -27,17 +27,17 @@ import torch
 
 from metrics_core._checks import _check_embeddings, _check_k, _check_same_dim
 
-DEFAULT_CHUNK_SIZE = 4096
+DEFAULT_CHUNK_SIZE = 8192
 # Tiles have at most _ROW_TILE rows, so the passes after each GEMM run on
 # cached data. The first column tile of a k-NN search (_BOUND_TILE wide) sets
 # a per-row bound; the ball tests use _BALL_TILE-wide tiles of the reference
 # sorted by radius, so one bound per tile is tight.
-_ROW_TILE = 256
+_ROW_TILE = 512
 _BOUND_TILE = 1024
 _BALL_TILE = 1024
 # Extra fp32 candidates kept beyond k+1 so near-ties at the k-th neighbour are
 # usually settled by the exact recomputation of the candidates alone.
-_EXTRA_CANDIDATES = 4
+_EXTRA_CANDIDATES = 2
 _EPS32 = torch.finfo(torch.float32).eps
 _EPS64 = torch.finfo(torch.float64).eps
 # Exact pair batches hold at most this many float64 values.
@@ -141,7 +141,23 @@ class _RowCandidates:
         return val, torch.gather(self.idx[:, :width], 1, pos)
 
 
-def _topk_partial(q: _PreparedSet, rows: slice, p: _PreparedSet, n_cand: int, chunk_size: int):
+class _Workspace:
+    """Reusable tile buffers: a fresh multi-MB tensor per tile costs page faults."""
+
+    def __init__(self, rows: int, cols: int, device: torch.device):
+        self._part = torch.empty(rows * cols, dtype=torch.float32, device=device)
+        self._mask = torch.empty(rows * cols, dtype=torch.bool, device=device)
+
+    def gemm(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        out = self._part[: a.shape[0] * b.shape[1]].view(a.shape[0], b.shape[1])
+        return torch.mm(a, b, out=out)
+
+    def le(self, part: torch.Tensor, bound: torch.Tensor) -> torch.Tensor:
+        out = self._mask[: part.numel()].view(part.shape)
+        return torch.le(part, bound, out=out)
+
+
+def _topk_partial(q: _PreparedSet, rows: slice, p: _PreparedSet, n_cand: int, chunk_size: int, ws: _Workspace):
     """The ``n_cand`` smallest partial distances ``||p_j||^2 - 2 q_i.p_j`` of each query row, sorted.
 
     The first column tile sets a per-row bound (its ``n_cand``-th smallest
@@ -157,8 +173,8 @@ def _topk_partial(q: _PreparedSet, rows: slice, p: _PreparedSet, n_cand: int, ch
     candidates = _RowCandidates(val, idx)
     for cstart in range(width, n, chunk_size):
         cols = slice(cstart, min(cstart + chunk_size, n))
-        part = a @ p.cols_aug[:, cols]
-        ii, jj = _flat_nonzero(part <= bound)
+        part = ws.gemm(a, p.cols_aug[:, cols])
+        ii, jj = _flat_nonzero(ws.le(part, bound))
         candidates.add(ii, jj + cstart, part[ii, jj])
     return candidates.smallest(n_cand)
 
@@ -187,9 +203,10 @@ def _knn(q: _PreparedSet, p: _PreparedSet, k: int, chunk_size: int) -> tuple[tor
     out_i = torch.empty(q.n, k, dtype=torch.int64, device=q.exact.device)
     max_sq32 = p.sqnorm.max()
     sqnorm64 = None
+    ws = _Workspace(min(_ROW_TILE, q.n), min(chunk_size, p.n), q.exact.device)
     for start in range(0, q.n, _ROW_TILE):
         rows = slice(start, min(start + _ROW_TILE, q.n))
-        val, idx = _topk_partial(q, rows, p, n_cand, chunk_size)
+        val, idx = _topk_partial(q, rows, p, n_cand, chunk_size, ws)
         dist, idx = _sort_exact(_exact_sqdist(q.exact[rows, None, :], p.exact[idx]), idx)
         out_d[rows], out_i[rows] = dist[:, :k], idx[:, :k]
         if n_cand == p.n:
@@ -258,6 +275,7 @@ def _ball_pass(r: _PreparedSet, r_sq: torch.Tensor, f: _PreparedSet, f_sq: torch
     tile_max_r_sq = [r_sq32[t].max() for t in tiles]
     tile_max_norm = [r_norm[t].max() for t in tiles]
 
+    ws = _Workspace(min(_ROW_TILE, f.n), width, device)
     in_ref_balls = torch.zeros(f.n, dtype=torch.int64, device=device)
     counts_sorted = torch.zeros(r.n, dtype=torch.int64, device=device)
     in_round_sorted = torch.zeros(r.n, dtype=torch.bool, device=device)
@@ -267,10 +285,10 @@ def _ball_pass(r: _PreparedSet, r_sq: torch.Tensor, f: _PreparedSet, f_sq: torch
         f_norm = f.sqnorm[frows]
         f_exact = f.exact[frows]
         for t, cols in enumerate(tiles):
-            part = a @ r_cols[:, cols]  # ||f_i - r_j||^2 - ||f_i||^2
+            part = ws.gemm(a, r_cols[:, cols])  # ||f_i - r_j||^2 - ||f_i||^2
             band = (f_norm + tile_max_norm[t]) * factor
             bound = torch.maximum(f_sq32[frows], tile_max_r_sq[t]) - f_norm + band
-            ii, jj = _flat_nonzero(part <= bound[:, None])
+            ii, jj = _flat_nonzero(ws.le(part, bound[:, None]))
             if ii.shape[0] == 0:
                 continue
             # Decide both tests in fp32 where that is provably right; pairs

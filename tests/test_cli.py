@@ -119,6 +119,21 @@ def test_bad_input_never_loses_stored_rounds(home, shrinking_rounds, tmp_path, c
     assert main(["audit", "keep", "0", str(nan), "--reference", str(ref)]) == 1
     after = TrajectoryStore(load_settings().store_url).trajectory("keep")
     assert before.equals(after)
+    # A round of another size is not comparable: refused unless asked for.
+    smaller = tmp_path / "smaller.npy"
+    np.save(smaller, np.load(rounds[1])[:200])
+    capsys.readouterr()
+    assert main(["audit", "keep", "1", str(smaller), "--reference", str(ref), "--bootstrap", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "loop keep round 1: audited at N=400 M=200" in err and "other rounds used N=400 M=300" in err
+    assert TrajectoryStore(load_settings().store_url).trajectory("keep").equals(after)
+    assert main(["audit", "keep", "1", str(smaller), "--reference", str(ref), "--bootstrap", "0",
+                 "--allow-size-change", "--json"]) == 0
+    # --max-samples subsamples to a common size instead.
+    assert main(["audit", "keep2", "0", str(rounds[0]), "--reference", str(ref), "--bootstrap", "0",
+                 "--max-samples", "150", "--json"]) == 0
+    sizes = TrajectoryStore(load_settings().store_url).round_sizes("keep2")
+    assert sizes[["n_reference", "n_round"]].values.tolist() == [[150, 150]]
 
 
 @pytest.mark.usefixtures("prefect_harness")
