@@ -1,7 +1,7 @@
 r"""Chunked exact k-nearest-neighbour engine (torch, CPU by default, CUDA when present).
 
 The engine never materialises an ``N x M`` distance matrix: it works on tiles
-of at most 256 rows by ``chunk_size`` columns, each produced by one float32
+of at most 512 rows by ``chunk_size`` columns, each produced by one float32
 GEMM on augmented operands,
 
 .. math:: \lVert y\rVert^2 - 2\,x^\top y = [x, 1] \cdot [-2y, \lVert y\rVert^2] ,
@@ -32,12 +32,16 @@ DEFAULT_CHUNK_SIZE = 8192
 # cached data. The first column tile of a k-NN search (_BOUND_TILE wide) sets
 # a per-row bound; the ball tests use _BALL_TILE-wide tiles of the reference
 # sorted by radius, so one bound per tile is tight.
-_ROW_TILE = 512
+_ROW_TILE = 1024
+# For D < _WIDE_D the passes after each GEMM dominate and smaller row tiles
+# keep them in cache; for wide embeddings the GEMM dominates and runs faster
+# on taller tiles (measured on 2 cores, D = 64 and D = 384).
+_WIDE_D = 128
 _BOUND_TILE = 1024
-_BALL_TILE = 1024
+_BALL_TILE = 4096
 # Extra fp32 candidates kept beyond k+1 so near-ties at the k-th neighbour are
 # usually settled by the exact recomputation of the candidates alone.
-_EXTRA_CANDIDATES = 2
+_EXTRA_CANDIDATES = 4
 _EPS32 = torch.finfo(torch.float32).eps
 _EPS64 = torch.finfo(torch.float64).eps
 # Exact pair batches hold at most this many float64 values.
@@ -49,30 +53,89 @@ def default_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
-@dataclass(frozen=True)
 class _PreparedSet:
-    exact: torch.Tensor  # float64 [N, D], centred
-    rows_aug: torch.Tensor  # float32 [N, D+1]: [x, 1]
-    cols_aug: torch.Tensor  # float32 [D+1, N]: [-2x, ||x||^2]^T
-    sqnorm: torch.Tensor  # float32 [N]
+    """A set of rows ready for tiled distance GEMMs.
+
+    ``rows_full`` ``[N, D+2] = [x, 1, ||x||^2]`` and ``cols_full``
+    ``[D+2, N] = [-2x, ||x||^2, 1]^T`` (centred, float32) are built on first
+    use and can be released, so a set used only as columns (the reference in
+    the ball pass) never holds its row form, and vice versa.
+    """
+
+    def __init__(self, source: torch.Tensor, center: torch.Tensor):
+        self.source = source  # the input rows on the device (float32 or float64)
+        self.center = center  # float64 [D], subtracted before every computation
+        self._rows_full: torch.Tensor | None = None
+        self._cols_full: torch.Tensor | None = None
+        self.sqnorm = torch.cat([(f * f).sum(dim=1) for f in self._fast_chunks()])  # float32 [N]
 
     @property
     def n(self) -> int:
-        return self.exact.shape[0]
+        return self.source.shape[0]
 
     @property
     def d(self) -> int:
-        return self.exact.shape[1]
+        return self.source.shape[1]
+
+    @property
+    def device(self) -> torch.device:
+        return self.source.device
+
+    def _fast_chunks(self):
+        for start in range(0, self.n, 8192):  # centre in float64 without a full float64 copy
+            yield (self.source[start : start + 8192].to(torch.float64) - self.center).to(torch.float32)
+
+    @property
+    def rows_full(self) -> torch.Tensor:
+        if self._rows_full is None:
+            rows = torch.empty(self.n, self.d + 2, dtype=torch.float32, device=self.device)
+            rows[:, : self.d] = torch.cat(list(self._fast_chunks()))
+            rows[:, self.d] = 1.0
+            rows[:, self.d + 1] = self.sqnorm
+            self._rows_full = rows
+        return self._rows_full
+
+    @property
+    def cols_full(self) -> torch.Tensor:
+        if self._cols_full is None:
+            cols = torch.empty(self.d + 2, self.n, dtype=torch.float32, device=self.device)
+            start = 0
+            for fast in self._fast_chunks():
+                cols[: self.d, start : start + fast.shape[0]] = fast.T
+                start += fast.shape[0]
+            cols[: self.d] *= -2.0
+            cols[self.d] = self.sqnorm
+            cols[self.d + 1] = 1.0
+            self._cols_full = cols
+        return self._cols_full
+
+    def release_cols(self) -> None:
+        self._cols_full = None
+
+    @property
+    def rows_aug(self) -> torch.Tensor:
+        """``[x, 1]``: times :attr:`cols_aug` gives ``||y||^2 - 2 x.y`` (the row norm left out)."""
+        return self.rows_full[:, :-1]
+
+    @property
+    def cols_aug(self) -> torch.Tensor:
+        return self.cols_full[:-1]
+
+    def rows64(self, index) -> torch.Tensor:
+        """Centred float64 rows, made on demand (bit-identical every time) rather than stored."""
+        return self.source[index].to(torch.float64) - self.center
+
+
+def _row_tile(d: int, chunk_size: int) -> int:
+    return min(_ROW_TILE if d >= _WIDE_D else _ROW_TILE // 2, chunk_size)
 
 
 def _prepare(x: torch.Tensor, center: torch.Tensor, device: torch.device) -> _PreparedSet:
-    exact = x.to(device=device, dtype=torch.float64) - center
-    fast = exact.to(torch.float32)
-    sqnorm = (fast * fast).sum(dim=1)
-    ones = torch.ones(fast.shape[0], 1, dtype=torch.float32, device=device)
-    rows_aug = torch.cat([fast, ones], dim=1)
-    cols_aug = torch.cat([-2.0 * fast, sqnorm[:, None]], dim=1).T.contiguous()
-    return _PreparedSet(exact=exact, rows_aug=rows_aug, cols_aug=cols_aug, sqnorm=sqnorm)
+    return _PreparedSet(x.to(device=device), center)
+
+
+def _sqnorm64(p: _PreparedSet) -> torch.Tensor:
+    return torch.cat([(r * r).sum(dim=1) for r in (p.rows64(slice(s, s + 8192)) for s in range(0, p.n, 8192))])
 
 
 def _band_factor(d: int, eps: float = _EPS32) -> float:
@@ -114,31 +177,40 @@ class _RowCandidates:
         n_rows, width = val.shape
         cap = 4 * width
         self.val = torch.full((n_rows, cap), float("inf"), dtype=val.dtype, device=val.device)
-        self.idx = torch.zeros((n_rows, cap), dtype=torch.int64, device=val.device)
+        self.idx = torch.zeros((n_rows, cap), dtype=torch.int32, device=val.device)
         self.val[:, :width] = val
-        self.idx[:, :width] = idx
+        self.idx[:, :width] = idx.to(torch.int32)
         self.fill = torch.full((n_rows,), width, dtype=torch.int64, device=val.device)
 
-    def add(self, ii: torch.Tensor, jj: torch.Tensor, vals: torch.Tensor) -> None:
-        """Append entries; ``ii`` must be ascending (row-major nonzero order)."""
+    def add(self, ii: torch.Tensor, jj: torch.Tensor, vals: torch.Tensor, row_start: int = 0, n_rows: int | None = None) -> None:
+        """Append entries for rows ``row_start + ii``; ``ii`` must be ascending (row-major nonzero order)."""
         if ii.shape[0] == 0:
             return
-        counts = torch.bincount(ii, minlength=self.val.shape[0])
+        n_rows = self.val.shape[0] - row_start if n_rows is None else n_rows
+        block = slice(row_start, row_start + n_rows)
+        counts = torch.bincount(ii, minlength=n_rows)
         starts = torch.cumsum(counts, 0) - counts
-        pos = self.fill[ii] + torch.arange(ii.shape[0], device=ii.device) - starts[ii]
-        self.fill += counts
-        need = int(self.fill.max())
+        pos = self.fill[block][ii] + torch.arange(ii.shape[0], device=ii.device) - starts[ii]
+        self.fill[block] += counts
+        ii = ii + row_start
+        need = int(self.fill[block].max())
         if need > self.val.shape[1]:
             grow = max(need, 2 * self.val.shape[1]) - self.val.shape[1]
             self.val = torch.cat([self.val, torch.full((self.val.shape[0], grow), float("inf"), dtype=self.val.dtype, device=self.val.device)], 1)
-            self.idx = torch.cat([self.idx, torch.zeros((self.idx.shape[0], grow), dtype=torch.int64, device=self.idx.device)], 1)
+            self.idx = torch.cat([self.idx, torch.zeros((self.idx.shape[0], grow), dtype=torch.int32, device=self.idx.device)], 1)
         self.val[ii, pos] = vals
-        self.idx[ii, pos] = jj
+        self.idx[ii, pos] = jj.to(torch.int32)
+
+    def compact(self, n_keep: int) -> torch.Tensor:
+        """Keep each row's ``n_keep`` smallest entries; returns their maxima (tighter bounds)."""
+        val, idx = self.smallest(n_keep)
+        self.__init__(val, idx)
+        return val.max(dim=1).values
 
     def smallest(self, n_keep: int) -> tuple[torch.Tensor, torch.Tensor]:
         width = int(self.fill.max())
         val, pos = torch.topk(self.val[:, :width], n_keep, dim=1, largest=False, sorted=True)
-        return val, torch.gather(self.idx[:, :width], 1, pos)
+        return val, torch.gather(self.idx[:, :width], 1, pos).to(torch.int64)
 
 
 class _Workspace:
@@ -179,6 +251,50 @@ def _topk_partial(q: _PreparedSet, rows: slice, p: _PreparedSet, n_cand: int, ch
     return candidates.smallest(n_cand)
 
 
+def _self_topk(p: _PreparedSet, n_cand: int, width: int):
+    """:func:`_topk_partial` for every point of ``p`` against ``p`` itself, using symmetry.
+
+    The distance matrix is symmetric, so tile ``(I, J)`` (``I < J``) serves
+    row block ``I`` and, transposed, row block ``J``: half the GEMM work.
+    The first blocks' columns (about an eighth) set every row's bound with a
+    top-k; every other pair is then visited exactly once: rows of those first
+    blocks through the row side of tiles ``(I, J)``, all other rows through
+    both sides of tiles ``(I, J)``, ``I <= J``. The candidate lists are
+    compacted to the ``n_cand`` smallest whenever they grow, which also
+    tightens the bounds.
+    """
+    n = p.n
+    blocks = [slice(s, min(s + width, n)) for s in range(0, n, width)]
+    # The bound step is a top-k (slow per element): about an eighth of the
+    # columns gives tight enough bounds, and compaction tightens them further.
+    n_first = max(1, min(len(blocks), (n // 8) // width))
+    first = slice(0, blocks[n_first - 1].stop)
+    init_val = torch.empty(n, n_cand, dtype=torch.float32, device=p.device)
+    init_idx = torch.empty(n, n_cand, dtype=torch.int64, device=p.device)
+    for rows in blocks:
+        part = p.rows_aug[rows] @ p.cols_aug[:, first]
+        init_val[rows], init_idx[rows] = torch.topk(part, n_cand, dim=1, largest=False, sorted=False)
+    candidates = _RowCandidates(init_val, init_idx)
+    # Thresholds on the full squared distance: d^2 <= bound + ||p_i||^2.
+    threshold = init_val.max(dim=1).values + p.sqnorm
+    ws = _Workspace(width, width, p.device)
+    for i, rows in enumerate(blocks):
+        row_norm = p.sqnorm[rows]
+        for j in range(max(i, n_first), len(blocks)):
+            cols = blocks[j]
+            d2 = ws.gemm(p.rows_full[rows], p.cols_full[:, cols])  # full squared distances
+            ii, jj = _flat_nonzero(ws.le(d2, threshold[rows][:, None]))
+            candidates.add(ii, jj + cols.start, d2[ii, jj] - row_norm[ii], rows.start, rows.stop - rows.start)
+            if i >= n_first and i != j:  # the transposed side: rows of block j, columns of block i
+                ii, jj = _flat_nonzero(ws.le(d2, threshold[cols][None, :]))
+                order = torch.argsort(jj, stable=True)
+                ii, jj = ii[order], jj[order]
+                candidates.add(jj, ii + rows.start, d2[ii, jj] - p.sqnorm[cols][jj], cols.start, cols.stop - cols.start)
+            if candidates.val.shape[1] > 4 * n_cand:
+                threshold = candidates.compact(n_cand) + p.sqnorm
+    return candidates.smallest(n_cand)
+
+
 def _sort_exact(dist: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Sort each row by (distance, index): ties are broken by index, deterministically."""
     by_idx = torch.argsort(idx, dim=1)
@@ -190,7 +306,7 @@ def _sort_exact(dist: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, to
 def _knn(q: _PreparedSet, p: _PreparedSet, k: int, chunk_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact float64 squared distances and indices of the ``k`` nearest points of ``p`` to each query.
 
-    fp32 picks ``k + 4`` candidates per query and float64 recomputes them. A
+    fp32 picks ``k + 2`` candidates per query and float64 recomputes them. A
     query is settled when no other point can be closer than its exact k-th
     candidate ``e`` even after rounding: when ``e == 0`` (nothing is closer than
     a duplicate) or when the largest fp32 candidate, less the rounding band,
@@ -199,15 +315,26 @@ def _knn(q: _PreparedSet, p: _PreparedSet, k: int, chunk_size: int) -> tuple[tor
     can lie within ``e`` evaluated exactly. Ties are broken by index.
     """
     n_cand = min(p.n, k + _EXTRA_CANDIDATES)
-    out_d = torch.empty(q.n, k, dtype=torch.float64, device=q.exact.device)
-    out_i = torch.empty(q.n, k, dtype=torch.int64, device=q.exact.device)
+    out_d = torch.empty(q.n, k, dtype=torch.float64, device=q.device)
+    out_i = torch.empty(q.n, k, dtype=torch.int64, device=q.device)
     max_sq32 = p.sqnorm.max()
     sqnorm64 = None
-    ws = _Workspace(min(_ROW_TILE, q.n), min(chunk_size, p.n), q.exact.device)
-    for start in range(0, q.n, _ROW_TILE):
-        rows = slice(start, min(start + _ROW_TILE, q.n))
-        val, idx = _topk_partial(q, rows, p, n_cand, chunk_size, ws)
-        dist, idx = _sort_exact(_exact_sqdist(q.exact[rows, None, :], p.exact[idx]), idx)
+    row_tile = _row_tile(q.d, chunk_size)
+    ws = _Workspace(min(row_tile, q.n), min(chunk_size, p.n), q.device)
+    # Symmetry halves the GEMM, which only pays where the GEMM dominates.
+    symmetric = q is p and p.d >= _WIDE_D and p.n > row_tile >= n_cand
+    if symmetric:
+        all_val, all_idx = _self_topk(p, n_cand, row_tile)
+    for start in range(0, q.n, row_tile):
+        rows = slice(start, min(start + row_tile, q.n))
+        if symmetric:
+            val, idx = all_val[rows], all_idx[rows]
+        else:
+            val, idx = _topk_partial(q, rows, p, n_cand, chunk_size, ws)
+        q64 = q.rows64(rows)
+        # One candidate column at a time keeps the float64 temporaries in cache.
+        exact = torch.stack([_exact_sqdist(q64, p.rows64(idx[:, c])) for c in range(idx.shape[1])], dim=1)
+        dist, idx = _sort_exact(exact, idx)
         out_d[rows], out_i[rows] = dist[:, :k], idx[:, :k]
         if n_cand == p.n:
             continue  # every point was a candidate
@@ -217,26 +344,41 @@ def _knn(q: _PreparedSet, p: _PreparedSet, k: int, chunk_size: int) -> tuple[tor
         unsettled = ((kth > 0) & (lower_bound_rest < kth)).nonzero(as_tuple=True)[0]
         if unsettled.shape[0]:
             if sqnorm64 is None:
-                sqnorm64 = (p.exact * p.exact).sum(dim=1)
-            for i in (unsettled + start).tolist():
-                out_d[i], out_i[i] = _knn_float64(q.exact[i : i + 1], p, sqnorm64, k, float(out_d[i, k - 1]), chunk_size)
+                sqnorm64 = _sqnorm64(p)
+            rows_u = unsettled + start
+            out_d[rows_u], out_i[rows_u] = _knn_float64(q.rows64(rows_u), p, sqnorm64, k, out_d[rows_u, k - 1], chunk_size)
     return out_d, out_i
 
 
-def _knn_float64(a: torch.Tensor, p: _PreparedSet, sqnorm64, k: int, upper: float, chunk_size: int):
-    """Exact k nearest neighbours of one query ``a`` given an upper bound on its k-th squared distance."""
-    a_sq = float((a * a).sum())
-    band = (a_sq + float(sqnorm64.max())) * _band_factor(p.d, _EPS64)
-    within = []
+def _knn_float64(a: torch.Tensor, p: _PreparedSet, sqnorm64, k: int, upper: torch.Tensor, chunk_size: int):
+    """Exact k nearest neighbours of the queries ``a`` given upper bounds on their k-th squared distances.
+
+    One float64 pass over ``p`` for all the queries: every point that can lie
+    within a query's bound (after float64 rounding) is evaluated exactly.
+    """
+    a_sq = (a * a).sum(dim=1)
+    band = (a_sq + sqnorm64.max()) * _band_factor(p.d, _EPS64)
+    limit = (upper - a_sq + band)[:, None]
+    rows_l, cols_l = [], []
     for cstart in range(0, p.n, chunk_size):
         cols = slice(cstart, min(cstart + chunk_size, p.n))
-        part = torch.addmm(sqnorm64[None, cols], a, p.exact[cols].T, beta=1.0, alpha=-2.0)[0]
-        within.append((part + a_sq - band <= upper).nonzero(as_tuple=True)[0] + cstart)
-    near = torch.cat(within)
-    # Every point that can be within `upper` (>= the k-th distance) is in `near`.
-    dist = _exact_sqdist_pairs(a, torch.zeros_like(near), p.exact, near)
-    dist, near = _sort_exact(dist[None, :], near[None, :])
-    return dist[0, :k], near[0, :k]
+        part = torch.addmm(sqnorm64[None, cols], a, p.rows64(cols).T, beta=1.0, alpha=-2.0)
+        ii, jj = (part <= limit).nonzero(as_tuple=True)
+        rows_l.append(ii)
+        cols_l.append(jj + cstart)
+    ii, jj = torch.cat(rows_l), torch.cat(cols_l)
+    # Every point within a query's bound (>= its k-th distance) is a candidate.
+    dist = _exact_sqdist(a[ii], p.rows64(jj))
+    counts = torch.bincount(ii, minlength=a.shape[0])
+    width = int(counts.max())
+    padded_d = torch.full((a.shape[0], width), float("inf"), dtype=torch.float64, device=a.device)
+    padded_i = torch.full((a.shape[0], width), torch.iinfo(torch.int64).max, dtype=torch.int64, device=a.device)
+    order = torch.argsort(ii, stable=True)
+    ii, jj, dist = ii[order], jj[order], dist[order]
+    pos = torch.arange(ii.shape[0], device=a.device) - (torch.cumsum(counts, 0) - counts)[ii]
+    padded_d[ii, pos], padded_i[ii, pos] = dist, jj
+    dist, idx = _sort_exact(padded_d, padded_i)
+    return dist[:, :k], idx[:, :k]
 
 
 def _kth_sq_radii(points: _PreparedSet, k: int, chunk_size: int) -> torch.Tensor:
@@ -248,7 +390,14 @@ def _kth_sq_radii(points: _PreparedSet, k: int, chunk_size: int) -> torch.Tensor
     return _knn(points, points, k + 1, chunk_size)[0][:, k]
 
 
-def _ball_pass(r: _PreparedSet, r_sq: torch.Tensor, f: _PreparedSet, f_sq: torch.Tensor, chunk_size: int):
+def _ball_pass(
+    r: _PreparedSet,
+    r_sq: torch.Tensor,
+    f: _PreparedSet,
+    f_sq: torch.Tensor,
+    chunk_size: int,
+    nn_columns: torch.Tensor | None = None,
+):
     """Every ``||f_i - r_j||^2 <= R_j^2`` and ``<= F_i^2`` test, tile by tile.
 
     The reference is visited sorted by radius, so one per-row bound per tile,
@@ -256,54 +405,89 @@ def _ball_pass(r: _PreparedSet, r_sq: torch.Tensor, f: _PreparedSet, f_sq: torch
     that can pass either test with a single comparison; those candidates are
     then decided exactly.
 
+    With ``nn_columns`` (a boolean mask over the reference) the same pass also
+    finds each round point's exact nearest reference point among those
+    columns: a running per-row fp32 minimum ``u_i`` over the masked columns
+    widens the bound to ``u_i + 2 band``, which provably keeps the true
+    nearest point among the candidates, and the candidates' float64 distances
+    give the exact minimum.
+
     Returns:
-        per reference point (in sorted order) the number of round points in its
-        ball and whether it lies in some round ball, and per round point the
-        number of reference balls holding it.
+        per reference point the number of round points in its ball and whether
+        it lies in some round ball; per round point the number of reference
+        balls holding it, and (with ``nn_columns``) its exact squared distance
+        to the nearest masked reference point, else None.
     """
-    device = r.exact.device
+    device = r.device
     order = torch.argsort(r_sq)
+    width = min(_BALL_TILE, chunk_size)
+    want_nn = nn_columns is not None
+    n_masked = None
+    if want_nn:
+        # Within each tile (a contiguous run of the radius order), put the
+        # masked columns first, so the tile's nearest-neighbour minimum is one
+        # reduction over a contiguous prefix.
+        mask_sorted = nn_columns.to(device)[order]
+        blocks, n_masked = [], []
+        for c in range(0, r.n, width):
+            o, m = order[c : c + width], mask_sorted[c : c + width]
+            blocks.append(torch.cat([o[m], o[~m]]))
+            n_masked.append(int(m.sum()))
+        order = torch.cat(blocks)
     r_cols = r.cols_aug[:, order]
-    r_exact = r.exact[order]
     r_sq = r_sq[order]
     r_sq32 = r_sq.to(torch.float32)
     r_norm = r.sqnorm[order]
     f_sq32 = f_sq.to(torch.float32)
     factor = _band_factor(r.d)
-    width = min(_BALL_TILE, chunk_size)
     tiles = [slice(c, min(c + width, r.n)) for c in range(0, r.n, width)]
     tile_max_r_sq = [r_sq32[t].max() for t in tiles]
     tile_max_norm = [r_norm[t].max() for t in tiles]
+    if want_nn:
+        nn_sorted = nn_columns.to(device)[order]
+        nn_sq = torch.full((f.n,), float("inf"), dtype=torch.float64, device=device)
 
-    ws = _Workspace(min(_ROW_TILE, f.n), width, device)
+    row_tile = _row_tile(f.d, chunk_size)
+    ws = _Workspace(min(row_tile, f.n), width, device)
     in_ref_balls = torch.zeros(f.n, dtype=torch.int64, device=device)
     counts_sorted = torch.zeros(r.n, dtype=torch.int64, device=device)
     in_round_sorted = torch.zeros(r.n, dtype=torch.bool, device=device)
-    for fstart in range(0, f.n, _ROW_TILE):
-        frows = slice(fstart, min(fstart + _ROW_TILE, f.n))
+    for fstart in range(0, f.n, row_tile):
+        frows = slice(fstart, min(fstart + row_tile, f.n))
         a = f.rows_aug[frows]
         f_norm = f.sqnorm[frows]
-        f_exact = f.exact[frows]
+        f_exact = f.rows64(frows)
+        nn_bound = torch.full((a.shape[0],), float("inf"), dtype=torch.float32, device=device)
         for t, cols in enumerate(tiles):
             part = ws.gemm(a, r_cols[:, cols])  # ||f_i - r_j||^2 - ||f_i||^2
             band = (f_norm + tile_max_norm[t]) * factor
             bound = torch.maximum(f_sq32[frows], tile_max_r_sq[t]) - f_norm + band
+            if want_nn and n_masked[t]:
+                nn_bound = torch.minimum(nn_bound, part[:, : n_masked[t]].min(dim=1).values)
+                bound = torch.maximum(bound, nn_bound + 2 * band)
             ii, jj = _flat_nonzero(ws.le(part, bound[:, None]))
             if ii.shape[0] == 0:
                 continue
+            part_c = part[ii, jj]
             # Decide both tests in fp32 where that is provably right; pairs
             # within the rounding band of either threshold are redone exactly.
-            d2_32 = part[ii, jj] + f_norm[ii]
+            d2_32 = part_c + f_norm[ii]
             pair_band = band[ii]
             thr_r32, thr_f32 = r_sq32[cols][jj], f_sq32[frows][ii]
             hit_r = d2_32 <= thr_r32 - pair_band
             hit_f = d2_32 <= thr_f32 - pair_band
             unsure = ((d2_32 - thr_r32).abs() <= pair_band) | ((d2_32 - thr_f32).abs() <= pair_band)
+            if want_nn:
+                nn_cand = nn_sorted[cols][jj] & (part_c <= nn_bound[ii] + 2 * pair_band)
+                unsure |= nn_cand
             pos = unsure.nonzero(as_tuple=True)[0]
             if pos.shape[0]:
-                exact = _exact_sqdist_pairs(f_exact, ii[pos], r_exact[cols], jj[pos])
+                exact = _exact_sqdist(f_exact[ii[pos]], r.rows64(order[cols][jj[pos]]))
                 hit_r[pos] = exact <= r_sq[cols][jj[pos]]
                 hit_f[pos] = exact <= f_sq[frows][ii[pos]]
+                if want_nn:
+                    is_nn = nn_cand[pos]
+                    nn_sq.scatter_reduce_(0, fstart + ii[pos][is_nn], exact[is_nn], reduce="amin")
             in_ref_balls[frows] += torch.bincount(ii[hit_r], minlength=a.shape[0])
             counts_sorted[cols] += torch.bincount(jj[hit_r], minlength=cols.stop - cols.start)
             in_round_sorted[cols.start + jj[hit_f]] = True
@@ -311,7 +495,7 @@ def _ball_pass(r: _PreparedSet, r_sq: torch.Tensor, f: _PreparedSet, f_sq: torch
     counts[order] = counts_sorted
     in_round = torch.empty_like(in_round_sorted)
     in_round[order] = in_round_sorted
-    return counts, in_round, in_ref_balls
+    return counts, in_round, in_ref_balls, (nn_sq if want_nn else None)
 
 
 @dataclass(frozen=True)
@@ -328,6 +512,9 @@ class BallStatistics:
         reference_in_round_manifold: ``[N]`` bool, whether each reference point
             lies inside at least one round ball ``B(f_j, F_j)``.
         k: the neighbourhood size.
+        round_nearest_sq: ``[M]`` float64, exact squared distance from each
+            round point to its nearest reference point among ``nn_columns``
+            (None unless asked for).
     """
 
     reference_sq_radii: torch.Tensor
@@ -336,6 +523,7 @@ class BallStatistics:
     reference_ball_counts: torch.Tensor
     reference_in_round_manifold: torch.Tensor
     k: int
+    round_nearest_sq: torch.Tensor | None = None
 
     @property
     def reference_radii(self) -> torch.Tensor:
@@ -363,7 +551,7 @@ def knn_radii(
     Args:
         x: ``[N, D]`` float array, ``N >= k + 1``.
         k: neighbourhood size.
-        chunk_size: columns per tile (tiles have at most 256 rows); memory is
+        chunk_size: columns per tile (tiles have at most 512 rows); memory is
             ``O(chunk_size)`` per tile.
         device: torch device, default CUDA when present else CPU.
         squared: return :math:`R_i^2` exactly (what :func:`ball_statistics`
@@ -455,6 +643,7 @@ def ball_statistics(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     device=None,
     reference_sq_radii: torch.Tensor | None = None,
+    nn_columns=None,
 ) -> BallStatistics:
     r"""One pass over all reference x round blocks collecting every ball test.
 
@@ -463,7 +652,7 @@ def ball_statistics(
     :math:`\sum_i 1[\lVert f_j - r_i\rVert \le R_i]` per round point,
     :math:`\sum_j 1[\lVert f_j - r_i\rVert \le R_i]` per reference point, and
     :math:`\max_j 1[\lVert r_i - f_j\rVert \le F_j]` per reference point.
-    Memory is bounded by ``chunk_size`` (tiles of at most 256 x chunk_size);
+    Memory is bounded by ``chunk_size`` (tiles of at most 512 x chunk_size);
     no ``N x M`` matrix is formed.
 
     Args:
@@ -474,6 +663,9 @@ def ball_statistics(
         device: torch device, default CUDA when present else CPU.
         reference_sq_radii: optional cached ``[N]`` squared radii of this
             reference and k, from ``knn_radii(reference, k, squared=True)``.
+        nn_columns: optional ``[N]`` boolean mask; the same pass then also
+            returns each round point's exact squared distance to its nearest
+            masked reference point (e.g. a DCR train split), at almost no cost.
 
     Returns:
         :class:`BallStatistics` with CPU tensors.
@@ -496,7 +688,14 @@ def ball_statistics(
             )
         r_radii_sq = torch.as_tensor(reference_sq_radii).to(device=device, dtype=torch.float64)
     f_radii_sq = _kth_sq_radii(f, k, chunk_size)
-    ref_ball_counts, ref_in_round, in_ref_balls = _ball_pass(r, r_radii_sq, f, f_radii_sq, chunk_size)
+    f.release_cols()  # the ball pass uses the round as rows only
+    if nn_columns is not None:
+        nn_columns = torch.as_tensor(np.asarray(nn_columns, dtype=bool))
+        if tuple(nn_columns.shape) != (r.n,) or not bool(nn_columns.any()):
+            raise ValueError(f"nn_columns: expected a boolean mask of shape ({r.n},) with a True entry")
+    ref_ball_counts, ref_in_round, in_ref_balls, nn_sq = _ball_pass(
+        r, r_radii_sq, f, f_radii_sq, chunk_size, nn_columns
+    )
     return BallStatistics(
         reference_sq_radii=r_radii_sq.cpu(),
         round_sq_radii=f_radii_sq.cpu(),
@@ -504,4 +703,5 @@ def ball_statistics(
         reference_ball_counts=ref_ball_counts.cpu(),
         reference_in_round_manifold=ref_in_round.cpu(),
         k=k,
+        round_nearest_sq=None if nn_sq is None else nn_sq.cpu(),
     )

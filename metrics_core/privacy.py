@@ -203,6 +203,9 @@ def fit_dcr_reference(
             1 and ``N - 1`` of them).
         chunk_size: block side length of the k-NN engine.
         device: torch device, default CUDA when present else CPU.
+        round_to_train_sq: optional ``[M]`` exact squared round-to-train
+            distances already computed elsewhere (the suite takes them from
+            the P/R/D/C pass, ``ball_statistics(..., nn_columns=train mask)``).
 
     Example:
         >>> import numpy as np
@@ -304,6 +307,7 @@ def distance_to_closest_record(
     seed: int = 0,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     device=None,
+    round_to_train_sq=None,
 ) -> DCRResult:
     r"""Distance to closest record (LLM Data Auditor survey §4.3), Euclidean.
 
@@ -359,6 +363,9 @@ def distance_to_closest_record(
         seed: bootstrap seed (and split seed when the reference is an array).
         chunk_size: block side length of the k-NN engine.
         device: torch device, default CUDA when present else CPU.
+        round_to_train_sq: optional ``[M]`` exact squared round-to-train
+            distances already computed elsewhere (the suite takes them from
+            the P/R/D/C pass, ``ball_statistics(..., nn_columns=train mask)``).
 
     Example:
         >>> import numpy as np
@@ -380,7 +387,13 @@ def distance_to_closest_record(
     rnd = _check_embeddings(round_, "round")
     _check_same_dim(fitted.train, rnd, "reference", "round")
 
-    d = _dcr(rnd, fitted.train, chunk_size, device)
+    if round_to_train_sq is None:
+        d = _dcr(rnd, fitted.train, chunk_size, device)
+    else:
+        sq = torch.as_tensor(round_to_train_sq, dtype=torch.float64)
+        if tuple(sq.shape) != (rnd.shape[0],):
+            raise ValueError(f"round_to_train_sq: expected shape ({rnd.shape[0]},), got {tuple(sq.shape)}")
+        d = sq.sqrt().numpy()
     e = _dcr(fitted.holdout, rnd, chunk_size, device)
     base = fitted.baseline_distances
     ones = np.ones(base.shape[0], dtype=np.int64)

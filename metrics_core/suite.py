@@ -149,8 +149,12 @@ def embedding_suite(
         )
     boot = {"n_boot": config.n_boot, "level": config.level}
     seed = config.seed
+    train_mask = np.zeros(ref.shape[0], dtype=bool)
+    train_mask[profile.dcr.train_index] = True
+    # One pass gives P/R/D/C and the round-to-train distances of DCR.
     stats = ball_statistics(
-        ref, rnd, config.k, chunk_size=config.chunk_size, device=device, reference_sq_radii=profile.sq_radii
+        ref, rnd, config.k, chunk_size=config.chunk_size, device=device,
+        reference_sq_radii=profile.sq_radii, nn_columns=train_mask,
     )
     out = prdc_from_statistics(stats, seed=seed, **boot)
     out["vendi_score"] = vendi_score(rnd, seed=seed + 4, **boot)
@@ -174,7 +178,8 @@ def embedding_suite(
     out["log_volume_ratio"] = log_volume_ratio(profile.spectrum, rnd, seed=seed + 13, device=device, **boot).log_volume_ratio
 
     dcr = distance_to_closest_record(
-        profile.dcr, rnd, quantile=config.dcr_quantile, seed=seed + 14, chunk_size=config.chunk_size, device=device, **boot
+        profile.dcr, rnd, quantile=config.dcr_quantile, seed=seed + 14, chunk_size=config.chunk_size, device=device,
+        round_to_train_sq=stats.round_nearest_sq, **boot
     )
     out["dcr_median"] = dcr.dcr_median
     out["dcr_p05"] = dcr.dcr_p05

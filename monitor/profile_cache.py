@@ -78,15 +78,20 @@ def _decode(node, arrays):
 
 
 def save_profile(profile: ReferenceProfile, directory: Path, key: str) -> None:
+    save_tree(profile, directory, key)
+    _remember(key, profile)
+
+
+def save_tree(obj, directory: Path, key: str) -> None:
+    """Write any tree of the allowed dataclasses, tensors, arrays, scalars and sequences."""
     directory.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {}
-    tree = _encode(profile, arrays)
+    tree = _encode(obj, arrays)
     for suffix, write in ((".npz", lambda fh: np.savez(fh, **arrays)), (".json", lambda fh: fh.write(json.dumps(tree).encode()))):
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{key}", suffix=suffix)
         with os.fdopen(fd, "wb") as fh:
             write(fh)
         os.replace(tmp, directory / f"{key}{suffix}")
-    _remember(key, profile)
 
 
 def load_profile(directory: Path, key: str) -> ReferenceProfile | None:
@@ -94,12 +99,8 @@ def load_profile(directory: Path, key: str) -> ReferenceProfile | None:
     if key in _MEMORY:
         _MEMORY.move_to_end(key)
         return _MEMORY[key]
-    json_path, npz_path = directory / f"{key}.json", directory / f"{key}.npz"
-    if not (json_path.is_file() and npz_path.is_file()):
-        return None
     try:
-        with np.load(npz_path, allow_pickle=False) as arrays:
-            profile = _decode(json.loads(json_path.read_text()), arrays)
+        profile = load_tree(directory, key)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("reference profile cache %s unreadable (%s); refitting", key, exc)
         return None
@@ -107,6 +108,15 @@ def load_profile(directory: Path, key: str) -> ReferenceProfile | None:
         return None
     _remember(key, profile)
     return profile
+
+
+def load_tree(directory: Path, key: str):
+    """Read what :func:`save_tree` wrote; None when the files are absent."""
+    json_path, npz_path = directory / f"{key}.json", directory / f"{key}.npz"
+    if not (json_path.is_file() and npz_path.is_file()):
+        return None
+    with np.load(npz_path, allow_pickle=False) as arrays:
+        return _decode(json.loads(json_path.read_text()), arrays)
 
 
 def _remember(key: str, profile: ReferenceProfile) -> None:

@@ -142,3 +142,22 @@ def test_every_metric_has_an_interval_with_bootstrap():
     for name, est in out.items():
         assert est.ci_low <= est.value <= est.ci_high, name
         assert est.std_error >= 0, name
+
+
+def test_fused_dcr_equals_the_direct_query():
+    from metrics_core.privacy import distance_to_closest_record
+
+    rng = np.random.default_rng(10)
+    ref = rng.normal(size=(600, 12))
+    rnd = np.concatenate([rng.normal(size=(300, 12)), ref[:40]])  # 40 exact copies
+    config = SuiteConfig(n_boot=30, n_clusters=8)
+    profile = fit_reference_profile(ref, config)
+    out = embedding_suite(ref, rnd, config=config, profile=profile)
+    direct = distance_to_closest_record(profile.dcr, rnd, seed=config.seed + 14, n_boot=30)
+    for name in ("dcr_median", "dcr_p05", "dcr_real_to_round_median", "copy_rate"):
+        fused, alone = out[name], getattr(direct, name)
+        # both exact in float64; they centre on different means, so the last digit may differ
+        for a, b in zip((fused.value, fused.ci_low, fused.ci_high), (alone.value, alone.ci_low, alone.ci_high)):
+            assert a == pytest.approx(b, rel=1e-12, abs=1e-12), name
+    copies_in_train = np.isin(np.arange(40), profile.dcr.train_index).sum()
+    assert out["copy_rate"].value >= copies_in_train / rnd.shape[0]
