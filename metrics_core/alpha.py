@@ -41,7 +41,7 @@ import torch
 
 from metrics_core._checks import _check_embeddings, _check_same_dim
 from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, _check_bootstrap, bootstrap_estimate, mean_estimate
-from metrics_core.knn import DEFAULT_CHUNK_SIZE, _check_chunk_size, default_device, nearest_neighbours
+from metrics_core.knn import DEFAULT_CHUNK_SIZE, _check_chunk_size, nearest_neighbours, resolve_device
 
 DEFAULT_N_ALPHAS = 101
 
@@ -167,7 +167,7 @@ def fit_alpha_reference(
     _check_chunk_size(chunk_size)
     if not isinstance(standardize, (bool, np.bool_)):
         raise ValueError(f"standardize: expected a bool, got {standardize!r}")
-    device = torch.device(device) if device is not None else default_device()
+    device = resolve_device(device)
     ref64 = ref.to(device="cpu", dtype=torch.float64)
     d = ref64.shape[1]
     if standardize:
@@ -228,7 +228,7 @@ def alpha_precision_beta_recall_authenticity_from_reference(
     _check_same_dim(fitted.embedded, rnd, "reference", "round")
     _check_bootstrap(n_boot, level)
     _check_chunk_size(chunk_size)
-    device = torch.device(device) if device is not None else default_device()
+    device = resolve_device(device)
     ref_emb = fitted.embedded
     rnd_emb = fitted.embed(rnd)
     alphas = fitted.alphas

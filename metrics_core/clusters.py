@@ -44,7 +44,7 @@ import torch
 
 from metrics_core._checks import _check_embeddings, _check_same_dim
 from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, _check_bootstrap, bootstrap_estimate
-from metrics_core.knn import default_device
+from metrics_core.knn import resolve_device
 
 DEFAULT_N_CLUSTERS = 50
 DEFAULT_TAIL_MASS = 0.1
@@ -65,9 +65,6 @@ _BATCH_ELEMENTS = 1 << 22
 # Validation helpers
 # --------------------------------------------------------------------------
 
-
-def _resolve_device(device) -> torch.device:
-    return torch.device(device) if device is not None else default_device()
 
 
 def _is_int(v) -> bool:
@@ -373,7 +370,7 @@ def kmeans_plusplus_init(x, n_clusters: int, *, seed: int = 0, device=None) -> n
     t = _check_embeddings(x, "x")
     k = _check_n_clusters(n_clusters, t.shape[0], "x")
     seed = _check_seed(seed)
-    device = _resolve_device(device)
+    device = resolve_device(device)
     offset = t.cpu().numpy().mean(axis=0, dtype=np.float64)
     prep = _prepare(t, offset, device)
     return _kmeanspp(prep, k, np.random.default_rng(seed))
@@ -450,7 +447,7 @@ def kmeans(
     n_init = _check_positive_int(n_init, "n_init")
     max_iter = _check_positive_int(max_iter, "max_iter")
     tol = _check_tol(tol)
-    device = _resolve_device(device)
+    device = resolve_device(device)
     init_np = None
     if init is not None:
         init_np = _check_centres(init, "init")
@@ -515,7 +512,7 @@ def assign_clusters(x, centres, *, device=None) -> np.ndarray:
     c = _check_centres(centres)
     t = _check_embeddings(x, "x")
     _check_same_dim(torch.from_numpy(c), t, "centres", "x")
-    return _assign_with_distances(t, c, _resolve_device(device))[0]
+    return _assign_with_distances(t, c, resolve_device(device))[0]
 
 
 # --------------------------------------------------------------------------
@@ -877,7 +874,7 @@ def tail_mode_coverage(
     """
     _check_bootstrap(n_boot, level)
     seed = _check_seed(seed)
-    device = _resolve_device(device)
+    device = resolve_device(device)
     if isinstance(reference_clusters_or_reference, ReferenceClusters):
         rc = reference_clusters_or_reference
         if n_clusters is not None and n_clusters != rc.n_clusters:

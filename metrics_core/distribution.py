@@ -28,7 +28,7 @@ import torch
 
 from metrics_core._checks import _check_embeddings, _check_nonzero_rows, _check_same_dim
 from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, _check_bootstrap, bootstrap_estimate
-from metrics_core.knn import _check_chunk_size, default_device
+from metrics_core.knn import _check_chunk_size, resolve_device
 
 # Kernel tiles are at most DEFAULT_MMD_CHUNK_SIZE x DEFAULT_MMD_CHUNK_SIZE float64 (32 MiB).
 DEFAULT_MMD_CHUNK_SIZE = 2048
@@ -44,9 +44,6 @@ _PERMUTATION_TIE_TOL = 1e-12
 _MIN_MEAN_NORM = 1e-12
 _EPS64 = float(np.finfo(np.float64).eps)
 
-
-def _device(device) -> torch.device:
-    return torch.device(device) if device is not None else default_device()
 
 
 def _check_positive_int(value, name: str, minimum: int) -> int:
@@ -224,7 +221,7 @@ def median_heuristic_bandwidth(
         _check_same_dim(x, y, "reference", "round")
         parts.append(y)
     max_points = _check_positive_int(max_points, "max_points", 2)
-    device = _device(device)
+    device = resolve_device(device)
     z = torch.cat([p.to(device=device, dtype=torch.float64) for p in parts])
     if z.shape[0] < 2:
         raise ValueError(f"reference: the median heuristic needs at least 2 pooled rows, got {z.shape[0]}")
@@ -387,7 +384,7 @@ def mmd2(
     _check_chunk_size(chunk_size)
     n_permutations = _check_positive_int(n_permutations, "n_permutations", 0)
     max_permutation_points = _check_positive_int(max_permutation_points, "max_permutation_points", 4)
-    device = _device(device)
+    device = resolve_device(device)
     if bandwidth is None:
         sigma = median_heuristic_bandwidth(x, y, device=device)
     else:
@@ -530,7 +527,7 @@ def fit_gaussian(reference, *, chunk_size: int = DEFAULT_ROW_CHUNK_SIZE, device=
     """
     x = _check_embeddings(reference, "reference", min_rows=2)
     _check_chunk_size(chunk_size)
-    mean, cov = _moments(x.to(device=_device(device), dtype=torch.float64), None, chunk_size)
+    mean, cov = _moments(x.to(device=resolve_device(device), dtype=torch.float64), None, chunk_size)
     return GaussianStats(mean.cpu().numpy(), cov.cpu().numpy(), x.shape[0])
 
 
@@ -599,7 +596,7 @@ def frechet_distance(
     """
     _check_bootstrap(n_boot, level)
     _check_chunk_size(chunk_size)
-    device = _device(device)
+    device = resolve_device(device)
     if isinstance(reference_or_stats, GaussianStats):
         ref = reference_or_stats
     else:
@@ -717,7 +714,7 @@ def embedding_distribution_similarity(
     _check_nonzero_rows(y, "round")
     _check_bootstrap(n_boot, level)
     _check_chunk_size(chunk_size)
-    device = _device(device)
+    device = resolve_device(device)
     n, m = x.shape[0], y.shape[0]
     sx, _ = _unit_row_sums(x.to(device), chunk_size)
     ex = sx / n

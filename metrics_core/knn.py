@@ -53,6 +53,11 @@ def default_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
+def resolve_device(device=None) -> torch.device:
+    """The device asked for, else :func:`default_device`."""
+    return torch.device(device) if device is not None else default_device()
+
+
 class _PreparedSet:
     """A set of rows ready for tiled distance GEMMs.
 
@@ -568,7 +573,7 @@ def knn_radii(
     xt = _check_embeddings(x, "x")
     _check_k(k, ("x", xt.shape[0]))
     _check_chunk_size(chunk_size)
-    device = torch.device(device) if device is not None else default_device()
+    device = resolve_device(device)
     center = xt.to(device=device, dtype=torch.float64).mean(dim=0)
     sq = _kth_sq_radii(_prepare(xt, center, device), k, chunk_size).cpu()
     return sq if squared else sq.sqrt()
@@ -620,7 +625,7 @@ def nearest_neighbours(
         if p.shape[0] < k:
             raise ValueError(f"points: expected at least k={k} rows, got {p.shape[0]}")
     _check_chunk_size(chunk_size)
-    device = torch.device(device) if device is not None else default_device()
+    device = resolve_device(device)
     center = p.to(device=device, dtype=torch.float64).mean(dim=0)
     pp = _prepare(p, center, device)
     if not exclude_self:
@@ -675,7 +680,7 @@ def ball_statistics(
     _check_same_dim(ref, rnd, "reference", "round")
     _check_k(k, ("reference", ref.shape[0]), ("round", rnd.shape[0]))
     _check_chunk_size(chunk_size)
-    device = torch.device(device) if device is not None else default_device()
+    device = resolve_device(device)
     center = ref.to(device=device, dtype=torch.float64).mean(dim=0)
     r = _prepare(ref, center, device)
     f = _prepare(rnd, center, device)

@@ -25,7 +25,7 @@ import torch
 
 from metrics_core._checks import _check_embeddings
 from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, bootstrap_estimate
-from metrics_core.knn import default_device
+from metrics_core.knn import resolve_device
 
 _ROW_CHUNK = 8192
 _EPS64 = float(torch.finfo(torch.float64).eps)
@@ -37,9 +37,6 @@ DEFAULT_FLOOR = 1e-12
 # Covariance and spectral entropy
 # --------------------------------------------------------------------------
 
-
-def _resolve_device(device) -> torch.device:
-    return torch.device(device) if device is not None else default_device()
 
 
 def _weighted_covariance(x: torch.Tensor, w: np.ndarray | None) -> torch.Tensor:
@@ -145,7 +142,7 @@ def effective_rank(
         >>> round(effective_rank(x).value, 12), effective_rank(np.ones((3, 2))).value
         (2.0, 0.0)
     """
-    xt = _check_embeddings(x, "x", min_rows=2).to(_resolve_device(device))
+    xt = _check_embeddings(x, "x", min_rows=2).to(resolve_device(device))
     n = xt.shape[0]
 
     def stat(w: np.ndarray) -> float:
@@ -216,7 +213,7 @@ def fit_reference_spectrum(reference, *, rel_tol: float = DEFAULT_REL_TOL, devic
     """
     if isinstance(rel_tol, bool) or not isinstance(rel_tol, (int, float)) or not 0.0 <= rel_tol < 1.0:
         raise ValueError(f"rel_tol: expected a number in [0, 1), got {rel_tol!r}")
-    ref = _check_embeddings(reference, "reference", min_rows=2).to(_resolve_device(device))
+    ref = _check_embeddings(reference, "reference", min_rows=2).to(resolve_device(device))
     cov = _weighted_covariance(ref, None)
     lam, vec = torch.linalg.eigh(cov)
     lam, vec = lam.flip(0), vec.flip(1)  # descending
@@ -325,7 +322,7 @@ def log_volume_ratio(
     """
     if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not 0.0 < floor < 1.0:
         raise ValueError(f"floor: expected a number in (0, 1), got {floor!r}")
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     if isinstance(reference_or_spectrum, ReferenceSpectrum):
         spectrum = reference_or_spectrum
     else:

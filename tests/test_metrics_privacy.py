@@ -10,7 +10,6 @@ matrices on random data; the bootstrap replicates recomputed naively; bad input.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
