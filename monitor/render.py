@@ -34,14 +34,17 @@ def render_audit(con: Console, result: dict) -> None:
         con.print(f"  [{SEVERITY_STYLE[alert['severity']]}]{alert['severity']}[/] {alert['message']}")
 
 
-def render_status(con: Console, report: dict, last_rounds: int = 8) -> None:
-    """Metrics as rows, the loop's last rounds as columns."""
+def render_status(con: Console, report: dict, last_rounds: int | None = None) -> None:
+    """Metrics as rows, the loop's last rounds as columns (as many as the terminal fits, at most 8)."""
+    if last_rounds is None:
+        # 24 (metric) + 6 (better) + borders, then 10 columns per round.
+        last_rounds = max(1, min(8, (con.width - 36) // 10))
     rounds = report["rounds"][-last_rounds:]
     table = Table(title=f"loop {report['loop']}" + (f" (last {len(rounds)} rounds)" if len(report["rounds"]) > len(rounds) else ""))
-    table.add_column("metric")
-    table.add_column("better")
+    table.add_column("metric", no_wrap=True, min_width=24)
+    table.add_column("better", no_wrap=True)
     for entry in rounds:
-        table.add_column(f"r{entry['round']}", justify="right")
+        table.add_column(f"r{entry['round']}", justify="right", no_wrap=True, min_width=7)
     for name, spec in REGISTRY.items():
         values = [entry["metrics"].get(name, {}).get("value") for entry in rounds]
         if all(v is None for v in values):
