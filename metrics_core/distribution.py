@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from metrics_core._checks import _check_embeddings, _check_nonzero_rows, _check_same_dim
+from metrics_core._moments import BlockMoments, use_blocks
 from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, _check_bootstrap, bootstrap_estimate
 from metrics_core.knn import _check_chunk_size, resolve_device
 
@@ -626,12 +627,20 @@ def frechet_distance(
         raise ValueError(f"round: expected D={d} features to match reference, got D={y.shape[1]}")
     y64 = y.to(device=device, dtype=torch.float64)
     m = y64.shape[0]
+    point = fd(*_moments(y64, None, chunk_size))
+    units, blocks = m, None
+    if use_blocks(m, n_boot):  # resample random row blocks, O(G D^2) per replicate
+        blocks = BlockMoments(y64, seed)
+        units = blocks.n_blocks
 
     def statistic(w: np.ndarray) -> float:
-        wt = None if bool((w == 1).all()) else torch.from_numpy(np.asarray(w, dtype=np.float64)).to(device)
-        return fd(*_moments(y64, wt, chunk_size))
+        if bool((w == 1).all()):
+            return point
+        if blocks is not None:
+            return fd(*blocks.moments(w))
+        return fd(*_moments(y64, torch.from_numpy(np.asarray(w, dtype=np.float64)).to(device), chunk_size))
 
-    est = bootstrap_estimate(statistic, m, n_boot=n_boot, level=level, seed=seed, method="normal")
+    est = bootstrap_estimate(statistic, units, n_boot=n_boot, level=level, seed=seed, method="normal")
     if est.ci_low is not None and est.ci_low < 0.0:
         est = Estimate(est.value, 0.0, est.ci_high, est.std_error)
     return est

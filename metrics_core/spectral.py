@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from metrics_core._checks import _check_embeddings
+from metrics_core._moments import BlockMoments, use_blocks
 from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, bootstrap_estimate
 from metrics_core.knn import resolve_device
 
@@ -144,10 +145,23 @@ def effective_rank(
     """
     xt = _check_embeddings(x, "x", min_rows=2).to(resolve_device(device))
     n = xt.shape[0]
+    point = _spectral_effective_rank(torch.linalg.eigvalsh(_weighted_covariance(xt, None)))
+    if use_blocks(n, n_boot):
+        if point == 0.0:  # identical rows: every resample is identical too
+            return Estimate(point, point, point, 0.0)
+        blocks = BlockMoments(xt, seed)
+
+        def stat(w: np.ndarray) -> float:
+            if bool((w == 1).all()):
+                return point
+            return _spectral_effective_rank(torch.linalg.eigvalsh(blocks.moments(w)[1]))
+
+        return bootstrap_estimate(stat, blocks.n_blocks, n_boot=n_boot, level=level, seed=seed, method="normal")
 
     def stat(w: np.ndarray) -> float:
-        weights = None if bool((w == 1).all()) else w
-        return _spectral_effective_rank(torch.linalg.eigvalsh(_weighted_covariance(xt, weights)))
+        if bool((w == 1).all()):
+            return point
+        return _spectral_effective_rank(torch.linalg.eigvalsh(_weighted_covariance(xt, w)))
 
     return bootstrap_estimate(stat, n, n_boot=n_boot, level=level, seed=seed, method="normal")
 
@@ -342,8 +356,16 @@ def log_volume_ratio(
     point = log_ratios(None)
     point_mean = float(point.mean())
     n_floored = int((point <= log_floor).sum())
+    units = m
+    if use_blocks(m, n_boot):  # resample random row blocks, O(G D^2) per replicate
+        blocks = BlockMoments(rnd, seed)
+        units = blocks.n_blocks
+
+        def log_ratios(w: np.ndarray) -> torch.Tensor:  # noqa: F811 - the block version
+            return torch.log(_whitened_ratios(spectrum, blocks.moments(w)[1]).clamp(min=floor))
+
     mean = bootstrap_estimate(
-        lambda w: point_mean if bool((w == 1).all()) else float(log_ratios(w).mean()), m, n_boot=n_boot, level=level, seed=seed, method="normal"
+        lambda w: point_mean if bool((w == 1).all()) else float(log_ratios(w).mean()), units, n_boot=n_boot, level=level, seed=seed, method="normal"
     )
     fields = (mean.value, mean.ci_low, mean.ci_high, mean.std_error)
     total = Estimate(*(None if v is None else v * k for v in fields))

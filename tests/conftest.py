@@ -12,7 +12,7 @@ def prefect_harness():
     """One real ephemeral Prefect API (temporary SQLite DB) for the session."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=120):
         yield
 
 

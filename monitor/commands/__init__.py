@@ -11,3 +11,6 @@ def quiet_prefect() -> None:
 # An ephemeral Prefect server phones home for telemetry; on closed networks
 # that only prints errors.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Its first start migrates a fresh database, which can take longer than
+# Prefect's default wait on a small, busy machine.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
