@@ -38,6 +38,23 @@ def _check_bootstrap(n_boot: int, level: float) -> None:
         raise ValueError(f"level: expected a confidence level in (0, 1), got {level!r}")
 
 
+def iter_bootstrap_counts(n: int, n_boot: int, seed: int):
+    """The count vectors ``w ~ Mult(n, 1/n)`` that :func:`bootstrap_estimate` draws, one at a time."""
+    rng = np.random.default_rng(seed)
+    for _ in range(n_boot):
+        yield np.bincount(rng.integers(0, n, size=n), minlength=n)
+
+
+def bootstrap_counts(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """All of :func:`iter_bootstrap_counts` stacked ``[n_boot, n]``, for statistics evaluated in one batch.
+
+    Example:
+        >>> bootstrap_counts(4, 2, seed=0).sum(axis=1).tolist()
+        [4, 4]
+    """
+    return np.stack(list(iter_bootstrap_counts(n, n_boot, seed))) if n_boot else np.zeros((0, n), dtype=np.int64)
+
+
 def bootstrap_estimate(
     statistic: Callable[[np.ndarray], float],
     n: int,
@@ -78,10 +95,8 @@ def bootstrap_estimate(
         return Estimate(float(statistic(np.ones(n, dtype=np.int64))))
     if method not in ("percentile", "normal"):
         raise ValueError(f"method: expected 'percentile' or 'normal', got {method!r}")
-    rng = np.random.default_rng(seed)
     reps = np.empty(n_boot)
-    for b in range(n_boot):
-        counts = np.bincount(rng.integers(0, n, size=n), minlength=n)
+    for b, counts in enumerate(iter_bootstrap_counts(n, n_boot, seed)):
         reps[b] = statistic(counts)
     reps = reps[np.isfinite(reps)]
     if reps.size < 2:

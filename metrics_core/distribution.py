@@ -28,7 +28,7 @@ import torch
 
 from metrics_core._checks import _check_embeddings, _check_nonzero_rows, _check_same_dim
 from metrics_core._moments import BlockMoments, use_blocks
-from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, _check_bootstrap, bootstrap_estimate
+from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, _check_bootstrap, bootstrap_counts, bootstrap_estimate
 from metrics_core.knn import _check_chunk_size, resolve_device
 
 # Kernel tiles are at most DEFAULT_MMD_CHUNK_SIZE x DEFAULT_MMD_CHUNK_SIZE float64 (32 MiB).
@@ -58,22 +58,10 @@ def _check_positive_int(value, name: str, minimum: int) -> int:
 # --------------------------------------------------------------------------
 
 
-def _bootstrap_counts(n: int, n_boot: int, level: float, seed: int, method: str) -> np.ndarray | None:
-    """The count vectors :func:`bootstrap_estimate` draws for ``(n, n_boot, seed)``, stacked ``[R, n]``.
-
-    Recorded by running it once with a cheap statistic, so the draws are its own.
-    """
+def _bootstrap_counts(n: int, n_boot: int, level: float, seed: int) -> np.ndarray | None:
+    """The count vectors :func:`bootstrap_estimate` draws for ``(n, n_boot, seed)``, stacked ``[R, n]``."""
     _check_bootstrap(n_boot, level)
-    if n_boot == 0:
-        return None
-    drawn: list[np.ndarray] = []
-
-    def record(w: np.ndarray) -> float:
-        drawn.append(np.array(w, dtype=np.int64))
-        return float(len(drawn))
-
-    bootstrap_estimate(record, n, n_boot=n_boot, level=level, seed=seed, method=method)
-    return np.stack(drawn)
+    return bootstrap_counts(n, n_boot, seed) if n_boot else None
 
 
 def _bootstrap_from_values(
@@ -402,7 +390,7 @@ def mmd2(
     yc = y.to(device=device, dtype=torch.float64) - center
     n, m = xc.shape[0], yc.shape[0]
 
-    counts = _bootstrap_counts(m, n_boot, level, seed, "percentile")
+    counts = _bootstrap_counts(m, n_boot, level, seed)
     w = None if counts is None else torch.from_numpy(counts.astype(np.float64)).to(device)
     xa, ya = _augment(xc), _augment(yc)
     del xc, yc
@@ -733,7 +721,7 @@ def embedding_distribution_similarity(
             f"reference: the mean of the L2-normalised rows has norm {norm_x:.3g} < {_MIN_MEAN_NORM:g}; "
             "its direction, hence EDS, is undefined"
         )
-    counts = _bootstrap_counts(m, n_boot, level, seed, "normal")
+    counts = _bootstrap_counts(m, n_boot, level, seed)
     w = None if counts is None else torch.from_numpy(counts.astype(np.float64)).to(device)
     sy, sy_w = _unit_row_sums(y.to(device), chunk_size, w)
     ey = sy / m

@@ -7,6 +7,17 @@ import numpy as np
 import pytest
 
 
+@pytest.fixture(scope="module")
+def single_torch_thread():
+    """Small blocks: extra OpenMP threads only compete on a loaded 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
     """One real ephemeral Prefect API (temporary SQLite DB) for the session."""

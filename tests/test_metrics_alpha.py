@@ -23,6 +23,7 @@ import torch
 from scipy.spatial.distance import cdist
 
 from metrics_core.alpha import (
+
     AlphaPrecisionResult,
     AlphaReference,
     alpha_precision_beta_recall_authenticity,
@@ -30,16 +31,12 @@ from metrics_core.alpha import (
     fit_alpha_reference,
 )
 
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
+
 ABS = 1e-12
 GRID5 = [0.0, 0.25, 0.5, 0.75, 1.0]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def run(ref, rnd, **kw) -> AlphaPrecisionResult:

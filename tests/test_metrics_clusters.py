@@ -11,7 +11,7 @@ import scipy.spatial.distance
 import scipy.stats
 import torch
 
-from metrics_core import bootstrap_estimate
+from metrics_core.bootstrap import bootstrap_counts
 from metrics_core import clusters as C
 from metrics_core.clusters import (
     ReferenceClusters,
@@ -111,17 +111,6 @@ def naive_jsd(p, q) -> float:
                 total += 0.5 * ak * math.log2(ak / mk)
     return total
 
-
-def _record_counts(n: int, n_boot: int, seed: int) -> list[np.ndarray]:
-    """The count vectors bootstrap_estimate draws for (n, n_boot, seed)."""
-    seen: list[np.ndarray] = []
-
-    def stat(w):
-        seen.append(np.array(w))
-        return float(len(seen))
-
-    bootstrap_estimate(stat, n, n_boot=n_boot, seed=seed)
-    return seen[:n_boot]
 
 
 # --------------------------------------------------------------------------
@@ -523,7 +512,7 @@ def test_bootstrap_matches_naive_replicates(blobs):
     labels = naive_assign(rnd, rc.centres)
     tail = [ids[2], ids[3]]
     reps = {"tail_coverage": [], "tail_mass_ratio": [], "modes_hit": [], "cluster_jsd": []}
-    for w in _record_counts(len(rnd), n_boot, seed):
+    for w in bootstrap_counts(len(rnd), n_boot, seed):
         h = np.bincount(np.repeat(labels, w), minlength=4)
         reps["tail_coverage"].append(np.mean(h[tail] > 0))
         reps["tail_mass_ratio"].append(h[tail].sum() / h.sum() / 0.2)

@@ -11,7 +11,7 @@ import scipy.spatial.distance
 import scipy.stats
 import torch
 
-from metrics_core.bootstrap import bootstrap_estimate
+from metrics_core.bootstrap import bootstrap_counts
 from metrics_core.distribution import (
     GaussianStats,
     MMDResult,
@@ -103,17 +103,6 @@ def naive_eds(x, y, w=None):
     ex, ey = ux.mean(axis=0), (w @ uy) / w.sum()
     return float(ex @ ey / (np.linalg.norm(ex) * np.linalg.norm(ey)))
 
-
-def _record_counts(n: int, n_boot: int, seed: int, method: str = "percentile") -> list[np.ndarray]:
-    """The count vectors bootstrap_estimate draws for (n, n_boot, seed)."""
-    seen: list[np.ndarray] = []
-
-    def stat(w):
-        seen.append(np.array(w))
-        return float(len(seen))
-
-    bootstrap_estimate(stat, n, n_boot=n_boot, seed=seed, method=method)
-    return seen[:n_boot]  # the last call is the point estimate with all-ones counts
 
 
 Z975 = float(scipy.stats.norm.ppf(0.975))  # 1.959963984540054
@@ -267,7 +256,7 @@ def test_mmd_bootstrap_matches_naive_replicates(biased):
     sigma = 1.3
     n_boot, seed = 60, 4
     r = mmd2(x, y, bandwidth=sigma, biased=biased, n_boot=n_boot, seed=seed)
-    reps = np.array([naive_mmd2(x, y, sigma, biased, w) for w in _record_counts(9, n_boot, seed)])
+    reps = np.array([naive_mmd2(x, y, sigma, biased, w) for w in bootstrap_counts(9, n_boot, seed)])
     reps = reps[np.isfinite(reps)]
     assert r.mmd2.value == pytest.approx(naive_mmd2(x, y, sigma, biased), rel=1e-12)
     assert r.mmd2.std_error == pytest.approx(reps.std(ddof=1), rel=1e-9)
@@ -289,7 +278,7 @@ def test_mmd_bootstrap_excludes_tied_duplicates():
     want = math.exp(-1.0) + k01 - 2.0 * (2 * (1 + E**-1) + (E**-4 + E**-1)) / 6.0
     assert naive_mmd2(x, y, SIGMA_HALF, w=w) == pytest.approx(want, abs=1e-15)
     r = mmd2(x, y, bandwidth=SIGMA_HALF, n_boot=200, seed=0)
-    counts = _record_counts(3, 200, 0)
+    counts = bootstrap_counts(3, 200, 0)
     reps = np.array([naive_mmd2(x, y, SIGMA_HALF, w=c) for c in counts])
     assert r.mmd2.std_error == pytest.approx(reps[np.isfinite(reps)].std(ddof=1), rel=1e-9)
 
@@ -494,7 +483,7 @@ def test_fd_bootstrap_matches_naive_replicates():
     r = frechet_distance(x, y, n_boot=n_boot, seed=seed)
     mx, cx = x.mean(0), np.cov(x, rowvar=False)
     reps = []
-    for w in _record_counts(25, n_boot, seed, "normal"):
+    for w in bootstrap_counts(25, n_boot, seed):
         # frequency-weighted mean and ddof=1 covariance = those of the literally resampled set
         yb = np.repeat(y, w, axis=0)
         reps.append(naive_fd(mx, cx, yb.mean(0), np.cov(yb, rowvar=False)))
@@ -601,7 +590,7 @@ def test_eds_bootstrap_matches_naive_replicates():
     x, y = rng.standard_normal((20, 4)) + 1.0, rng.standard_normal((15, 4)) + np.array([1.0, 0.0, 1.0, 0.0])
     n_boot, seed = 80, 6
     r = embedding_distribution_similarity(x, y, n_boot=n_boot, seed=seed)
-    reps = np.array([naive_eds(x, y, w) for w in _record_counts(15, n_boot, seed, "normal")])
+    reps = np.array([naive_eds(x, y, w) for w in bootstrap_counts(15, n_boot, seed)])
     se = reps.std(ddof=1)
     assert r.std_error == pytest.approx(se, rel=1e-9)
     # normal interval around the estimate (the replicates are biased low)

@@ -9,7 +9,8 @@ import pytest
 import scipy.stats
 import torch
 
-from metrics_core import bootstrap_estimate, self_cosine_similarity, vendi_score
+from metrics_core.bootstrap import bootstrap_counts
+from metrics_core import self_cosine_similarity, vendi_score
 from metrics_core.bootstrap import Estimate
 
 # --------------------------------------------------------------------------
@@ -50,17 +51,6 @@ def naive_self_cos(x: np.ndarray, w: np.ndarray | None = None) -> float:
             den += w[i] * w[j]
     return num / den
 
-
-def _record_counts(n: int, n_boot: int, seed: int) -> list[np.ndarray]:
-    """The count vectors bootstrap_estimate draws for (n, n_boot, seed)."""
-    seen: list[np.ndarray] = []
-
-    def stat(w):
-        seen.append(np.array(w))
-        return float(len(seen))
-
-    bootstrap_estimate(stat, n, n_boot=n_boot, seed=seed)
-    return seen[:n_boot]  # the last call is the point estimate with all-ones counts
 
 
 Z975 = float(scipy.stats.norm.ppf(0.975))  # 1.959963984540054
@@ -288,7 +278,7 @@ def test_vendi_bootstrap_replicates_match_naive_reweighted_kernel(n, d):
     # Replicate b is the Vendi score of diag(sqrt w) K diag(sqrt w) / sum(w) for its counts w.
     x = np.random.default_rng(n).standard_normal((n, d))
     n_boot, seed = 60, 9
-    reps = np.array([naive_vendi(x, w) for w in _record_counts(n, n_boot, seed)])
+    reps = np.array([naive_vendi(x, w) for w in bootstrap_counts(n, n_boot, seed)])
     est = vendi_score(x, n_boot=n_boot, seed=seed)
     assert est.std_error == pytest.approx(reps.std(ddof=1), rel=1e-8)
 
@@ -297,7 +287,7 @@ def test_self_cos_bootstrap_uses_distinct_pairs_only():
     # Replicate b is the weighted mean over pairs i < j of distinct original samples.
     x = np.random.default_rng(7).standard_normal((25, 4)) + 0.2
     n_boot, seed = 80, 2
-    reps = np.array([naive_self_cos(x, w) for w in _record_counts(25, n_boot, seed)])
+    reps = np.array([naive_self_cos(x, w) for w in bootstrap_counts(25, n_boot, seed)])
     est = self_cosine_similarity(x, n_boot=n_boot, seed=seed)
     lo, hi = np.quantile(reps, [0.025, 0.975])
     assert est.ci_low == pytest.approx(lo, abs=1e-12)

@@ -23,15 +23,9 @@ from scipy.spatial.distance import cdist
 from metrics_core import ball_statistics, density_coverage, knn_radii, precision_recall
 from metrics_core.knn import DEFAULT_CHUNK_SIZE
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_torch_thread():
-    """Keep this module fast and steady on a loaded machine: the blocks are small, and
-    OpenMP threads competing with other processes cost far more than they save.
-    Thread-count independence itself is tested in test_thread_count_independence."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
+
+
 
 
 # --------------------------------------------------------------------------

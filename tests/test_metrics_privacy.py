@@ -16,9 +16,10 @@ import pytest
 import torch
 from scipy.spatial.distance import cdist
 
-from metrics_core import bootstrap_estimate
+from metrics_core.bootstrap import bootstrap_counts
 from metrics_core.bootstrap import Estimate
 from metrics_core.privacy import (
+
     DCRReference,
     DCRResult,
     distance_to_closest_record,
@@ -26,14 +27,9 @@ from metrics_core.privacy import (
     weighted_quantile,
 )
 
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_torch_thread():
-    """Small blocks: extra OpenMP threads only compete on a loaded machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+
 
 
 # --------------------------------------------------------------------------
@@ -64,17 +60,6 @@ def naive_dcr(reference: np.ndarray, holdout_index: np.ndarray, rnd: np.ndarray,
         "baseline_p05": np.quantile(base, 0.05),
     }
 
-
-def _record_counts(n: int, n_boot: int, seed: int) -> list[np.ndarray]:
-    """The count vectors bootstrap_estimate draws for (n, n_boot, seed)."""
-    seen: list[np.ndarray] = []
-
-    def stat(w):
-        seen.append(np.array(w))
-        return float(len(seen))
-
-    bootstrap_estimate(stat, n, n_boot=n_boot, seed=seed)
-    return seen[:n_boot]
 
 
 def _col(*values) -> np.ndarray:
@@ -314,11 +299,11 @@ def test_dcr_bootstrap_replicates_match_naive():
         lo, hi = np.quantile(reps, [0.025, 0.975])
         assert (est.ci_low, est.ci_high) == (pytest.approx(lo, rel=1e-12), pytest.approx(hi, rel=1e-12))
 
-    round_counts = _record_counts(40, n_boot, seed)  # one set of replicates for all round-side statistics
+    round_counts = bootstrap_counts(40, n_boot, seed)  # one set of replicates for all round-side statistics
     check(r.dcr_median, np.array([np.median(np.repeat(d, w)) for w in round_counts]))
     check(r.dcr_p05, np.array([np.quantile(np.repeat(d, w), 0.05) for w in round_counts]))
     check(r.copy_rate, np.array([np.mean(np.repeat((d < tau) | (d == 0), w)) for w in round_counts]))
-    hold_counts = _record_counts(len(e), n_boot, seed + 1)
+    hold_counts = bootstrap_counts(len(e), n_boot, seed + 1)
     check(r.dcr_real_to_round_median, np.array([np.median(np.repeat(e, w)) for w in hold_counts]))
 
 

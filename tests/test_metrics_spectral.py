@@ -16,9 +16,10 @@ import pytest
 import scipy.linalg
 import torch
 
-from metrics_core import bootstrap_estimate
+from metrics_core.bootstrap import bootstrap_counts
 from metrics_core.bootstrap import Estimate
 from metrics_core.spectral import (
+
     ReferenceSpectrum,
     VolumeRatio,
     effective_rank,
@@ -26,16 +27,11 @@ from metrics_core.spectral import (
     log_volume_ratio,
 )
 
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
+
 LOG_FLOOR = math.log(1e-12)  # -27.631021115928547
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_torch_thread():
-    """Small matrices: extra OpenMP threads only compete on a loaded machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # --------------------------------------------------------------------------
@@ -66,17 +62,6 @@ def naive_lvr(ref: np.ndarray, rnd: np.ndarray, w: np.ndarray | None = None, flo
     rho = scipy.linalg.eigh(basis.T @ s_rnd @ basis, basis.T @ s_ref @ basis, eigvals_only=True)
     return float(np.mean(np.log(np.maximum(rho, floor))))
 
-
-def _record_counts(n: int, n_boot: int, seed: int) -> list[np.ndarray]:
-    """The count vectors bootstrap_estimate draws for (n, n_boot, seed)."""
-    seen: list[np.ndarray] = []
-
-    def stat(w):
-        seen.append(np.array(w))
-        return float(len(seen))
-
-    bootstrap_estimate(stat, n, n_boot=n_boot, seed=seed)
-    return seen[:n_boot]
 
 
 def _axis_pairs(a) -> np.ndarray:
@@ -196,7 +181,7 @@ def test_erank_bootstrap_replicates_match_naive_weighted_covariance():
     x = rng.standard_normal((40, 5)) * np.array([4.0, 2.0, 1.0, 1.0, 0.3])
     n_boot, seed = 30, 11
     est = effective_rank(x, n_boot=n_boot, seed=seed)
-    reps = np.array([naive_erank(x, w) for w in _record_counts(40, n_boot, seed)])
+    reps = np.array([naive_erank(x, w) for w in bootstrap_counts(40, n_boot, seed)])
     assert est.value == pytest.approx(naive_erank(x), rel=1e-10)
     assert est.std_error == pytest.approx(reps.std(ddof=1), rel=1e-8)
     # Normal interval: symmetric around the estimate.
@@ -391,7 +376,7 @@ def test_lvr_bootstrap_replicates_match_naive():
     rnd = rng.standard_normal((30, 4)) * 0.6
     n_boot, seed = 25, 3
     r = log_volume_ratio(ref, rnd, n_boot=n_boot, seed=seed)
-    reps = np.array([naive_lvr(ref, rnd, w) for w in _record_counts(30, n_boot, seed)])
+    reps = np.array([naive_lvr(ref, rnd, w) for w in bootstrap_counts(30, n_boot, seed)])
     assert r.log_volume_ratio.std_error == pytest.approx(reps.std(ddof=1), rel=1e-8)
     assert r.log_volume_ratio.ci_low < r.log_volume_ratio.value < r.log_volume_ratio.ci_high
     # log_det_ratio is the per-axis estimate times K, interval included.
