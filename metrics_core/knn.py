@@ -156,12 +156,16 @@ def _exact_sqdist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (diff * diff).sum(dim=-1)
 
 
-def _exact_sqdist_pairs(a: torch.Tensor, ii: torch.Tensor, b: torch.Tensor, jj: torch.Tensor) -> torch.Tensor:
-    """Exact float64 squared distances of the pairs ``(a[ii], b[jj])``, in memory-bounded batches."""
+def _exact_sqdist_pairs(a: torch.Tensor, ii: torch.Tensor, b: _PreparedSet, jj: torch.Tensor) -> torch.Tensor:
+    """Exact float64 squared distances of the pairs ``(a[ii], b[jj])``, in memory-bounded batches.
+
+    ``a`` holds centred float64 rows; ``b``'s rows are made on demand. Degenerate
+    data (a collapsed round) can put millions of pairs on a ball boundary.
+    """
     out = torch.empty(ii.shape[0], dtype=torch.float64, device=a.device)
     step = max(1, _PAIR_BATCH_ELEMENTS // a.shape[1])
     for s in range(0, ii.shape[0], step):
-        out[s : s + step] = _exact_sqdist(a[ii[s : s + step]], b[jj[s : s + step]])
+        out[s : s + step] = _exact_sqdist(a[ii[s : s + step]], b.rows64(jj[s : s + step]))
     return out
 
 
@@ -373,7 +377,7 @@ def _knn_float64(a: torch.Tensor, p: _PreparedSet, sqnorm64, k: int, upper: torc
         cols_l.append(jj + cstart)
     ii, jj = torch.cat(rows_l), torch.cat(cols_l)
     # Every point within a query's bound (>= its k-th distance) is a candidate.
-    dist = _exact_sqdist(a[ii], p.rows64(jj))
+    dist = _exact_sqdist_pairs(a, ii, p, jj)
     counts = torch.bincount(ii, minlength=a.shape[0])
     width = int(counts.max())
     padded_d = torch.full((a.shape[0], width), float("inf"), dtype=torch.float64, device=a.device)
@@ -487,7 +491,7 @@ def _ball_pass(
                 unsure |= nn_cand
             pos = unsure.nonzero(as_tuple=True)[0]
             if pos.shape[0]:
-                exact = _exact_sqdist(f_exact[ii[pos]], r.rows64(order[cols][jj[pos]]))
+                exact = _exact_sqdist_pairs(f_exact, ii[pos], r, order[cols][jj[pos]])
                 hit_r[pos] = exact <= r_sq[cols][jj[pos]]
                 hit_f[pos] = exact <= f_sq[frows][ii[pos]]
                 if want_nn:

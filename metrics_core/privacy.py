@@ -203,9 +203,6 @@ def fit_dcr_reference(
             1 and ``N - 1`` of them).
         chunk_size: block side length of the k-NN engine.
         device: torch device, default CUDA when present else CPU.
-        round_to_train_sq: optional ``[M]`` exact squared round-to-train
-            distances already computed elsewhere (the suite takes them from
-            the P/R/D/C pass, ``ball_statistics(..., nn_columns=train mask)``).
 
     Example:
         >>> import numpy as np

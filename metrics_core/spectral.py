@@ -88,6 +88,14 @@ def _weighted_covariance(x: torch.Tensor, w: np.ndarray | None) -> torch.Tensor:
     return (cov + cov.T) / 2.0
 
 
+def _replicate_covariance(x: torch.Tensor, n_boot: int, seed: int):
+    """``(units, covariance(counts))`` for bootstrap replicates: rows, or random row blocks above 2,048 rows."""
+    if use_blocks(x.shape[0], n_boot):
+        blocks = BlockMoments(x, seed)
+        return blocks.n_blocks, lambda w: blocks.moments(w)[1]
+    return x.shape[0], lambda w: _weighted_covariance(x, w)
+
+
 def _spectral_effective_rank(eigenvalues: torch.Tensor) -> float:
     """exp of the Shannon entropy of the normalised non-negative spectrum; 0 for the zero spectrum."""
     lam = eigenvalues.to(torch.float64).clamp(min=0.0)
@@ -146,24 +154,16 @@ def effective_rank(
     xt = _check_embeddings(x, "x", min_rows=2).to(resolve_device(device))
     n = xt.shape[0]
     point = _spectral_effective_rank(torch.linalg.eigvalsh(_weighted_covariance(xt, None)))
-    if use_blocks(n, n_boot):
-        if point == 0.0:  # identical rows: every resample is identical too
-            return Estimate(point, point, point, 0.0)
-        blocks = BlockMoments(xt, seed)
-
-        def stat(w: np.ndarray) -> float:
-            if bool((w == 1).all()):
-                return point
-            return _spectral_effective_rank(torch.linalg.eigvalsh(blocks.moments(w)[1]))
-
-        return bootstrap_estimate(stat, blocks.n_blocks, n_boot=n_boot, level=level, seed=seed, method="normal")
+    units, covariance = _replicate_covariance(xt, n_boot, seed)
+    if units != n and point == 0.0:  # identical rows: every resample is identical too
+        return Estimate(point, point, point, 0.0)
 
     def stat(w: np.ndarray) -> float:
         if bool((w == 1).all()):
             return point
-        return _spectral_effective_rank(torch.linalg.eigvalsh(_weighted_covariance(xt, w)))
+        return _spectral_effective_rank(torch.linalg.eigvalsh(covariance(w)))
 
-    return bootstrap_estimate(stat, n, n_boot=n_boot, level=level, seed=seed, method="normal")
+    return bootstrap_estimate(stat, units, n_boot=n_boot, level=level, seed=seed, method="normal")
 
 
 # --------------------------------------------------------------------------
@@ -345,27 +345,20 @@ def log_volume_ratio(
     if rnd.shape[1] != spectrum.dim:
         raise ValueError(f"round: expected D={spectrum.dim} features to match reference, got D={rnd.shape[1]}")
     rnd = rnd.to(dev)
-    m = rnd.shape[0]
     k = spectrum.n_axes
     log_floor = math.log(floor)
 
-    def log_ratios(w: np.ndarray) -> torch.Tensor:
-        rho = _whitened_ratios(spectrum, _weighted_covariance(rnd, w))
-        return torch.log(rho.clamp(min=floor))
+    units, covariance = _replicate_covariance(rnd, n_boot, seed)
 
-    point = log_ratios(None)
+    def log_ratios(cov: torch.Tensor) -> torch.Tensor:
+        return torch.log(_whitened_ratios(spectrum, cov).clamp(min=floor))
+
+    point = log_ratios(_weighted_covariance(rnd, None))
     point_mean = float(point.mean())
     n_floored = int((point <= log_floor).sum())
-    units = m
-    if use_blocks(m, n_boot):  # resample random row blocks, O(G D^2) per replicate
-        blocks = BlockMoments(rnd, seed)
-        units = blocks.n_blocks
-
-        def log_ratios(w: np.ndarray) -> torch.Tensor:  # noqa: F811 - the block version
-            return torch.log(_whitened_ratios(spectrum, blocks.moments(w)[1]).clamp(min=floor))
-
     mean = bootstrap_estimate(
-        lambda w: point_mean if bool((w == 1).all()) else float(log_ratios(w).mean()), units, n_boot=n_boot, level=level, seed=seed, method="normal"
+        lambda w: point_mean if bool((w == 1).all()) else float(log_ratios(covariance(w)).mean()),
+        units, n_boot=n_boot, level=level, seed=seed, method="normal",
     )
     fields = (mean.value, mean.ci_low, mean.ci_high, mean.std_error)
     total = Estimate(*(None if v is None else v * k for v in fields))
