@@ -21,11 +21,10 @@ from prefect.tasks import exponential_backoff
 import metrics_core
 from metrics_core.bootstrap import Estimate
 from metrics_core.sampling import DEFAULT_MAX_SAMPLES
-from monitor import alerts as alerts_mod
-from monitor import derivatives as derivatives_mod
-from monitor import comparability, exporter, io, profile_cache, tracking
+from monitor import comparability, evaluation, exporter, io, profile_cache, tracking
 from monitor.config import check_loop_name, check_round_number, load_settings
 from monitor.errors import InputError
+from monitor.rules import load_rules
 from monitor.store import RoundRecord, TrajectoryStore
 
 _IO_ERRORS = (OSError, sqlalchemy.exc.OperationalError, ConnectionError, TimeoutError)
@@ -104,42 +103,37 @@ def persist(store_url: str, record: RoundRecord) -> None:
 
 
 @task(**_IO_RETRIES)
-def derive(store_url: str, loop: str) -> dict[int, dict[str, dict]]:
+def evaluate(store_url: str, loop: str, round_number: int, rules_path: str | None) -> dict:
+    """Derivatives, alert states (with history) and risk of the loop, recomputed from the store."""
     store = TrajectoryStore(store_url)
     try:
-        frame = derivatives_mod.compute_derivatives(store.trajectory(loop))
-        store.replace_derivatives(loop, frame)
+        verdict = evaluation.round_verdict(
+            evaluation.evaluate_and_store(store, loop, load_rules(rules_path)), round_number
+        )
     finally:
         store.close()
-    out: dict[int, dict[str, dict]] = {}
-    for r in frame.itertuples(index=False):
-        out.setdefault(int(r.round), {})[r.metric] = {"delta": _none_if_nan(r.delta), "slope": _none_if_nan(r.slope)}
-    return out
-
-
-@task(**_IO_RETRIES)
-def evaluate_alerts(store_url: str, loop: str) -> list[dict]:
-    store = TrajectoryStore(store_url)
-    try:
-        states = alerts_mod.evaluate_alerts(store.trajectory(loop))
-        store.set_alert_states(loop, [s.as_dict() for s in states])
-    finally:
-        store.close()
-    return [s.as_dict() for s in states]
+    for t in verdict["transitions"]:
+        get_run_logger().warning("loop %s %s: %s -> %s at round %d: %s", loop, t["metric"], t["from"], t["to"],
+                                 t["round"], t["reason"])
+    return verdict
 
 
 @task(**_IO_RETRIES)
 def publish_mlflow(tracking_uri: str, artifact_root: str, loop: str, round_number: int, fingerprint: str,
-                   metrics: dict[str, float], deltas: dict[str, float | None]) -> str:
+                   metrics: dict[str, float], derived: dict[str, float | None]) -> str:
     run_id, logged = tracking.log_round(
-        tracking_uri, Path(artifact_root), loop, round_number, fingerprint, metrics, deltas
+        tracking_uri, Path(artifact_root), loop, round_number, fingerprint, metrics, derived
     )
     get_run_logger().info("MLflow run %s: round %d %s", run_id, round_number, "logged" if logged else "already logged")
     return run_id
 
 
-def _none_if_nan(v):
-    return None if v is None or v != v else float(v)
+def _derived_series(verdict: dict) -> dict[str, float | None]:
+    """The round's derived values as MLflow metric names."""
+    series = {f"{key}/{name}": d[key] for name, d in verdict["derivatives"].items() for key in ("delta", "slope", "zscore")}
+    if verdict["risk"] is not None:
+        series["collapse_risk"] = verdict["risk"]["risk"]
+    return series
 
 
 @flow(name="audit-round", log_prints=False)
@@ -154,21 +148,25 @@ def audit_round(
     seed: int = 0,
     max_samples: int | None = DEFAULT_MAX_SAMPLES,
     allow_size_change: bool = False,
+    rules_path: str | None = None,
 ) -> dict:
     """Audit one generation round against the reference and publish the verdict.
 
     Both sets are subsampled (seeded, without replacement) to at most
     ``max_samples`` rows so rounds are compared at equal sizes; an audit whose
     sizes or reference differ from the loop's other rounds is refused unless
-    ``allow_size_change``. Returns the CLI's JSON contract: ``loop, round,
-    metrics, derivatives, alerts, status`` (see docs/architecture.md).
+    ``allow_size_change``. Alert rules are the defaults overlaid with
+    ``rules_path`` (else the home's rules, see :mod:`monitor.config`). Returns
+    the CLI's JSON contract: ``loop, round, metrics, derivatives, alerts,
+    risk, transitions, status`` (see docs/architecture.md).
     """
     logger = get_run_logger()
     started = time.perf_counter()
     try:
         check_loop_name(loop)
         check_round_number(round_number)
-        settings = load_settings(home)
+        settings = load_settings(home, rules_path)
+        load_rules(settings.rules_path)  # a bad rules file fails before any work
         reference = load_array(reference_path, "reference", None)
         round_ = load_array(data_path, "round", round_number)
         io.check_same_dim(reference, round_, round_number)
@@ -198,9 +196,8 @@ def audit_round(
             metrics_version=version,
         )
         persist(settings.store_url, record)
-        all_derivatives = derive(settings.store_url, loop)
-        states = evaluate_alerts(settings.store_url, loop)
-        round_derivatives = all_derivatives.get(round_number, {})
+        verdict = evaluate(settings.store_url, loop, round_number,
+                           None if settings.rules_path is None else str(settings.rules_path))
         publish_mlflow(
             settings.mlflow_uri,
             str(settings.artifact_root),
@@ -208,27 +205,19 @@ def audit_round(
             round_number,
             round_.fingerprint,
             {name: m["value"] for name, m in metrics.items()},
-            {name: d["delta"] for name, d in round_derivatives.items()},
+            _derived_series(verdict),
         )
     except Exception:
         exporter.AUDIT_FAILURES.inc()
         raise
     exporter.AUDITS.inc()
     exporter.AUDIT_DURATION.observe(time.perf_counter() - started)
-    active = [
-        {"metric": s["metric"], "severity": s["severity"], "message": s["message"]}
-        for s in states
-        if s["severity"] != alerts_mod.OK
-    ]
-    status = alerts_mod.loop_status([alerts_mod.AlertState(**s) for s in states])
-    logger.info("loop %s round %d audited: %s", loop, round_number, status)
+    logger.info("loop %s round %d audited: %s", loop, round_number, verdict["status"])
     return {
         "loop": loop,
         "round": round_number,
         "metrics": {name: {key: m[key] for key in ("value", "ci_low", "ci_high", "std_error")} for name, m in metrics.items()},
-        "derivatives": round_derivatives,
-        "alerts": active,
-        "status": status,
+        **verdict,
     }
 
 

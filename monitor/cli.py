@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from monitor import __version__
@@ -35,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--home", help="state directory (default: $COLLAPSE_MONITOR_HOME or ./.collapse-monitor)")
+    parser.add_argument("--rules", help="alert rules TOML overlaid on the defaults "
+                        "(default: $COLLAPSE_MONITOR_RULES, else rules.toml in the state directory if present)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     audit = sub.add_parser("audit", help="audit one generation round against the reference")
@@ -55,6 +58,27 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("loop")
     status.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
+    evaluate = sub.add_parser("evaluate", help="recompute derivatives, alerts and risk from stored values (after a rules change)")
+    evaluate.add_argument("loops", nargs="*", metavar="LOOP", help="loops to re-evaluate (default: all)")
+    evaluate.add_argument("--json", action="store_true", help="print exactly one JSON object")
+
+    calibrate = sub.add_parser("calibrate", help="set alert thresholds to a target false-alarm rate on control loops")
+    source = calibrate.add_mutually_exclusive_group()
+    source.add_argument("--reference", help="make control rounds from this reference (.npy): fresh subsamples, no feedback")
+    source.add_argument("--from-loop", action="append", metavar="LOOP",
+                        help="use this stored loop, audited without feedback, as a control (repeatable)")
+    calibrate.add_argument("--target-arl0", type=float, default=200.0,
+                           help="average rounds before a false alarm (default 200)")
+    calibrate.add_argument("--control-rounds", type=_positive_int, default=40,
+                           help="control rounds made from --reference (default 40)")
+    calibrate.add_argument("--k", type=_positive_int, default=5, help="k-NN neighbourhood size (default 5)")
+    calibrate.add_argument("--bootstrap", type=_positive_int, default=200, help="bootstrap replicates (default 200)")
+    calibrate.add_argument("--seed", type=_non_negative_int, default=0, help="seed (default 0)")
+    calibrate.add_argument("--max-samples", type=_positive_int, default=DEFAULT_MAX_SAMPLES,
+                           help=f"subsample each set to at most this many rows (default {DEFAULT_MAX_SAMPLES})")
+    calibrate.add_argument("--out", help="where to write the calibrated rules (default: rules.toml in the state directory)")
+    calibrate.add_argument("--json", action="store_true", help="print exactly one JSON object")
+
     serve = sub.add_parser("serve", help="serve the Prometheus exporter until interrupted")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=_non_negative_int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
@@ -71,14 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "audit":
-            from monitor.commands import audit as cmd
-        elif args.command == "status":
-            from monitor.commands import status as cmd
-        elif args.command == "serve":
-            from monitor.commands import serve as cmd
-        else:
-            from monitor.commands import demo as cmd
+        cmd = importlib.import_module(f"monitor.commands.{args.command}")
         return cmd.run(args)
     except CollapseMonitorError as exc:
         print(f"collapse-monitor: error: {exc}", file=sys.stderr)

@@ -4,7 +4,9 @@ Inside it: ``store.db`` (the trajectory store, SQLite unless
 ``COLLAPSE_MONITOR_STORE_URL`` names another SQLAlchemy URL), ``mlflow.db``
 plus ``mlartifacts/`` (MLflow, ``sqlite:///`` unless
 ``COLLAPSE_MONITOR_MLFLOW_URI`` is set) and ``prefect-results/`` (cached task
-results, JSON).
+results, JSON). Alert rules are the shipped defaults overlaid with
+``$COLLAPSE_MONITOR_RULES`` or, when that is unset, ``rules.toml`` in the home
+directory if it exists (``collapse-monitor calibrate`` writes it there).
 """
 
 from __future__ import annotations
@@ -27,6 +29,13 @@ class Settings:
     home: Path
     store_url: str
     mlflow_uri: str
+    rules_path: Path | None = None
+
+    def rules(self):
+        """The resolved alert rules (defaults overlaid with ``rules_path``)."""
+        from monitor.rules import load_rules
+
+        return load_rules(self.rules_path)
 
     @property
     def artifact_root(self) -> Path:
@@ -37,7 +46,7 @@ class Settings:
         return self.home / "prefect-results"
 
 
-def load_settings(home: str | os.PathLike | None = None) -> Settings:
+def load_settings(home: str | os.PathLike | None = None, rules: str | os.PathLike | None = None) -> Settings:
     root = Path(home or os.environ.get("COLLAPSE_MONITOR_HOME") or DEFAULT_HOME).resolve()
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -45,7 +54,11 @@ def load_settings(home: str | os.PathLike | None = None) -> Settings:
         raise CollapseMonitorError(f"{root}: cannot create the state directory: {exc.strerror}") from exc
     store_url = os.environ.get("COLLAPSE_MONITOR_STORE_URL") or f"sqlite:///{root / 'store.db'}"
     mlflow_uri = os.environ.get("COLLAPSE_MONITOR_MLFLOW_URI") or f"sqlite:///{root / 'mlflow.db'}"
-    return Settings(home=root, store_url=store_url, mlflow_uri=mlflow_uri)
+    rules_path = rules or os.environ.get("COLLAPSE_MONITOR_RULES")
+    if rules_path is None and (root / "rules.toml").is_file():
+        rules_path = root / "rules.toml"
+    return Settings(home=root, store_url=store_url, mlflow_uri=mlflow_uri,
+                    rules_path=None if rules_path is None else Path(rules_path).resolve())
 
 
 def check_loop_name(loop: str) -> str:

@@ -10,8 +10,13 @@ Series (labels are bounded: ``loop``, ``metric``, ``family``, ``modality``):
 * ``collapse_metric_value{loop,metric,family,modality}`` latest value
 * ``collapse_metric_ci_low`` / ``collapse_metric_ci_high`` its interval
 * ``collapse_metric_delta`` first difference at that round
-* ``collapse_metric_slope`` slope over the window, per round
-* ``collapse_alert_state{loop,metric}`` 0 ok, 1 warning, 2 critical
+* ``collapse_metric_slope`` Theil-Sen slope over the rule's window, per round
+* ``collapse_metric_zscore`` that slope over its standard error, negative = bad direction
+* ``collapse_metric_cusum`` CUSUM of standardised bad-direction changes
+* ``collapse_rounds_to_threshold`` forecast rounds until the threshold (absent: none)
+* ``collapse_alert_state{loop,metric,family,modality}`` 0 ok, 1 warning, 2 critical
+* ``collapse_loop_risk{loop}`` collapse risk in [0, 1] at the loop's latest round
+* ``collapse_family_risk{loop,family}`` each family's part of it
 * ``collapse_round{loop}`` highest audited round
 * ``collapse_last_audit_timestamp_seconds{loop}`` Unix time of the last audit
 * ``collapse_audits_total``, ``collapse_audit_failures_total``,
@@ -29,6 +34,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import start_http_server
 from prometheus_client.registry import Collector
 
+from metrics_core.registry import FAMILIES
 from metrics_core.registry import REGISTRY as METRIC_REGISTRY
 from monitor.alerts import SEVERITY_LEVEL
 from monitor.store import TrajectoryStore
@@ -63,6 +69,7 @@ class StoreCollector(Collector):
             latest = self.store.latest_values()
             loops = self.store.loop_summaries()
             alerts = self.store.alert_states()
+            risk = self.store.risk(latest_only=True)
         except Exception:  # noqa: BLE001 - any store failure is reported as collapse_up 0
             log.exception("store unreadable at scrape time")
             up.add_metric([], 0.0)
@@ -77,7 +84,13 @@ class StoreCollector(Collector):
             "ci_low": GaugeMetricFamily("collapse_metric_ci_low", "Lower confidence bound of the latest value.", labels=metric_labels),
             "ci_high": GaugeMetricFamily("collapse_metric_ci_high", "Upper confidence bound of the latest value.", labels=metric_labels),
             "delta": GaugeMetricFamily("collapse_metric_delta", "First difference of a metric at its latest round.", labels=metric_labels),
-            "slope": GaugeMetricFamily("collapse_metric_slope", "Least-squares slope per round over the window.", labels=metric_labels),
+            "slope": GaugeMetricFamily("collapse_metric_slope", "Theil-Sen slope per round over the rule's window.", labels=metric_labels),
+            "zscore": GaugeMetricFamily(
+                "collapse_metric_zscore", "Slope over its standard error; negative is the bad direction.", labels=metric_labels),
+            "cusum": GaugeMetricFamily(
+                "collapse_metric_cusum", "CUSUM of standardised per-round changes in the bad direction.", labels=metric_labels),
+            "rounds_to_threshold": GaugeMetricFamily(
+                "collapse_rounds_to_threshold", "Forecast rounds until the metric crosses its threshold.", labels=metric_labels),
         }
         for row in latest.itertuples(index=False):
             labels = [row.loop, row.metric, *_labels(row.metric)]
@@ -88,11 +101,22 @@ class StoreCollector(Collector):
         yield from families.values()
 
         state = GaugeMetricFamily(
-            "collapse_alert_state", "Alert state per loop and metric: 0 ok, 1 warning, 2 critical.", labels=["loop", "metric"]
+            "collapse_alert_state", "Alert state per loop and metric: 0 ok, 1 warning, 2 critical.", labels=metric_labels
         )
         for row in alerts.itertuples(index=False):
-            state.add_metric([row.loop, row.metric], float(SEVERITY_LEVEL[row.severity]))
+            state.add_metric([row.loop, row.metric, *_labels(row.metric)], float(SEVERITY_LEVEL[row.severity]))
         yield state
+
+        loop_risk = GaugeMetricFamily("collapse_loop_risk", "Collapse risk of a loop at its latest round, 0 to 1.",
+                                      labels=["loop"])
+        family_risk = GaugeMetricFamily("collapse_family_risk", "Collapse risk per metric family at the latest round.",
+                                        labels=["loop", "family"])
+        for row in risk.to_dict("records"):
+            loop_risk.add_metric([row["loop"]], float(row["risk"]))
+            for family in FAMILIES:
+                family_risk.add_metric([row["loop"], family], float(row[f"{family}_risk"]))
+        yield loop_risk
+        yield family_risk
 
         rnd = GaugeMetricFamily("collapse_round", "Highest audited round of a loop.", labels=["loop"])
         ts = GaugeMetricFamily(

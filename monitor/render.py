@@ -20,18 +20,31 @@ def _fmt(v) -> str:
 
 def render_audit(con: Console, result: dict) -> None:
     table = Table(title=f"loop {result['loop']} round {result['round']}")
-    for col in ("metric", "value", "95% CI", "delta", "slope", "better"):
+    for col in ("metric", "value", "95% CI", "delta", "slope", "z", "CUSUM", "better"):
         table.add_column(col)
     for name, m in result["metrics"].items():
         d = result["derivatives"].get(name, {})
         ci = "-" if m["ci_low"] is None else f"[{m['ci_low']:.4g}, {m['ci_high']:.4g}]"
         better = "higher" if REGISTRY[name].higher_is_better else "lower"
-        table.add_row(name, _fmt(m["value"]), ci, _fmt(d.get("delta")), _fmt(d.get("slope")), better)
+        table.add_row(name, _fmt(m["value"]), ci, _fmt(d.get("delta")), _fmt(d.get("slope")), _fmt(d.get("zscore")),
+                      _fmt(d.get("cusum")), better)
     con.print(table)
-    style = SEVERITY_STYLE[result["status"]]
-    con.print(f"status: [{style}]{result['status']}[/]")
-    for alert in result["alerts"]:
+    _render_verdict(con, result["status"], result.get("risk"), result["alerts"])
+
+
+def _render_verdict(con: Console, status: str, risk: dict | None, alerts: list[dict]) -> None:
+    style = SEVERITY_STYLE[status]
+    line = f"status: [{style}]{status}[/]"
+    if risk is not None:
+        driver = f", driven by {risk['driver_family']} ({risk['driver_metric']})" if risk["driver_family"] else ""
+        line += f"   collapse risk {risk['risk']:.2f}{driver}"
+    con.print(line)
+    for alert in alerts:
+        if alert["severity"] == "ok":
+            continue
         con.print(f"  [{SEVERITY_STYLE[alert['severity']]}]{alert['severity']}[/] {alert['message']}")
+        if alert.get("explanation"):
+            con.print(f"    what to do: {alert['explanation']['intervention']}")
 
 
 def render_status(con: Console, report: dict, last_rounds: int | None = None) -> None:
@@ -51,10 +64,13 @@ def render_status(con: Console, report: dict, last_rounds: int | None = None) ->
             continue
         table.add_row(name, "higher" if spec.higher_is_better else "lower", *(_fmt(v) for v in values))
     con.print(table)
-    style = SEVERITY_STYLE[report["status"]]
-    con.print(f"status: [{style}]{report['status']}[/]")
-    for alert in report["alerts"]:
-        if alert["severity"] != "ok":
-            con.print(
-                f"  [{SEVERITY_STYLE[alert['severity']]}]{alert['severity']}[/] since round {alert['since_round']}: {alert['message']}"
-            )
+    latest = report["rounds"][-1]
+    z = {name: d.get("zscore") for name, d in latest["derivatives"].items() if d.get("zscore") is not None}
+    if z:
+        worst = sorted(z, key=z.get)[:3]
+        con.print("steepest declines (slope z, negative is bad): " + ", ".join(f"{m} {z[m]:.2f}" for m in worst))
+    _render_verdict(con, report["status"], report.get("risk"), report["alerts"])
+    if report.get("history"):
+        con.print("recent alert transitions:")
+        for h in report["history"][-5:]:
+            con.print(f"  round {h['round']}: {h['metric']} {h['from']} -> {h['to']}: {h['reason']}")

@@ -86,3 +86,21 @@ def self_training_rounds(rounds: int, *, seed: int = 0, n_reference: int = 2000,
         samples = model.sample(n_round, rng, tau=tau)
         yield t, samples.astype(np.float32)
         model = fit_em(samples[:n_fit], model)
+
+
+def control_rounds(rounds: int, *, seed: int = 0, stream: int = 0, n_reference: int = 2000, n_round: int = 2000,
+                   k: int = 6, d: int = 16):
+    """The demo's no-feedback control: yield ``(None, reference)``, then fresh draws from the true mixture.
+
+    Same truth and reference as :func:`self_training_rounds` for the same
+    ``seed``; the rounds come from an independent generator per ``stream``.
+    Every round is an independent sample of the reference distribution, so
+    any alert on it is a false alarm (used to calibrate the thresholds).
+    """
+    rng = np.random.default_rng(seed)
+    truth = true_mixture(rng, k, d)
+    reference = truth.sample(n_reference, rng)
+    yield None, reference.astype(np.float32)
+    draws = np.random.default_rng([seed, stream])
+    for t in range(rounds):
+        yield t, truth.sample(n_round, draws).astype(np.float32)

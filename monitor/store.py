@@ -1,13 +1,18 @@
-"""The trajectory store: metric values, derivatives and alert state per loop.
+"""The trajectory store: metric values, derivatives, alert state, history and risk per loop.
 
 SQLAlchemy Core over any URL (a SQLite file by default). Every write happens
 in one transaction, so a failed write never loses or half-replaces what was
 stored. Re-auditing a round replaces that round's rows; rounds may arrive in
-any order.
+any order. ``metric_values`` is the source of truth; ``derivatives``,
+``alert_states`` and ``loop_risk`` are recomputed from it on every evaluation
+(an older layout of them is rebuilt, never migrated); ``alert_history`` is
+append-only.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from dataclasses import dataclass
 
@@ -16,6 +21,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from metrics_core.bootstrap import Estimate
+from metrics_core.registry import FAMILIES
+from monitor.derivatives import COLUMNS as DERIVATIVE_COLUMNS
 
 _meta = sa.MetaData()
 
@@ -43,8 +50,7 @@ derivatives = sa.Table(
     sa.Column("loop", sa.String(128), primary_key=True),
     sa.Column("round", sa.Integer, primary_key=True),
     sa.Column("metric", sa.String(64), primary_key=True),
-    sa.Column("delta", sa.Float),
-    sa.Column("slope", sa.Float),
+    *(sa.Column(name, sa.Float) for name in DERIVATIVE_COLUMNS),
 )
 
 alert_states = sa.Table(
@@ -55,8 +61,40 @@ alert_states = sa.Table(
     sa.Column("severity", sa.String(16), nullable=False),
     sa.Column("since_round", sa.Integer),
     sa.Column("message", sa.Text, nullable=False),
+    sa.Column("explanation", sa.Text),  # JSON, for non-ok states
     sa.Column("updated_at", sa.Float, nullable=False),
 )
+
+# Append-only: a transition the replay no longer produces (a late or
+# re-audited round changed history) is marked superseded, never deleted.
+alert_history = sa.Table(
+    "alert_history",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("loop", sa.String(128), nullable=False, index=True),
+    sa.Column("metric", sa.String(64), nullable=False),
+    sa.Column("round", sa.Integer, nullable=False),
+    sa.Column("from_severity", sa.String(16), nullable=False),
+    sa.Column("to_severity", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("recorded_at", sa.Float, nullable=False),
+    sa.Column("superseded_at", sa.Float),
+)
+
+loop_risk = sa.Table(
+    "loop_risk",
+    _meta,
+    sa.Column("loop", sa.String(128), primary_key=True),
+    sa.Column("round", sa.Integer, primary_key=True),
+    sa.Column("risk", sa.Float, nullable=False),
+    sa.Column("driver_family", sa.String(16)),
+    sa.Column("driver_metric", sa.String(64)),
+    *(sa.Column(f"{family}_risk", sa.Float, nullable=False) for family in FAMILIES),
+)
+
+# Tables recomputed from metric_values on every evaluation: an older layout is
+# dropped and rebuilt (the next evaluation refills it) instead of migrated.
+_DERIVED = (derivatives, alert_states, loop_risk)
 
 
 @dataclass(frozen=True)
@@ -78,7 +116,17 @@ class TrajectoryStore:
     def __init__(self, url: str):
         self.url = url
         self.engine: Engine = sa.create_engine(url)
+        self._rebuild_outdated_derived_tables()
         _meta.create_all(self.engine)
+
+    def _rebuild_outdated_derived_tables(self) -> None:
+        inspector = sa.inspect(self.engine)
+        existing = set(inspector.get_table_names())
+        for table in _DERIVED:
+            if table.name in existing:
+                columns = {c["name"] for c in inspector.get_columns(table.name)}
+                if columns != {c.name for c in table.columns}:
+                    table.drop(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -164,47 +212,68 @@ class TrajectoryStore:
         )
         mv, dv = metric_values, derivatives
         q = (
-            sa.select(mv.c.loop, mv.c.metric, mv.c.round, mv.c.value, mv.c.ci_low, mv.c.ci_high, dv.c.delta, dv.c.slope)
+            sa.select(mv.c.loop, mv.c.metric, mv.c.round, mv.c.value, mv.c.ci_low, mv.c.ci_high, mv.c.std_error,
+                      *(dv.c[name] for name in DERIVATIVE_COLUMNS))
             .join(latest, (mv.c.loop == latest.c.loop) & (mv.c.metric == latest.c.metric) & (mv.c.round == latest.c.round))
             .outerjoin(dv, (dv.c.loop == mv.c.loop) & (dv.c.metric == mv.c.metric) & (dv.c.round == mv.c.round))
             .order_by(mv.c.loop, mv.c.metric)
         )
-        cols = ["loop", "metric", "round", "value", "ci_low", "ci_high", "delta", "slope"]
+        cols = ["loop", "metric", "round", "value", "ci_low", "ci_high", "std_error", *DERIVATIVE_COLUMNS]
         with self.engine.connect() as conn:
             return pd.DataFrame(conn.execute(q).mappings().all(), columns=cols)
 
-    # -- derivatives ---------------------------------------------------
-    def replace_derivatives(self, loop: str, frame: pd.DataFrame) -> None:
-        """Replace all derivative rows of a loop (they depend on every round)."""
-        rows = [
-            {
-                "loop": loop,
-                "round": int(r.round),
-                "metric": r.metric,
-                "delta": None if pd.isna(r.delta) else float(r.delta),
-                "slope": None if pd.isna(r.slope) else float(r.slope),
-            }
-            for r in frame.itertuples(index=False)
+    # -- derived state: derivatives, alerts, risk, history ---------------
+    def save_evaluation(self, loop: str, evaluation) -> None:
+        """Replace a loop's derivatives, alert states and risk, and sync its alert history, atomically.
+
+        ``evaluation`` is a :class:`monitor.alerts.LoopEvaluation`. History
+        rows are only ever appended or marked superseded.
+        """
+        now = time.time()
+        derivative_rows = [
+            {"loop": loop, "round": int(r["round"]), "metric": r["metric"],
+             **{name: _float_or_none(r[name]) for name in DERIVATIVE_COLUMNS}}
+            for r in evaluation.derivatives.to_dict("records")
         ]
+        state_rows = [
+            {"loop": loop, "metric": st.metric, "severity": st.severity, "since_round": st.since_round,
+             "message": st.message, "explanation": None if st.explanation is None else json.dumps(st.explanation),
+             "updated_at": now}
+            for st in evaluation.states
+        ]
+        risk_rows = [
+            {"loop": loop, "round": int(r["round"]), "risk": float(r["risk"]), "driver_family": r["driver_family"],
+             "driver_metric": r["driver_metric"], **{f"{f}_risk": float(r[f]) for f in FAMILIES}}
+            for r in evaluation.risk.to_dict("records")
+        ]
+        replayed = {(t.metric, t.round, t.from_severity, t.to_severity): t for t in evaluation.transitions}
         with self.engine.begin() as conn:
-            conn.execute(derivatives.delete().where(derivatives.c.loop == loop))
-            if rows:
-                conn.execute(derivatives.insert(), rows)
+            for table, rows in ((derivatives, derivative_rows), (alert_states, state_rows), (loop_risk, risk_rows)):
+                conn.execute(table.delete().where(table.c.loop == loop))
+                if rows:
+                    conn.execute(table.insert(), rows)
+            ah = alert_history
+            current = conn.execute(
+                sa.select(ah.c.id, ah.c.metric, ah.c.round, ah.c.from_severity, ah.c.to_severity)
+                .where((ah.c.loop == loop) & ah.c.superseded_at.is_(None))
+            ).all()
+            stale = [row.id for row in current if (row.metric, row.round, row.from_severity, row.to_severity) not in replayed]
+            known = {(row.metric, row.round, row.from_severity, row.to_severity) for row in current}
+            if stale:
+                conn.execute(ah.update().where(ah.c.id.in_(stale)).values(superseded_at=now))
+            fresh = [
+                {"loop": loop, "metric": t.metric, "round": t.round, "from_severity": t.from_severity,
+                 "to_severity": t.to_severity, "reason": t.reason, "recorded_at": now}
+                for key, t in replayed.items()
+                if key not in known
+            ]
+            if fresh:
+                conn.execute(ah.insert(), fresh)
 
     def derivatives(self, loop: str) -> pd.DataFrame:
         q = sa.select(derivatives).where(derivatives.c.loop == loop).order_by(derivatives.c.metric, derivatives.c.round)
         with self.engine.connect() as conn:
             return pd.DataFrame(conn.execute(q).mappings().all(), columns=[c.name for c in derivatives.columns])
-
-    # -- alert state ---------------------------------------------------
-    def set_alert_states(self, loop: str, states: list[dict]) -> None:
-        """Replace a loop's alert states: ``{metric, severity, since_round, message}`` each."""
-        now = time.time()
-        rows = [{"loop": loop, "updated_at": now, **s} for s in states]
-        with self.engine.begin() as conn:
-            conn.execute(alert_states.delete().where(alert_states.c.loop == loop))
-            if rows:
-                conn.execute(alert_states.insert(), rows)
 
     def alert_states(self, loop: str | None = None) -> pd.DataFrame:
         q = sa.select(alert_states).order_by(alert_states.c.loop, alert_states.c.metric)
@@ -212,3 +281,28 @@ class TrajectoryStore:
             q = q.where(alert_states.c.loop == loop)
         with self.engine.connect() as conn:
             return pd.DataFrame(conn.execute(q).mappings().all(), columns=[c.name for c in alert_states.columns])
+
+    def alert_history(self, loop: str, include_superseded: bool = False) -> pd.DataFrame:
+        """A loop's alert transitions in order of round, then of recording."""
+        ah = alert_history
+        q = sa.select(ah).where(ah.c.loop == loop).order_by(ah.c.round, ah.c.recorded_at, ah.c.id)
+        if not include_superseded:
+            q = q.where(ah.c.superseded_at.is_(None))
+        with self.engine.connect() as conn:
+            return pd.DataFrame(conn.execute(q).mappings().all(), columns=[c.name for c in ah.columns])
+
+    def risk(self, loop: str | None = None, latest_only: bool = False) -> pd.DataFrame:
+        """Collapse risk per loop and round (``latest_only``: each loop's highest round)."""
+        q = sa.select(loop_risk).order_by(loop_risk.c.loop, loop_risk.c.round)
+        if loop is not None:
+            q = q.where(loop_risk.c.loop == loop)
+        if latest_only:
+            top = sa.select(loop_risk.c.loop, sa.func.max(loop_risk.c.round).label("round")).group_by(
+                loop_risk.c.loop).subquery()
+            q = q.join(top, (loop_risk.c.loop == top.c.loop) & (loop_risk.c.round == top.c.round))
+        with self.engine.connect() as conn:
+            return pd.DataFrame(conn.execute(q).mappings().all(), columns=[c.name for c in loop_risk.columns])
+
+
+def _float_or_none(v) -> float | None:
+    return None if v is None or pd.isna(v) or not math.isfinite(float(v)) else float(v)

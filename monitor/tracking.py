@@ -47,9 +47,13 @@ def log_round(
     round_number: int,
     fingerprint: str,
     metrics: dict[str, float],
-    deltas: dict[str, float | None],
+    derived: dict[str, float | None],
 ) -> tuple[str, bool]:
-    """Log one round into the loop's run; returns ``(run_id, logged)``."""
+    """Log one round into the loop's run; returns ``(run_id, logged)``.
+
+    ``derived`` holds already-named series (``delta/<metric>``,
+    ``zscore/<metric>``, ``collapse_risk``); missing values are skipped.
+    """
     from mlflow.entities import Metric
 
     client = _client(tracking_uri)
@@ -64,8 +68,8 @@ def log_round(
     now = int(time.time() * 1000)
     batch = [Metric(name, float(v), now, round_number) for name, v in metrics.items()]
     batch += [
-        Metric(f"delta/{name}", float(v), now, round_number)
-        for name, v in deltas.items()
+        Metric(name, float(v), now, round_number)
+        for name, v in derived.items()
         if v is not None and not math.isnan(v)
     ]
     client.log_batch(run_id, metrics=batch)

@@ -33,6 +33,7 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("COLLAPSE_MONITOR_HOME", str(h))
     monkeypatch.delenv("COLLAPSE_MONITOR_STORE_URL", raising=False)
     monkeypatch.delenv("COLLAPSE_MONITOR_MLFLOW_URI", raising=False)
+    monkeypatch.delenv("COLLAPSE_MONITOR_RULES", raising=False)
     return h
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from metrics_core.registry import metric_names
 from prometheus_client.parser import text_string_to_metric_families
 
 from metrics_core.registry import REGISTRY
@@ -148,8 +150,11 @@ def test_status_json_and_table(home, shrinking_rounds, capsys):
     assert report["rounds"][2]["derivatives"]["recall"]["delta"] == pytest.approx(
         report["rounds"][2]["metrics"]["recall"]["value"] - report["rounds"][1]["metrics"]["recall"]["value"]
     )
-    assert {a["metric"] for a in report["alerts"]} == {"coverage", "recall"}
-    assert report["status"] in {"ok", "warning", "critical"}
+    # One state per metric; without bootstrap errors and with 3 rounds no change is significant yet.
+    assert {a["metric"] for a in report["alerts"]} == set(metric_names("embedding"))
+    assert report["status"] == "ok" and report["history"] == []
+    assert report["rounds"][2]["derivatives"]["recall"]["zscore"] is None
+    assert 0.0 <= report["risk"]["risk"] <= 1.0
     assert main(["status", "st"]) == 0
     out = capsys.readouterr().out
     assert "loop st" in out and "status:" in out
@@ -207,3 +212,104 @@ def test_serve_port_in_use_is_one_line_error(home, capsys):
         port = s.getsockname()[1]
         assert main(["serve", "--port", str(port)]) == 1
     assert "cannot listen on 127.0.0.1:" in capsys.readouterr().err
+
+
+def _stored_loop(home, loop, coverage_values, se=0.01):
+    from metrics_core.bootstrap import Estimate
+    from monitor.store import RoundRecord
+
+    store = TrajectoryStore(load_settings(home).store_url)
+    for r, v in enumerate(coverage_values):
+        store.record_round(RoundRecord(
+            loop=loop, round=r, metrics={"coverage": Estimate(float(v), v - 0.02, v + 0.02, se),
+                                         "vendi_score": Estimate(10.0 + 0.01 * (-1) ** r, 9.9, 10.1, 0.05)},
+            n_reference=100, n_round=100, fingerprint=f"{r:064d}", reference_fingerprint="r" * 64,
+            metrics_version="2", audited_at=1000.0 + r))
+    store.close()
+
+
+def test_bad_rules_file_is_refused_before_anything_is_stored(home, shrinking_rounds, tmp_path, capsys):
+    ref, rounds = shrinking_rounds
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[family.coverage]\nz_h = 'high'\n")
+    assert main(["--rules", str(bad), "audit", "r", "0", str(rounds[0]), "--reference", str(ref)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"collapse-monitor: error: {bad}: [family.coverage] z_h = 'high': expected a number"
+    assert TrajectoryStore(load_settings(home).store_url).loops() == []
+
+
+def test_evaluate_applies_changed_rules_to_stored_loops(home, tmp_path, capsys):
+    drop = [0.9, 0.902, 0.898, 0.9, 0.65, 0.652, 0.648]
+    _stored_loop(home, "ev", drop)
+    assert main(["evaluate", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    (loop,) = out["loops"]
+    assert loop["loop"] == "ev" and loop["status"] == "critical"
+    assert [a["metric"] for a in loop["alerts"]] == ["coverage"]
+    assert loop["risk"]["driver_family"] == "coverage"
+    off = tmp_path / "off.toml"
+    off.write_text("[family.coverage]\nenabled = false\n")
+    assert main(["--rules", str(off), "evaluate", "ev"]) == 0
+    assert "ev: ok" in capsys.readouterr().out
+    assert main(["status", "ev", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["status"] == "ok"
+    # History keeps the superseded critical out of the current view.
+    assert report["history"] == []
+    assert main(["evaluate", "nope"]) == 1
+    assert "loop 'nope': no audited rounds" in capsys.readouterr().err
+
+
+def test_status_shows_risk_explanations_and_history(home, capsys):
+    _stored_loop(home, "st2", [0.9, 0.902, 0.898, 0.9, 0.65, 0.652, 0.648])
+    assert main(["evaluate", "st2"]) == 0
+    capsys.readouterr()
+    assert main(["status", "st2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    alert = next(a for a in report["alerts"] if a["metric"] == "coverage")
+    assert alert["severity"] == "critical" and alert["since_round"] == 5
+    assert alert["explanation"]["intervention"].startswith("stop the loop and roll back to round 4")
+    assert [(h["round"], h["from"], h["to"]) for h in report["history"]] == [(5, "ok", "critical")]
+    assert report["rounds"][-1]["derivatives"]["coverage"]["cusum"] > 4
+    assert report["risk"]["driver_metric"] == "coverage"
+    assert main(["status", "st2"]) == 0
+    out = capsys.readouterr().out
+    assert "collapse risk" in out and "what to do: stop the loop" in out and "ok -> critical" in out
+
+
+def test_calibrate_from_a_reference_writes_rules_that_later_commands_use(home, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    ref = tmp_path / "big_reference.npy"
+    np.save(ref, rng.normal(size=(1600, 8)).astype(np.float32))
+    assert main(["calibrate", "--reference", str(ref), "--control-rounds", "12", "--bootstrap", "30",
+                 "--target-arl0", "50", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    rules_file = Path(summary["rules_file"])
+    assert rules_file == Path(load_settings(home).home) / "rules.toml"
+    assert summary["control_rounds"] == 12 and 0.0 < summary["finite_population_factor"] < 1.0
+    assert summary["arl0"] >= 50 - 3 * summary["arl0_se"]
+    from monitor.rules import load_rules
+
+    rules = load_rules(rules_file)
+    assert rules.threshold_scale == pytest.approx(summary["threshold_scale"], rel=1e-3)
+    assert set(summary["noise_factors"]) == {m for m in REGISTRY if rules.for_metric(m).enabled}
+    # The home's rules.toml is picked up without --rules.
+    assert load_settings(home).rules_path == rules_file
+    _stored_loop(home, "after", [0.9, 0.9, 0.9])
+    assert main(["evaluate", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rules"][-1] == str(rules_file)
+
+
+def test_calibrate_from_stored_control_loops_and_its_errors(home, tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    for name in ("ctl-a", "ctl-b"):
+        _stored_loop(home, name, 0.9 + rng.normal(0, 0.01, size=15))
+    out = tmp_path / "calibrated.toml"
+    assert main(["calibrate", "--from-loop", "ctl-a", "--from-loop", "ctl-b", "--target-arl0", "30",
+                 "--out", str(out)]) == 0
+    assert "calibrated on control loops ctl-a, ctl-b" in capsys.readouterr().out
+    assert "control loops ctl-a, ctl-b" in out.read_text()
+    assert main(["calibrate"]) == 1
+    assert "give either --reference FILE or --from-loop LOOP" in capsys.readouterr().err
+    assert main(["calibrate", "--from-loop", "missing"]) == 1
+    assert "loop 'missing': no audited rounds" in capsys.readouterr().err

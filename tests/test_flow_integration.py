@@ -36,7 +36,7 @@ def test_audit_flow_store_mlflow_and_exporter(home, shrinking_rounds):
     ref, rounds = shrinking_rounds
     results = [audit_round("loop-a", r, str(p), str(ref)) for r, p in enumerate(rounds)]
     last = results[-1]
-    assert set(last) == {"loop", "round", "metrics", "derivatives", "alerts", "status"}
+    assert set(last) == {"loop", "round", "metrics", "derivatives", "alerts", "risk", "transitions", "status"}
     assert list(last["metrics"]) == metric_names("embedding")
     for m in last["metrics"].values():
         assert m["ci_low"] <= m["value"] <= m["ci_high"]
@@ -44,8 +44,16 @@ def test_audit_flow_store_mlflow_and_exporter(home, shrinking_rounds):
     recalls = [r["metrics"]["recall"]["value"] for r in results]
     assert recalls == sorted(recalls, reverse=True) and recalls[0] - recalls[-1] > 0.2
     assert last["status"] == "critical"
-    assert any(a["metric"] == "recall" and a["severity"] == "critical" for a in last["alerts"])
+    recall_alert = next(a for a in last["alerts"] if a["metric"] == "recall")
+    assert recall_alert["severity"] == "critical"
+    why = recall_alert["explanation"]
+    assert [v["value"] for v in why["recent_values"]] == pytest.approx(recalls)
+    assert why["decline_began_round"] == 0 and why["intervention"].startswith("stop the loop")
     assert last["derivatives"]["recall"]["delta"] == pytest.approx(recalls[3] - recalls[2])
+    assert last["derivatives"]["recall"]["zscore"] < 0 and last["risk"]["risk"] > 0.5
+    assert last["risk"]["driver_family"] in {"coverage", "diversity", "fidelity"}
+    history = [(t["metric"], t["to"]) for r in results for t in r["transitions"]]
+    assert ("recall", "critical") in history
 
     settings = load_settings()
     store = TrajectoryStore(settings.store_url)
@@ -78,7 +86,15 @@ def test_audit_flow_store_mlflow_and_exporter(home, shrinking_rounds):
     labels = (("family", "coverage"), ("loop", "loop-a"), ("metric", "recall"), ("modality", "embedding"))
     assert samples[("collapse_metric_value", labels)] == pytest.approx(recalls[3])
     assert samples[("collapse_metric_delta", labels)] == pytest.approx(recalls[3] - recalls[2])
-    assert samples[("collapse_alert_state", (("loop", "loop-a"), ("metric", "recall")))] == 2.0
+    assert samples[("collapse_alert_state", labels)] == 2.0
+    assert samples[("collapse_metric_zscore", labels)] == pytest.approx(last["derivatives"]["recall"]["zscore"])
+    assert samples[("collapse_metric_slope", labels)] == pytest.approx(last["derivatives"]["recall"]["slope"])
+    assert samples[("collapse_loop_risk", (("loop", "loop-a"),))] == pytest.approx(last["risk"]["risk"])
+    assert samples[("collapse_family_risk", (("family", "coverage"), ("loop", "loop-a")))] == pytest.approx(
+        last["risk"]["families"]["coverage"])
+    if last["derivatives"]["recall"]["rounds_to_threshold"] is not None:
+        assert samples[("collapse_rounds_to_threshold", labels)] == pytest.approx(
+            last["derivatives"]["recall"]["rounds_to_threshold"])
     assert samples[("collapse_round", (("loop", "loop-a"),))] == 3.0
     assert samples[("collapse_last_audit_timestamp_seconds", (("loop", "loop-a"),))] == pytest.approx(
         traj["audited_at"].max(), abs=60

@@ -25,7 +25,8 @@ def run(args) -> int:
     for loaded, n, role in ((reference, n_reference, "reference"), (round_, n_round, f"round, round {args.round}")):
         if n < args.k + 1:
             raise InputError(f"{loaded.path} ({role}): {n} rows, but k={args.k} needs at least {args.k + 1}")
-    settings = load_settings(args.home)
+    settings = load_settings(args.home, args.rules)
+    settings.rules()  # a bad rules file is refused before anything runs
     store = TrajectoryStore(settings.store_url)
     try:
         check_comparable(
@@ -49,6 +50,7 @@ def run(args) -> int:
         seed=args.seed,
         max_samples=args.max_samples,
         allow_size_change=args.allow_size_change,
+        rules_path=None if settings.rules_path is None else str(settings.rules_path),
     )
     if args.json:
         print(json.dumps(result))

@@ -22,7 +22,8 @@ COLUMNS = {"precision": "P", "recall": "R", "density": "D", "coverage": "C", "ve
 
 
 def run(args) -> int:
-    settings = load_settings(args.home)
+    settings = load_settings(args.home, args.rules)
+    settings.rules()
     quiet_prefect()
     from flows.audit import audit_round
 
@@ -46,8 +47,8 @@ def run(args) -> int:
     table.add_column("round", justify="right")
     for short in COLUMNS.values():
         table.add_column(short, justify="right")
+    table.add_column("risk", justify="right")
     table.add_column("status")
-    severity: dict[str, str] = {}
     first_alert: int | None = None
     reference_path = workdir / "reference.npy"
     try:
@@ -59,20 +60,21 @@ def run(args) -> int:
                 spinner.update(f"auditing round {round_number + 1}/{args.rounds}...")
                 path = workdir / f"round_{round_number}.npy"
                 np.save(path, samples)
-                result = audit_round(LOOP, round_number, str(path), str(reference_path), home=str(settings.home))
+                result = audit_round(LOOP, round_number, str(path), str(reference_path), home=str(settings.home),
+                                     rules_path=None if settings.rules_path is None else str(settings.rules_path))
                 status = result["status"]
                 table.add_row(
                     str(round_number),
                     *(f"{result['metrics'][name]['value']:.3f}" for name in COLUMNS),
+                    f"{result['risk']['risk']:.2f}" if result["risk"] else "-",
                     f"[{SEVERITY_STYLE[status]}]{status}[/]",
                 )
-                # Print transitions only: an alert is news when its severity changes.
-                for alert in result["alerts"]:
-                    if severity.get(alert["metric"]) != alert["severity"]:
-                        style = SEVERITY_STYLE[alert["severity"]]
-                        con.print(f"[{style}]round {round_number}: {alert['severity']}: {alert['message']}[/]")
-                        first_alert = round_number if first_alert is None else first_alert
-                severity = {a["metric"]: a["severity"] for a in result["alerts"]}
+                # An alert is news when its severity changes.
+                for t in result["transitions"]:
+                    style = SEVERITY_STYLE[t["to"]]
+                    con.print(f"[{style}]round {t['round']}: {t['metric']} {t['from']} -> {t['to']}: {t['reason']}[/]")
+                    if t["to"] != "ok" and first_alert is None:
+                        first_alert = t["round"]
         con.print(table)
         con.print("legend: P precision, R recall, D density, C coverage, SelfCos self cosine similarity")
         con.print(f"first alert at round {first_alert}" if first_alert is not None else "no alert fired")

@@ -1,11 +1,15 @@
-"""``collapse-monitor status``: a loop's trajectory and alert state from the store."""
+"""``collapse-monitor status``: a loop's trajectory, derivatives, risk and alerts from the store."""
 
 from __future__ import annotations
 
 import json
 
+import pandas as pd
+
+from metrics_core.registry import FAMILIES
 from monitor.alerts import AlertState, loop_status
 from monitor.config import check_loop_name, load_settings
+from monitor.derivatives import COLUMNS
 from monitor.errors import CollapseMonitorError
 from monitor.render import console, render_status
 from monitor.store import TrajectoryStore
@@ -20,29 +24,47 @@ def loop_report(store: TrajectoryStore, loop: str) -> dict:
     if trajectory.empty:
         known = ", ".join(store.loops()) or "none"
         raise CollapseMonitorError(f"loop {loop!r}: no audited rounds in {store.url} (known loops: {known})")
-    derivs = store.derivatives(loop).set_index(["round", "metric"])
+    derivs = {(int(r["round"]), r["metric"]): r for r in store.derivatives(loop).to_dict("records")}
+    risk = {int(r["round"]): r for r in store.risk(loop).to_dict("records")}
     rounds: dict[int, dict] = {}
     for r in trajectory.itertuples(index=False):
         entry = rounds.setdefault(
-            int(r.round), {"round": int(r.round), "audited_at": float(r.audited_at), "metrics": {}, "derivatives": {}}
+            int(r.round), {"round": int(r.round), "audited_at": float(r.audited_at), "metrics": {}, "derivatives": {},
+                           "risk": _risk(risk.get(int(r.round)))}
         )
         entry["metrics"][r.metric] = {
             "value": float(r.value), "ci_low": _none_if_nan(r.ci_low), "ci_high": _none_if_nan(r.ci_high),
             "std_error": _none_if_nan(r.std_error),
         }
-        if (r.round, r.metric) in derivs.index:
-            d = derivs.loc[(r.round, r.metric)]
-            entry["derivatives"][r.metric] = {"delta": _none_if_nan(d["delta"]), "slope": _none_if_nan(d["slope"])}
+        d = derivs.get((int(r.round), r.metric))
+        if d is not None:
+            entry["derivatives"][r.metric] = {k: _none_if_nan(d[k]) for k in COLUMNS}
     states = [
-        AlertState(s.metric, s.severity, None if s.since_round != s.since_round else s.since_round, s.message)
-        for s in store.alert_states(loop).itertuples(index=False)
+        AlertState(s["metric"], s["severity"], None if pd.isna(s["since_round"]) else int(s["since_round"]),
+                   s["message"], None if s["explanation"] is None else json.loads(s["explanation"]))
+        for s in store.alert_states(loop).to_dict("records")
     ]
+    history = store.alert_history(loop)
+    ordered = [rounds[k] for k in sorted(rounds)]
     return {
         "loop": loop,
-        "rounds": [rounds[k] for k in sorted(rounds)],
+        "rounds": ordered,
+        "risk": ordered[-1]["risk"],
         "alerts": [s.as_dict() for s in states],
+        "history": [
+            {"metric": h["metric"], "round": int(h["round"]), "from": h["from_severity"], "to": h["to_severity"],
+             "reason": h["reason"], "recorded_at": float(h["recorded_at"])}
+            for h in history.to_dict("records")
+        ],
         "status": loop_status(states),
     }
+
+
+def _risk(row) -> dict | None:
+    if row is None:
+        return None
+    return {"risk": float(row["risk"]), "driver_family": row["driver_family"], "driver_metric": row["driver_metric"],
+            "families": {f: float(row[f"{f}_risk"]) for f in FAMILIES}}
 
 
 def run(args) -> int:

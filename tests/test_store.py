@@ -1,0 +1,60 @@
+import pytest
+
+from metrics_core.bootstrap import Estimate
+from monitor.store import RoundRecord, TrajectoryStore
+
+
+def _record(loop, rnd, values, fp="f"):
+    return RoundRecord(
+        loop=loop, round=rnd, metrics={k: Estimate(v, v - 0.01, v + 0.01, 0.005) for k, v in values.items()},
+        n_reference=100, n_round=90, fingerprint=fp * 64, reference_fingerprint="r" * 64, metrics_version="1",
+        audited_at=1000.0 + rnd,
+    )
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = TrajectoryStore(f"sqlite:///{tmp_path / 'store.db'}")
+    yield s
+    s.close()
+
+
+def test_reaudit_replaces_rows_and_keeps_other_rounds(store):
+    store.record_round(_record("a", 0, {"coverage": 0.9, "recall": 0.8}))
+    store.record_round(_record("a", 1, {"coverage": 0.85, "recall": 0.7}))
+    store.record_round(_record("a", 1, {"coverage": 0.5, "recall": 0.4}, fp="g"))
+    t = store.trajectory("a")
+    assert len(t) == 4
+    r1 = t[t["round"] == 1].set_index("metric")
+    assert r1.loc["coverage", "value"] == 0.5 and r1.loc["coverage", "fingerprint"] == "g" * 64
+    assert t[t["round"] == 0].set_index("metric").loc["recall", "value"] == 0.8
+    assert r1.loc["coverage", "ci_low"] == pytest.approx(0.49)
+    assert r1.loc["coverage", "n_reference"] == 100 and r1.loc["coverage", "n_round"] == 90
+
+
+def test_reaudit_with_fewer_metrics_drops_stale_rows(store):
+    store.record_round(_record("a", 0, {"coverage": 0.9, "recall": 0.8}))
+    store.record_round(_record("a", 0, {"coverage": 0.7}))
+    assert store.trajectory("a")["metric"].tolist() == ["coverage"]
+
+
+def test_failed_write_keeps_existing_rows(store):
+    store.record_round(_record("a", 0, {"coverage": 0.9}))
+    bad = _record("a", 0, {"coverage": 0.1})
+    bad = RoundRecord(**{**bad.__dict__, "metrics": {"coverage": Estimate(None)}})  # NOT NULL violation
+    with pytest.raises(Exception):
+        store.record_round(bad)
+    assert store.trajectory("a")["value"].tolist() == [0.9]
+
+
+def test_out_of_order_rounds_sorted_and_loops_isolated(store):
+    for rnd, v in [(3, 0.6), (0, 0.9), (2, 0.7), (1, 0.8)]:
+        store.record_round(_record("a", rnd, {"coverage": v}))
+    store.record_round(_record("b", 5, {"coverage": 0.1}))
+    t = store.trajectory("a")
+    assert t["round"].tolist() == [0, 1, 2, 3]
+    assert t["value"].tolist() == [0.9, 0.8, 0.7, 0.6]
+    assert store.loops() == ["a", "b"]
+    summary = store.loop_summaries().set_index("loop")
+    assert summary.loc["a", "round"] == 3 and summary.loc["b", "round"] == 5
+    assert summary.loc["a", "audited_at"] == 1003.0
