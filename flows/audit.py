@@ -21,7 +21,7 @@ from prefect.tasks import exponential_backoff
 import metrics_core
 from metrics_core.bootstrap import Estimate
 from metrics_core.sampling import DEFAULT_MAX_SAMPLES
-from monitor import comparability, evaluation, exporter, io, profile_cache, tracking
+from monitor import comparability, evaluation, exporter, io, loaders, modalities, profile_cache, tracking
 from monitor.config import check_loop_name, check_round_number, load_settings
 from monitor.errors import InputError
 from monitor.rules import load_rules
@@ -50,6 +50,66 @@ _CACHE = INPUTS - "reference" - "round_data" - "profile" + TASK_SOURCE
 @task(**_IO_RETRIES)
 def load_array(path: str, role: str, round_number: int | None) -> io.LoadedArray:
     return io.load_embeddings(path, role, round_number)
+
+
+@task(**_IO_RETRIES)
+def load_texts(path: str, role: str, round_number: int | None, field: str, max_samples: int | None,
+               seed: int) -> loaders.LoadedTexts:
+    return loaders.load_texts(path, role, round_number, field=field, max_samples=max_samples, seed=seed)
+
+
+@task(**_IO_RETRIES)
+def load_table(path: str, role: str, round_number: int | None, reference_columns: dict | None,
+               max_samples: int | None, seed: int) -> loaders.LoadedTable:
+    return loaders.load_table(path, role, round_number, reference_columns=reference_columns,
+                              max_samples=max_samples, seed=seed)
+
+
+# Texts and tables are keyed by their files' fingerprints (task inputs too).
+_MODALITY_CACHE = INPUTS - "reference_texts" - "round_texts" - "reference_frame" - "round_frame" + TASK_SOURCE
+
+
+@task(cache_policy=_MODALITY_CACHE, persist_result=True, result_serializer="json")
+def compute_text_metrics(reference_fingerprint: str, round_fingerprint: str, n_boot: int, seed: int,
+                         metrics_version: str, reference_texts: list[str], round_texts: list[str]) -> dict[str, dict]:
+    metrics = modalities.text_metrics(reference_texts, round_texts, n_boot=n_boot, seed=seed)
+    return {name: est.as_dict() for name, est in metrics.items()}
+
+
+@task(cache_policy=NO_CACHE)  # cached on disk by content hash, see monitor.embedding_cache
+def embed_texts(cache_dir: str, featurizer: str, reference_fingerprint: str, reference_texts: list[str],
+                round_texts: list[str], seed: int):
+    return modalities.text_embeddings(Path(cache_dir), featurizer, reference_fingerprint, reference_texts,
+                                      round_texts, seed=seed)
+
+
+@task(cache_policy=NO_CACHE)
+def compute_tabular(reference_frame, round_frame, n_boot: int, seed: int, protected_attribute: str | None,
+                    constraints_path: str | None, schema_path: str | None, round_where: str, reference_where: str):
+    metrics, ref_rows, round_rows, columns = modalities.tabular_metrics_and_embeddings(
+        reference_frame, round_frame, n_boot=n_boot, seed=seed, protected_attribute=protected_attribute,
+        constraints_path=constraints_path, round_where=round_where, schema_path=schema_path,
+        reference_where=reference_where,
+    )
+    return {name: est.as_dict() for name, est in metrics.items()}, ref_rows, round_rows, columns
+
+
+@task(cache_policy=NO_CACHE, **_IO_RETRIES)
+def drift_report(modality: str, html_path: str, seed: int, reference_frame=None, round_frame=None, columns=None,
+                 reference_texts=None, round_texts=None, reference_embeddings=None, round_embeddings=None) -> float:
+    """Evidently's drift share of the round; its HTML report is saved at ``html_path``."""
+    from monitor import evidently_report
+
+    if modality == "tabular":
+        report = evidently_report.tabular_drift_report(
+            reference_frame, round_frame, html_path=html_path, numeric_columns=columns["numeric"],
+            categorical_columns=columns["categorical"], seed=seed)
+    else:
+        report = evidently_report.text_drift_report(
+            reference_texts, round_texts, reference_embeddings=reference_embeddings,
+            round_embeddings=round_embeddings, html_path=html_path, seed=seed)
+    get_run_logger().info("Evidently report %s: drift share %.3f", html_path, report.drift_share)
+    return report.drift_share
 
 
 @task(cache_policy=NO_CACHE, **_IO_RETRIES)  # cached on disk by key, see monitor.profile_cache
@@ -120,9 +180,10 @@ def evaluate(store_url: str, loop: str, round_number: int, rules_path: str | Non
 
 @task(**_IO_RETRIES)
 def publish_mlflow(tracking_uri: str, artifact_root: str, loop: str, round_number: int, fingerprint: str,
-                   metrics: dict[str, float], derived: dict[str, float | None]) -> str:
+                   metrics: dict[str, float], derived: dict[str, float | None], artifacts: list[str]) -> str:
     run_id, logged = tracking.log_round(
-        tracking_uri, Path(artifact_root), loop, round_number, fingerprint, metrics, derived
+        tracking_uri, Path(artifact_root), loop, round_number, fingerprint, metrics, derived,
+        tuple(Path(a) for a in artifacts),
     )
     get_run_logger().info("MLflow run %s: round %d %s", run_id, round_number, "logged" if logged else "already logged")
     return run_id
@@ -149,6 +210,12 @@ def audit_round(
     max_samples: int | None = DEFAULT_MAX_SAMPLES,
     allow_size_change: bool = False,
     rules_path: str | None = None,
+    modality: str | None = None,
+    text_field: str = "text",
+    featurizer: str = modalities.HASHING,
+    protected_attribute: str | None = None,
+    constraints_path: str | None = None,
+    schema_path: str | None = None,
 ) -> dict:
     """Audit one generation round against the reference and publish the verdict.
 
@@ -159,6 +226,13 @@ def audit_round(
     ``rules_path`` (else the home's rules, see :mod:`monitor.config`). Returns
     the CLI's JSON contract: ``loop, round, metrics, derivatives, alerts,
     risk, transitions, status`` (see docs/architecture.md).
+
+    ``modality`` (detected from the round file when None): ``embedding``
+    (``.npy`` rows); ``text`` (the text metrics, then the embedding suite on
+    ``featurizer`` embeddings, and an Evidently report on descriptors and
+    embeddings); ``tabular`` (the tabular metrics, then the embedding suite on
+    the encoded rows, and an Evidently ``DataDriftPreset``). Evidently's HTML
+    report is saved as ``reports/<loop>/round_<N>.html`` in the home.
     """
     logger = get_run_logger()
     started = time.perf_counter()
@@ -167,30 +241,66 @@ def audit_round(
         check_round_number(round_number)
         settings = load_settings(home, rules_path)
         load_rules(settings.rules_path)  # a bad rules file fails before any work
-        reference = load_array(reference_path, "reference", None)
-        round_ = load_array(data_path, "round", round_number)
-        io.check_same_dim(reference, round_, round_number)
-        config = metrics_core.SuiteConfig(k=k, n_boot=n_boot, seed=seed)
-        ref_data = metrics_core.subsample(reference.data, max_samples, seed)
-        round_data = metrics_core.subsample(round_.data, max_samples, seed)
+        modality = loaders.detect_modality(data_path, modality, text_field, round_number=round_number)
+        modalities.check_featurizer(featurizer)
+        modality_metrics: dict[str, dict] = {}
+        feature_key = ""
+        if modality == "embedding":
+            reference = load_array(reference_path, "reference", None)
+            round_ = load_array(data_path, "round", round_number)
+            io.check_same_dim(reference, round_, round_number)
+            ref_data = metrics_core.subsample(reference.data, max_samples, seed)
+            round_data = metrics_core.subsample(round_.data, max_samples, seed)
+        elif modality == "text":
+            reference = load_texts(reference_path, "reference", None, text_field, max_samples, seed)
+            round_ = load_texts(data_path, "round", round_number, text_field, max_samples, seed)
+        else:
+            reference = load_table(reference_path, "reference", None, None, max_samples, seed)
+            round_ = load_table(data_path, "round", round_number, reference.column_kinds, max_samples, seed)
+        if modality == "embedding":
+            n_reference, n_round = int(ref_data.shape[0]), int(round_data.shape[0])
+        else:
+            n_reference, n_round = reference.n_used, round_.n_used
         check_comparable(
-            settings.store_url, loop, round_number, ref_data.shape[0], round_data.shape[0],
-            reference.fingerprint, allow_size_change,
+            settings.store_url, loop, round_number, n_reference, n_round, reference.fingerprint, allow_size_change,
         )
-        _check_suite_sizes(ref_data.shape[0], round_data.shape[0], k, reference, round_, round_number)
+        _check_suite_sizes(n_reference, n_round, k, reference, round_, round_number)
+        report_path = str(settings.home / "reports" / loop / f"round_{round_number}.html")
+        if modality == "text":
+            modality_metrics = compute_text_metrics.with_options(result_storage=settings.results_dir)(
+                reference.fingerprint, round_.fingerprint, n_boot, seed, metrics_core.METRICS_VERSION,
+                reference.texts, round_.texts,
+            )
+            ref_data, round_data, feature_key = embed_texts(
+                str(settings.home / "cache"), featurizer, reference.fingerprint, reference.texts, round_.texts, seed
+            )
+            drift = drift_report("text", report_path, seed, reference_texts=reference.texts, round_texts=round_.texts,
+                                 reference_embeddings=ref_data, round_embeddings=round_data)
+        elif modality == "tabular":
+            modality_metrics, ref_data, round_data, columns = compute_tabular(
+                reference.frame, round_.frame, n_boot, seed, protected_attribute, constraints_path, schema_path,
+                f"{round_.path} (round, round {round_number})", f"{reference.path} (reference)",
+            )
+            drift = drift_report("tabular", report_path, seed, reference_frame=reference.frame,
+                                 round_frame=round_.frame, columns=columns)
+        if modality != "embedding":
+            modality_metrics["evidently_drift_share"] = Estimate(drift).as_dict()
         version = metrics_core.METRICS_VERSION
-        reference_key = f"{reference.fingerprint[:24]}-{ref_data.shape[0]}-{config.reference_key()}"
+        config = metrics_core.SuiteConfig(k=k, n_boot=n_boot, seed=seed)
+        reference_key = f"{reference.fingerprint[:24]}-{ref_data.shape[0]}-{feature_key[:16]}-{config.reference_key()}"
         config_dict = dataclasses.asdict(config)
         profile = reference_profile(str(settings.home / "cache"), reference_key, config_dict, ref_data)
         metrics = compute_metrics.with_options(result_storage=settings.results_dir)(
             reference_key, round_.fingerprint, round_data.shape[0], config_dict, version, profile, ref_data, round_data
         )
+        # Modality metrics first; a metric undefined this round (NaN, e.g. a round without tokens) is not stored.
+        metrics = {name: m for name, m in {**modality_metrics, **metrics}.items() if _is_finite(m["value"])}
         record = RoundRecord(
             loop=loop,
             round=round_number,
             metrics={name: Estimate(**m) for name, m in metrics.items()},
-            n_reference=int(ref_data.shape[0]),
-            n_round=int(round_data.shape[0]),
+            n_reference=n_reference,
+            n_round=n_round,
             fingerprint=round_.fingerprint,
             reference_fingerprint=reference.fingerprint,
             metrics_version=version,
@@ -206,6 +316,7 @@ def audit_round(
             round_.fingerprint,
             {name: m["value"] for name, m in metrics.items()},
             _derived_series(verdict),
+            [report_path] if modality != "embedding" else [],
         )
     except Exception:
         exporter.AUDIT_FAILURES.inc()
@@ -219,6 +330,10 @@ def audit_round(
         "metrics": {name: {key: m[key] for key in ("value", "ci_low", "ci_high", "std_error")} for name, m in metrics.items()},
         **verdict,
     }
+
+
+def _is_finite(value) -> bool:
+    return value is not None and value == value and value not in (float("inf"), float("-inf"))
 
 
 def _check_suite_sizes(n_reference: int, n_round: int, k: int, reference, round_, round_number: int) -> None:

@@ -73,3 +73,23 @@ def _check_nonzero_rows(x: torch.Tensor, name: str) -> None:
             f"{name}: cosine similarity is undefined for zero vectors; "
             f"{int(zero.sum())} rows are all zero (first is row {int(zero.nonzero()[0, 0])})"
         )
+
+
+def _check_texts(texts, name: str = "texts") -> list[str]:
+    """A non-empty list of ``str`` from a list, tuple, 1-D array or series; ValueError naming the bad item.
+
+    >>> _check_texts(("a", "b"))
+    ['a', 'b']
+    """
+    if isinstance(texts, str):
+        raise ValueError(f"{name}: expected a list of str, got a single str")
+    if hasattr(texts, "tolist") and getattr(texts, "ndim", 1) == 1:  # numpy arrays, pandas series
+        texts = texts.tolist()
+    if not isinstance(texts, (list, tuple)):
+        raise ValueError(f"{name}: expected a list of str, got {type(texts).__name__}")
+    if len(texts) == 0:
+        raise ValueError(f"{name}: expected a non-empty list of str, got an empty {type(texts).__name__}")
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise ValueError(f"{name}[{i}]: expected str, got {type(t).__name__}")
+    return list(texts)

@@ -43,8 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="audit one generation round against the reference")
     audit.add_argument("loop", help="name of the self-training loop")
     audit.add_argument("round", type=int, help="round (generation) number, >= 0")
-    audit.add_argument("data", help="the round's embeddings, a .npy float array [M, D]")
-    audit.add_argument("--reference", required=True, help="reference embeddings, a .npy float array [N, D]")
+    audit.add_argument("data", help="the round's file: .npy embeddings [M, D], text (.jsonl, .txt, .csv, .parquet) "
+                       "or a table (.csv, .parquet)")
+    audit.add_argument("--reference", required=True, help="the reference file, same modality as the round")
+    audit.add_argument("--modality", choices=("embedding", "text", "tabular"),
+                       help="input modality (default: detected from the round file)")
+    audit.add_argument("--text-field", default="text",
+                       help="JSONL field or CSV/Parquet column holding the text (default 'text')")
+    audit.add_argument("--featurizer", default="hashing",
+                       help="text embeddings: 'hashing' (default, model-free) or "
+                            "'sentence-transformers:<local model path or installed package>'")
+    audit.add_argument("--protected-attribute", help="tabular: the column whose group shares CovGap compares")
+    audit.add_argument("--constraints", help="tabular: TOML file of [[constraints]] for the violation rate")
+    audit.add_argument("--schema", help="tabular: TOML file with a [columns] table overriding inferred kinds "
+                       "(column = \"numeric\" or \"categorical\")")
     audit.add_argument("--k", type=_positive_int, default=5, help="k-NN neighbourhood size (default 5)")
     audit.add_argument("--bootstrap", type=_non_negative_int, default=200, help="bootstrap replicates, 0 for none (default 200)")
     audit.add_argument("--seed", type=_non_negative_int, default=0, help="bootstrap and subsampling seed (default 0)")

@@ -48,11 +48,13 @@ def log_round(
     fingerprint: str,
     metrics: dict[str, float],
     derived: dict[str, float | None],
+    artifacts: tuple[Path, ...] = (),
 ) -> tuple[str, bool]:
     """Log one round into the loop's run; returns ``(run_id, logged)``.
 
     ``derived`` holds already-named series (``delta/<metric>``,
     ``zscore/<metric>``, ``collapse_risk``); missing values are skipped.
+    ``artifacts`` (e.g. the round's Evidently HTML) go under ``round_<N>/``.
     """
     from mlflow.entities import Metric
 
@@ -73,5 +75,7 @@ def log_round(
         if v is not None and not math.isnan(v)
     ]
     client.log_batch(run_id, metrics=batch)
+    for path in artifacts:
+        client.log_artifact(run_id, str(path), artifact_path=f"round_{round_number}")
     client.set_tag(run_id, fp_tag, fingerprint)
     return run_id, True

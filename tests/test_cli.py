@@ -17,7 +17,7 @@ import pytest
 from metrics_core.registry import metric_names
 from prometheus_client.parser import text_string_to_metric_families
 
-from metrics_core.registry import REGISTRY
+
 from monitor.cli import main
 from monitor.config import load_settings
 from monitor.store import TrajectoryStore
@@ -41,7 +41,7 @@ def test_audit_json_prints_exactly_one_object(home, shrinking_rounds, tmp_path):
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)  # fails on any extra output
     assert result["loop"] == "cli-loop" and result["round"] == 0 and result["status"] == "ok"
-    assert list(result["metrics"]) == list(REGISTRY)
+    assert list(result["metrics"]) == metric_names("embedding")
     assert list(result["metrics"])[:6] == ["precision", "recall", "density", "coverage", "vendi_score", "self_cosine_similarity"]
     assert all({"value", "ci_low", "ci_high"} <= set(m) for m in result["metrics"].values())
     assert result["alerts"] == []
@@ -292,7 +292,7 @@ def test_calibrate_from_a_reference_writes_rules_that_later_commands_use(home, t
 
     rules = load_rules(rules_file)
     assert rules.threshold_scale == pytest.approx(summary["threshold_scale"], rel=1e-3)
-    assert set(summary["noise_factors"]) == {m for m in REGISTRY if rules.for_metric(m).enabled}
+    assert set(summary["noise_factors"]) == {m for m in metric_names("embedding") if rules.for_metric(m).enabled}
     # The home's rules.toml is picked up without --rules.
     assert load_settings(home).rules_path == rules_file
     _stored_loop(home, "after", [0.9, 0.9, 0.9])

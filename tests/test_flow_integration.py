@@ -8,7 +8,7 @@ from mlflow.tracking import MlflowClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from flows.audit import audit_round
-from metrics_core.registry import REGISTRY, metric_names
+from metrics_core.registry import metric_names
 from monitor.config import load_settings
 from monitor.exporter import StoreCollector, Exporter
 from monitor.store import TrajectoryStore
@@ -58,7 +58,7 @@ def test_audit_flow_store_mlflow_and_exporter(home, shrinking_rounds):
     settings = load_settings()
     store = TrajectoryStore(settings.store_url)
     traj = store.trajectory("loop-a")
-    assert len(traj) == 4 * len(REGISTRY)
+    assert len(traj) == 4 * len(metric_names("embedding"))
     assert traj[traj.metric == "recall"]["value"].tolist() == pytest.approx(recalls)
 
     # MLflow: one run for the loop, one point per round at step = round.
@@ -75,7 +75,7 @@ def test_audit_flow_store_mlflow_and_exporter(home, shrinking_rounds):
     client, runs = _loop_run(settings, "loop-a")
     assert len(runs) == 1
     assert len(client.get_metric_history(runs[0].info.run_id, "recall")) == 4
-    assert len(store.trajectory("loop-a")) == 4 * len(REGISTRY)
+    assert len(store.trajectory("loop-a")) == 4 * len(metric_names("embedding"))
 
     # The exporter reads the store at scrape time.
     exporter = Exporter(store, "127.0.0.1", 0)

@@ -4,34 +4,59 @@ from __future__ import annotations
 
 import json
 
-from monitor import io
+from monitor import io, loaders, modalities
 from monitor.commands import quiet_prefect
 from monitor.comparability import check_comparable
-from monitor.errors import InputError
-from monitor.store import TrajectoryStore
 from monitor.config import check_loop_name, check_round_number, load_settings
+from monitor.errors import InputError
 from monitor.render import console, render_audit
+from monitor.store import TrajectoryStore
+
+
+def _validated_sizes(args, modality: str) -> tuple[int, int, str, str, str]:
+    """Load both inputs once to refuse bad input before anything runs; sizes after subsampling."""
+    if modality == "embedding":
+        reference = io.load_embeddings(args.reference, "reference")
+        round_ = io.load_embeddings(args.data, "round", args.round)
+        io.check_same_dim(reference, round_, args.round)
+        n_reference = min(reference.data.shape[0], args.max_samples)
+        n_round = min(round_.data.shape[0], args.max_samples)
+    elif modality == "text":
+        reference = loaders.load_texts(args.reference, "reference", field=args.text_field,
+                                       max_samples=args.max_samples, seed=args.seed)
+        round_ = loaders.load_texts(args.data, "round", args.round, field=args.text_field,
+                                    max_samples=args.max_samples, seed=args.seed)
+        n_reference, n_round = reference.n_used, round_.n_used
+    else:
+        reference = loaders.load_table(args.reference, "reference", max_samples=args.max_samples, seed=args.seed)
+        round_ = loaders.load_table(args.data, "round", args.round, reference_columns=reference.column_kinds,
+                                    max_samples=args.max_samples, seed=args.seed)
+        n_reference, n_round = reference.n_used, round_.n_used
+        missing = [c for c in [args.protected_attribute] if c and c not in reference.column_kinds]
+        if missing:
+            raise InputError(f"{reference.path} (reference): protected attribute column {missing[0]!r} is missing")
+    for loaded, n, role in ((reference, n_reference, "reference"), (round_, n_round, f"round, round {args.round}")):
+        if n < args.k + 1:
+            raise InputError(f"{loaded.path} ({role}): {n} rows, but k={args.k} needs at least {args.k + 1}")
+    return n_reference, n_round, reference.fingerprint, str(reference.path.resolve()), str(round_.path.resolve())
 
 
 def run(args) -> int:
     check_loop_name(args.loop)
     check_round_number(args.round)
+    modalities.check_featurizer(args.featurizer)
     # Fail fast, before any state is touched or a Prefect server starts.
-    reference = io.load_embeddings(args.reference, "reference")
-    round_ = io.load_embeddings(args.data, "round", args.round)
-    io.check_same_dim(reference, round_, args.round)
-    n_reference = min(reference.data.shape[0], args.max_samples)
-    n_round = min(round_.data.shape[0], args.max_samples)
-    for loaded, n, role in ((reference, n_reference, "reference"), (round_, n_round, f"round, round {args.round}")):
-        if n < args.k + 1:
-            raise InputError(f"{loaded.path} ({role}): {n} rows, but k={args.k} needs at least {args.k + 1}")
+    modality = loaders.detect_modality(args.data, args.modality, args.text_field, round_number=args.round)
+    modalities.load_constraints_file(args.constraints)
+    modalities.load_schema_file(args.schema)
+    n_reference, n_round, reference_fingerprint, reference_path, data_path = _validated_sizes(args, modality)
     settings = load_settings(args.home, args.rules)
     settings.rules()  # a bad rules file is refused before anything runs
     store = TrajectoryStore(settings.store_url)
     try:
         check_comparable(
             store.round_sizes(args.loop), args.loop, args.round, n_reference=n_reference, n_round=n_round,
-            reference_fingerprint=reference.fingerprint, allow_size_change=args.allow_size_change,
+            reference_fingerprint=reference_fingerprint, allow_size_change=args.allow_size_change,
         )
     finally:
         store.close()
@@ -42,8 +67,8 @@ def run(args) -> int:
     result = audit_round(
         loop=args.loop,
         round_number=args.round,
-        data_path=str(round_.path.resolve()),
-        reference_path=str(reference.path.resolve()),
+        data_path=data_path,
+        reference_path=reference_path,
         home=str(settings.home),
         k=args.k,
         n_boot=args.bootstrap,
@@ -51,6 +76,12 @@ def run(args) -> int:
         max_samples=args.max_samples,
         allow_size_change=args.allow_size_change,
         rules_path=None if settings.rules_path is None else str(settings.rules_path),
+        modality=modality,
+        text_field=args.text_field,
+        featurizer=args.featurizer,
+        protected_attribute=args.protected_attribute,
+        constraints_path=args.constraints,
+        schema_path=args.schema,
     )
     if args.json:
         print(json.dumps(result))

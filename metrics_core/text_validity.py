@@ -1,0 +1,227 @@
+r"""Structural validity of generated texts: empty, encoding noise, truncation, length.
+
+The survey's validity dimension (§2.2) asks that generations be structurally
+well-formed, and §2.4 names the breakdowns large automated pipelines still
+produce: *encoding noise, formatting violations and truncation*. This module
+checks each sample with four deterministic rules (no model involved) and
+reports the share of samples that pass all of them.
+
+Rules (a sample may fail several; each failure counts under its own reason):
+
+* ``empty``: nothing but whitespace (``text.strip() == ""``).
+* ``encoding``: a match of :data:`ENCODING_NOISE_RE`, i.e. the replacement
+  character U+FFFD, a control character other than ``\t \n \r`` (C0
+  U+0000–U+001F, DEL U+007F, C1 U+0080–U+009F), or mojibake (see
+  :data:`MOJIBAKE_RE`).
+* ``truncated`` (non-empty samples only, switchable): the text, right-stripped,
+  does not end in terminal punctuation (:data:`TERMINAL_RE`), or it has an
+  unterminated double quote or an unclosed bracket (:func:`has_unclosed_delimiters`).
+* ``too_long``: more than ``max_chars`` code points (``len(text)``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from metrics_core._checks import _check_texts
+
+from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, _check_bootstrap, mean_estimate
+
+DEFAULT_MAX_CHARS = 20_000
+VALIDITY_REASONS = ("empty", "encoding", "truncated", "too_long")
+
+# What cp1252 shows for the UTF-8 continuation bytes 0x80-0x9F (0x81, 0x8D, 0x8F,
+# 0x90 and 0x9D are undefined there and decode as the C1 code points, as in latin-1).
+_CP1252_CONTINUATION = "".join(
+    bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in range(0x80, 0xA0)
+)
+#: UTF-8 text decoded as cp1252 or latin-1: a lead byte shown as ``Â`` (0xC2),
+#: ``Ã`` (0xC3) or ``â`` (0xE2) followed by a continuation byte 0x80–0xBF as
+#: latin-1 shows it (U+0080–U+00BF) or cp1252 does (``€ ‚ ƒ „ … † ‡ ˆ ‰ Š ‹ Œ Ž ‘ ’ “ ” • – — ˜ ™ š › œ ž Ÿ``).
+#: 0xC2/0xC3 start U+0080–U+00FF (``Ã©`` is é, ``Ã¼`` is ü, ``Â`` + NBSP is NBSP),
+#: 0xE2 starts U+2000–U+2FFF (``â€™`` is ’, ``â€œ`` is “, ``â‚¬`` is €). Other lead
+#: bytes (``Ð`` for Cyrillic, ``Å``, ``Ä``) are not checked, since they begin
+#: ordinary words too; ``Â`` or ``Ã`` followed by a plain space (an NBSP
+#: already normalised away) is not flagged either.
+MOJIBAKE_RE = re.compile("[\u00c2\u00c3\u00e2][\u0080-\u00bf" + re.escape(_CP1252_CONTINUATION) + "]")
+#: Control characters other than tab, newline and carriage return.
+CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+#: Any encoding noise: U+FFFD, a control character, or mojibake.
+ENCODING_NOISE_RE = re.compile("\ufffd|" + CONTROL_RE.pattern + "|" + MOJIBAKE_RE.pattern)
+#: Terminal punctuation (. ! ? … and the full-width 。！？), optionally followed by
+#: closing quotes or brackets, at the very end of the right-stripped text.
+TERMINAL_RE = re.compile("[.!?\u2026\u3002\uff01\uff1f][\"'\u201d\u2019\u00bb)\\]}]*\\Z")
+_BRACKETS_RE = re.compile(r"[()\[\]{}]")
+_OPENERS = {")": "(", "]": "[", "}": "{"}
+
+
+def has_encoding_noise(text: str) -> bool:
+    """True when ``text`` contains U+FFFD, a control character (not ``\\t\\n\\r``) or mojibake.
+
+    Example:
+        >>> has_encoding_noise("caf\u00c3\u00a9"), has_encoding_noise("it\u00e2\u20ac\u2122s"), has_encoding_noise("café")
+        (True, True, False)
+    """
+    return ENCODING_NOISE_RE.search(text) is not None
+
+
+def has_unclosed_delimiters(text: str) -> bool:
+    r"""True when a double quote is unterminated or a bracket ``( [ {`` is never closed.
+
+    Double quotes: an odd number of ASCII ``"``, or more ``“`` than ``”``.
+    Brackets are matched with a stack; a closer pops its opener when that is
+    on top and is ignored otherwise. Stray closers (list markers such as
+    ``1)``, emoticons) therefore do not count: they are no sign of truncation,
+    while an opener left on the stack is.
+
+    Example:
+        >>> has_unclosed_delimiters('He said "stop.'), has_unclosed_delimiters("f(x[0]) = 1."), has_unclosed_delimiters("(a [b) c.")
+        (True, False, True)
+    """
+    if text.count('"') % 2 == 1 or text.count("\u201c") > text.count("\u201d"):
+        return True
+    stack: list[str] = []
+    for ch in _BRACKETS_RE.findall(text):
+        if ch in "([{":
+            stack.append(ch)
+        elif stack and stack[-1] == _OPENERS[ch]:
+            stack.pop()
+    return bool(stack)
+
+
+def looks_truncated(text: str, *, require_terminal_punctuation: bool = True) -> bool:
+    """True when ``text`` lacks terminal punctuation (if required) or has unclosed delimiters.
+
+    Example:
+        >>> looks_truncated("It ends here."), looks_truncated("It ends (here)."), looks_truncated("It ends in the")
+        (False, False, True)
+        >>> looks_truncated("A title", require_terminal_punctuation=False)
+        False
+    """
+    if require_terminal_punctuation and TERMINAL_RE.search(text.rstrip()) is None:
+        return True
+    return has_unclosed_delimiters(text)
+
+
+def _check_max_chars(max_chars) -> int:
+    if isinstance(max_chars, bool) or not isinstance(max_chars, (int, np.integer)) or max_chars < 1:
+        raise ValueError(f"max_chars: expected a positive integer, got {max_chars!r}")
+    return int(max_chars)
+
+
+def invalid_reasons(
+    texts,
+    *,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    check_truncation: bool = True,
+    require_terminal_punctuation: bool = True,
+) -> np.ndarray:
+    """Per-sample failures of the validity rules, a bool matrix ``[n, 4]``.
+
+    Columns follow :data:`VALIDITY_REASONS` (empty, encoding, truncated,
+    too_long); see the module docstring for the rules. Whitespace-only samples
+    are never counted as truncated.
+
+    Args:
+        texts: non-empty list of ``str``.
+        max_chars: longest valid sample in code points.
+        check_truncation: False disables the truncation rule entirely.
+        require_terminal_punctuation: False keeps only the quote/bracket part
+            of the truncation rule (corpora of titles or list items).
+
+    Example:
+        >>> invalid_reasons(["Fine.", "  ", "cut off"]).astype(int).tolist()
+        [[0, 0, 0, 0], [1, 0, 0, 0], [0, 0, 1, 0]]
+    """
+    texts = _check_texts(texts, "texts")
+    max_chars = _check_max_chars(max_chars)
+    out = np.zeros((len(texts), len(VALIDITY_REASONS)), dtype=bool)
+    for i, t in enumerate(texts):
+        empty = not t.strip()
+        out[i, 0] = empty
+        out[i, 1] = ENCODING_NOISE_RE.search(t) is not None
+        out[i, 2] = check_truncation and not empty and looks_truncated(
+            t, require_terminal_punctuation=require_terminal_punctuation
+        )
+        out[i, 3] = len(t) > max_chars
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class TextValidityResult:
+    r"""Validity of one set of texts (see :func:`text_validity`).
+
+    Attributes:
+        validity_rate: share of samples failing no rule, [0, 1], higher is better.
+        reason_shares: reason -> share of samples failing that rule
+            (``invalid_empty`` etc. in :meth:`metrics`), [0, 1], lower is better.
+        reason_counts: reason -> number of samples failing that rule.
+        n_samples: number of samples.
+    """
+
+    validity_rate: Estimate
+    reason_shares: dict[str, Estimate]
+    reason_counts: dict[str, int]
+    n_samples: int
+
+    def metrics(self) -> dict[str, Estimate]:
+        """``validity_rate`` and ``invalid_<reason>`` shares, as :class:`Estimate`."""
+        out = {"validity_rate": self.validity_rate}
+        out.update({f"invalid_{r}": self.reason_shares[r] for r in VALIDITY_REASONS})
+        return out
+
+
+def text_validity(
+    texts,
+    *,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    check_truncation: bool = True,
+    require_terminal_punctuation: bool = True,
+    n_boot: int = 0,
+    level: float = DEFAULT_LEVEL,
+    seed: int = 0,
+) -> TextValidityResult:
+    r"""Validity rate and per-reason failure shares (survey §2.2 validity, §2.4 breakdowns).
+
+    With :math:`f_{ir} = 1` when sample :math:`i` fails rule :math:`r`
+    (:func:`invalid_reasons`):
+
+    .. math::
+        \text{validity\_rate} = \frac1n \sum_{i=1}^n \prod_r (1 - f_{ir}), \qquad
+        \text{invalid\_}r = \frac1n \sum_{i=1}^n f_{ir}.
+
+    The rate is in [0, 1], higher is better; a sample failing several rules
+    counts once in the rate and once under each reason, so the reason shares
+    may add up to more than ``1 - validity_rate``. Shares rather than counts
+    keep rounds of different sizes comparable (the counts are kept too). The
+    interval is the bootstrap of a mean of per-sample indicators
+    (:func:`metrics_core.bootstrap.mean_estimate`).
+
+    Args:
+        texts: non-empty list of ``str``.
+        max_chars: longest valid sample in code points (default 20,000).
+        check_truncation: False disables the truncation rule.
+        require_terminal_punctuation: False keeps only its quote/bracket check.
+        n_boot: bootstrap replicates (0: point estimates).
+        level: confidence level.
+        seed: bootstrap seed (every share uses the same replicates).
+
+    Example:
+        >>> res = text_validity(["Good.", "", "Trunc", "Bad \ufffd."])
+        >>> res.validity_rate.value, res.reason_counts
+        (0.25, {'empty': 1, 'encoding': 1, 'truncated': 1, 'too_long': 0})
+    """
+    _check_bootstrap(n_boot, level)
+    flags = invalid_reasons(
+        texts, max_chars=max_chars, check_truncation=check_truncation,
+        require_terminal_punctuation=require_terminal_punctuation,
+    )
+    boot = {"n_boot": n_boot, "level": level, "seed": seed}
+    return TextValidityResult(
+        validity_rate=mean_estimate(~flags.any(axis=1), **boot),
+        reason_shares={r: mean_estimate(flags[:, j], **boot) for j, r in enumerate(VALIDITY_REASONS)},
+        reason_counts={r: int(flags[:, j].sum()) for j, r in enumerate(VALIDITY_REASONS)},
+        n_samples=int(flags.shape[0]),
+    )

