@@ -8,6 +8,7 @@ import pytest
 from scipy import stats
 
 from metrics_core.bootstrap import Estimate
+from metrics_core.registry import REGISTRY
 from monitor.alerts import CRITICAL, OK, WARNING, evaluate_loop, first_raise_index, metric_risk
 from monitor.calibrate import arl_estimate, calibrate, control_residuals, empirical_run_lengths
 from monitor.derivatives import compute_derivatives, metric_derivatives, theil_sen_se_ratio
@@ -16,7 +17,8 @@ from monitor.evaluation import evaluate_and_store
 from monitor.rules import load_rules
 from monitor.store import RoundRecord, TrajectoryStore
 
-RULES = load_rules()
+# The shipped calibration (threshold scale, noise factors) is data; the engine's arithmetic is tested without it.
+RULES = load_rules().with_calibration(1.0, {m: 1.0 for m in REGISTRY}, 200.0)
 
 
 def _traj(values, metric="coverage", se=0.01, rounds=None):
@@ -120,7 +122,7 @@ def test_cumulative_change_loss_and_forecast_by_hand():
 def test_reference_baseline_uses_the_registry_self_value(tmp_path):
     path = tmp_path / "r.toml"
     path.write_text('[metric.coverage]\nbaseline = "reference"\n')
-    rules = load_rules(path)
+    rules = load_rules(path).with_calibration(1.0, {"coverage": 1.0}, 200.0)
     d = metric_derivatives(np.arange(2), np.array([0.95, 0.9]), np.full(2, 0.01), rules.for_metric("coverage"))
     assert d["baseline"].tolist() == [1.0, 1.0]
     assert d["loss"] == pytest.approx([0.05, 0.1])
@@ -168,10 +170,15 @@ def test_rule_precedence_defaults_modality_family_metric(tmp_path):
         "[family.coverage]\nwindow = 7\n[metric.recall]\nwindow = 9\n[calibration]\nthreshold_scale = 2.0\n"
     )
     rules = load_rules(path)
+    assert rules.threshold_scale == 2.0
     assert rules.for_metric("recall").window == 9
     assert rules.for_metric("coverage").window == 7
     assert rules.for_metric("vendi_score").window == 6
     assert rules.for_metric("vendi_score").z_h == pytest.approx(5.0)  # 2.5 x threshold scale 2
+    shipped = load_rules()
+    assert shipped.threshold_scale == pytest.approx(0.9786)  # the demo calibration (docs/alerts.md)
+    assert shipped.for_metric("coverage").z_h == pytest.approx(3.0 * 0.9786)
+    assert shipped.for_metric("dcr_real_to_round_median").noise_factor == pytest.approx(0.4445)
     assert rules.for_metric("copy_rate").enabled is False  # privacy stays off from the defaults
     assert RULES.for_metric("coverage").window == 12
 
