@@ -173,7 +173,7 @@ def evaluate(store_url: str, loop: str, round_number: int, rules_path: str | Non
     finally:
         store.close()
     for t in verdict["transitions"]:
-        get_run_logger().warning("loop %s %s: %s -> %s at round %d: %s", loop, t["metric"], t["from"], t["to"],
+        get_run_logger().info("loop %s %s: %s -> %s at round %d: %s", loop, t["metric"], t["from"], t["to"],
                                  t["round"], t["reason"])
     return verdict
 
