@@ -10,6 +10,7 @@ tasks retry, with exponential backoff.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 
@@ -179,6 +180,22 @@ def evaluate(store_url: str, loop: str, round_number: int, rules_path: str | Non
 
 
 @task(**_IO_RETRIES)
+def write_round_artifacts(store_url: str, loop: str, round_number: int, out_dir: str, alerts: list[dict]) -> list[str]:
+    """Trajectory plots of every family (PNG) and the alert explanations (JSON) as of this round."""
+    from monitor.plots import loop_plots
+
+    out = Path(out_dir)
+    store = TrajectoryStore(store_url)
+    try:
+        paths = loop_plots(store, loop, out)
+    finally:
+        store.close()
+    explanations = out / "alerts.json"
+    explanations.write_text(json.dumps({"loop": loop, "round": round_number, "alerts": alerts}, indent=1))
+    return [str(p) for p in (*paths, explanations)]
+
+
+@task(**_IO_RETRIES)
 def publish_mlflow(tracking_uri: str, artifact_root: str, loop: str, round_number: int, fingerprint: str,
                    metrics: dict[str, float], derived: dict[str, float | None], artifacts: list[str]) -> str:
     run_id, logged = tracking.log_round(
@@ -308,6 +325,10 @@ def audit_round(
         persist(settings.store_url, record)
         verdict = evaluate(settings.store_url, loop, round_number,
                            None if settings.rules_path is None else str(settings.rules_path))
+        artifacts = write_round_artifacts(
+            settings.store_url, loop, round_number, str(settings.home / "reports" / loop / f"round_{round_number}"),
+            verdict["alerts"],
+        )
         publish_mlflow(
             settings.mlflow_uri,
             str(settings.artifact_root),
@@ -316,7 +337,7 @@ def audit_round(
             round_.fingerprint,
             {name: m["value"] for name, m in metrics.items()},
             _derived_series(verdict),
-            [report_path] if modality != "embedding" else [],
+            [*artifacts, report_path] if modality != "embedding" else artifacts,
         )
     except Exception:
         exporter.AUDIT_FAILURES.inc()

@@ -91,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--out", help="where to write the calibrated rules (default: rules.toml in the state directory)")
     calibrate.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
+    report = sub.add_parser("report", help="trajectory plots of a loop (PNG per family, or one HTML page)")
+    report.add_argument("loop")
+    report.add_argument("--format", choices=("png", "html"), default="png", help="output format (default png)")
+    report.add_argument("--out", help="output directory (default: reports/LOOP in the state directory)")
+    report.add_argument("--json", action="store_true", help="print exactly one JSON object")
+
     serve = sub.add_parser("serve", help="serve the Prometheus exporter until interrupted")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=_non_negative_int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")

@@ -47,22 +47,44 @@ def _render_verdict(con: Console, status: str, risk: dict | None, alerts: list[d
             con.print(f"    what to do: {alert['explanation']['intervention']}")
 
 
+_BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float | None], width: int = 16) -> str:
+    """The last ``width`` values as block characters scaled to their own range (blank where missing).
+
+    >>> sparkline([0.9, 0.8, None, 0.5])
+    '█▆ ▁'
+    """
+    values = values[-width:]
+    present = [v for v in values if v is not None]
+    if not present:
+        return ""
+    lo, hi = min(present), max(present)
+    span = hi - lo
+    return "".join(" " if v is None else _BLOCKS[int(round((v - lo) / span * 7)) if span > 0 else 3] for v in values)
+
+
 def render_status(con: Console, report: dict, last_rounds: int | None = None) -> None:
     """Metrics as rows, the loop's last rounds as columns (as many as the terminal fits, at most 8)."""
     if last_rounds is None:
-        # 24 (metric) + 6 (better) + borders, then 10 columns per round.
-        last_rounds = max(1, min(8, (con.width - 36) // 10))
+        # 24 (metric) + 6 (better) + 16 (trend) + borders, then 10 columns per round.
+        last_rounds = max(1, min(8, (con.width - 56) // 10))
     rounds = report["rounds"][-last_rounds:]
     table = Table(title=f"loop {report['loop']}" + (f" (last {len(rounds)} rounds)" if len(report["rounds"]) > len(rounds) else ""))
     table.add_column("metric", no_wrap=True, min_width=24)
     table.add_column("better", no_wrap=True)
+    table.add_column("trend", no_wrap=True)
     for entry in rounds:
         table.add_column(f"r{entry['round']}", justify="right", no_wrap=True, min_width=7)
     for name, spec in REGISTRY.items():
         values = [entry["metrics"].get(name, {}).get("value") for entry in rounds]
         if all(v is None for v in values):
             continue
-        table.add_row(name, "higher" if spec.higher_is_better else "lower", *(_fmt(v) for v in values))
+        history = [entry["metrics"].get(name, {}).get("value") for entry in report["rounds"]]
+        severity = next((a["severity"] for a in report["alerts"] if a["metric"] == name), "ok")
+        trend = f"[{SEVERITY_STYLE[severity]}]{sparkline(history)}[/]"
+        table.add_row(name, "higher" if spec.higher_is_better else "lower", trend, *(_fmt(v) for v in values))
     con.print(table)
     latest = report["rounds"][-1]
     z = {name: d.get("zscore") for name, d in latest["derivatives"].items() if d.get("zscore") is not None}

@@ -313,3 +313,29 @@ def test_calibrate_from_stored_control_loops_and_its_errors(home, tmp_path, caps
     assert "give either --reference FILE or --from-loop LOOP" in capsys.readouterr().err
     assert main(["calibrate", "--from-loop", "missing"]) == 1
     assert "loop 'missing': no audited rounds" in capsys.readouterr().err
+
+
+def test_report_writes_family_and_risk_pngs_or_one_html_page(home, tmp_path, capsys):
+    _stored_loop(home, "rep", [0.9, 0.902, 0.898, 0.9, 0.65, 0.652, 0.648])
+    assert main(["evaluate", "rep"]) == 0
+    capsys.readouterr()
+    assert main(["report", "rep", "--out", str(tmp_path / "png"), "--json"]) == 0
+    files = [Path(f) for f in json.loads(capsys.readouterr().out)["files"]]
+    # coverage and diversity families (coverage, vendi_score) plus the risk plot
+    assert sorted(f.name for f in files) == ["rep-coverage.png", "rep-diversity.png", "rep-risk.png"]
+    assert all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f.stat().st_size > 5000 for f in files)
+    assert main(["report", "rep", "--format", "html", "--out", str(tmp_path / "html"), "--json"]) == 0
+    (page,) = [Path(f) for f in json.loads(capsys.readouterr().out)["files"]]
+    text = page.read_text()
+    assert text.count("data:image/png;base64,") == 3 and "stop the loop and roll back to round 4" in text
+    assert sorted(p.name for p in (tmp_path / "html").iterdir()) == ["rep.html"]
+    assert main(["report", "nope"]) == 1
+    assert "loop 'nope': no audited rounds" in capsys.readouterr().err
+
+
+def test_status_table_shows_trend_sparklines(home, capsys):
+    _stored_loop(home, "spark", [0.9, 0.85, 0.8, 0.75])
+    assert main(["evaluate", "spark"]) == 0
+    capsys.readouterr()
+    assert main(["status", "spark"]) == 0
+    assert "█▆▃▁" in capsys.readouterr().out

@@ -68,6 +68,12 @@ def test_audit_flow_store_mlflow_and_exporter(home, shrinking_rounds):
     assert sorted((h.step, h.value) for h in history) == [(i, pytest.approx(v)) for i, v in enumerate(recalls)]
     deltas = client.get_metric_history(runs[0].info.run_id, "delta/recall")
     assert sorted(h.step for h in deltas) == [1, 2, 3]
+    risk = client.get_metric_history(runs[0].info.run_id, "collapse_risk")
+    assert sorted(h.step for h in risk) == [0, 1, 2, 3]
+    # Each round logs the trajectory plots and the alert explanations as of that round.
+    artifacts = {a.path for a in client.list_artifacts(runs[0].info.run_id, "round_3")}
+    assert {"round_3/loop-a-coverage.png", "round_3/loop-a-diversity.png", "round_3/loop-a-risk.png",
+            "round_3/alerts.json"} <= artifacts
 
     # Re-auditing the same round: same values, no second run, no second point.
     again = audit_round("loop-a", 2, str(rounds[2]), str(ref))
