@@ -7,6 +7,7 @@ what is stored and series of deleted loops disappear. The daemon's own work
 Series (labels are bounded: ``loop``, ``metric``, ``family``, ``modality``):
 
 * ``collapse_up`` 1 when the store was readable at this scrape, else 0
+* ``collapse_build_info{version,metrics_version,python}`` 1: what is serving
 * ``collapse_metric_value{loop,metric,family,modality}`` latest value
 * ``collapse_metric_ci_low`` / ``collapse_metric_ci_high`` its interval
 * ``collapse_metric_delta`` first difference at that round
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+import platform
 import threading
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -35,6 +37,8 @@ from prometheus_client.exposition import start_http_server
 from prometheus_client.registry import Collector
 
 from metrics_core.registry import FAMILIES
+from metrics_core.suite import METRICS_VERSION
+from monitor import __version__
 from metrics_core.registry import REGISTRY as METRIC_REGISTRY
 from monitor.alerts import SEVERITY_LEVEL
 from monitor.store import TrajectoryStore
@@ -64,6 +68,10 @@ class StoreCollector(Collector):
         return []  # series depend on the store; collected only at scrape time
 
     def collect(self):
+        info = GaugeMetricFamily("collapse_build_info", "collapse-monitor build serving these series.",
+                                 labels=["version", "metrics_version", "python"])
+        info.add_metric([__version__, METRICS_VERSION, platform.python_version()], 1.0)
+        yield info
         up = GaugeMetricFamily("collapse_up", "1 if the trajectory store was readable at this scrape.")
         try:
             latest = self.store.latest_values()

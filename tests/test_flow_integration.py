@@ -106,6 +106,8 @@ def test_audit_flow_store_mlflow_and_exporter(home, shrinking_rounds):
         traj["audited_at"].max(), abs=60
     )
     assert samples[("collapse_up", ())] == 1.0
+    (info,) = [dict(lbl) for name, lbl in samples if name == "collapse_build_info"]
+    assert info["version"] == "0.1.0" and info["metrics_version"] == "2"
     assert samples[("collapse_audits_total", ())] >= 5
     assert samples[("collapse_audit_duration_seconds_count", ())] >= 5
     assert not any("round" in dict(lbl) for _, lbl in samples)  # never a round label
@@ -150,5 +152,5 @@ def test_collector_reports_down_when_store_is_unreadable(tmp_path):
         conn.exec_driver_sql("DROP TABLE metric_values")
     families = {f.name: f for f in StoreCollector(store).collect()}
     assert families["collapse_up"].samples[0].value == 0.0
-    assert list(families) == ["collapse_up"]
+    assert list(families) == ["collapse_build_info", "collapse_up"]
     store.close()
