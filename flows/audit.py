@@ -206,6 +206,15 @@ def publish_mlflow(tracking_uri: str, artifact_root: str, loop: str, round_numbe
     return run_id
 
 
+@task(**_IO_RETRIES)
+def push_to_gateway(store_url: str, loop: str, gateway: str) -> None:
+    store = TrajectoryStore(store_url)
+    try:
+        exporter.push_loop(store, loop, gateway)
+    finally:
+        store.close()
+
+
 def _derived_series(verdict: dict) -> dict[str, float | None]:
     """The round's derived values as MLflow metric names."""
     series = {f"{key}/{name}": d[key] for name, d in verdict["derivatives"].items() for key in ("delta", "slope", "zscore")}
@@ -233,6 +242,7 @@ def audit_round(
     protected_attribute: str | None = None,
     constraints_path: str | None = None,
     schema_path: str | None = None,
+    pushgateway: str | None = None,
 ) -> dict:
     """Audit one generation round against the reference and publish the verdict.
 
@@ -250,6 +260,9 @@ def audit_round(
     embeddings); ``tabular`` (the tabular metrics, then the embedding suite on
     the encoded rows, and an Evidently ``DataDriftPreset``). Evidently's HTML
     report is saved as ``reports/<loop>/round_<N>.html`` in the home.
+    With ``pushgateway`` (a URL, e.g. ``http://127.0.0.1:9091``) the loop's
+    series are pushed there after the audit; a failed push is logged, not
+    fatal (the store holds everything, and the next push sends it all).
     """
     logger = get_run_logger()
     started = time.perf_counter()
@@ -339,6 +352,11 @@ def audit_round(
             _derived_series(verdict),
             [*artifacts, report_path] if modality != "embedding" else artifacts,
         )
+        if pushgateway:
+            try:
+                push_to_gateway(settings.store_url, loop, pushgateway)
+            except OSError as exc:  # retried first; the audit itself succeeded
+                logger.warning("push to %s failed: %s", pushgateway, exc)
     except Exception:
         exporter.AUDIT_FAILURES.inc()
         raise

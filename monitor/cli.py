@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"subsample each set to at most this many rows (default {DEFAULT_MAX_SAMPLES})")
     audit.add_argument("--allow-size-change", action="store_true",
                        help="audit even if the sizes differ from the loop's other rounds")
+    audit.add_argument("--push-gateway", metavar="URL",
+                       help="push the loop's series to this Prometheus Pushgateway after the audit "
+                            "(default: $COLLAPSE_MONITOR_PUSHGATEWAY)")
     audit.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
     status = sub.add_parser("status", help="trajectory and alert state of a loop")

@@ -61,8 +61,14 @@ def _labels(metric: str) -> tuple[str, str]:
 
 
 class StoreCollector(Collector):
-    def __init__(self, store: TrajectoryStore):
+    """The store's series at collection time; ``loops`` limits them to those loops (a Pushgateway push)."""
+
+    def __init__(self, store: TrajectoryStore, loops: set[str] | None = None):
         self.store = store
+        self.loops = loops
+
+    def _only(self, frame):
+        return frame if self.loops is None else frame[frame["loop"].isin(self.loops)]
 
     def describe(self):
         return []  # series depend on the store; collected only at scrape time
@@ -74,10 +80,10 @@ class StoreCollector(Collector):
         yield info
         up = GaugeMetricFamily("collapse_up", "1 if the trajectory store was readable at this scrape.")
         try:
-            latest = self.store.latest_values()
-            loops = self.store.loop_summaries()
-            alerts = self.store.alert_states()
-            risk = self.store.risk(latest_only=True)
+            latest = self._only(self.store.latest_values())
+            loops = self._only(self.store.loop_summaries())
+            alerts = self._only(self.store.alert_states())
+            risk = self._only(self.store.risk(latest_only=True))
         except Exception:  # noqa: BLE001 - any store failure is reported as collapse_up 0
             log.exception("store unreadable at scrape time")
             up.add_metric([], 0.0)
@@ -143,6 +149,20 @@ def build_registry(store: TrajectoryStore) -> CollectorRegistry:
     for own in (AUDITS, AUDIT_FAILURES, AUDIT_DURATION):
         registry.register(own)
     return registry
+
+
+def push_loop(store: TrajectoryStore, loop: str, gateway: str, job: str = "collapse-monitor",
+              timeout: float = 10.0) -> None:
+    """Push one loop's series to a Prometheus Pushgateway, grouped by ``job`` and ``loop``.
+
+    For batch-only users without a scraped ``serve``: each push replaces the
+    loop's group, so the gateway holds the loop's latest state.
+    """
+    from prometheus_client import push_to_gateway
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector(store, loops={loop}))
+    push_to_gateway(gateway, job=job, registry=registry, grouping_key={"loop": loop}, timeout=timeout)
 
 
 class Exporter:

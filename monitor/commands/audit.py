@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from monitor import io, loaders, modalities
 from monitor.commands import quiet_prefect
@@ -82,6 +83,7 @@ def run(args) -> int:
         protected_attribute=args.protected_attribute,
         constraints_path=args.constraints,
         schema_path=args.schema,
+        pushgateway=args.push_gateway or os.environ.get("COLLAPSE_MONITOR_PUSHGATEWAY"),
     )
     if args.json:
         print(json.dumps(result))
