@@ -24,7 +24,7 @@ from metrics_core.bootstrap import Estimate
 from metrics_core.sampling import DEFAULT_MAX_SAMPLES
 from monitor import comparability, evaluation, exporter, io, loaders, modalities, profile_cache, tracking
 from monitor.config import check_loop_name, check_round_number, load_settings
-from monitor.errors import InputError
+from monitor.errors import CollapseMonitorError, InputError
 from monitor.rules import load_rules
 from monitor.store import RoundRecord, TrajectoryStore
 
@@ -177,6 +177,16 @@ def evaluate(store_url: str, loop: str, round_number: int, rules_path: str | Non
         get_run_logger().info("loop %s %s: %s -> %s at round %d: %s", loop, t["metric"], t["from"], t["to"],
                                  t["round"], t["reason"])
     return verdict
+
+
+@task(**_IO_RETRIES)
+def record_source(store_url: str, loop: str, round_number: int, data_path: str, reference_path: str,
+                  options: dict) -> None:
+    store = TrajectoryStore(store_url)
+    try:
+        store.record_source(loop, round_number, data_path, reference_path, options)
+    finally:
+        store.close()
 
 
 @task(**_IO_RETRIES)
@@ -336,6 +346,13 @@ def audit_round(
             metrics_version=version,
         )
         persist(settings.store_url, record)
+        record_source(settings.store_url, loop, round_number, str(Path(data_path).resolve()),
+                      str(Path(reference_path).resolve()), {
+                          "k": k, "n_boot": n_boot, "seed": seed, "max_samples": max_samples, "modality": modality,
+                          "text_field": text_field, "featurizer": featurizer,
+                          "protected_attribute": protected_attribute, "constraints_path": constraints_path,
+                          "schema_path": schema_path, "allow_size_change": allow_size_change,
+                      })
         verdict = evaluate(settings.store_url, loop, round_number,
                            None if settings.rules_path is None else str(settings.rules_path))
         artifacts = write_round_artifacts(
@@ -381,3 +398,51 @@ def _check_suite_sizes(n_reference: int, n_round: int, k: int, reference, round_
         raise InputError(f"{reference.path} (reference): {n_reference} rows, but k={k} needs at least {k + 1}")
     if n_round < k + 1:
         raise InputError(f"{round_.path} (round, round {round_number}): {n_round} rows, but k={k} needs at least {k + 1}")
+
+
+@flow(name="backfill-loop", log_prints=False)
+def backfill_loop(loop: str, home: str | None = None, force: bool = False, rules_path: str | None = None,
+                  pushgateway: str | None = None) -> dict:
+    """Re-audit the rounds of a loop from their recorded sources, then its alerts are current.
+
+    Without ``force`` only stale rounds are re-audited: those audited with
+    another ``METRICS_VERSION`` (e.g. before a metric was added). With
+    ``force`` every round is. A backfill that stopped part-way is resumed by
+    the next one: rounds it already re-audited (audited after it started) are
+    skipped, and re-audits replace rows and log unchanged data to MLflow only
+    once, so nothing is duplicated.
+    """
+    logger = get_run_logger()
+    check_loop_name(loop)
+    settings = load_settings(home, rules_path)
+    load_rules(settings.rules_path)
+    store = TrajectoryStore(settings.store_url)
+    try:
+        sources = store.sources(loop)
+        if not sources:
+            raise CollapseMonitorError(
+                f"loop {loop!r}: no recorded round sources in {store.url}; audit its rounds first"
+            )
+        backfill_id, started, resumed = store.open_backfill(loop)
+        audits = store.round_audits(loop)
+    finally:
+        store.close()
+    audited, skipped = [], []
+    for src in sources:
+        previous = audits.get(src["round"])
+        done_here = previous is not None and previous["audited_at"] >= started
+        stale = previous is None or previous["metrics_version"] != metrics_core.METRICS_VERSION
+        if done_here or not (force or stale):
+            skipped.append(src["round"])
+            continue
+        logger.info("backfill %s: re-auditing round %d", loop, src["round"])
+        audit_round(loop, src["round"], src["data_path"], src["reference_path"], home=str(settings.home),
+                    rules_path=None if settings.rules_path is None else str(settings.rules_path),
+                    pushgateway=pushgateway, **src["options"])
+        audited.append(src["round"])
+    store = TrajectoryStore(settings.store_url)
+    try:
+        store.finish_backfill(backfill_id)
+    finally:
+        store.close()
+    return {"loop": loop, "audited": audited, "skipped": skipped, "resumed": resumed}

@@ -94,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--out", help="where to write the calibrated rules (default: rules.toml in the state directory)")
     calibrate.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
+    backfill = sub.add_parser("backfill", help="re-audit a loop's rounds from their recorded files (resumable)")
+    backfill.add_argument("loop")
+    backfill.add_argument("--force", action="store_true",
+                          help="re-audit every round, not only those audited with another metrics version")
+    backfill.add_argument("--json", action="store_true", help="print exactly one JSON object")
+
     report = sub.add_parser("report", help="trajectory plots of a loop (PNG per family, or one HTML page)")
     report.add_argument("loop")
     report.add_argument("--format", choices=("png", "html"), default="png", help="output format (default png)")

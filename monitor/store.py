@@ -92,6 +92,28 @@ loop_risk = sa.Table(
     *(sa.Column(f"{family}_risk", sa.Float, nullable=False) for family in FAMILIES),
 )
 
+# Where each round came from and how it was audited: what a backfill re-runs.
+round_sources = sa.Table(
+    "round_sources",
+    _meta,
+    sa.Column("loop", sa.String(128), primary_key=True),
+    sa.Column("round", sa.Integer, primary_key=True),
+    sa.Column("data_path", sa.Text, nullable=False),
+    sa.Column("reference_path", sa.Text, nullable=False),
+    sa.Column("options", sa.Text, nullable=False),  # JSON of the audit_round options
+    sa.Column("recorded_at", sa.Float, nullable=False),
+)
+
+# One row per backfill of a loop; an unfinished one is resumed.
+backfills = sa.Table(
+    "backfills",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("loop", sa.String(128), nullable=False, index=True),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float),
+)
+
 # Tables recomputed from metric_values on every evaluation: an older layout is
 # dropped and rebuilt (the next evaluation refills it) instead of migrated.
 _DERIVED = (derivatives, alert_states, loop_risk)
@@ -221,6 +243,48 @@ class TrajectoryStore:
         cols = ["loop", "metric", "round", "value", "ci_low", "ci_high", "std_error", *DERIVATIVE_COLUMNS]
         with self.engine.connect() as conn:
             return pd.DataFrame(conn.execute(q).mappings().all(), columns=cols)
+
+    # -- round sources and backfills ---------------------------------------
+    def record_source(self, loop: str, round_number: int, data_path: str, reference_path: str, options: dict) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(round_sources.delete().where(
+                (round_sources.c.loop == loop) & (round_sources.c.round == round_number)))
+            conn.execute(round_sources.insert(), [{
+                "loop": loop, "round": round_number, "data_path": data_path, "reference_path": reference_path,
+                "options": json.dumps(options, sort_keys=True), "recorded_at": time.time()}])
+
+    def sources(self, loop: str) -> list[dict]:
+        q = sa.select(round_sources).where(round_sources.c.loop == loop).order_by(round_sources.c.round)
+        with self.engine.connect() as conn:
+            return [{**r, "options": json.loads(r["options"])} for r in conn.execute(q).mappings().all()]
+
+    def round_audits(self, loop: str) -> dict[int, dict]:
+        """Per round: when it was last audited, its fingerprint and metrics version."""
+        mv = metric_values
+        q = (sa.select(mv.c.round, sa.func.max(mv.c.audited_at).label("audited_at"), mv.c.fingerprint,
+                       mv.c.metrics_version)
+             .where(mv.c.loop == loop).group_by(mv.c.round, mv.c.fingerprint, mv.c.metrics_version))
+        with self.engine.connect() as conn:
+            return {int(r.round): {"audited_at": float(r.audited_at), "fingerprint": r.fingerprint,
+                                   "metrics_version": r.metrics_version} for r in conn.execute(q)}
+
+    def open_backfill(self, loop: str) -> tuple[int, float, bool]:
+        """The loop's unfinished backfill ``(id, started_at, resumed=True)``, else a new one."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(backfills.c.id, backfills.c.started_at)
+                .where((backfills.c.loop == loop) & backfills.c.finished_at.is_(None))
+                .order_by(backfills.c.id.desc()).limit(1)
+            ).first()
+            if row is not None:
+                return int(row.id), float(row.started_at), True
+            started = time.time()
+            new_id = conn.execute(backfills.insert().values(loop=loop, started_at=started)).inserted_primary_key[0]
+            return int(new_id), started, False
+
+    def finish_backfill(self, backfill_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(backfills.update().where(backfills.c.id == backfill_id).values(finished_at=time.time()))
 
     # -- derived state: derivatives, alerts, risk, history ---------------
     def save_evaluation(self, loop: str, evaluation) -> None:
