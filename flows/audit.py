@@ -205,15 +205,21 @@ def write_round_artifacts(store_url: str, loop: str, round_number: int, out_dir:
     return [str(p) for p in (*paths, explanations)]
 
 
-@task(**_IO_RETRIES)
-def publish_mlflow(tracking_uri: str, artifact_root: str, loop: str, round_number: int, fingerprint: str,
-                   metrics: dict[str, float], derived: dict[str, float | None], artifacts: list[str]) -> str:
-    run_id, logged = tracking.log_round(
-        tracking_uri, Path(artifact_root), loop, round_number, fingerprint, metrics, derived,
-        tuple(Path(a) for a in artifacts),
-    )
-    get_run_logger().info("MLflow run %s: round %d %s", run_id, round_number, "logged" if logged else "already logged")
-    return run_id
+@task(cache_policy=NO_CACHE)  # no retries: a failed round is queued in the store and caught up later
+def publish_mlflow(store_url: str, tracking_uri: str, artifact_root: str, loop: str, round_number: int,
+                   artifacts: list[str]) -> dict:
+    store = TrajectoryStore(store_url)
+    try:
+        logged, queued = tracking.publish_round(store, tracking_uri, Path(artifact_root), loop, round_number, artifacts)
+    finally:
+        store.close()
+    logger = get_run_logger()
+    if queued:
+        logger.warning("MLflow at %s unreachable: rounds %s of loop %s queued for the next audit", tracking_uri,
+                       queued, loop)
+    if logged:
+        logger.info("MLflow: logged rounds %s of loop %s", logged, loop)
+    return {"logged": logged, "queued": queued}
 
 
 @task(**_IO_RETRIES)
@@ -223,14 +229,6 @@ def push_to_gateway(store_url: str, loop: str, gateway: str) -> None:
         exporter.push_loop(store, loop, gateway)
     finally:
         store.close()
-
-
-def _derived_series(verdict: dict) -> dict[str, float | None]:
-    """The round's derived values as MLflow metric names."""
-    series = {f"{key}/{name}": d[key] for name, d in verdict["derivatives"].items() for key in ("delta", "slope", "zscore")}
-    if verdict["risk"] is not None:
-        series["collapse_risk"] = verdict["risk"]["risk"]
-    return series
 
 
 @flow(name="audit-round", log_prints=False)
@@ -360,13 +358,7 @@ def audit_round(
             verdict["alerts"],
         )
         publish_mlflow(
-            settings.mlflow_uri,
-            str(settings.artifact_root),
-            loop,
-            round_number,
-            round_.fingerprint,
-            {name: m["value"] for name, m in metrics.items()},
-            _derived_series(verdict),
+            settings.store_url, settings.mlflow_uri, str(settings.artifact_root), loop, round_number,
             [*artifacts, report_path] if modality != "embedding" else artifacts,
         )
         if pushgateway:

@@ -104,6 +104,16 @@ round_sources = sa.Table(
     sa.Column("recorded_at", sa.Float, nullable=False),
 )
 
+# Rounds whose MLflow logging failed (tracking server down): caught up by the next publish.
+mlflow_pending = sa.Table(
+    "mlflow_pending",
+    _meta,
+    sa.Column("loop", sa.String(128), primary_key=True),
+    sa.Column("round", sa.Integer, primary_key=True),
+    sa.Column("artifacts", sa.Text, nullable=False),  # JSON list of file paths
+    sa.Column("queued_at", sa.Float, nullable=False),
+)
+
 # One row per backfill of a loop; an unfinished one is resumed.
 backfills = sa.Table(
     "backfills",
@@ -267,6 +277,41 @@ class TrajectoryStore:
         with self.engine.connect() as conn:
             return {int(r.round): {"audited_at": float(r.audited_at), "fingerprint": r.fingerprint,
                                    "metrics_version": r.metrics_version} for r in conn.execute(q)}
+
+    def queue_mlflow(self, loop: str, round_number: int, artifacts: list[str]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(mlflow_pending.delete().where(
+                (mlflow_pending.c.loop == loop) & (mlflow_pending.c.round == round_number)))
+            conn.execute(mlflow_pending.insert(), [{"loop": loop, "round": round_number,
+                                                    "artifacts": json.dumps(artifacts), "queued_at": time.time()}])
+
+    def mlflow_pending(self, loop: str) -> list[dict]:
+        q = sa.select(mlflow_pending).where(mlflow_pending.c.loop == loop).order_by(mlflow_pending.c.round)
+        with self.engine.connect() as conn:
+            return [{**r, "artifacts": json.loads(r["artifacts"])} for r in conn.execute(q).mappings().all()]
+
+    def mlflow_done(self, loop: str, round_number: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(mlflow_pending.delete().where(
+                (mlflow_pending.c.loop == loop) & (mlflow_pending.c.round == round_number)))
+
+    def round_payload(self, loop: str, round_number: int) -> tuple[str, dict[str, float], dict[str, float | None]]:
+        """What MLflow gets for a round, from the store: ``(fingerprint, metrics, derived series)``."""
+        mv, dv, lr = metric_values, derivatives, loop_risk
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(mv.c.metric, mv.c.value, mv.c.fingerprint)
+                                .where((mv.c.loop == loop) & (mv.c.round == round_number))).all()
+            derived_rows = conn.execute(sa.select(dv).where((dv.c.loop == loop) & (dv.c.round == round_number))
+                                        ).mappings().all()
+            risk = conn.execute(sa.select(lr.c.risk).where((lr.c.loop == loop) & (lr.c.round == round_number))
+                                ).scalar()
+        derived: dict[str, float | None] = {
+            f"{key}/{r['metric']}": r[key] for r in derived_rows for key in ("delta", "slope", "zscore")
+        }
+        if risk is not None:
+            derived["collapse_risk"] = float(risk)
+        fingerprint = rows[0].fingerprint if rows else ""
+        return fingerprint, {r.metric: float(r.value) for r in rows}, derived
 
     def open_backfill(self, loop: str) -> tuple[int, float, bool]:
         """The loop's unfinished backfill ``(id, started_at, resumed=True)``, else a new one."""

@@ -4,11 +4,16 @@ The run is found by its ``collapse_loop`` tag before one is created, so
 re-auditing a round (or restarting the daemon) never makes a second run. A
 round whose fingerprint was already logged is not logged again, so MLflow's
 metric history holds one point per round unless the round's data changed.
+
+If the tracking server is unreachable the audit still completes: the round is
+queued in the store (``mlflow_pending``) and :func:`publish_round` logs it,
+from the store, before the next round it publishes.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 
@@ -17,6 +22,9 @@ LOOP_TAG = "collapse_loop"
 
 
 def _client(tracking_uri: str):
+    # A tracking server that is down must fail fast: the round is queued and caught up later.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     from mlflow.tracking import MlflowClient  # heavy import, only when logging
 
     return MlflowClient(tracking_uri=tracking_uri)
@@ -79,3 +87,31 @@ def log_round(
         client.log_artifact(run_id, str(path), artifact_path=f"round_{round_number}")
     client.set_tag(run_id, fp_tag, fingerprint)
     return run_id, True
+
+
+def publish_round(store, tracking_uri: str, artifact_root: Path, loop: str, round_number: int,
+                  artifacts: list[str]) -> tuple[list[int], list[int]]:
+    """Log the loop's queued rounds, then this one, from the store; returns ``(logged, queued)`` rounds.
+
+    A failure queues the round (and keeps earlier queued ones) instead of
+    failing the audit: the store holds everything MLflow needs.
+    """
+    pending = {p["round"]: p["artifacts"] for p in store.mlflow_pending(loop)}
+    pending[round_number] = artifacts
+    logged, queued = [], []
+    for rnd in sorted(pending):
+        if queued:  # keep the order: once one fails, the later ones wait too
+            store.queue_mlflow(loop, rnd, pending[rnd])
+            queued.append(rnd)
+            continue
+        fingerprint, metrics, derived = store.round_payload(loop, rnd)
+        try:
+            log_round(tracking_uri, artifact_root, loop, rnd, fingerprint, metrics, derived,
+                      tuple(Path(a) for a in pending[rnd] if Path(a).exists()))
+        except Exception:  # noqa: BLE001 - any tracking failure: queue and go on
+            store.queue_mlflow(loop, rnd, pending[rnd])
+            queued.append(rnd)
+            continue
+        store.mlflow_done(loop, rnd)
+        logged.append(rnd)
+    return logged, queued
