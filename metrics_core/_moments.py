@@ -58,7 +58,7 @@ class BlockMoments:
 
 
     def second_moment(self, block_counts: np.ndarray) -> torch.Tensor:
-        """Raw second moment :math:`\sum_b c_b \sum x x^\top / W` of the resample (no centring)."""
+        r"""Raw second moment :math:`\sum_b c_b \sum x x^\top / W` of the resample (no centring)."""
         c = torch.as_tensor(np.asarray(block_counts, dtype=np.float64), device=self.sums.device)
         total = float(c @ self.counts)
         s = c @ self.sums
