@@ -24,6 +24,7 @@ from metrics_core.bootstrap import Estimate
 from metrics_core.sampling import DEFAULT_MAX_SAMPLES
 from monitor import comparability, evaluation, exporter, io, loaders, modalities, profile_cache, tracking
 from monitor.config import check_loop_name, check_round_number, load_settings
+from monitor.derivatives import finite_or_none
 from monitor.errors import CollapseMonitorError, InputError
 from monitor.rules import load_rules
 from monitor.store import RoundRecord, TrajectoryStore
@@ -332,7 +333,7 @@ def audit_round(
             reference_key, round_.fingerprint, round_data.shape[0], config_dict, version, profile, ref_data, round_data
         )
         # Modality metrics first; a metric undefined this round (NaN, e.g. a round without tokens) is not stored.
-        metrics = {name: m for name, m in {**modality_metrics, **metrics}.items() if _is_finite(m["value"])}
+        metrics = {name: m for name, m in {**modality_metrics, **metrics}.items() if finite_or_none(m["value"]) is not None}
         record = RoundRecord(
             loop=loop,
             round=round_number,
@@ -378,10 +379,6 @@ def audit_round(
         "metrics": {name: {key: m[key] for key in ("value", "ci_low", "ci_high", "std_error")} for name, m in metrics.items()},
         **verdict,
     }
-
-
-def _is_finite(value) -> bool:
-    return value is not None and value == value and value not in (float("inf"), float("-inf"))
 
 
 def _check_suite_sizes(n_reference: int, n_round: int, k: int, reference, round_, round_number: int) -> None:

@@ -23,7 +23,7 @@ normalised signals (1 = at a threshold), and its risk
 :math:`r = w\,(1-2^{-e^2})` with the family's ``risk_weight`` :math:`w`
 (0.5 at a threshold, 0.94 at twice it). A family's risk is its largest metric
 risk, and the loop's collapse risk combines the families as independent
-signals, :math:`1-\prod_f(1-r_f)`; the family (and metric) with the largest
+signals, :math:`1-\prodfinite_or_none(1-r_f)`; the family (and metric) with the largest
 risk drives it.
 """
 
@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from metrics_core.registry import FAMILIES, get_spec
-from monitor.derivatives import COLUMNS, compute_derivatives
+from monitor.derivatives import COLUMNS, compute_derivatives, finite_or_none
 from monitor.rules import MetricRule, RuleSet
 
 OK, WARNING, CRITICAL = "ok", "warning", "critical"
@@ -211,10 +211,6 @@ def _decline_began(ev: MetricEvaluation) -> int:
     return began
 
 
-def _f(x) -> float | None:
-    return None if x is None or not np.isfinite(x) else float(x)
-
-
 def explain(ev: MetricEvaluation, last_ok_round: int | None) -> dict:
     """What a non-ok state carries: values, derivatives, thresholds, onset and what to do."""
     i = len(ev.rounds) - 1
@@ -241,14 +237,14 @@ def explain(ev: MetricEvaluation, last_ok_round: int | None) -> dict:
         "decline_began_round": int(ev.rounds[began]),
         "rounds_since_decline_began": int(ev.rounds[i] - ev.rounds[began]),
         "recent_values": [
-            {"round": int(r), "value": float(v), "std_error": _f(s)}
+            {"round": int(r), "value": float(v), "std_error": finite_or_none(s)}
             for r, v, s in zip(ev.rounds[recent], ev.values[recent], ev.std_errors[recent])
         ],
-        "derivatives": {k: _f(d[k][i]) for k in ("slope", "slope_se", "zscore", "ewma_slope", "cusum", "loss",
+        "derivatives": {k: finite_or_none(d[k][i]) for k in ("slope", "slope_se", "zscore", "ewma_slope", "cusum", "loss",
                                                  "cum_z", "rounds_to_threshold")},
         "thresholds": {"cusum_h": rule.cusum_h, "z_h": rule.z_h, "critical_loss": rule.critical_loss,
                        "critical_z": rule.critical_z, "loss_scale": rule.loss_scale,
-                       "threshold": _f(d["threshold"][i]), "forecast_horizon": rule.forecast_horizon},
+                       "threshold": finite_or_none(d["threshold"][i]), "forecast_horizon": rule.forecast_horizon},
         "triggered_by": triggers,
         "intervention": intervention,
         "message": message,
@@ -263,7 +259,7 @@ class LoopEvaluation:
     metrics: dict[str, MetricEvaluation]
     states: list[AlertState]
     transitions: list[Transition]
-    risk: pd.DataFrame  # round, risk, driver_family, driver_metric, <family>...
+    risk: pd.DataFrame  # round, risk, driver_family, driver_metric, <family>_risk... (the store's loop_risk columns)
 
     @property
     def status(self) -> str:
@@ -273,12 +269,17 @@ class LoopEvaluation:
         if self.risk.empty:
             return None
         row = self.risk.iloc[-1]
-        return {"round": int(row["round"]), "risk": float(row["risk"]), "driver_family": row["driver_family"],
-                "driver_metric": row["driver_metric"], "families": {f: float(row[f]) for f in FAMILIES}}
+        return {"round": int(row["round"]), **risk_summary(row)}
+
+
+def risk_summary(row) -> dict:
+    """One round's risk as reported (JSON, CLI): from an evaluation's or the store's risk row."""
+    return {"risk": float(row["risk"]), "driver_family": row["driver_family"], "driver_metric": row["driver_metric"],
+            "families": {f: float(row[f"{f}_risk"]) for f in FAMILIES}}
 
 
 def _loop_risk(metric_evals: dict[str, MetricEvaluation]) -> pd.DataFrame:
-    columns = ["round", "risk", "driver_family", "driver_metric", *FAMILIES]
+    columns = ["round", "risk", "driver_family", "driver_metric", *(f"{f}_risk" for f in FAMILIES)]
     rows: dict[int, dict[str, tuple[float, str]]] = {}
     for name, ev in metric_evals.items():
         risk = metric_risk(ev.derivatives, ev.rule)
@@ -294,7 +295,8 @@ def _loop_risk(metric_evals: dict[str, MetricEvaluation]) -> pd.DataFrame:
         driver = max(FAMILIES, key=lambda f: family_risk[f])
         has_driver = family_risk[driver] > 0
         out.append({"round": rnd, "risk": risk, "driver_family": driver if has_driver else None,
-                    "driver_metric": fam[driver][1] if has_driver else None, **family_risk})
+                    "driver_metric": fam[driver][1] if has_driver else None,
+                    **{f"{f}_risk": r for f, r in family_risk.items()}})
     return pd.DataFrame(out, columns=columns)
 
 

@@ -61,6 +61,15 @@ COLUMNS = (
 _MAD_TO_SD = 1.4826
 
 
+def finite_or_none(x) -> float | None:
+    """``x`` as a float, or None when it is missing, NaN or infinite (JSON and SQL have no NaN).
+
+    >>> finite_or_none(float("nan")), finite_or_none(float("inf")), finite_or_none(2)
+    (None, None, 2.0)
+    """
+    return None if x is None or pd.isna(x) or not np.isfinite(float(x)) else float(x)
+
+
 @lru_cache(maxsize=None)
 def theil_sen_se_ratio(n: int, draws: int = 20000, seed: int = 12345) -> float:
     """Standard error of the Theil-Sen slope over that of least squares, ``n`` equally spaced points.

@@ -12,7 +12,6 @@ append-only.
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from sqlalchemy.engine import Engine
 from metrics_core.bootstrap import Estimate
 from metrics_core.registry import FAMILIES
 from monitor.derivatives import COLUMNS as DERIVATIVE_COLUMNS
+from monitor.derivatives import finite_or_none
 
 _meta = sa.MetaData()
 
@@ -341,7 +341,7 @@ class TrajectoryStore:
         now = time.time()
         derivative_rows = [
             {"loop": loop, "round": int(r["round"]), "metric": r["metric"],
-             **{name: _float_or_none(r[name]) for name in DERIVATIVE_COLUMNS}}
+             **{name: finite_or_none(r[name]) for name in DERIVATIVE_COLUMNS}}
             for r in evaluation.derivatives.to_dict("records")
         ]
         state_rows = [
@@ -352,7 +352,7 @@ class TrajectoryStore:
         ]
         risk_rows = [
             {"loop": loop, "round": int(r["round"]), "risk": float(r["risk"]), "driver_family": r["driver_family"],
-             "driver_metric": r["driver_metric"], **{f"{f}_risk": float(r[f]) for f in FAMILIES}}
+             "driver_metric": r["driver_metric"], **{f"{f}_risk": float(r[f"{f}_risk"]) for f in FAMILIES}}
             for r in evaluation.risk.to_dict("records")
         ]
         replayed = {(t.metric, t.round, t.from_severity, t.to_severity): t for t in evaluation.transitions}
@@ -411,7 +411,3 @@ class TrajectoryStore:
             q = q.join(top, (loop_risk.c.loop == top.c.loop) & (loop_risk.c.round == top.c.round))
         with self.engine.connect() as conn:
             return pd.DataFrame(conn.execute(q).mappings().all(), columns=[c.name for c in loop_risk.columns])
-
-
-def _float_or_none(v) -> float | None:
-    return None if v is None or pd.isna(v) or not math.isfinite(float(v)) else float(v)

@@ -6,17 +6,12 @@ import json
 
 import pandas as pd
 
-from metrics_core.registry import FAMILIES
-from monitor.alerts import AlertState, loop_status
+from monitor.alerts import AlertState, loop_status, risk_summary
 from monitor.config import check_loop_name, load_settings
-from monitor.derivatives import COLUMNS
+from monitor.derivatives import COLUMNS, finite_or_none
 from monitor.errors import CollapseMonitorError
 from monitor.render import console, render_status
 from monitor.store import TrajectoryStore
-
-
-def _none_if_nan(v):
-    return None if v is None or v != v else float(v)
 
 
 def loop_report(store: TrajectoryStore, loop: str) -> dict:
@@ -30,15 +25,15 @@ def loop_report(store: TrajectoryStore, loop: str) -> dict:
     for r in trajectory.itertuples(index=False):
         entry = rounds.setdefault(
             int(r.round), {"round": int(r.round), "audited_at": float(r.audited_at), "metrics": {}, "derivatives": {},
-                           "risk": _risk(risk.get(int(r.round)))}
+                           "risk": None if int(r.round) not in risk else risk_summary(risk[int(r.round)])}
         )
         entry["metrics"][r.metric] = {
-            "value": float(r.value), "ci_low": _none_if_nan(r.ci_low), "ci_high": _none_if_nan(r.ci_high),
-            "std_error": _none_if_nan(r.std_error),
+            "value": float(r.value), "ci_low": finite_or_none(r.ci_low), "ci_high": finite_or_none(r.ci_high),
+            "std_error": finite_or_none(r.std_error),
         }
         d = derivs.get((int(r.round), r.metric))
         if d is not None:
-            entry["derivatives"][r.metric] = {k: _none_if_nan(d[k]) for k in COLUMNS}
+            entry["derivatives"][r.metric] = {k: finite_or_none(d[k]) for k in COLUMNS}
     states = [
         AlertState(s["metric"], s["severity"], None if pd.isna(s["since_round"]) else int(s["since_round"]),
                    s["message"], None if s["explanation"] is None else json.loads(s["explanation"]))
@@ -58,13 +53,6 @@ def loop_report(store: TrajectoryStore, loop: str) -> dict:
         ],
         "status": loop_status(states),
     }
-
-
-def _risk(row) -> dict | None:
-    if row is None:
-        return None
-    return {"risk": float(row["risk"]), "driver_family": row["driver_family"], "driver_metric": row["driver_metric"],
-            "families": {f: float(row[f"{f}_risk"]) for f in FAMILIES}}
 
 
 def run(args) -> int:
