@@ -96,22 +96,34 @@ def compute_tabular(reference_frame, round_frame, n_boot: int, seed: int, protec
     return {name: est.as_dict() for name, est in metrics.items()}, ref_rows, round_rows, columns
 
 
-@task(cache_policy=NO_CACHE, **_IO_RETRIES)
-def drift_report(modality: str, html_path: str, seed: int, reference_frame=None, round_frame=None, columns=None,
-                 reference_texts=None, round_texts=None, reference_embeddings=None, round_embeddings=None) -> float:
-    """Evidently's drift share of the round; its HTML report is saved at ``html_path``."""
+@task(cache_policy=NO_CACHE)
+def drift_report(modality: str, seed: int, reference_frame=None, round_frame=None, columns=None,
+                 reference_texts=None, round_texts=None, reference_embeddings=None,
+                 round_embeddings=None) -> tuple[float, str]:
+    """Evidently's drift share of the round and its HTML report (returned, not written: the task may run
+    on a Dask worker without the state directory)."""
+    import tempfile
+
     from monitor import evidently_report
 
-    if modality == "tabular":
-        report = evidently_report.tabular_drift_report(
-            reference_frame, round_frame, html_path=html_path, numeric_columns=columns["numeric"],
-            categorical_columns=columns["categorical"], seed=seed)
-    else:
-        report = evidently_report.text_drift_report(
-            reference_texts, round_texts, reference_embeddings=reference_embeddings,
-            round_embeddings=round_embeddings, html_path=html_path, seed=seed)
-    get_run_logger().info("Evidently report %s: drift share %.3f", html_path, report.drift_share)
-    return report.drift_share
+    with tempfile.TemporaryDirectory() as tmp:
+        html_path = Path(tmp) / "report.html"
+        if modality == "tabular":
+            report = evidently_report.tabular_drift_report(
+                reference_frame, round_frame, html_path=html_path, numeric_columns=columns["numeric"],
+                categorical_columns=columns["categorical"], seed=seed)
+        else:
+            report = evidently_report.text_drift_report(
+                reference_texts, round_texts, reference_embeddings=reference_embeddings,
+                round_embeddings=round_embeddings, html_path=html_path, seed=seed)
+        return report.drift_share, html_path.read_text(encoding="utf-8")
+
+
+@task(**_IO_RETRIES)
+def save_report(html_path: str, html: str) -> None:
+    path = Path(html_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
 
 
 @task(cache_policy=NO_CACHE, **_IO_RETRIES)  # cached on disk by key, see monitor.profile_cache
@@ -125,8 +137,9 @@ def reference_profile(cache_dir: str, key: str, config: dict, reference) -> metr
     return profile
 
 
-@task(cache_policy=_CACHE, persist_result=True, result_serializer="json")
-def compute_metrics(
+@task(cache_policy=_CACHE, persist_result=True, result_serializer="json", task_run_name="metrics-{group}")
+def compute_metric_group(
+    group: str,
     reference_key: str,
     round_fingerprint: str,
     n_round: int,
@@ -136,8 +149,9 @@ def compute_metrics(
     reference,
     round_data,
 ) -> dict[str, dict]:
-    suite = metrics_core.embedding_suite(
-        reference, round_data, config=metrics_core.SuiteConfig(**config), profile=profile
+    """One group of the embedding suite (see ``metrics_core.SUITE_GROUPS``); groups run as parallel tasks."""
+    suite = metrics_core.embedding_suite_group(
+        group, reference, round_data, config=metrics_core.SuiteConfig(**config), profile=profile
     )
     return {name: est.as_dict() for name, est in suite.items()}
 
@@ -305,33 +319,48 @@ def audit_round(
         )
         _check_suite_sizes(n_reference, n_round, k, reference, round_, round_number)
         report_path = str(settings.home / "reports" / loop / f"round_{round_number}.html")
+        # Text metrics, the Evidently report and the embedding groups are independent tasks, run in parallel.
+        modality_future = drift_future = None
         if modality == "text":
-            modality_metrics = compute_text_metrics.with_options(result_storage=settings.results_dir)(
+            modality_future = compute_text_metrics.with_options(result_storage=settings.results_dir).submit(
                 reference.fingerprint, round_.fingerprint, n_boot, seed, metrics_core.METRICS_VERSION,
                 reference.texts, round_.texts,
             )
             ref_data, round_data, feature_key = embed_texts(
                 str(settings.home / "cache"), featurizer, reference.fingerprint, reference.texts, round_.texts, seed
             )
-            drift = drift_report("text", report_path, seed, reference_texts=reference.texts, round_texts=round_.texts,
-                                 reference_embeddings=ref_data, round_embeddings=round_data)
+            drift_future = drift_report.submit(
+                "text", seed, reference_texts=reference.texts, round_texts=round_.texts,
+                reference_embeddings=ref_data, round_embeddings=round_data)
         elif modality == "tabular":
             modality_metrics, ref_data, round_data, columns = compute_tabular(
                 reference.frame, round_.frame, n_boot, seed, protected_attribute, constraints_path, schema_path,
                 f"{round_.path} (round, round {round_number})", f"{reference.path} (reference)",
             )
-            drift = drift_report("tabular", report_path, seed, reference_frame=reference.frame,
-                                 round_frame=round_.frame, columns=columns)
-        if modality != "embedding":
-            modality_metrics["evidently_drift_share"] = Estimate(drift).as_dict()
+            drift_future = drift_report.submit("tabular", seed, reference_frame=reference.frame,
+                                               round_frame=round_.frame, columns=columns)
         version = metrics_core.METRICS_VERSION
         config = metrics_core.SuiteConfig(k=k, n_boot=n_boot, seed=seed)
         reference_key = f"{reference.fingerprint[:24]}-{ref_data.shape[0]}-{feature_key[:16]}-{config.reference_key()}"
         config_dict = dataclasses.asdict(config)
         profile = reference_profile(str(settings.home / "cache"), reference_key, config_dict, ref_data)
-        metrics = compute_metrics.with_options(result_storage=settings.results_dir)(
-            reference_key, round_.fingerprint, round_data.shape[0], config_dict, version, profile, ref_data, round_data
-        )
+        group_task = compute_metric_group.with_options(result_storage=settings.results_dir)
+        futures = [
+            group_task.submit(group, reference_key, round_.fingerprint, round_data.shape[0], config_dict, version,
+                              profile, ref_data, round_data)
+            for group in metrics_core.SUITE_GROUPS
+        ]
+        metrics = {}
+        for future in futures:
+            metrics.update(future.result())
+        metrics = {name: metrics[name] for name in metrics_core.metric_names("embedding")}
+        if modality_future is not None:
+            modality_metrics = modality_future.result()
+        if drift_future is not None:
+            drift, html = drift_future.result()
+            save_report(report_path, html)
+            logger.info("Evidently report %s: drift share %.3f", report_path, drift)
+            modality_metrics["evidently_drift_share"] = Estimate(drift).as_dict()
         # Modality metrics first; a metric undefined this round (NaN, e.g. a round without tokens) is not stored.
         metrics = {name: m for name, m in {**modality_metrics, **metrics}.items() if finite_or_none(m["value"]) is not None}
         record = RoundRecord(
@@ -389,6 +418,26 @@ def _check_suite_sizes(n_reference: int, n_round: int, k: int, reference, round_
         raise InputError(f"{round_.path} (round, round {round_number}): {n_round} rows, but k={k} needs at least {k + 1}")
 
 
+def plan_backfill(sources: list[dict], audits: dict[int, dict], started: float | None,
+                  force: bool) -> tuple[list[dict], list[int]]:
+    """The recorded sources a backfill re-audits, and the rounds it skips.
+
+    Skipped: rounds already re-audited by this backfill (audited at or after
+    ``started``), and without ``force`` rounds audited with the current
+    ``METRICS_VERSION``.
+    """
+    todo, skipped = [], []
+    for src in sources:
+        previous = audits.get(src["round"])
+        done_here = previous is not None and started is not None and previous["audited_at"] >= started
+        stale = previous is None or previous["metrics_version"] != metrics_core.METRICS_VERSION
+        if done_here or not (force or stale):
+            skipped.append(src["round"])
+        else:
+            todo.append(src)
+    return todo, skipped
+
+
 @flow(name="backfill-loop", log_prints=False)
 def backfill_loop(loop: str, home: str | None = None, force: bool = False, rules_path: str | None = None,
                   pushgateway: str | None = None) -> dict:
@@ -416,14 +465,9 @@ def backfill_loop(loop: str, home: str | None = None, force: bool = False, rules
         audits = store.round_audits(loop)
     finally:
         store.close()
-    audited, skipped = [], []
-    for src in sources:
-        previous = audits.get(src["round"])
-        done_here = previous is not None and previous["audited_at"] >= started
-        stale = previous is None or previous["metrics_version"] != metrics_core.METRICS_VERSION
-        if done_here or not (force or stale):
-            skipped.append(src["round"])
-            continue
+    todo, skipped = plan_backfill(sources, audits, started, force)
+    audited = []
+    for src in todo:
         logger.info("backfill %s: re-auditing round %d", loop, src["round"])
         audit_round(loop, src["round"], src["data_path"], src["reference_path"], home=str(settings.home),
                     rules_path=None if settings.rules_path is None else str(settings.rules_path),

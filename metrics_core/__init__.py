@@ -6,7 +6,15 @@ from metrics_core.knn import BallStatistics, ball_statistics, default_device, kn
 from metrics_core.prdc import density_coverage, prdc_from_statistics, precision_recall
 from metrics_core.registry import REGISTRY, MetricSpec, get_spec, metric_names
 from metrics_core.sampling import DEFAULT_MAX_SAMPLES, subsample, subsample_indices
-from metrics_core.suite import METRICS_VERSION, ReferenceProfile, SuiteConfig, embedding_suite, fit_reference_profile
+from metrics_core.suite import (
+    METRICS_VERSION,
+    SUITE_GROUPS,
+    ReferenceProfile,
+    SuiteConfig,
+    embedding_suite,
+    embedding_suite_group,
+    fit_reference_profile,
+)
 
 __all__ = [
     "DEFAULT_MAX_SAMPLES",
@@ -25,6 +33,8 @@ __all__ = [
     "default_device",
     "density_coverage",
     "embedding_suite",
+    "embedding_suite_group",
+    "SUITE_GROUPS",
     "get_spec",
     "knn_radii",
     "mean_estimate",

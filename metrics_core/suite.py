@@ -113,6 +113,109 @@ def fit_reference_profile(reference, config: SuiteConfig | None = None, *, devic
     )
 
 
+# The suite split into groups that share no computation, so they can run as
+# parallel tasks. Groups follow the registry's families where the computations
+# allow: one k-NN pass feeds P/R/D/C and DCR, and one alpha fit feeds three
+# families, so those stay together.
+SUITE_GROUPS: dict[str, tuple[str, ...]] = {
+    "neighbourhood": ("precision", "recall", "density", "coverage", "dcr_median", "dcr_p05",
+                      "dcr_real_to_round_median", "copy_rate"),
+    "alpha": ("alpha_precision", "beta_recall", "authenticity"),
+    "distribution": ("mmd2", "frechet_distance", "eds"),
+    "diversity": ("vendi_score", "self_cosine_similarity", "effective_rank", "log_volume_ratio"),
+    "clusters": ("tail_coverage", "tail_mass_ratio", "mode_coverage", "modes_hit", "cluster_jsd"),
+}
+
+
+def _check_suite_inputs(reference, round_, config, profile, device):
+    ref = _check_embeddings(reference, "reference")
+    rnd = _check_embeddings(round_, "round")
+    _check_same_dim(ref, rnd, "reference", "round")
+    if profile is None:
+        profile = fit_reference_profile(ref, config, device=device)
+    elif profile.config_key != config.reference_key():
+        raise ValueError(
+            f"profile: fitted for config {profile.config_key}, but the suite runs with {config.reference_key()}"
+        )
+    return ref, rnd, profile
+
+
+def embedding_suite_group(
+    group: str,
+    reference,
+    round_,
+    *,
+    config: SuiteConfig | None = None,
+    profile: ReferenceProfile | None = None,
+    device=None,
+    **overrides,
+) -> dict[str, Estimate]:
+    """The metrics of one of :data:`SUITE_GROUPS`, exactly as :func:`embedding_suite` computes them.
+
+    Args:
+        group: a key of :data:`SUITE_GROUPS`.
+        reference, round_, config, profile, device, overrides: as for
+            :func:`embedding_suite`.
+
+    >>> rng = np.random.default_rng(0)
+    >>> ref, rnd = rng.normal(size=(60, 4)), rng.normal(size=(50, 4))
+    >>> sorted(embedding_suite_group("alpha", ref, rnd, k=3, n_boot=0))
+    ['alpha_precision', 'authenticity', 'beta_recall']
+    """
+    if group not in SUITE_GROUPS:
+        raise ValueError(f"group: expected one of {', '.join(SUITE_GROUPS)}, got {group!r}")
+    config = dataclasses.replace(config or SuiteConfig(), **overrides)
+    ref, rnd, profile = _check_suite_inputs(reference, round_, config, profile, device)
+    boot = {"n_boot": config.n_boot, "level": config.level}
+    seed = config.seed
+    out: dict[str, Estimate] = {}
+    if group == "neighbourhood":
+        train_mask = np.zeros(ref.shape[0], dtype=bool)
+        train_mask[profile.dcr.train_index] = True
+        # One pass gives P/R/D/C and the round-to-train distances of DCR.
+        stats = ball_statistics(
+            ref, rnd, config.k, chunk_size=config.chunk_size, device=device,
+            reference_sq_radii=profile.sq_radii, nn_columns=train_mask,
+        )
+        out.update(prdc_from_statistics(stats, seed=seed, **boot))
+        dcr = distance_to_closest_record(
+            profile.dcr, rnd, quantile=config.dcr_quantile, seed=seed + 14, chunk_size=config.chunk_size,
+            device=device, round_to_train_sq=stats.round_nearest_sq, **boot
+        )
+        out["dcr_median"] = dcr.dcr_median
+        out["dcr_p05"] = dcr.dcr_p05
+        out["dcr_real_to_round_median"] = dcr.dcr_real_to_round_median
+        out["copy_rate"] = dcr.copy_rate
+    elif group == "alpha":
+        alpha = alpha_precision_beta_recall_authenticity_from_reference(
+            profile.alpha, rnd, seed=seed + 6, chunk_size=config.chunk_size, device=device, **boot
+        )
+        out["alpha_precision"] = alpha.alpha_precision
+        out["beta_recall"] = alpha.beta_recall
+        out["authenticity"] = alpha.authenticity
+    elif group == "distribution":
+        mmd_round = subsample(rnd.numpy(), config.mmd_max_samples, seed + 1)
+        out["mmd2"] = mmd2(
+            profile.mmd_reference, mmd_round, bandwidth=profile.mmd_bandwidth, seed=seed + 9, device=device, **boot
+        ).mmd2
+        out["frechet_distance"] = frechet_distance(profile.gaussian, rnd, seed=seed + 10, device=device, **boot)
+        out["eds"] = embedding_distribution_similarity(ref, rnd, seed=seed + 11, device=device, **boot)
+    elif group == "diversity":
+        out["vendi_score"] = vendi_score(rnd, seed=seed + 4, **boot)
+        out["self_cosine_similarity"] = self_cosine_similarity(rnd, seed=seed + 5, **boot)
+        out["effective_rank"] = effective_rank(rnd, seed=seed + 12, device=device, **boot)
+        out["log_volume_ratio"] = log_volume_ratio(
+            profile.spectrum, rnd, seed=seed + 13, device=device, **boot).log_volume_ratio
+    else:
+        clusters = tail_mode_coverage(profile.clusters, rnd, seed=seed + 16, device=device, **boot)
+        out["tail_coverage"] = clusters.tail_coverage
+        out["tail_mass_ratio"] = clusters.tail_mass_ratio
+        out["mode_coverage"] = clusters.mode_coverage
+        out["modes_hit"] = clusters.modes_hit
+        out["cluster_jsd"] = clusters.cluster_jsd
+    return {name: out[name] for name in SUITE_GROUPS[group]}
+
+
 def embedding_suite(
     reference,
     round_,
@@ -136,60 +239,11 @@ def embedding_suite(
     Returns:
         metric name -> :class:`Estimate`. Seeds: each metric's bootstrap uses
         ``seed`` plus a fixed offset, so equal seeds give equal intervals.
+        The union of :func:`embedding_suite_group` over :data:`SUITE_GROUPS`.
     """
     config = dataclasses.replace(config or SuiteConfig(), **overrides)
-    ref = _check_embeddings(reference, "reference")
-    rnd = _check_embeddings(round_, "round")
-    _check_same_dim(ref, rnd, "reference", "round")
-    if profile is None:
-        profile = fit_reference_profile(ref, config, device=device)
-    elif profile.config_key != config.reference_key():
-        raise ValueError(
-            f"profile: fitted for config {profile.config_key}, but the suite runs with {config.reference_key()}"
-        )
-    boot = {"n_boot": config.n_boot, "level": config.level}
-    seed = config.seed
-    train_mask = np.zeros(ref.shape[0], dtype=bool)
-    train_mask[profile.dcr.train_index] = True
-    # One pass gives P/R/D/C and the round-to-train distances of DCR.
-    stats = ball_statistics(
-        ref, rnd, config.k, chunk_size=config.chunk_size, device=device,
-        reference_sq_radii=profile.sq_radii, nn_columns=train_mask,
-    )
-    out = prdc_from_statistics(stats, seed=seed, **boot)
-    out["vendi_score"] = vendi_score(rnd, seed=seed + 4, **boot)
-    out["self_cosine_similarity"] = self_cosine_similarity(rnd, seed=seed + 5, **boot)
-
-    alpha = alpha_precision_beta_recall_authenticity_from_reference(
-        profile.alpha, rnd, seed=seed + 6, chunk_size=config.chunk_size, device=device, **boot
-    )
-    out["alpha_precision"] = alpha.alpha_precision
-    out["beta_recall"] = alpha.beta_recall
-    out["authenticity"] = alpha.authenticity
-
-    mmd_round = subsample(rnd.numpy(), config.mmd_max_samples, seed + 1)
-    out["mmd2"] = mmd2(
-        profile.mmd_reference, mmd_round, bandwidth=profile.mmd_bandwidth, seed=seed + 9, device=device, **boot
-    ).mmd2
-    out["frechet_distance"] = frechet_distance(profile.gaussian, rnd, seed=seed + 10, device=device, **boot)
-    out["eds"] = embedding_distribution_similarity(ref, rnd, seed=seed + 11, device=device, **boot)
-
-    out["effective_rank"] = effective_rank(rnd, seed=seed + 12, device=device, **boot)
-    out["log_volume_ratio"] = log_volume_ratio(profile.spectrum, rnd, seed=seed + 13, device=device, **boot).log_volume_ratio
-
-    dcr = distance_to_closest_record(
-        profile.dcr, rnd, quantile=config.dcr_quantile, seed=seed + 14, chunk_size=config.chunk_size, device=device,
-        round_to_train_sq=stats.round_nearest_sq, **boot
-    )
-    out["dcr_median"] = dcr.dcr_median
-    out["dcr_p05"] = dcr.dcr_p05
-    out["dcr_real_to_round_median"] = dcr.dcr_real_to_round_median
-    out["copy_rate"] = dcr.copy_rate
-
-    clusters = tail_mode_coverage(profile.clusters, rnd, seed=seed + 16, device=device, **boot)
-    out["tail_coverage"] = clusters.tail_coverage
-    out["tail_mass_ratio"] = clusters.tail_mass_ratio
-    out["mode_coverage"] = clusters.mode_coverage
-    out["modes_hit"] = clusters.modes_hit
-    out["cluster_jsd"] = clusters.cluster_jsd
+    ref, rnd, profile = _check_suite_inputs(reference, round_, config, profile, device)
+    out: dict[str, Estimate] = {}
+    for group in SUITE_GROUPS:
+        out.update(embedding_suite_group(group, ref, rnd, config=config, profile=profile, device=device))
     return {name: out[name] for name in metric_names("embedding")}

@@ -29,6 +29,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="collapse-monitor",
@@ -67,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--push-gateway", metavar="URL",
                        help="push the loop's series to this Prometheus Pushgateway after the audit "
                             "(default: $COLLAPSE_MONITOR_PUSHGATEWAY)")
+    audit.add_argument("--task-runner", choices=("threads", "dask"), default="threads",
+                       help="where the audit's tasks run (default threads)")
+    audit.add_argument("--dask-address", metavar="URL",
+                       help="Dask scheduler for --task-runner dask, e.g. tcp://10.0.0.5:8786 (default: a local cluster)")
     audit.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
     status = sub.add_parser("status", help="trajectory and alert state of a loop")
@@ -106,9 +120,34 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", help="output directory (default: reports/LOOP in the state directory)")
     report.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
-    serve = sub.add_parser("serve", help="serve the Prometheus exporter until interrupted")
-    serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=_non_negative_int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    serve = sub.add_parser("serve", help="serve the Prometheus exporter and, with --watch/--manifest, "
+                           "audit new round files as they appear (until SIGTERM)")
+    serve.add_argument("--host", default="127.0.0.1", help="exporter bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=_non_negative_int, default=DEFAULT_PORT, help=f"exporter port (default {DEFAULT_PORT})")
+    serve.add_argument("--watch", action="append", metavar="DIR_OR_URL",
+                       help="directory or fsspec URL holding <loop>/round_<N>.<ext> files (repeatable)")
+    serve.add_argument("--manifest", action="append", metavar="FILE_OR_URL",
+                       help="TOML/JSON manifest listing round files (repeatable)")
+    serve.add_argument("--reference", help="reference for loops without reference.<ext> or a configured one")
+    serve.add_argument("--interval", type=_positive_float, default=60.0,
+                       help="seconds between scans of the sources (default 60)")
+    serve.add_argument("--once", action="store_true", help="scan and audit once, then exit (no exporter)")
+    serve.add_argument("--task-runner", choices=("threads", "dask"), default="threads",
+                       help="where each audit's tasks run (default threads)")
+    serve.add_argument("--dask-address", metavar="URL",
+                       help="Dask scheduler for --task-runner dask, e.g. tcp://10.0.0.5:8786 (default: a local cluster)")
+    serve.add_argument("--push-gateway", metavar="URL",
+                       help="push each audited loop's series to this Pushgateway (default: $COLLAPSE_MONITOR_PUSHGATEWAY)")
+
+    bench = sub.add_parser("bench", help="meta-evaluation benchmark: collapse loops and controls with known onsets; "
+                           "writes docs/benchmark.md")
+    bench.add_argument("--quick", action="store_true", help="few seeds and small samples (CI: under 2 minutes)")
+    bench.add_argument("--seeds", type=_positive_int, help="seeds per loop (default: 2 quick, 8 full)")
+    bench.add_argument("--loops", metavar="PATTERN", help="only loop ids matching this glob, e.g. 'L1-*'")
+    bench.add_argument("--workers", type=_positive_int, default=2, help="worker processes (default 2)")
+    bench.add_argument("--out", default="docs/benchmark.md",
+                       help="the Markdown report; plots go beside it in <stem>/ (default docs/benchmark.md)")
+    bench.add_argument("--json", action="store_true", help="print exactly one JSON object with the results")
 
     demo = sub.add_parser("demo", help="a Gaussian-mixture self-training loop audited round by round")
     demo.add_argument("--rounds", type=_positive_int, default=15, help="generation rounds (default 15)")

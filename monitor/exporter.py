@@ -20,6 +20,9 @@ Series (labels are bounded: ``loop``, ``metric``, ``family``, ``modality``):
 * ``collapse_family_risk{loop,family}`` each family's part of it
 * ``collapse_round{loop}`` highest audited round
 * ``collapse_last_audit_timestamp_seconds{loop}`` Unix time of the last audit
+* ``collapse_watch_pending_files{loop}`` / ``collapse_watch_audited_files{loop}`` /
+  ``collapse_watch_refused_files{loop}`` round files seen by ``serve --watch``
+  by state (refused: bad input, not retried until the file changes)
 * ``collapse_audits_total``, ``collapse_audit_failures_total``,
   ``collapse_audit_duration_seconds`` the daemon's own audits
 """
@@ -84,6 +87,7 @@ class StoreCollector(Collector):
             loops = self._only(self.store.loop_summaries())
             alerts = self._only(self.store.alert_states())
             risk = self._only(self.store.risk(latest_only=True))
+            watched = self._only(self.store.watched_files())
         except Exception:  # noqa: BLE001 - any store failure is reported as collapse_up 0
             log.exception("store unreadable at scrape time")
             up.add_metric([], 0.0)
@@ -141,6 +145,16 @@ class StoreCollector(Collector):
             ts.add_metric([row.loop], float(row.audited_at))
         yield rnd
         yield ts
+
+        counts = watched.groupby(["loop", "status"]).size() if len(watched) else {}
+        for status, name, text in (("pending", "pending", "waiting to be complete or retried"),
+                                   ("audited", "audited", "audited in their current version"),
+                                   ("failed", "refused", "refused as bad input (retried when changed)")):
+            family = GaugeMetricFamily(f"collapse_watch_{name}_files", f"Watched round files {text}.",
+                                       labels=["loop"])
+            for loop in sorted(set(watched["loop"])) if len(watched) else ():
+                family.add_metric([loop], float(counts.get((loop, status), 0)))
+            yield family
 
 
 def build_registry(store: TrajectoryStore) -> CollectorRegistry:

@@ -124,6 +124,26 @@ backfills = sa.Table(
     sa.Column("finished_at", sa.Float),
 )
 
+# Round files seen by the watcher: last observed size/mtime (a file is complete
+# once they are stable across two scans) and what was audited, keyed by the
+# content fingerprint, so each version of a round file is audited once.
+watched_files = sa.Table(
+    "watched_files",
+    _meta,
+    sa.Column("url", sa.Text, primary_key=True),
+    sa.Column("loop", sa.String(128), nullable=False, index=True),
+    sa.Column("round", sa.Integer, nullable=False),
+    sa.Column("observed_size", sa.BigInteger, nullable=False),
+    sa.Column("observed_mtime", sa.Float),
+    sa.Column("observed_at", sa.Float, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | audited | failed
+    sa.Column("fingerprint", sa.String(64)),  # of the version last audited (or refused)
+    sa.Column("handled_size", sa.BigInteger),
+    sa.Column("handled_mtime", sa.Float),
+    sa.Column("error", sa.Text),
+    sa.Column("handled_at", sa.Float),
+)
+
 # Tables recomputed from metric_values on every evaluation: an older layout is
 # dropped and rebuilt (the next evaluation refills it) instead of migrated.
 _DERIVED = (derivatives, alert_states, loop_risk)
@@ -313,6 +333,16 @@ class TrajectoryStore:
         fingerprint = rows[0].fingerprint if rows else ""
         return fingerprint, {r.metric: float(r.value) for r in rows}, derived
 
+    def unfinished_backfill(self, loop: str) -> tuple[int, float] | None:
+        """The loop's unfinished backfill ``(id, started_at)``, if any (nothing is created)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(backfills.c.id, backfills.c.started_at)
+                .where((backfills.c.loop == loop) & backfills.c.finished_at.is_(None))
+                .order_by(backfills.c.id.desc()).limit(1)
+            ).first()
+        return None if row is None else (int(row.id), float(row.started_at))
+
     def open_backfill(self, loop: str) -> tuple[int, float, bool]:
         """The loop's unfinished backfill ``(id, started_at, resumed=True)``, else a new one."""
         with self.engine.begin() as conn:
@@ -330,6 +360,40 @@ class TrajectoryStore:
     def finish_backfill(self, backfill_id: int) -> None:
         with self.engine.begin() as conn:
             conn.execute(backfills.update().where(backfills.c.id == backfill_id).values(finished_at=time.time()))
+
+    # -- watched round files -------------------------------------------------
+    def watched_file(self, url: str) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(watched_files).where(watched_files.c.url == url)).mappings().first()
+        return None if row is None else dict(row)
+
+    def observe_file(self, url: str, loop: str, round_number: int, size: int, mtime: float | None) -> None:
+        """Record this scan's size and mtime of a round file (a new file starts ``pending``)."""
+        now = time.time()
+        wf = watched_files
+        with self.engine.begin() as conn:
+            updated = conn.execute(wf.update().where(wf.c.url == url).values(
+                loop=loop, round=round_number, observed_size=size, observed_mtime=mtime, observed_at=now)).rowcount
+            if not updated:
+                conn.execute(wf.insert().values(url=url, loop=loop, round=round_number, observed_size=size,
+                                                observed_mtime=mtime, observed_at=now, status="pending"))
+
+    def mark_file(self, url: str, status: str, fingerprint: str | None, size: int | None, mtime: float | None,
+                  error: str | None = None) -> None:
+        """Record how a version of a round file was handled: ``audited``, ``failed`` (refused) or ``pending``."""
+        if status not in ("pending", "audited", "failed"):
+            raise ValueError(f"status: expected pending, audited or failed, got {status!r}")
+        with self.engine.begin() as conn:
+            conn.execute(watched_files.update().where(watched_files.c.url == url).values(
+                status=status, fingerprint=fingerprint, handled_size=size, handled_mtime=mtime, error=error,
+                handled_at=time.time()))
+
+    def watched_files(self, loop: str | None = None) -> pd.DataFrame:
+        q = sa.select(watched_files).order_by(watched_files.c.loop, watched_files.c.round, watched_files.c.url)
+        if loop is not None:
+            q = q.where(watched_files.c.loop == loop)
+        with self.engine.connect() as conn:
+            return pd.DataFrame(conn.execute(q).mappings().all(), columns=[c.name for c in watched_files.columns])
 
     # -- derived state: derivatives, alerts, risk, history ---------------
     def save_evaluation(self, loop: str, evaluation) -> None:

@@ -1,9 +1,21 @@
-"""MLflow logging: one run per loop, metrics at ``step = round``.
+"""MLflow logging: one experiment per loop, a parent run for the loop and a nested run per round.
 
-The run is found by its ``collapse_loop`` tag before one is created, so
-re-auditing a round (or restarting the daemon) never makes a second run. A
-round whose fingerprint was already logged is not logged again, so MLflow's
-metric history holds one point per round unless the round's data changed.
+Layout, for loop ``L``:
+
+* experiment ``collapse-monitor/L`` (artifacts under ``mlartifacts/L``);
+* the loop's parent run (tags ``collapse_loop=L``, ``collapse_kind=loop``):
+  every round's metrics, derivatives and risk at ``step = round``, so MLflow
+  charts the trajectory;
+* a nested run per round (``mlflow.parentRunId`` = the parent; tags
+  ``collapse_loop``, ``collapse_round``, ``collapse_fingerprint``,
+  ``collapse_metrics_version``, ``collapse_kind=round``): the same values at
+  ``step = round`` plus the round's artifacts (trajectory plots, alert
+  explanations, the Evidently HTML).
+
+Runs are found by tag before one is created, so re-auditing a round (or
+restarting the daemon) reopens its run instead of making another. A round
+whose fingerprint and metrics version were already logged is not logged
+again, so each round holds one point unless its data changed.
 
 If the tracking server is unreachable the audit still completes: the round is
 queued in the store (``mlflow_pending``) and :func:`publish_round` logs it,
@@ -17,8 +29,17 @@ import os
 import time
 from pathlib import Path
 
-EXPERIMENT = "collapse-monitor"
+EXPERIMENT_PREFIX = "collapse-monitor/"
 LOOP_TAG = "collapse_loop"
+ROUND_TAG = "collapse_round"
+KIND_TAG = "collapse_kind"
+FINGERPRINT_TAG = "collapse_fingerprint"
+VERSION_TAG = "collapse_metrics_version"
+PARENT_TAG = "mlflow.parentRunId"
+
+
+def experiment_name(loop: str) -> str:
+    return f"{EXPERIMENT_PREFIX}{loop}"
 
 
 def _client(tracking_uri: str):
@@ -30,22 +51,55 @@ def _client(tracking_uri: str):
     return MlflowClient(tracking_uri=tracking_uri)
 
 
-def _experiment_id(client, artifact_root: Path) -> str:
-    exp = client.get_experiment_by_name(EXPERIMENT)
+def _experiment_id(client, loop: str, artifact_root: Path) -> str:
+    name = experiment_name(loop)
+    exp = client.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
+    if tracking_uri_is_server(client.tracking_uri):  # the server's own artifact store (mlflow-artifacts:)
+        return client.create_experiment(name)
     # An explicit artifact location: the default would be ./mlruns in the CWD.
-    return client.create_experiment(EXPERIMENT, artifact_location=artifact_root.resolve().as_uri())
+    return client.create_experiment(name, artifact_location=(artifact_root / loop).resolve().as_uri())
+
+
+def tracking_uri_is_server(uri: str) -> bool:
+    return uri.startswith(("http://", "https://", "databricks"))
+
+
+def _find(client, exp_id: str, filter_string: str):
+    runs = client.search_runs([exp_id], filter_string=filter_string, order_by=["attributes.start_time ASC"],
+                              max_results=1)
+    return runs[0] if runs else None
+
+
+def _loop_filter(loop: str) -> str:
+    # Loop names are validated (no quotes).
+    return f"tags.{LOOP_TAG} = '{loop}' and tags.{KIND_TAG} = 'loop'"
+
+
+def _round_filter(loop: str, round_number: int) -> str:
+    return f"tags.{LOOP_TAG} = '{loop}' and tags.{KIND_TAG} = 'round' and tags.{ROUND_TAG} = '{round_number}'"
 
 
 def find_loop_run(tracking_uri: str, loop: str, artifact_root: Path):
-    """The loop's run, or None. Loop names are validated (no quotes)."""
+    """The loop's parent run, or None."""
     client = _client(tracking_uri)
-    exp_id = _experiment_id(client, artifact_root)
-    runs = client.search_runs(
-        [exp_id], filter_string=f"tags.{LOOP_TAG} = '{loop}'", order_by=["attributes.start_time ASC"], max_results=1
-    )
-    return runs[0] if runs else None
+    return _find(client, _experiment_id(client, loop, artifact_root), _loop_filter(loop))
+
+
+def find_round_run(tracking_uri: str, loop: str, round_number: int, artifact_root: Path):
+    """The round's nested run, or None."""
+    client = _client(tracking_uri)
+    return _find(client, _experiment_id(client, loop, artifact_root), _round_filter(loop, round_number))
+
+
+def round_runs(tracking_uri: str, loop: str, artifact_root: Path) -> list:
+    """Every nested round run of the loop, by round."""
+    client = _client(tracking_uri)
+    runs = client.search_runs([_experiment_id(client, loop, artifact_root)],
+                              filter_string=f"tags.{LOOP_TAG} = '{loop}' and tags.{KIND_TAG} = 'round'",
+                              max_results=50_000)
+    return sorted(runs, key=lambda r: int(r.data.tags[ROUND_TAG]))
 
 
 def log_round(
@@ -57,24 +111,30 @@ def log_round(
     metrics: dict[str, float],
     derived: dict[str, float | None],
     artifacts: tuple[Path, ...] = (),
+    metrics_version: str | None = None,
 ) -> tuple[str, bool]:
-    """Log one round into the loop's run; returns ``(run_id, logged)``.
+    """Log one round into its nested run and the loop's parent run; returns ``(round_run_id, logged)``.
 
     ``derived`` holds already-named series (``delta/<metric>``,
     ``zscore/<metric>``, ``collapse_risk``); missing values are skipped.
-    ``artifacts`` (e.g. the round's Evidently HTML) go under ``round_<N>/``.
+    ``artifacts`` (plots, alert JSON, the Evidently HTML) go to the round's run.
     """
-    from mlflow.entities import Metric
+    from mlflow.entities import Metric, RunStatus
 
+    from metrics_core import METRICS_VERSION
+
+    version = metrics_version or METRICS_VERSION
     client = _client(tracking_uri)
-    exp_id = _experiment_id(client, artifact_root)
-    run = find_loop_run(tracking_uri, loop, artifact_root)
+    exp_id = _experiment_id(client, loop, artifact_root)
+    parent = _find(client, exp_id, _loop_filter(loop))
+    if parent is None:
+        parent = client.create_run(exp_id, tags={LOOP_TAG: loop, KIND_TAG: "loop"}, run_name=loop)
+    run = _find(client, exp_id, _round_filter(loop, round_number))
     if run is None:
-        run = client.create_run(exp_id, tags={LOOP_TAG: loop}, run_name=loop)
-    run_id = run.info.run_id
-    fp_tag = f"collapse_round_{round_number}_fingerprint"
-    if run.data.tags.get(fp_tag) == fingerprint:
-        return run_id, False
+        run = client.create_run(exp_id, run_name=f"{loop}-round-{round_number}", tags={
+            LOOP_TAG: loop, KIND_TAG: "round", ROUND_TAG: str(round_number), PARENT_TAG: parent.info.run_id})
+    elif run.data.tags.get(FINGERPRINT_TAG) == fingerprint and run.data.tags.get(VERSION_TAG) == version:
+        return run.info.run_id, False
     now = int(time.time() * 1000)
     batch = [Metric(name, float(v), now, round_number) for name, v in metrics.items()]
     batch += [
@@ -82,11 +142,16 @@ def log_round(
         for name, v in derived.items()
         if v is not None and not math.isnan(v)
     ]
-    client.log_batch(run_id, metrics=batch)
+    for run_id in (run.info.run_id, parent.info.run_id):
+        for start in range(0, len(batch), 1000):  # MLflow's log_batch limit
+            client.log_batch(run_id, metrics=batch[start:start + 1000])
     for path in artifacts:
-        client.log_artifact(run_id, str(path), artifact_path=f"round_{round_number}")
-    client.set_tag(run_id, fp_tag, fingerprint)
-    return run_id, True
+        client.log_artifact(run.info.run_id, str(path))
+    # Tagged last: a round whose logging failed part-way is logged again in full.
+    client.set_tag(run.info.run_id, VERSION_TAG, version)
+    client.set_tag(run.info.run_id, FINGERPRINT_TAG, fingerprint)
+    client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FINISHED))
+    return run.info.run_id, True
 
 
 def publish_round(store, tracking_uri: str, artifact_root: Path, loop: str, round_number: int,

@@ -466,7 +466,9 @@ def test_compose_wires_prometheus_rules_alertmanager_and_the_monitor():
         assert prom_mounts[str(Path(config_file).parent / rule_file)] == RULES_FILE
     (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "collapse-monitor"]
     assert job["static_configs"][0]["targets"] == ["monitor:9464"]
-    assert services["monitor"]["command"] == ["serve", "--host", "0.0.0.0", "--port", "9464"]
+    assert services["monitor"]["command"][:6] == ["serve", "--host", "0.0.0.0", "--port", "9464", "--watch"]
+    watched = services["monitor"]["command"][6]
+    assert ("watch", watched) in _mounts(services["monitor"])  # serve watches the mounted volume
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
     am_mounts = dict((t, (DOCKER / s).resolve()) for s, t in _mounts(services["alertmanager"]) if s.startswith("."))
     assert am_mounts["/etc/alertmanager/alertmanager.yml"] == ALERTMANAGER_CONFIG

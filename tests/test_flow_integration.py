@@ -12,7 +12,7 @@ from metrics_core.registry import metric_names
 from monitor.config import load_settings
 from monitor.exporter import StoreCollector, Exporter
 from monitor.store import TrajectoryStore
-from monitor.tracking import EXPERIMENT, LOOP_TAG
+from monitor.tracking import experiment_name, find_round_run, round_runs
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -27,9 +27,11 @@ def _scrape(url: str) -> dict[tuple[str, tuple], float]:
 
 
 def _loop_run(settings, loop):
+    """The loop's experiment's parent runs (runs without a parent)."""
     client = MlflowClient(settings.mlflow_uri)
-    exp = client.get_experiment_by_name(EXPERIMENT)
-    return client, client.search_runs([exp.experiment_id], filter_string=f"tags.{LOOP_TAG} = '{loop}'")
+    exp = client.get_experiment_by_name(experiment_name(loop))
+    runs = client.search_runs([exp.experiment_id])
+    return client, [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
 
 
 def test_audit_flow_store_mlflow_and_exporter(home, shrinking_rounds):
@@ -61,26 +63,38 @@ def test_audit_flow_store_mlflow_and_exporter(home, shrinking_rounds):
     assert len(traj) == 4 * len(metric_names("embedding"))
     assert traj[traj.metric == "recall"]["value"].tolist() == pytest.approx(recalls)
 
-    # MLflow: one run for the loop, one point per round at step = round.
+    # MLflow: the loop's experiment has one parent run, one point per round at step = round...
     client, runs = _loop_run(settings, "loop-a")
     assert len(runs) == 1
-    history = client.get_metric_history(runs[0].info.run_id, "recall")
+    parent = runs[0].info.run_id
+    history = client.get_metric_history(parent, "recall")
     assert sorted((h.step, h.value) for h in history) == [(i, pytest.approx(v)) for i, v in enumerate(recalls)]
-    deltas = client.get_metric_history(runs[0].info.run_id, "delta/recall")
+    deltas = client.get_metric_history(parent, "delta/recall")
     assert sorted(h.step for h in deltas) == [1, 2, 3]
-    risk = client.get_metric_history(runs[0].info.run_id, "collapse_risk")
+    risk = client.get_metric_history(parent, "collapse_risk")
     assert sorted(h.step for h in risk) == [0, 1, 2, 3]
+    # ...and a nested run per round, tagged, holding its values and artifacts.
+    nested = round_runs(settings.mlflow_uri, "loop-a", settings.artifact_root)
+    assert [r.data.tags["collapse_round"] for r in nested] == ["0", "1", "2", "3"]
+    for r, run in enumerate(nested):
+        assert run.data.tags["mlflow.parentRunId"] == parent
+        assert run.data.tags["collapse_loop"] == "loop-a" and run.data.tags["collapse_metrics_version"] == "2"
+        assert run.data.tags["collapse_fingerprint"] == store.round_audits("loop-a")[r]["fingerprint"]
+        assert run.data.metrics["recall"] == pytest.approx(recalls[r])
+        assert [h.step for h in client.get_metric_history(run.info.run_id, "recall")] == [r]
     # Each round logs the trajectory plots and the alert explanations as of that round.
-    artifacts = {a.path for a in client.list_artifacts(runs[0].info.run_id, "round_3")}
-    assert {"round_3/loop-a-coverage.png", "round_3/loop-a-diversity.png", "round_3/loop-a-risk.png",
-            "round_3/alerts.json"} <= artifacts
+    artifacts = {a.path for a in client.list_artifacts(nested[3].info.run_id)}
+    assert {"loop-a-coverage.png", "loop-a-diversity.png", "loop-a-risk.png", "alerts.json"} <= artifacts
 
-    # Re-auditing the same round: same values, no second run, no second point.
+    # Re-auditing the same round: same values, the round's run found by tag, no second run or point.
     again = audit_round("loop-a", 2, str(rounds[2]), str(ref))
     assert again["metrics"] == results[2]["metrics"]
     client, runs = _loop_run(settings, "loop-a")
     assert len(runs) == 1
-    assert len(client.get_metric_history(runs[0].info.run_id, "recall")) == 4
+    assert len(client.get_metric_history(parent, "recall")) == 4
+    assert [r.info.run_id for r in round_runs(settings.mlflow_uri, "loop-a", settings.artifact_root)] == [
+        r.info.run_id for r in nested]
+    assert find_round_run(settings.mlflow_uri, "loop-a", 2, settings.artifact_root).info.run_id == nested[2].info.run_id
     assert len(store.trajectory("loop-a")) == 4 * len(metric_names("embedding"))
 
     # The exporter reads the store at scrape time.

@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 from flows.audit import audit_round
 from monitor.config import load_settings
 from monitor.store import TrajectoryStore
-from monitor.tracking import find_loop_run
+from monitor.tracking import find_loop_run, round_runs
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -78,11 +78,14 @@ def test_rounds_audited_while_the_tracking_server_is_down_are_caught_up_once(hom
         recalls = store.trajectory("down").query("metric == 'recall'")["value"].tolist()
         assert sorted((h.step, h.value) for h in history) == [(i, pytest.approx(v)) for i, v in enumerate(recalls)]
         assert sorted(h.step for h in client.get_metric_history(run.info.run_id, "collapse_risk")) == [0, 1, 2, 3]
-        # The queued round's plots came along too.
-        assert "round_1/alerts.json" in {a.path for a in client.list_artifacts(run.info.run_id, "round_1")}
+        # Every round exactly once: one nested run each; the queued round's plots came along too.
+        nested = round_runs(uri, "down", settings.artifact_root)
+        assert [r.data.tags["collapse_round"] for r in nested] == ["0", "1", "2", "3"]
+        assert "alerts.json" in {a.path for a in client.list_artifacts(nested[1].info.run_id)}
         # Re-auditing unchanged data logs nothing new.
         audit_round("down", 1, str(rounds[1]), str(ref), n_boot=0)
         assert len(client.get_metric_history(run.info.run_id, "recall")) == 4
+        assert len(round_runs(uri, "down", settings.artifact_root)) == 4
     finally:
         _stop(server)
         store.close()

@@ -104,13 +104,13 @@ def test_tabular_loop_with_protected_attribute_and_constraints(home, tmp_path, c
     # The Evidently report is logged to the loop's MLflow run.
     from mlflow.tracking import MlflowClient
 
-    from monitor.tracking import find_loop_run
+    from monitor.tracking import find_round_run
 
     settings = load_settings(home)
-    run = find_loop_run(settings.mlflow_uri, "tab", settings.artifact_root)
-    listed = [a.path for a in MlflowClient(settings.mlflow_uri).list_artifacts(run.info.run_id, "round_1")]
-    assert "round_1/round_1.html" in listed and "round_1/alerts.json" in listed
-    assert {"round_1/tab-coverage.png", "round_1/tab-fidelity.png", "round_1/tab-risk.png"} <= set(listed)
+    run = find_round_run(settings.mlflow_uri, "tab", 1, settings.artifact_root)
+    listed = [a.path for a in MlflowClient(settings.mlflow_uri).list_artifacts(run.info.run_id)]
+    assert "round_1.html" in listed and "alerts.json" in listed
+    assert {"tab-coverage.png", "tab-fidelity.png", "tab-risk.png"} <= set(listed)
 
 
 def test_bad_text_and_table_inputs_are_refused_with_one_line_and_nothing_stored(home, tmp_path, capsys):

@@ -207,3 +207,21 @@ def test_block_bootstrap_matches_the_row_bootstrap_spread(monkeypatch):
         assert abs(b.std_error / r.std_error - 1) < 0.36
     identical = np.repeat(rng.normal(size=(1, 24)), 3000, axis=0)
     assert effective_rank(identical, n_boot=50) == Estimate(0.0, 0.0, 0.0, 0.0)
+
+
+def test_groups_partition_the_suite_and_reproduce_it_exactly():
+    from metrics_core import SUITE_GROUPS, embedding_suite_group, metric_names
+
+    grouped = [name for names in SUITE_GROUPS.values() for name in names]
+    assert sorted(grouped) == sorted(metric_names("embedding")) and len(grouped) == len(set(grouped))
+    rng = np.random.default_rng(3)
+    ref, rnd = rng.normal(size=(120, 6)), rng.normal(size=(90, 6)) * 0.7
+    config = SuiteConfig(k=4, n_boot=20, seed=5)
+    profile = fit_reference_profile(ref, config)
+    whole = embedding_suite(ref, rnd, config=config, profile=profile)
+    parts = {}
+    for group in reversed(list(SUITE_GROUPS)):  # order does not matter: every group seeds its own bootstrap
+        parts.update(embedding_suite_group(group, ref, rnd, config=config, profile=profile))
+    assert parts == whole
+    with pytest.raises(ValueError, match="group: expected one of neighbourhood, alpha"):
+        embedding_suite_group("fidelity", ref, rnd, config=config, profile=profile)

@@ -64,8 +64,10 @@ def run(args) -> int:
     if args.json:
         quiet_prefect()
     from flows.audit import audit_round
+    from flows.runners import task_runner
 
-    result = audit_round(
+    runner = task_runner(args.task_runner, args.dask_address)
+    result = audit_round.with_options(task_runner=runner)(
         loop=args.loop,
         round_number=args.round,
         data_path=data_path,

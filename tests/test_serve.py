@@ -1,0 +1,198 @@
+"""``collapse-monitor serve --watch``: a real long-lived process fed round files, scraped, stopped with SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+from monitor.store import TrajectoryStore
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _scrape(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            return resp.read().decode()
+    except OSError:
+        return ""
+
+
+def _wait_for(predicate, timeout: float, proc, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited ({proc.returncode}) while waiting for {what}")
+        value = predicate()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def _save(path, seed, scale=1.0):
+    rng = np.random.default_rng(seed)
+    np.save(path, (rng.normal(size=(120, 6)) * scale).astype(np.float32))
+
+
+def _start_serve(home, src, port, extra_env=None, interval=2):
+    env = {**os.environ, "COLLAPSE_MONITOR_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_LOGGING_LEVEL": "INFO", **(extra_env or {})}
+    if not (extra_env and "PREFECT_API_URL" in extra_env):
+        env.pop("PREFECT_API_URL", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "monitor.cli", "serve", "--watch", str(src), "--interval", str(interval), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
+    )
+
+
+def _stop(proc) -> str:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        raise AssertionError(f"serve did not stop within 60 s of SIGTERM:\n{out[-3000:]}")
+    return out
+
+
+def _feed_and_check(tmp_path, proc, port, src, loop):
+    """Round 0 arrives with a .done marker, round 1 without (complete once its size is stable)."""
+    _wait_for(lambda: "collapse_up 1.0" in _scrape(port), 120, proc, "the exporter")
+    (src / loop).mkdir(parents=True, exist_ok=True)
+    (src / loop / "loop.toml").write_text("bootstrap = 20\n")
+    _save(src / loop / "reference.npy", 0)
+    _save(src / loop / "round_0.npy", 1)
+    (src / loop / "round_0.npy.done").touch()
+    _wait_for(lambda: f'collapse_round{{loop="{loop}"}} 0.0' in _scrape(port), 240, proc, "round 0 to be audited")
+    _save(src / loop / "round_1.npy", 2, scale=0.6)
+    text = _wait_for(lambda: (t := _scrape(port)) and f'collapse_watch_audited_files{{loop="{loop}"}} 2.0' in t and t,
+                     240, proc, "round 1 to be audited")
+    assert f'collapse_round{{loop="{loop}"}} 1.0' in text
+    assert f'collapse_metric_value{{family="coverage",loop="{loop}",metric="recall",modality="embedding"}}' in text
+    time.sleep(5)  # a few more scans: nothing is audited twice
+
+
+def _check_store(home, src, loop):
+    store = TrajectoryStore(f"sqlite:///{home / 'store.db'}")
+    try:
+        files = store.watched_files(loop)
+        assert list(files["status"]) == ["audited", "audited"]
+        assert len(store.trajectory(loop).query("metric == 'recall'")) == 2
+        audits = store.round_audits(loop)
+        assert sorted(audits) == [0, 1]
+        assert all(a["audited_at"] < files["handled_at"].max() + 1 for a in audits.values())
+    finally:
+        store.close()
+
+
+def test_serve_watches_a_directory_audits_new_rounds_once_and_stops_on_sigterm(tmp_path):
+    home, src, port = tmp_path / "home", tmp_path / "src", _free_port()
+    src.mkdir()
+    proc = _start_serve(home, src, port)
+    try:
+        _feed_and_check(tmp_path, proc, port, src, "lp")
+    except BaseException:
+        out = _stop(proc)
+        print(out[-5000:])
+        raise
+    out = _stop(proc)
+    assert proc.returncode == 0, out[-3000:]
+    assert "(ephemeral Prefect)" in out and "stopped" in out, out[-3000:]
+    assert out.count("round 0 audited: ") == 1 and out.count("round 1 audited: ") == 1, out[-3000:]
+    _check_store(home, src, "lp")
+    assert _scrape(port) == ""  # the exporter went down with the process
+
+
+def test_serve_refuses_a_missing_watch_directory_before_starting(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "--home", str(tmp_path / "h"), "serve", "--watch",
+         str(tmp_path / "nope"), "--port", "0"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == f"collapse-monitor: error: {tmp_path / 'nope'}: the watched source is not a directory"
+
+
+def _prefect_server(tmp_path):
+    port = _free_port()
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2", "PREFECT_UI_ENABLED": "false",
+           "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}"}
+    env.pop("PREFECT_API_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
+                             str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api"
+
+    def healthy():
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=3) as resp:
+                return resp.status == 200
+        except OSError:
+            return False
+
+    _wait_for(healthy, 180, proc, "the Prefect server")
+    return proc, url
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_serve_uses_a_prefect_server_when_prefect_api_url_is_set(tmp_path):
+    server, url = _prefect_server(tmp_path)
+    try:
+        home, src, port = tmp_path / "home", tmp_path / "src", _free_port()
+        src.mkdir()
+        proc = _start_serve(home, src, port, {"PREFECT_API_URL": url}, interval=5)
+        try:
+            _feed_and_check(tmp_path, proc, port, src, "srv")
+        except BaseException:
+            print(_stop(proc)[-5000:])
+            raise
+        out = _stop(proc)
+        assert proc.returncode == 0, out[-3000:]
+        assert url in out and "ephemeral" not in out
+        _check_store(home, src, "srv")
+        # The server scheduled and recorded the deployment's runs.
+        with urllib.request.urlopen(urllib.request.Request(
+                f"{url}/flow_runs/filter", data=b'{"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}}',
+                headers={"Content-Type": "application/json"}, method="POST"), timeout=10) as resp:
+            runs = __import__("json").loads(resp.read())
+        watch_runs = [r for r in runs if r["deployment_id"] is not None]
+        assert len(watch_runs) >= 3  # scans that audited round 0, round 1, and later ones that found nothing
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+
+
+def test_serve_once_scans_audits_and_exits(tmp_path, home, prefect_harness, capsys):
+    from monitor.cli import main
+
+    src = tmp_path / "src"
+    (src / "lp").mkdir(parents=True)
+    _save(src / "lp" / "reference.npy", 0)
+    _save(src / "lp" / "round_0.npy", 1)
+    (src / "lp" / "round_0.npy.done").touch()
+    _save(src / "lp" / "round_1.npy", 2)  # no marker, first sight: not complete yet
+    (src / "lp" / "loop.toml").write_text("bootstrap = 10\n")
+    assert main(["serve", "--watch", str(src), "--once"]) == 0
+    assert "audited 1, refused 0, to retry 0" in capsys.readouterr().out
+    assert main(["serve", "--watch", str(src), "--once"]) == 0  # round 1 now stable across two scans
+    assert "audited 1, refused 0, to retry 0" in capsys.readouterr().out
+    assert main(["serve", "--watch", str(src), "--once"]) == 0
+    assert "audited 0, refused 0, to retry 0" in capsys.readouterr().out
+    assert main(["serve", "--once"]) == 1
+    assert capsys.readouterr().err.strip() == "collapse-monitor: error: --once needs --watch or --manifest"
