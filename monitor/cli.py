@@ -149,9 +149,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the Markdown report; plots go beside it in <stem>/ (default docs/benchmark.md)")
     bench.add_argument("--json", action="store_true", help="print exactly one JSON object with the results")
 
-    demo = sub.add_parser("demo", help="a Gaussian-mixture self-training loop audited round by round")
-    demo.add_argument("--rounds", type=_positive_int, default=15, help="generation rounds (default 15)")
+    demo = sub.add_parser("demo", help="the L4 real-text collapse loop (a bigram model refitted on its own "
+                          "samples), audited round by round, with its alarm and lead time over the true onset")
+    demo.add_argument("--rounds", type=_positive_int, default=9,
+                      help="generations after generation 0; rounds 0..ROUNDS are audited (default 9)")
     demo.add_argument("--seed", type=_non_negative_int, default=0, help="simulation seed (default 0)")
+    demo.add_argument("--n-samples", type=_positive_int, default=3000,
+                      help="sentences each generation is refitted on: fewer collapse faster (default 3000: "
+                           "onset near generation 8)")
+    demo.add_argument("--n-audit", type=_positive_int, default=500, help="sentences audited per round (default 500)")
+    demo.add_argument("--n-reference", type=_positive_int, default=500,
+                      help="held-out real glosses in the reference (default 500)")
+    demo.add_argument("--bootstrap", type=_positive_int, default=50, help="bootstrap replicates (default 50)")
     demo.add_argument("--host", default="127.0.0.1", help="exporter bind address (default 127.0.0.1)")
     demo.add_argument("--port", type=_non_negative_int, default=DEFAULT_PORT, help=f"exporter port, 0 for any (default {DEFAULT_PORT})")
     demo.add_argument("--no-serve", action="store_true", help="do not serve the exporter during the demo")

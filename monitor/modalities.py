@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from metrics_core.bootstrap import Estimate
+from metrics_core.suite import METRICS_VERSION
 from monitor.embedding_cache import EmbeddingCache
 from monitor.errors import CollapseMonitorError, InputError
 
@@ -76,7 +77,7 @@ def text_embeddings(
     *,
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray, str]:
-    """Embeddings of the reference and the round, and the featurizer's key (part of every cache key)."""
+    """Embeddings of the reference and the round, and the cache key: the featurizer's content hash and ``METRICS_VERSION``."""
     cache = EmbeddingCache(cache_dir / "embeddings")
     if featurizer == HASHING:
         model = _hashing_featurizer(cache_dir / "featurizers", reference_fingerprint, reference_texts, seed)
@@ -90,6 +91,7 @@ def text_embeddings(
             raise CollapseMonitorError(f"featurizer {featurizer!r}: {exc}") from exc
         key, embed = model.key, model.transform
 
+    key = f"{key}@metrics-v{METRICS_VERSION}"  # a metrics-version bump re-embeds rather than trusting old vectors
     return cache.embed(reference_texts, key, embed), cache.embed(round_texts, key, embed), key
 
 

@@ -370,3 +370,10 @@ def test_n_samples_none_refits_on_n_train_samples():
     trace = T.l4_text(0, 3, 1, n_train=300, n_samples=None, n_audit=20, n_reference=20)
     assert trace.params["n_samples"] == 300
     assert trace.onset is not None and trace.onset <= 3
+
+
+def test_a_rejection_round_that_keeps_nothing_adds_no_empty_sentence():
+    # Regression: seed 7 with 2000 samples per refit reaches a model whose first
+    # rejection round keeps no sentence; np.split of nothing used to add an empty one.
+    trace = T.l4_text(7, 25, n_samples=2000)
+    assert len(trace.rounds) == 26 and all(all(text.strip() for text in r) for r in trace.rounds)

@@ -1,4 +1,4 @@
-"""The CLI: the JSON contract, one-line errors with exit 1, status, serve and demo."""
+"""The CLI: the JSON contract, one-line errors with exit 1, status and serve (the demo: test_demo.py)."""
 
 import json
 import os
@@ -191,18 +191,7 @@ def test_serve_scrape_and_sigterm(home, shrinking_rounds, tmp_path):
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
-    assert "exporter stopped" in out
-
-
-@pytest.mark.usefixtures("prefect_harness")
-def test_demo_runs_loop_and_alerts(home, capsys):
-    assert main(["demo", "--rounds", "6", "--port", "0"]) == 0
-    out = capsys.readouterr().out
-    assert "demo-gmm" in out and "first alert at round" in out
-    traj = TrajectoryStore(load_settings().store_url).trajectory("demo-gmm")
-    assert sorted(traj["round"].unique()) == list(range(6))
-    recall = traj[traj.metric == "recall"].sort_values("round")["value"].to_numpy()
-    assert recall[-1] < recall[0] - 0.2  # the loop collapses
+    assert out.rstrip().endswith("stopped")
 
 
 def test_serve_port_in_use_is_one_line_error(home, capsys):

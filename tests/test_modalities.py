@@ -184,3 +184,26 @@ def test_schema_file_overrides_the_inferred_column_kinds(tmp_path):
     schema.write_text('[columns]\nnope = "numeric"\n')
     with pytest.raises(InputError, match="reference: schema:"):
         tabular_metrics_and_embeddings(ref, rnd, schema_path=str(schema), **kw)
+
+
+def test_text_embeddings_are_cached_by_content_and_metrics_version(tmp_path, monkeypatch):
+    from monitor import modalities
+    from monitor.embedding_cache import EmbeddingCache
+
+    ref = [f"reference sentence number {i} about cats" for i in range(40)]
+    rnd = [f"round sentence number {i} about dogs" for i in range(30)]
+    calls = []
+    real_embed = EmbeddingCache.embed
+
+    def counting_embed(self, texts, key, fn):
+        return real_embed(self, texts, key, lambda batch: calls.append(len(batch)) or fn(batch))
+
+    monkeypatch.setattr(EmbeddingCache, "embed", counting_embed)
+    a_ref, a_rnd, key = modalities.text_embeddings(tmp_path, "hashing", "fp", ref, rnd, seed=0)
+    assert key.endswith("@metrics-v2") and calls == [40, 30]
+    b_ref, b_rnd, key_again = modalities.text_embeddings(tmp_path, "hashing", "fp", ref, rnd, seed=0)
+    assert key_again == key and calls == [40, 30]  # every text from the cache
+    assert np.array_equal(a_ref, b_ref) and np.array_equal(a_rnd, b_rnd)
+    monkeypatch.setattr(modalities, "METRICS_VERSION", "3")
+    _, _, bumped = modalities.text_embeddings(tmp_path, "hashing", "fp", ref, rnd, seed=0)
+    assert bumped.endswith("@metrics-v3") and calls == [40, 30, 40, 30]  # a version bump re-embeds

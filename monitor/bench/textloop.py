@@ -503,7 +503,8 @@ def sample_ngram(model: NgramModel, n_sentences: int, rng: np.random.Generator, 
                 break
         kept = np.flatnonzero(length >= 0)
         words = drawn[kept][np.arange(max_tokens + 1) < length[kept, None]]
-        out.extend(np.split(words, np.cumsum(length[kept])[:-1]))
+        if kept.size:  # np.split of nothing would add one empty "sentence"
+            out.extend(np.split(words, np.cumsum(length[kept])[:-1]))
     raise RuntimeError(f"sample_ngram: fewer than {n_sentences} sentences of <= {max_tokens} words after "
                        f"{_MAX_REJECTION_ROUNDS} rounds; the model rarely ends a sentence")
 
