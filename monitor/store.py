@@ -333,24 +333,22 @@ class TrajectoryStore:
         fingerprint = rows[0].fingerprint if rows else ""
         return fingerprint, {r.metric: float(r.value) for r in rows}, derived
 
+    @staticmethod
+    def _unfinished_backfill_query(loop: str):
+        return (sa.select(backfills.c.id, backfills.c.started_at)
+                .where((backfills.c.loop == loop) & backfills.c.finished_at.is_(None))
+                .order_by(backfills.c.id.desc()).limit(1))
+
     def unfinished_backfill(self, loop: str) -> tuple[int, float] | None:
         """The loop's unfinished backfill ``(id, started_at)``, if any (nothing is created)."""
         with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(backfills.c.id, backfills.c.started_at)
-                .where((backfills.c.loop == loop) & backfills.c.finished_at.is_(None))
-                .order_by(backfills.c.id.desc()).limit(1)
-            ).first()
+            row = conn.execute(self._unfinished_backfill_query(loop)).first()
         return None if row is None else (int(row.id), float(row.started_at))
 
     def open_backfill(self, loop: str) -> tuple[int, float, bool]:
         """The loop's unfinished backfill ``(id, started_at, resumed=True)``, else a new one."""
         with self.engine.begin() as conn:
-            row = conn.execute(
-                sa.select(backfills.c.id, backfills.c.started_at)
-                .where((backfills.c.loop == loop) & backfills.c.finished_at.is_(None))
-                .order_by(backfills.c.id.desc()).limit(1)
-            ).first()
+            row = conn.execute(self._unfinished_backfill_query(loop)).first()
             if row is not None:
                 return int(row.id), float(row.started_at), True
             started = time.time()

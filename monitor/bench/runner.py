@@ -1,0 +1,1240 @@
+r"""The benchmark runner: audit every seeded loop and control in-process, run the engine, score every detector.
+
+Survey §8.1 (meta-evaluation). A *family* is one collapse loop (``L1-d1-M20``,
+..., ``L4-text``) with its three controls ``C0-``, ``C1-``, ``C2-<loop id>``
+(:mod:`monitor.bench.loops`, :mod:`monitor.bench.textloop`). A *run* is one
+family member at one seed, generated as a :class:`~monitor.bench.trace.LoopTrace`.
+
+**Audit, as the daemon does it** (``flows/audit.py``), but in-process: no
+Prefect, MLflow or store. Per run the reference is prepared once (the
+embedding suite's :func:`metrics_core.fit_reference_profile`; text: the
+hashing featurizer fitted on the reference and :func:`metrics_core.text.fit_text_reference`;
+tabular: everything inside :func:`monitor.modalities.tabular_metrics_and_embeddings`),
+then every audited generation ``g`` gets
+
+* the modality's own metrics (text: :func:`metrics_core.text.text_suite`;
+  tabular: :func:`monitor.modalities.tabular_metrics_and_embeddings`);
+* :func:`metrics_core.embedding_suite` on the embeddings (embedding rounds as
+  they are, text through the hashing featurizer, tabular rows encoded);
+* Evidently's drift share (below), recorded as ``evidently_drift_share`` for
+  text and tabular rounds, as the daemon does, and for every modality as a baseline;
+* the MMD permutation p-value of the round against the reference
+  (:func:`monitor.bench.baselines.mmd_permutation_pvalue`), a baseline only.
+
+Metric values that are not finite are dropped from that round, as the daemon
+drops them. The trajectory rows (``loop, round, metric, value, ci_low,
+ci_high, std_error``, the columns of ``TrajectoryStore.trajectory``) use the
+**generation as the round number** (what a user passes to ``collapse-monitor
+audit``), so slopes are per generation and lead times are in generations.
+
+**The engine**: :func:`monitor.alerts.evaluate_loop` on the run's whole
+trajectory with the given rules (the calibrated operating point: the shipped
+defaults unless ``--rules`` overlays them). The replay of a trajectory's states
+at round ``r`` only uses rounds up to ``r``, so the replay of the finished run
+says what the daemon reported at every round. Per round:
+
+* loop alarm state :math:`A_r` = some metric's state is raised (warning or
+  critical) at round ``r``; the loop's alarm is the first such round;
+* metric ``m``'s alarm state = ``m``'s own state is raised;
+* loop risk = the engine's ``risk`` column; metric risk =
+  :func:`monitor.alerts.metric_risk` (0 on a round where the metric is missing).
+
+**Evidently's drift share, fast.** :mod:`monitor.evidently_report` builds a
+full Evidently report, about 0.12 s per column, almost all of it plotly
+widget rendering. :func:`evidently_drift_share` runs the same per-column test
+Evidently's ``ValueDrift`` runs (``get_one_column_drift``: drop infinite and
+NaN values, ``get_stattest(reference, current, type, None)``, its default
+threshold), on the columns :mod:`monitor.evidently_report` builds (text: the
+five descriptors and the pooled principal components of the embeddings;
+tabular: the typed columns; embedding rounds, which the daemon does not send
+to Evidently: the pooled principal components alone,
+:math:`K = \min(16, D, N + M - 1)`), and returns the share of drifted
+columns. The runner checks it against the full report on chosen rounds
+(``BenchSettings.evidently_check``) and reports the largest difference.
+
+Scoring is :mod:`monitor.bench.scoring`; see :func:`score_family`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import math
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from monitor.bench import baselines, scoring
+from monitor.bench import loops as numeric_loops
+from monitor.bench import textloop
+from monitor.bench.trace import LoopTrace
+from monitor.errors import CollapseMonitorError
+
+TARGET_FALSE_ALARMS_PER_1000 = 1.0  # the issue's target; the equal-rate fallback when the engine has none
+TARGET_P_BEFORE_ONSET = 0.9
+DRIFT_SHARE = "evidently_drift_share"
+EVIDENTLY_EMBEDDING_DIMS = 16  # monitor.evidently_report.DEFAULT_EMBEDDING_DIMS
+CONTROL_PREFIXES = ("C0", "C1", "C2")
+BASELINES = ("fixed_threshold", "one_round_delta", "evidently_drift_share", "mmd_permutation")
+BASELINE_TITLES = {
+    "fixed_threshold": "fixed threshold on a raw metric",
+    "one_round_delta": "one-round delta of a metric",
+    "evidently_drift_share": "Evidently drift share",
+    "mmd_permutation": "MMD permutation test",
+}
+
+# --------------------------------------------------------------------------------------------------------------
+# Loops, families, schedules, settings
+# --------------------------------------------------------------------------------------------------------------
+
+COLLAPSE_LOOPS: dict[str, Callable[..., LoopTrace]] = {**numeric_loops.LOOPS, **textloop.LOOPS}
+CONTROL_LOOPS: dict[str, Callable[..., LoopTrace]] = {**numeric_loops.CONTROLS, **textloop.CONTROLS}
+
+# Full-run schedules (n_generations, audit_every). The suggested ones
+# (loops.suggested_schedule) except the text loops, whose rounds cost ~10x an
+# embedding round (the bootstrap of the diversity metrics on 256-d hashing
+# embeddings): L3's onset is at generation 3-5 (tau 0.9: 3, deterministic), so
+# 12 and 10 generations keep 2-3x the onset; L4's onset is at 13-15 of 20
+# generations (textloop.QUICK_SCHEDULE, the suggested 30 less the tail).
+FULL_SCHEDULES: dict[str, tuple[int, int]] = {
+    **{loop_id: tuple(numeric_loops.suggested_schedule(loop_id).values()) for loop_id in numeric_loops.LOOPS},
+    "L3-tau1.0": (12, 1),
+    "L3-tau0.9": (10, 1),
+    "L4-text": textloop.QUICK_SCHEDULE,
+}
+# Quick mode: short runs that still audit every loop and control (most onsets fall outside them).
+QUICK_SCHEDULES: dict[str, tuple[int, int]] = {
+    "L1-d1-M20": (6, 1),
+    "L1-d1-M100": (30, 5),
+    "L1-d1-M1000": (300, 50),
+    "L1-d16-M20": (12, 2),
+    "L1-d16-M100": (36, 6),
+    "L1-d16-M1000": (300, 50),
+    "L2-K10-d8": (8, 2),
+    "L3-tau1.0": (5, 1),
+    "L3-tau0.9": (4, 1),
+    "L5-wine": (24, 4),
+    "L4-text": (5, 1),
+}
+
+
+def family_of(run_id: str) -> str:
+    """The collapse loop id of a loop or control id (``"C1-L3-tau0.9"`` -> ``"L3-tau0.9"``).
+
+    Args:
+        run_id: a key of :data:`COLLAPSE_LOOPS` or :data:`CONTROL_LOOPS`.
+
+    >>> family_of("C1-L3-tau0.9"), family_of("L4-text")
+    ('L3-tau0.9', 'L4-text')
+    """
+    if run_id in COLLAPSE_LOOPS:
+        return run_id
+    if run_id in CONTROL_LOOPS:
+        return run_id.split("-", 1)[1]
+    raise ValueError(f"run_id: expected a loop or control id ({', '.join(sorted(COLLAPSE_LOOPS))} or C0/C1/C2-...), "
+                     f"got {run_id!r}")
+
+
+def family_members(loop_id: str) -> list[str]:
+    """The collapse loop and its controls, in that order.
+
+    >>> family_members("L4-text")
+    ['L4-text', 'C0-L4-text', 'C1-L4-text', 'C2-L4-text']
+    """
+    if loop_id not in COLLAPSE_LOOPS:
+        raise ValueError(f"loop_id: expected one of {', '.join(sorted(COLLAPSE_LOOPS))}, got {loop_id!r}")
+    return [loop_id, *(f"{c}-{loop_id}" for c in CONTROL_PREFIXES)]
+
+
+def select_families(pattern: str | None) -> list[str]:
+    r"""Collapse loop ids whose family matches the glob ``pattern`` (all when None), in registry order.
+
+    A family is selected when its loop id or one of its control ids matches
+    (:func:`fnmatch.fnmatchcase`); its controls always come along, since every
+    score needs them.
+
+    Args:
+        pattern: a glob such as ``"L1-*"`` or ``"C0-L4-text"``, or None.
+
+    Raises:
+        CollapseMonitorError: the pattern matches no id; the message lists the loop ids.
+
+    >>> select_families("L3-*")
+    ['L3-tau1.0', 'L3-tau0.9']
+    """
+    if pattern is None:
+        return list(COLLAPSE_LOOPS)
+    chosen = [loop_id for loop_id in COLLAPSE_LOOPS
+              if any(fnmatch.fnmatchcase(member, pattern) for member in family_members(loop_id))]
+    if not chosen:
+        raise CollapseMonitorError(
+            f"--loops {pattern!r} matches no loop; known loop ids: {', '.join(COLLAPSE_LOOPS)} "
+            f"(each with controls C0-, C1-, C2-<loop id>)"
+        )
+    return chosen
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """Sizes and schedules of one benchmark run.
+
+    Attributes:
+        quick: quick (CI) or full mode, for the report.
+        seeds: run seeds; every loop and control runs at each.
+        n_audit: samples per audit round, and reference size where the loop has one
+            (L3: documents per round and in the reference; L5's reference is the whole real table).
+        n_boot: bootstrap replicates of every metric (the daemon's default is 200).
+        n_permutations: permutations of the MMD test per round.
+        k: k-NN neighbourhood size of the embedding suite.
+        schedules: loop id -> (n_generations, audit_every); controls use their loop's.
+        evidently_check: compare the fast drift share with a full Evidently report on the last
+            round of the first seed's runs: ``"all"`` of them, the ``"collapse"`` runs only, or ``"none"``.
+    """
+
+    quick: bool
+    seeds: tuple[int, ...]
+    n_audit: int
+    n_boot: int
+    n_permutations: int
+    k: int = 5
+    schedules: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(FULL_SCHEDULES))
+    evidently_check: str = "all"
+
+    def __post_init__(self) -> None:
+        if not self.seeds or any(not isinstance(s, int) or s < 0 for s in self.seeds):
+            raise ValueError(f"seeds: expected a non-empty tuple of ints >= 0, got {self.seeds!r}")
+        for name in ("n_audit", "n_boot", "n_permutations", "k"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (0 if name == "n_boot" else 1):
+                raise ValueError(f"{name}: expected a positive int, got {value!r}")
+        if self.n_audit < self.k + 1:
+            raise ValueError(f"n_audit: expected at least k + 1 = {self.k + 1} samples, got {self.n_audit}")
+        if self.evidently_check not in ("all", "collapse", "none"):
+            raise ValueError(f"evidently_check: expected 'all', 'collapse' or 'none', got {self.evidently_check!r}")
+
+    def schedule(self, run_id: str) -> tuple[int, int]:
+        return self.schedules[family_of(run_id)]
+
+    def as_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "seeds": list(self.seeds),
+                "schedules": {k: list(v) for k, v in self.schedules.items()}}
+
+
+def default_settings(quick: bool, seeds: int | None = None) -> BenchSettings:
+    """The benchmark's sizes: full (8 seeds) or quick (2 seeds, small samples, short runs).
+
+    Full: 301 samples per round and in the reference, 10 bootstrap replicates,
+    99 MMD permutations (so :math:`p \\ge 1/100`): what fits 30 minutes on two
+    shared cores (measured in docs/benchmark.md). The replicates only set each
+    metric's standard error, the engine's noise scale: on six text, tabular and
+    control runs the first alarms at 10 and at 100 replicates were the same
+    but one, a round later at 100. Quick: 101 samples, 5
+    replicates, 49 permutations, :data:`QUICK_SCHEDULES` and no Evidently
+    check. Sizes are odd: EDS is undefined on 1-d rounds with as many negative
+    as positive values, which an even size allows.
+
+    Args:
+        quick: quick mode.
+        seeds: number of seeds (``0 .. seeds - 1``); default 2 quick, 8 full.
+
+    >>> s = default_settings(True)
+    >>> s.seeds, s.n_audit, s.schedules["L4-text"]
+    ((0, 1), 101, (5, 1))
+    """
+    n = (2 if quick else 8) if seeds is None else seeds
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"seeds: expected a positive int, got {seeds!r}")
+    if quick:
+        return BenchSettings(quick=True, seeds=tuple(range(n)), n_audit=101, n_boot=5, n_permutations=49,
+                             schedules=dict(QUICK_SCHEDULES), evidently_check="none")
+    return BenchSettings(quick=False, seeds=tuple(range(n)), n_audit=301, n_boot=10, n_permutations=99,
+                         schedules=dict(FULL_SCHEDULES))
+
+
+def loop_overrides(run_id: str, n_audit: int) -> dict:
+    """Size overrides of a loop or control: the audit and reference sizes its generator takes.
+
+    >>> loop_overrides("C2-L3-tau1.0", 300), loop_overrides("L5-wine", 300)
+    ({'n_documents': 300}, {'n_audit': 300})
+    """
+    family = family_of(run_id)
+    if family.startswith("L3-"):
+        return {"n_documents": n_audit}
+    if family.startswith("L5-"):
+        return {"n_audit": n_audit}  # the reference is the whole real table
+    return {"n_audit": n_audit, "n_reference": n_audit}
+
+
+def generate_trace(run_id: str, seed: int, settings: BenchSettings) -> LoopTrace:
+    """One run of a loop or control at ``seed`` with the settings' schedule and sizes."""
+    n_generations, audit_every = settings.schedule(run_id)
+    fn = COLLAPSE_LOOPS.get(run_id) or CONTROL_LOOPS[run_id]
+    return fn(seed, n_generations, audit_every, **loop_overrides(run_id, settings.n_audit))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Evidently's drift share
+# --------------------------------------------------------------------------------------------------------------
+
+
+def evidently_columns(modality: str, reference, current, reference_embeddings: np.ndarray,
+                      current_embeddings: np.ndarray, tabular_columns: dict | None = None
+                      ) -> tuple[pd.DataFrame, pd.DataFrame, list[str], list[str]]:
+    r"""The reference and current frames Evidently tests, with their numerical and categorical columns.
+
+    As :mod:`monitor.evidently_report` builds them: text, the five
+    :func:`~monitor.evidently_report.text_descriptors` plus
+    ``embedding_pc_01..K`` (the embeddings on the top :math:`K=\min(16, D, N+M-1)`
+    principal axes of reference and round pooled); tabular, the typed columns
+    of the tables; embedding rounds, the ``K`` pooled principal components alone.
+
+    Args:
+        modality: ``"embedding"``, ``"text"`` or ``"tabular"``.
+        reference: the reference (texts, DataFrame, or the embeddings again).
+        current: the round, same modality.
+        reference_embeddings: ``[N, D]`` embeddings of the reference.
+        current_embeddings: ``[M, D]`` embeddings of the round.
+        tabular_columns: tabular only, ``{"numeric": [...], "categorical": [...]}``.
+
+    >>> ref, cur = np.eye(3), np.eye(3)[::-1]
+    >>> r, c, num, cat = evidently_columns("embedding", ref, cur, ref, cur)
+    >>> num, cat, r.shape
+    (['embedding_pc_01', 'embedding_pc_02', 'embedding_pc_03'], [], (3, 3))
+    """
+    from monitor import evidently_report
+
+    if modality == "tabular":
+        if tabular_columns is None:
+            raise ValueError("tabular_columns: expected the {'numeric', 'categorical'} columns of a tabular round")
+        numeric, categorical = list(tabular_columns["numeric"]), list(tabular_columns["categorical"])
+        cols = numeric + categorical
+        return reference[cols].reset_index(drop=True), current[cols].reset_index(drop=True), numeric, categorical
+    if modality not in ("embedding", "text"):
+        raise ValueError(f"modality: expected embedding, text or tabular, got {modality!r}")
+    ref_emb = np.asarray(reference_embeddings, dtype=np.float64)
+    cur_emb = np.asarray(current_embeddings, dtype=np.float64)
+    k = min(EVIDENTLY_EMBEDDING_DIMS, ref_emb.shape[1], len(ref_emb) + len(cur_emb) - 1)
+    ref_pc, cur_pc = evidently_report._pooled_components(ref_emb, cur_emb, k)
+    names = [f"embedding_pc_{j + 1:02d}" for j in range(k)]
+    ref_frame, cur_frame = pd.DataFrame(ref_pc, columns=names), pd.DataFrame(cur_pc, columns=names)
+    if modality == "text":
+        ref_frame = pd.concat([evidently_report.text_descriptors(reference), ref_frame], axis=1)
+        cur_frame = pd.concat([evidently_report.text_descriptors(current), cur_frame], axis=1)
+    return ref_frame, cur_frame, list(ref_frame.columns), []
+
+
+def evidently_drift_share(reference: pd.DataFrame, current: pd.DataFrame, numeric: Sequence[str],
+                          categorical: Sequence[str] = ()) -> float:
+    r"""Evidently's drift share by its own per-column tests, without building a report.
+
+    .. math:: \mathrm{share} = \frac{1}{|C|}\sum_{c\in C}\mathbb 1[\text{Evidently's default test drifts on } c]
+
+    Per column, what ``evidently.legacy.calculations.data_drift.get_one_column_drift``
+    does inside every ``ValueDrift`` of a ``DataDriftPreset``: infinite values
+    become NaN and are dropped, the test is
+    ``get_stattest(reference, current, column_type, None)`` (Evidently's default
+    for the type, reference size and number of distinct values) at its default
+    threshold. Categorical columns go through the full report
+    (:func:`monitor.evidently_report.tabular_drift_report`), whose dataset
+    conversion this does not reproduce; none of the benchmark's loops has one.
+
+    Args:
+        reference: the reference frame.
+        current: the round's frame, same columns.
+        numeric: numerical column names.
+        categorical: categorical column names.
+
+    >>> ref = pd.DataFrame({"x": np.linspace(0, 1, 50)})
+    >>> evidently_drift_share(ref, ref + 0.0, ["x"]), evidently_drift_share(ref, ref + 5.0, ["x"])
+    (0.0, 1.0)
+    """
+    numeric, categorical = list(numeric), list(categorical)
+    if not numeric and not categorical:
+        raise ValueError("numeric, categorical: expected at least one column, got none")
+    if categorical:
+        from monitor import evidently_report
+
+        return evidently_report.tabular_drift_report(
+            reference, current, numeric_columns=numeric, categorical_columns=categorical).drift_share
+    from evidently.legacy.calculations.stattests import get_stattest
+    from evidently.legacy.core import ColumnType
+
+    drifted = 0
+    for column in numeric:
+        # replace([-inf, inf], nan).dropna(), as Evidently does, with one mask
+        ref, cur = reference[column], current[column]
+        ref, cur = ref[np.isfinite(ref.to_numpy(dtype=np.float64))], cur[np.isfinite(cur.to_numpy(dtype=np.float64))]
+        if ref.empty or cur.empty:
+            raise ValueError(f"column {column!r}: no finite value in the {'reference' if ref.empty else 'round'}")
+        test = get_stattest(ref, cur, ColumnType.Numerical, None)
+        drifted += bool(test(ref, cur, ColumnType.Numerical, None).drifted)
+    return drifted / len(numeric)
+
+
+def evidently_full_report_share(reference: pd.DataFrame, current: pd.DataFrame, numeric: Sequence[str],
+                                categorical: Sequence[str] = ()) -> float:
+    """The same drift share from a full Evidently report (:mod:`monitor.evidently_report`), for the check."""
+    from monitor import evidently_report
+
+    return evidently_report.tabular_drift_report(
+        reference, current, numeric_columns=list(numeric), categorical_columns=list(categorical)).drift_share
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Auditing one run
+# --------------------------------------------------------------------------------------------------------------
+
+
+class RoundAuditor:
+    """The daemon's per-round metrics for one run, with the reference prepared once.
+
+    Args:
+        modality: the trace's modality.
+        reference: the trace's reference.
+        n_boot: bootstrap replicates.
+        seed: bootstrap / subsample seed (the daemon's ``--seed``).
+        k: k-NN neighbourhood size.
+    """
+
+    def __init__(self, modality: str, reference, *, n_boot: int, seed: int, k: int = 5) -> None:
+        import metrics_core
+
+        self.modality, self.reference, self.n_boot, self.seed = modality, reference, n_boot, seed
+        self.config = metrics_core.SuiteConfig(k=k, n_boot=n_boot, seed=seed)
+        self.tabular_columns = None
+        if modality == "embedding":
+            self.reference_embeddings = np.asarray(reference, dtype=np.float64)
+        elif modality == "text":
+            from metrics_core.featurize import fit_hashing_featurizer
+            from metrics_core.text import fit_text_reference
+
+            # monitor.modalities.text_embeddings caches exactly this featurizer on disk
+            self.featurizer = fit_hashing_featurizer(list(reference), seed=seed)
+            self.reference_embeddings = self.featurizer.transform(list(reference))
+            self.text_reference = fit_text_reference(list(reference))
+        elif modality == "tabular":
+            self.reference_embeddings = None  # encoded by the first round's tabular call
+        else:
+            raise ValueError(f"modality: expected embedding, text or tabular, got {modality!r}")
+        self.profile = None
+        self.failures: list[str] = []
+
+    def _profile(self):
+        import metrics_core
+
+        if self.profile is None:
+            self.profile = metrics_core.fit_reference_profile(self.reference_embeddings, self.config)
+        return self.profile
+
+    def audit(self, round_data, round_where: str = "round") -> tuple[dict, np.ndarray, pd.DataFrame, pd.DataFrame,
+                                                                     list[str], list[str]]:
+        """One round: ``(metrics, round embeddings, Evidently reference frame, current frame, numeric, categorical)``.
+
+        ``metrics`` maps name -> :class:`metrics_core.Estimate`, the modality's
+        metrics first, then the embedding suite (``evidently_drift_share`` is
+        added by :func:`audit_trace`).
+        """
+        import metrics_core
+
+        modality_metrics: dict = {}
+        if self.modality == "embedding":
+            round_embeddings = np.asarray(round_data, dtype=np.float64)
+        elif self.modality == "text":
+            from metrics_core.text import text_suite
+
+            modality_metrics = text_suite(self.text_reference, list(round_data), n_boot=self.n_boot, seed=self.seed)
+            round_embeddings = self.featurizer.transform(list(round_data))
+        else:
+            from monitor import modalities
+
+            modality_metrics, ref_rows, round_embeddings, self.tabular_columns = \
+                modalities.tabular_metrics_and_embeddings(
+                    self.reference, round_data, n_boot=self.n_boot, seed=self.seed, protected_attribute=None,
+                    constraints_path=None, round_where=round_where)
+            if self.reference_embeddings is None:
+                self.reference_embeddings = ref_rows
+        # Group by group (metrics_core.embedding_suite is their union): a group that cannot be computed on a
+        # round (e.g. EDS of 1-d data with as many negative as positive values) drops only its own metrics.
+        suite = {}
+        for group in metrics_core.SUITE_GROUPS:
+            try:
+                suite.update(metrics_core.embedding_suite_group(
+                    group, self.reference_embeddings, round_embeddings, config=self.config, profile=self._profile()))
+            except ValueError as exc:
+                self.failures.append(f"{round_where}: {group}: {exc}")
+        frames = evidently_columns(self.modality, self.reference, round_data, self.reference_embeddings,
+                                   round_embeddings, self.tabular_columns)
+        return {**modality_metrics, **suite}, round_embeddings, *frames
+
+
+@dataclass
+class RunAudit:
+    """Everything measured on one run before the engine looks at it."""
+
+    trace: LoopTrace
+    trajectory: pd.DataFrame  # loop, round (= generation), metric, value, ci_low, ci_high, std_error
+    drift_share: np.ndarray  # [R] Evidently drift share (fast path)
+    mmd_pvalue: np.ndarray  # [R] MMD permutation p-value
+    evidently_check: list[dict]  # [{"generation", "fast", "full"}]
+    seconds: dict[str, float]
+    failures: list[str] = field(default_factory=list)  # suite groups that could not be computed on a round
+
+
+def _finite(x) -> float | None:
+    return None if x is None or not np.isfinite(float(x)) else float(x)
+
+
+def audit_trace(trace: LoopTrace, settings: BenchSettings, *, check_evidently: Sequence[int] = ()) -> RunAudit:
+    """Audit every round of a trace as the daemon would, plus the two raw-data baselines.
+
+    Args:
+        trace: the run.
+        settings: sizes (``n_boot``, ``k``, ``n_permutations``).
+        check_evidently: round indices whose fast drift share is compared with a full Evidently report.
+    """
+    seconds = {"metrics": 0.0, "evidently": 0.0, "mmd": 0.0, "evidently_check": 0.0}
+    auditor = RoundAuditor(trace.modality, trace.reference, n_boot=settings.n_boot, seed=trace.seed, k=settings.k)
+    rows, shares, pvalues, checks = [], [], [], []
+    mmd_seeds = np.random.SeedSequence(trace.seed).spawn(len(trace.rounds))  # one permutation stream per round
+    for i, (generation, round_data) in enumerate(zip(trace.generations, trace.rounds)):
+        t0 = time.perf_counter()
+        metrics, round_embeddings, ref_frame, cur_frame, numeric, categorical = auditor.audit(
+            round_data, f"{trace.name} generation {generation}")
+        t1 = time.perf_counter()
+        share = evidently_drift_share(ref_frame, cur_frame, numeric, categorical)
+        t2 = time.perf_counter()
+        p = baselines.mmd_permutation_pvalue(auditor.reference_embeddings, round_embeddings,
+                                             n_permutations=settings.n_permutations,
+                                             seed=int(mmd_seeds[i].generate_state(1)[0]))
+        t3 = time.perf_counter()
+        if i in check_evidently:
+            checks.append({"run": trace.name, "seed": trace.seed, "generation": int(generation), "fast": share,
+                           "full": evidently_full_report_share(ref_frame, cur_frame, numeric, categorical)})
+        seconds["metrics"] += t1 - t0
+        seconds["evidently"] += t2 - t1
+        seconds["mmd"] += t3 - t2
+        seconds["evidently_check"] += time.perf_counter() - t3
+        if trace.modality != "embedding":  # the daemon records it for text and tabular rounds
+            from metrics_core.bootstrap import Estimate
+
+            metrics[DRIFT_SHARE] = Estimate(share)
+        for name, est in metrics.items():
+            value = _finite(est.value)
+            if value is None:
+                continue  # the daemon does not store a metric undefined this round
+            rows.append((trace.name, int(generation), name, value, _finite(est.ci_low), _finite(est.ci_high),
+                         _finite(est.std_error)))
+        shares.append(share)
+        pvalues.append(p)
+    trajectory = pd.DataFrame(rows, columns=["loop", "round", "metric", "value", "ci_low", "ci_high", "std_error"])
+    return RunAudit(trace, trajectory, np.asarray(shares, dtype=np.float64), np.asarray(pvalues, dtype=np.float64),
+                    checks, seconds, auditor.failures)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The engine on one run
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EngineRun:
+    """The engine's verdicts on one run, aligned with the run's generations.
+
+    Attributes:
+        alarms: ``[R]`` loop alarm state (some metric raised) per audited round.
+        metric_alarms: metric -> ``[R]`` its own raised state (False where it was not audited).
+        risk: ``[R]`` the loop's collapse risk.
+        metric_risk: metric -> ``[R]`` its risk (0 where it was not audited).
+        first_metrics: the metrics raised at the loop's first alarm round.
+    """
+
+    alarms: np.ndarray
+    metric_alarms: dict[str, np.ndarray]
+    risk: np.ndarray
+    metric_risk: dict[str, np.ndarray]
+    first_metrics: list[str]
+
+
+def evaluate_run(trajectory: pd.DataFrame, generations: np.ndarray, rules) -> EngineRun:
+    """Run :func:`monitor.alerts.evaluate_loop` on a run's trajectory and align its verdicts by generation.
+
+    Args:
+        trajectory: the run's rows (round = generation).
+        generations: ``[R]`` the run's audited generations.
+        rules: the resolved :class:`~monitor.rules.RuleSet`.
+    """
+    from monitor.alerts import OK, evaluate_loop, metric_risk
+
+    gens = np.asarray(generations, dtype=np.int64)
+    position = {int(g): i for i, g in enumerate(gens)}
+    ev = evaluate_loop(trajectory, rules)
+    metric_alarms, metric_risks = {}, {}
+    for name, m in ev.metrics.items():
+        idx = np.array([position[int(r)] for r in m.rounds], dtype=np.int64)
+        raised = np.zeros(len(gens), dtype=bool)
+        raised[idx] = np.array([s != OK for s in m.severities], dtype=bool)
+        risk = np.zeros(len(gens))
+        risk[idx] = metric_risk(m.derivatives, m.rule)
+        metric_alarms[name], metric_risks[name] = raised, risk
+    alarms = np.any(np.stack(list(metric_alarms.values())), axis=0) if metric_alarms else np.zeros(len(gens), bool)
+    risk = np.zeros(len(gens))
+    if not ev.risk.empty:
+        risk[[position[int(r)] for r in ev.risk["round"]]] = ev.risk["risk"].to_numpy(dtype=np.float64)
+    first = scoring.first_alarm(alarms)
+    first_metrics = [] if first is None else sorted(m for m, a in metric_alarms.items() if a[first])
+    return EngineRun(alarms, metric_alarms, risk, metric_risks, first_metrics)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# One job: generate, audit, evaluate
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    """One run, audited and evaluated (what a worker returns)."""
+
+    run_id: str
+    family: str
+    kind: str
+    modality: str
+    seed: int
+    generations: np.ndarray
+    onset: int | None
+    params: dict
+    trajectory: pd.DataFrame
+    drift_share: np.ndarray
+    mmd_pvalue: np.ndarray
+    engine: EngineRun
+    evidently_check: list[dict]
+    seconds: dict[str, float]
+    failures: list[str] = field(default_factory=list)
+
+    def metric_values(self, metric: str) -> np.ndarray:
+        """``[R]`` values of one metric by audited generation (NaN where it was not stored)."""
+        t = self.trajectory[self.trajectory["metric"] == metric]
+        out = np.full(len(self.generations), np.nan)
+        position = {int(g): i for i, g in enumerate(self.generations)}
+        for r, v in zip(t["round"], t["value"]):
+            out[position[int(r)]] = v
+        return out
+
+
+@dataclass(frozen=True)
+class Job:
+    run_id: str
+    seed: int
+    settings: BenchSettings
+    rules: object
+    check_evidently: bool = False
+
+
+def run_job(job: Job) -> RunResult:
+    """Generate, audit and evaluate one run (the worker's entry point; one torch thread)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # jobs are the parallelism; extra threads only compete on shared cores
+    try:
+        t0 = time.perf_counter()
+        trace = generate_trace(job.run_id, job.seed, job.settings)
+        t1 = time.perf_counter()
+        check = [len(trace.rounds) - 1] if job.check_evidently else []
+        audit = audit_trace(trace, job.settings, check_evidently=check)
+        t2 = time.perf_counter()
+        engine = evaluate_run(audit.trajectory, trace.generations, job.rules)
+        t3 = time.perf_counter()
+    finally:  # run in-process (workers=1) it must not leave the caller on one thread
+        torch.set_num_threads(threads)
+    seconds = {"generate": t1 - t0, **audit.seconds, "engine": t3 - t2, "total": t3 - t0,
+               "rounds": float(len(trace.rounds))}
+    return RunResult(trace.name, family_of(trace.name), trace.kind, trace.modality, trace.seed,
+                     np.asarray(trace.generations, dtype=np.int64), trace.onset, dict(trace.params),
+                     audit.trajectory, audit.drift_share, audit.mmd_pvalue, engine, audit.evidently_check, seconds,
+                     audit.failures)
+
+
+def _job_cost(run_id: str, settings: BenchSettings) -> float:
+    """Relative cost of a job (audited rounds, text rounds ~8x), to order jobs longest first and weight progress."""
+    n_generations, audit_every = settings.schedule(run_id)
+    rounds = n_generations // audit_every + 1
+    family = family_of(run_id)
+    weight = 8.0 if family.startswith(("L3-", "L4-")) else 1.0
+    if family.startswith("L2-"):
+        weight += 0.06 * audit_every * (3 if run_id.startswith("C1") else 1)  # EM refits per generation
+    return rounds * weight
+
+
+def make_jobs(families: Sequence[str], settings: BenchSettings, rules) -> list[Job]:
+    """Every (run, seed) of the families, most expensive first; the first seed's runs check Evidently."""
+    def check(run_id: str, seed: int) -> bool:
+        wanted = settings.evidently_check == "all" or (settings.evidently_check == "collapse"
+                                                        and run_id in COLLAPSE_LOOPS)
+        return wanted and seed == settings.seeds[0]
+
+    jobs = [Job(run_id, seed, settings, rules, check(run_id, seed))
+            for family in families for run_id in family_members(family) for seed in settings.seeds]
+    return sorted(jobs, key=lambda j: -_job_cost(j.run_id, settings))
+
+
+def _init_worker() -> None:
+    """Quiet warnings, one torch thread, and the heavy imports done once (not billed to the first job)."""
+    import warnings
+
+    warnings.filterwarnings("ignore")  # Evidently and scipy warn per column; results are unaffected
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(1)
+    import evidently.legacy.calculations.stattests  # noqa: F401  (about 6 s of imports)
+    import metrics_core  # noqa: F401
+
+
+def run_jobs(jobs: Sequence[Job], workers: int = 1, progress: bool = True) -> list[RunResult]:
+    """Run the jobs in ``workers`` processes (in this process when 1), with a rich progress bar on stderr.
+
+    The bar advances by each job's estimated cost, so its time-remaining column
+    is the projected total from the per-round cost measured so far.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+        TimeRemainingColumn
+
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers: expected an int >= 1, got {workers!r}")
+    costs = {id(j): _job_cost(j.run_id, j.settings) for j in jobs}
+    results: list[RunResult] = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("cost units"),
+               TimeElapsedColumn(), TextColumn("remaining"), TimeRemainingColumn())
+    total = sum(costs.values())
+    started = time.perf_counter()
+    done = 0.0
+
+    def advance(bar, task, job) -> None:
+        nonlocal done
+        done += costs[id(job)]
+        projected = (time.perf_counter() - started) * total / done  # from the measured cost per unit so far
+        bar.update(task, advance=costs[id(job)],
+                   description=f"benchmark: {len(jobs)} runs, projected total {projected / 60:.1f} min")
+
+    with Progress(*columns, console=Console(stderr=True), disable=not progress, transient=False) as bar:
+        task = bar.add_task(f"benchmark: {len(jobs)} runs", total=total)
+        if workers == 1:
+            _init_worker()
+            for job in jobs:
+                results.append(run_job(job))
+                advance(bar, task, job)
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            # spawn: a fresh interpreter per worker, safe after torch/OpenMP initialised in this one
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker) as pool:
+                futures = {pool.submit(run_job, job): job for job in jobs}
+                for future in as_completed(futures):
+                    results.append(future.result())
+                    advance(bar, task, futures[future])
+    return sorted(results, key=lambda r: (r.family, r.kind != "collapse", r.run_id, r.seed))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Scoring
+# --------------------------------------------------------------------------------------------------------------
+
+
+def ranking_lead(lead_times: Sequence[int | None]) -> float:
+    r"""Median lead time over runs that reached onset, a miss counting as :math:`-\infty`.
+
+    The one number that ranks detectors: it cannot be raised by missing the
+    hard runs (a detector that misses half of them or more gets
+    :math:`-\infty`). NaN when no run reached onset.
+
+    Args:
+        lead_times: per run that reached onset, the lead time or None (missed).
+
+    >>> ranking_lead([3, 1, None]), ranking_lead([4, None, None]), ranking_lead([])
+    (1.0, -inf, nan)
+    """
+    if len(lead_times) == 0:
+        return float("nan")
+    values = np.array([-np.inf if v is None else float(v) for v in lead_times])
+    return float(np.median(values))
+
+
+def compare_detectors(a: dict, b: dict) -> str:
+    """``"beats"``, ``"ties"`` or ``"loses"``: detector ``a`` against ``b`` by ranking lead, then P(alarm before
+    onset); ``"n/a"`` when no run reached onset.
+
+    >>> compare_detectors({"ranking_lead": 3.0, "p_alarm_before_onset": 1.0},
+    ...                   {"ranking_lead": 3.0, "p_alarm_before_onset": 1.0})
+    'ties'
+    """
+    if _better(a, b):
+        return "beats"
+    if _better(b, a):
+        return "loses"
+    return "n/a" if math.isnan(a["ranking_lead"]) or math.isnan(b["ranking_lead"]) else "ties"
+
+
+def _better(a: dict, b: dict) -> bool:
+    """Detector summary ``a`` strictly better than ``b``: higher ranking lead, then higher P(before onset)."""
+    ra, rb = a["ranking_lead"], b["ranking_lead"]
+    if math.isnan(ra) or math.isnan(rb):
+        return False
+    if ra != rb:
+        return ra > rb
+    return a.get("p_alarm_before_onset", 0.0) > b.get("p_alarm_before_onset", 0.0)
+
+
+def detector_summary(collapse: Sequence[RunResult], alarms: Sequence[np.ndarray],
+                     control_alarms: Sequence[np.ndarray]) -> dict:
+    """Lead times on the collapse runs and false alarms on the controls of one detector.
+
+    Args:
+        collapse: the collapse runs.
+        alarms: per collapse run, ``[R]`` alarm states.
+        control_alarms: per control run, ``[R]`` alarm states.
+
+    Returns:
+        ``lead_times`` (per collapse run: int, None = missed, or "no onset"), the
+        :func:`~monitor.bench.scoring.summarise_lead_times` fields (None when no
+        run reached onset), ``ranking_lead``, ``alarm_generations`` and the
+        :func:`~monitor.bench.scoring.false_alarm_summary` fields under ``false_alarms``.
+    """
+    leads, reached, alarm_gens = [], [], []
+    for run, a in zip(collapse, alarms):
+        gen = scoring.alarm_generation(a, run.generations)
+        alarm_gens.append(gen)
+        if run.onset is None:
+            leads.append("no onset")
+            continue
+        lt = scoring.lead_time(run.onset, gen)
+        leads.append(lt)
+        reached.append(lt)
+    out: dict = {"lead_times": leads, "alarm_generations": alarm_gens, "ranking_lead": ranking_lead(reached)}
+    out.update(scoring.summarise_lead_times(reached) if reached else
+               {"median": float("nan"), "q25": float("nan"), "q75": float("nan"), "n_runs": 0, "n_detected": 0,
+                "n_missed": 0, "n_before_onset": 0, "p_alarm_before_onset": float("nan"),
+                "p_alarm_before_onset_lower": float("nan")})
+    out["false_alarms"] = scoring.false_alarm_summary(list(control_alarms)) if control_alarms else None
+    return out
+
+
+def _pooled_auc(collapse: Sequence[RunResult], controls: Sequence[RunResult],
+                scores: Callable[[RunResult], np.ndarray]) -> float | None:
+    """Pooled ROC-AUC of per-round scores against "past onset" (collapse and control rounds), None with one class."""
+    runs = [(scores(r), scoring.past_onset_labels(r.generations, r.onset)) for r in [*collapse, *controls]]
+    labels = np.concatenate([y for _, y in runs])
+    if labels.all() or not labels.any():
+        return None
+    return scoring.pooled_roc_auc(runs)
+
+
+def _engine_rate(summary: dict | None) -> float:
+    """The equal-rate target: the engine's false alarms per 1000 rounds, or the issue's target when it has none."""
+    if summary is None or summary["n_false_alarms"] == 0:
+        return TARGET_FALSE_ALARMS_PER_1000
+    return summary["rate_per_1000"]
+
+
+def _baseline_at_rate(collapse, controls, score_fn, rate: float, rule) -> dict:
+    """Threshold a score at ``rate`` false alarms per 1000 control rounds, then score the collapse runs."""
+    control_scores = [score_fn(r) for r in controls]
+    threshold = scoring.threshold_for_false_alarm_rate(control_scores, rate, rule)
+    alarms = [scoring.alarms_from_scores(score_fn(r), threshold, rule) for r in collapse]
+    control_alarms = [scoring.alarms_from_scores(s, threshold, rule) for s in control_scores]
+    out = detector_summary(collapse, alarms, control_alarms)
+    out["threshold"] = threshold
+    out["target_rate_per_1000"] = rate
+    return out
+
+
+def _metric_scores(kind: str, metric: str) -> Callable[[RunResult], np.ndarray]:
+    from metrics_core.registry import get_spec
+
+    hib = get_spec(metric).higher_is_better
+    fn = baselines.fixed_threshold_scores if kind == "fixed_threshold" else baselines.one_round_delta_scores
+    return lambda run: fn(run.metric_values(metric), hib)
+
+
+def _cross_fitted_best(collapse: Sequence[RunResult], per_metric: dict[str, dict], seeds: Sequence[int]) -> dict:
+    r"""The best single metric of a per-metric baseline, chosen out of sample (two folds of seeds).
+
+    Seeds are split by position (even / odd). Each fold's runs are scored with
+    the metric that ranks best (:func:`ranking_lead`, then P(alarm before
+    onset), then name) on the *other* fold's collapse runs, every metric's
+    threshold being set on the controls at the equal rate. With one seed, or
+    when the other fold has no run that reached onset, the choice is made on
+    the same runs (``in_sample`` True).
+    """
+    fold = {s: i % 2 for i, s in enumerate(sorted(seeds))}
+    metrics = sorted(per_metric)  # max() keeps the first of equals: ties go to the first name
+    chosen, leads, alarm_gens, in_sample = {}, [], [], False
+
+    def rank(metric: str, runs_idx: list[int]) -> tuple:
+        lt = [per_metric[metric]["lead_times"][i] for i in runs_idx if collapse[i].onset is not None]
+        reached = [v for v in lt if v != "no onset"]
+        if not reached:
+            return (-np.inf, -1.0)
+        p = sum(1 for v in reached if v is not None and v >= 1) / len(reached)
+        return (ranking_lead(reached), p)
+
+    for f in (0, 1):
+        own = [i for i, run in enumerate(collapse) if fold[run.seed] == f]
+        other = [i for i, run in enumerate(collapse) if fold[run.seed] != f and run.onset is not None]
+        if not own:
+            continue
+        pick_on = other if other else own
+        in_sample = in_sample or not other
+        best = max(metrics, key=lambda m: rank(m, pick_on))
+        chosen[f] = best
+        for i in own:
+            leads.append((i, per_metric[best]["lead_times"][i]))
+            alarm_gens.append((i, per_metric[best]["alarm_generations"][i]))
+    leads = [v for _, v in sorted(leads)]
+    reached = [v for v in leads if v != "no onset"]
+    out = {"lead_times": leads, "alarm_generations": [g for _, g in sorted(alarm_gens)],
+           "ranking_lead": ranking_lead(reached), "chosen_metric_by_fold": {str(k): v for k, v in chosen.items()},
+           "in_sample": in_sample}
+    out.update(scoring.summarise_lead_times(reached) if reached else
+               {"median": float("nan"), "q25": float("nan"), "q75": float("nan"), "n_runs": 0, "n_detected": 0,
+                "n_missed": 0, "n_before_onset": 0, "p_alarm_before_onset": float("nan"),
+                "p_alarm_before_onset_lower": float("nan")})
+    # the combination's false alarms on the controls: each control run uses its fold's metric
+    return out
+
+
+def score_family(runs: Sequence[RunResult], rules) -> dict:
+    r"""Every number of one family: the engine's (loop and per metric) and the baselines' at equal false-alarm rate.
+
+    * Engine, loop level: lead times of the first loop alarm
+      (:func:`~monitor.bench.scoring.summarise_lead_times`), false alarms on the
+      family's control runs (:func:`~monitor.bench.scoring.false_alarm_summary`),
+      pooled ROC-AUC of the loop risk against "past onset" over the collapse
+      and control rounds.
+    * Engine, per metric: the same with the metric's own first raise and risk.
+    * Baselines, thresholded with the engine's raise rule
+      (:func:`~monitor.bench.scoring.sustained_rule` of ``sustain_rounds``)
+      at the engine's false-alarm rate on these controls (the issue's 1 per
+      1000 rounds when the engine has none),
+      :func:`~monitor.bench.scoring.threshold_for_false_alarm_rate`:
+      Evidently drift share and the MMD test at the loop's rate; the fixed
+      threshold and the one-round delta per metric at that metric's engine
+      rate (metric-level comparison) and at the loop's rate, where the loop
+      level uses the best single metric chosen out of sample
+      (:func:`_cross_fitted_best`).
+
+    Args:
+        runs: every run of the family (collapse and controls, all seeds).
+        rules: the rules the engine ran with (for ``sustain_rounds``).
+    """
+    collapse = [r for r in runs if r.kind == "collapse"]
+    controls = [r for r in runs if r.kind == "control"]
+    if not collapse or not controls:
+        raise ValueError(f"runs: a family needs collapse and control runs, got {len(collapse)} and {len(controls)}")
+    family = collapse[0].family
+    sustain = int(rules.document.get("defaults", {}).get("sustain_rounds", 1))
+    rule = scoring.sustained_rule(sustain)
+    seeds = sorted({r.seed for r in collapse})
+
+    engine = detector_summary(collapse, [r.engine.alarms for r in collapse], [r.engine.alarms for r in controls])
+    engine["roc_auc"] = _pooled_auc(collapse, controls, lambda r: r.engine.risk)
+    engine["first_metrics"] = [r.engine.first_metrics for r in collapse]
+    engine["control_first_metrics"] = {f"{r.run_id}@{r.seed}": r.engine.first_metrics for r in controls
+                                       if r.engine.first_metrics}
+    # C0 (no feedback) is the clean null; C1/C2 feed real data back and may drift in truth (loops' docstrings)
+    engine["false_alarms_by_control"] = {
+        prefix: scoring.false_alarm_summary([r.engine.alarms for r in controls if r.run_id.startswith(prefix + "-")])
+        for prefix in CONTROL_PREFIXES if any(r.run_id.startswith(prefix + "-") for r in controls)}
+    loop_rate = _engine_rate(engine["false_alarms"])
+
+    metrics = sorted(set().union(*(r.engine.metric_alarms for r in runs)))
+    per_metric: dict[str, dict] = {}
+    for m in metrics:
+        def alarms_of(r, m=m):
+            return r.engine.metric_alarms.get(m, np.zeros(len(r.generations), bool))
+
+        summary = detector_summary(collapse, [alarms_of(r) for r in collapse], [alarms_of(r) for r in controls])
+        summary["roc_auc"] = _pooled_auc(
+            collapse, controls, lambda r, m=m: r.engine.metric_risk.get(m, np.zeros(len(r.generations))))
+        summary["enabled"] = bool(rules.for_metric(m).enabled)
+        per_metric[m] = {"engine": summary}
+
+    # Per-metric baselines watch the metrics the engine watches (its enabled ones).
+    watched = [m for m in metrics if per_metric[m]["engine"]["enabled"]]
+    loop_level: dict[str, dict] = {}
+    fold = {s: i % 2 for i, s in enumerate(seeds)}
+    for kind in ("fixed_threshold", "one_round_delta"):
+        at_loop_rate = {}
+        for m in watched:
+            score_fn = _metric_scores(kind, m)
+            rate_m = _engine_rate(per_metric[m]["engine"]["false_alarms"])
+            per_metric[m][kind] = _baseline_at_rate(collapse, controls, score_fn, rate_m, rule)
+            per_metric[m][kind]["roc_auc"] = _pooled_auc(collapse, controls, score_fn)
+            at_loop_rate[m] = _baseline_at_rate(collapse, controls, score_fn, loop_rate, rule)
+        best = _cross_fitted_best(collapse, at_loop_rate, seeds)
+        # The combination's false alarms: each control run scored with the metric chosen for its seed's fold.
+        chosen = best["chosen_metric_by_fold"]
+        control_alarms = []
+        for r in controls:
+            m = chosen.get(str(fold[r.seed])) or next(iter(chosen.values()), None)
+            if m is not None:
+                control_alarms.append(scoring.alarms_from_scores(_metric_scores(kind, m)(r),
+                                                                 at_loop_rate[m]["threshold"], rule))
+        best["false_alarms"] = scoring.false_alarm_summary(control_alarms) if control_alarms else None
+        best["target_rate_per_1000"] = loop_rate
+        best["thresholds"] = {m: at_loop_rate[m]["threshold"] for m in set(chosen.values())}
+        best["roc_auc"] = None  # a per-fold choice of metric has no single score to rank
+        loop_level[kind] = best
+
+    drift = _baseline_at_rate(collapse, controls, lambda r: baselines.drift_share_scores(r.drift_share), loop_rate,
+                              rule)
+    drift["roc_auc"] = _pooled_auc(collapse, controls, lambda r: baselines.drift_share_scores(r.drift_share))
+    loop_level["evidently_drift_share"] = drift
+    mmd_score = lambda r: -np.log10(r.mmd_pvalue)  # noqa: E731  (baselines.mmd_permutation_scores, per round)
+    mmd = _baseline_at_rate(collapse, controls, mmd_score, loop_rate, rule)
+    mmd["roc_auc"] = _pooled_auc(collapse, controls, mmd_score)
+    loop_level["mmd_permutation"] = mmd
+
+    best_name = None
+    for name in BASELINES:
+        if best_name is None or _better(loop_level[name], loop_level[best_name]):
+            best_name = name
+    onsets = [r.onset for r in collapse if r.onset is not None]
+    versus = {name: compare_detectors(engine, loop_level[name]) for name in BASELINES}
+    return {
+        "family": family,
+        "modality": collapse[0].modality,
+        "params": {k: v for k, v in collapse[0].params.items() if k not in ("workflow", "fresh_fraction")},
+        "n_seeds": len(seeds),
+        "seeds": seeds,
+        "onsets": [r.onset for r in collapse],
+        "onset_median": float(np.median(onsets)) if onsets else float("nan"),
+        "n_onset_reached": len(onsets),
+        "engine": engine,
+        "equal_rate_per_1000": loop_rate,
+        "sustain_rounds": sustain,
+        "metrics": per_metric,
+        "baselines": loop_level,
+        "best_baseline": best_name,
+        "engine_beats": {name: v == "beats" for name, v in versus.items()},
+        "engine_versus": versus,
+    }
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Targets, headline, the whole benchmark
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _fmt_gen(v: float) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:g}"
+
+
+def blind_spots(family: dict) -> dict:
+    """Per metric, computed from the family's runs: never raised on any collapse run, raised late, false alarms.
+
+    Returns ``{"never_raised": [...], "before_onset_90": [...], "late_only": [...],
+    "false_alarm_metrics": {metric: count of control runs whose first alarm it raised}}``.
+    """
+    never, good, late = [], [], []
+    for m, d in family["metrics"].items():
+        e = d["engine"]
+        if not e["enabled"]:
+            continue
+        if e["n_runs"] and e["n_detected"] == 0:
+            never.append(m)
+        elif e["n_runs"] and e["p_alarm_before_onset"] >= TARGET_P_BEFORE_ONSET:
+            good.append(m)
+        elif e["n_runs"] and e["n_before_onset"] == 0:
+            late.append(m)
+    fa: dict[str, int] = {}
+    for metrics in family["engine"]["control_first_metrics"].values():
+        for m in metrics:
+            fa[m] = fa.get(m, 0) + 1
+    return {"never_raised": sorted(never), "before_onset_90": sorted(good), "late_only": sorted(late),
+            "false_alarm_metrics": dict(sorted(fa.items(), key=lambda kv: (-kv[1], kv[0])))}
+
+
+def targets(families: dict[str, dict]) -> dict:
+    """The issue's three targets per family and overall, with reasons computed from the data."""
+    per_family = {}
+    all_controls = []
+    for name, fam in families.items():
+        e = fam["engine"]
+        spots = blind_spots(fam)
+        detect_ok = None if e["n_runs"] == 0 else e["p_alarm_before_onset"] >= TARGET_P_BEFORE_ONSET
+        fa = e["false_alarms"]
+        fa_ok = fa["rate_per_1000"] <= TARGET_FALSE_ALARMS_PER_1000
+        beats = fam["engine_beats"]
+        lead_ok = None if e["n_runs"] == 0 else all(beats.values())
+        reasons = []
+
+        def names(ms):
+            return ", ".join(f"`{m}`" for m in ms) or "none"
+
+        if detect_ok is False:
+            reasons.append(
+                f"alarm before onset in {e['n_before_onset']} of {e['n_runs']} runs that reached onset "
+                f"({e['n_missed']} missed); metrics that never raised on a collapse run: "
+                f"{names(spots['never_raised'])}; raised only at or after onset: {names(spots['late_only'])}")
+        if not fa_ok:
+            by = e["false_alarms_by_control"]
+            reasons.append(
+                f"{fa['n_false_alarms']} false alarm(s) in {fa['rounds_at_risk']} control rounds at risk ("
+                + ", ".join(f"{c}: {v['n_false_alarms']}/{v['rounds_at_risk']}" for c, v in by.items())
+                + "), first raised by " + ", ".join(f"`{m}` ({n})" for m, n in spots["false_alarm_metrics"].items()))
+        if lead_ok is False:
+            for outcome in ("loses", "ties"):
+                which = [n for n, v in fam["engine_versus"].items() if v == outcome]
+                if which:
+                    reasons.append(f"the engine's ranking lead time {'loses to' if outcome == 'loses' else 'ties with'} "
+                                   + ", ".join(f"{BASELINE_TITLES[n]} (baseline "
+                                               f"{_fmt_gen(fam['baselines'][n]['ranking_lead'])}, engine "
+                                               f"{_fmt_gen(e['ranking_lead'])})" for n in which))
+        per_family[name] = {"detected_before_onset_90": detect_ok, "false_alarms_at_most_1_per_1000": fa_ok,
+                            "beats_every_baseline": lead_ok, "reasons": reasons, "blind_spots": spots}
+        all_controls.append(fa)
+    def pool(summaries: list[dict]) -> dict:
+        events = sum(f["n_false_alarms"] for f in summaries)
+        exposure = sum(f["rounds_at_risk"] for f in summaries)
+        return {"n_false_alarms": events, "rounds_at_risk": exposure,
+                "rate_per_1000": 1000.0 * events / exposure if exposure else float("nan"),
+                "arl0": exposure / events if events else float("inf")}
+
+    pooled = pool(all_controls)
+    pooled_c0 = pool([fam["engine"]["false_alarms_by_control"]["C0"] for fam in families.values()
+                      if "C0" in fam["engine"]["false_alarms_by_control"]])
+    return {"per_family": per_family, "pooled_false_alarms": pooled, "pooled_c0_false_alarms": pooled_c0,
+            "all_detected_before_onset_90": all(v["detected_before_onset_90"] is not False for v in per_family.values()),
+            "pooled_false_alarms_at_most_1_per_1000": pooled["rate_per_1000"] <= TARGET_FALSE_ALARMS_PER_1000,
+            "beats_every_baseline_everywhere": all(v["beats_every_baseline"] is not False for v in per_family.values())}
+
+
+def headline(families: dict[str, dict]) -> list[dict]:
+    """One row per collapse loop: the README's table."""
+    rows = []
+    for name, fam in families.items():
+        e = fam["engine"]
+        best = fam["best_baseline"]
+        b = fam["baselines"][best]
+        c0 = e["false_alarms_by_control"].get("C0")
+        rows.append({
+            "loop": name,
+            "onset_median": fam["onset_median"],
+            "n_onset_reached": fam["n_onset_reached"],
+            "n_seeds": fam["n_seeds"],
+            "lead_median": e["median"], "lead_q25": e["q25"], "lead_q75": e["q75"],
+            "p_alarm_before_onset": e["p_alarm_before_onset"],
+            "n_before_onset": e["n_before_onset"],
+            "n_detected": e["n_detected"],
+            "n_runs": e["n_runs"],
+            "false_alarms_per_1000": e["false_alarms"]["rate_per_1000"],
+            "c0_false_alarms_per_1000": c0["rate_per_1000"] if c0 else float("nan"),
+            "c0_n_false_alarms": c0["n_false_alarms"] if c0 else 0,
+            "c0_rounds_at_risk": c0["rounds_at_risk"] if c0 else 0,
+            "n_false_alarms": e["false_alarms"]["n_false_alarms"],
+            "control_rounds_at_risk": e["false_alarms"]["rounds_at_risk"],
+            "arl0": e["false_alarms"]["arl0"],
+            "roc_auc": e["roc_auc"],
+            "engine_ranking_lead": e["ranking_lead"],
+            "best_baseline": best,
+            "best_baseline_lead_median": b["median"],
+            "best_baseline_ranking_lead": b["ranking_lead"],
+            "best_baseline_p_alarm_before_onset": b["p_alarm_before_onset"],
+            "equal_rate_per_1000": fam["equal_rate_per_1000"],
+        })
+    return rows
+
+
+def _timings(results: Sequence[RunResult], wall_seconds: float, workers: int) -> dict:
+    per_modality: dict[str, dict] = {}
+    for r in results:
+        d = per_modality.setdefault(r.modality, {"rounds": 0.0, "metrics": 0.0, "evidently": 0.0, "mmd": 0.0,
+                                                 "engine": 0.0, "generate": 0.0, "total": 0.0,
+                                                 "evidently_check": 0.0})
+        for k in d:
+            d[k] += r.seconds.get(k, 0.0)
+    per_loop: dict[str, float] = {}
+    for r in results:
+        if r.kind == "collapse":
+            per_loop.setdefault(r.family, []).append(r.seconds["generate"])
+    cpu = sum(r.seconds["total"] for r in results)
+    return {
+        "wall_seconds": wall_seconds,
+        "job_seconds": cpu,
+        "workers": workers,
+        "per_modality": {m: {**d, "seconds_per_round": d["total"] / d["rounds"] if d["rounds"] else float("nan")}
+                         for m, d in per_modality.items()},
+        "generate_seconds_median": {k: float(np.median(v)) for k, v in per_loop.items()},
+    }
+
+
+def machine() -> dict:
+    """The machine the benchmark ran on, for the report's header."""
+    import torch
+
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__}
+
+
+@dataclass
+class BenchResult:
+    settings: BenchSettings
+    families: dict[str, dict]
+    targets: dict
+    headline: list[dict]
+    runs: list[RunResult]
+    timings: dict
+    evidently_check: list[dict]
+    rules_sources: list[str]
+    machine: dict
+    date: str = ""
+    rules_target_arl0: float | None = None  # the rules' own calibration target (rounds)
+
+    def summary(self) -> dict:
+        """JSON-ready: settings, headline, targets, per-family scores and timings (not the per-round data)."""
+        checks = self.evidently_check
+        return {
+            "settings": self.settings.as_dict(),
+            "date": self.date,
+            "rules_target_arl0": self.rules_target_arl0,
+            "rules": self.rules_sources,
+            "machine": self.machine,
+            "timings": self.timings,
+            "headline": self.headline,
+            "targets": self.targets,
+            "families": self.families,
+            "evidently_check": {"rounds": checks,
+                                "max_abs_difference": max((abs(c["fast"] - c["full"]) for c in checks), default=None)},
+        }
+
+
+def run_benchmark(settings: BenchSettings, rules, *, families: Sequence[str] | None = None, workers: int = 1,
+                  progress: bool = True, rules_sources: Sequence[str] = ()) -> BenchResult:
+    """Run every (family member, seed), then score every family.
+
+    Args:
+        settings: sizes, seeds and schedules.
+        rules: the engine's resolved rules.
+        families: collapse loop ids (default: all).
+        workers: worker processes.
+        progress: show the progress bar (stderr).
+        rules_sources: where the rules came from, for the report.
+    """
+    chosen = list(families) if families is not None else list(COLLAPSE_LOOPS)
+    started = time.perf_counter()
+    jobs = make_jobs(chosen, settings, rules)
+    results = run_jobs(jobs, workers=workers, progress=progress)
+    wall = time.perf_counter() - started
+    scored = {f: score_family([r for r in results if r.family == f], rules) for f in chosen}
+    checks = [c for r in results for c in r.evidently_check]
+    return BenchResult(settings, scored, targets(scored), headline(scored), results,
+                       _timings(results, wall, workers), checks, list(rules_sources), machine(),
+                       date=time.strftime("%Y-%m-%d %H:%M"), rules_target_arl0=rules.target_arl0)

@@ -1,0 +1,362 @@
+"""Tests of the benchmark runner, its report and the ``collapse-monitor bench`` verb (monitor.bench.runner/report).
+
+One tiny family (L1-d1-M20 and its three controls, two seeds, 41 samples per
+round, 13 audited generations every 2) is run once per module in-process; the
+tests recompute what the runner reports from the per-round data it returns,
+through independent paths (the calibration's vectorised raise logic instead of
+the engine's replay, sklearn's ROC-AUC, hand-counted false alarms, direct
+calls of the metric functions). The full benchmark is never run here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+import metrics_core
+from monitor.alerts import first_alarm_index, first_raise_index
+from monitor.bench import loops, report, runner, scoring
+from monitor.cli import main
+from monitor.derivatives import metric_derivatives
+from monitor.errors import CollapseMonitorError
+from monitor.rules import load_rules
+
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
+
+FAMILY = "L1-d1-M20"
+SEEDS = (0, 1)
+SCHEDULE = (24, 2)  # audit every 2nd generation: lead times must come out in generations, not rounds
+TINY = runner.BenchSettings(quick=True, seeds=SEEDS, n_audit=41, n_boot=5, n_permutations=19,
+                            schedules={FAMILY: SCHEDULE}, evidently_check="collapse")
+
+
+@pytest.fixture(scope="module")
+def rules():
+    return load_rules(None)
+
+
+@pytest.fixture(scope="module")
+def bench(rules):
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return runner.run_benchmark(TINY, rules, families=[FAMILY], workers=1, progress=False,
+                                    rules_sources=["shipped defaults"])
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _runs(bench, kind=None):
+    return [r for r in bench.runs if kind is None or r.kind == kind]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# structure and the audit
+# --------------------------------------------------------------------------------------------------------------
+
+
+def test_every_member_and_seed_is_run_with_the_schedule(bench):
+    ids = sorted((r.run_id, r.seed) for r in bench.runs)
+    assert ids == sorted((m, s) for m in runner.family_members(FAMILY) for s in SEEDS)
+    for r in bench.runs:
+        assert r.generations.tolist() == list(range(0, 25, 2))  # 13 audited generations
+        assert list(r.trajectory.columns) == ["loop", "round", "metric", "value", "ci_low", "ci_high", "std_error"]
+        assert set(r.trajectory["round"]) == set(r.generations.tolist())
+        assert len(r.drift_share) == len(r.mmd_pvalue) == 13
+        # p >= 1/(1+B) with B = 19 permutations (Phipson & Smyth)
+        assert np.all(r.mmd_pvalue >= 1 / 20 - 1e-12) and np.all(r.mmd_pvalue <= 1.0)
+        assert r.family == FAMILY and (r.kind == "collapse") == (r.run_id == FAMILY)
+        # embedding loops: the daemon records no Evidently share, the runner keeps it as a baseline only
+        assert runner.DRIFT_SHARE not in set(r.trajectory["metric"])
+
+
+def test_onset_is_the_generators_ground_truth(bench):
+    for r in _runs(bench, "collapse"):
+        trace = loops.LOOPS[FAMILY](r.seed, *SCHEDULE, n_audit=41, n_reference=41)
+        # L1 onset: first generation with trace(Sigma) below half of generation 0's
+        below = np.flatnonzero(trace.truth["trace_cov"] < 0.5 * trace.truth["trace_cov"][0])
+        assert r.onset == (int(below[0]) if below.size else None) == trace.onset
+    assert all(r.onset is None for r in _runs(bench, "control"))
+
+
+def test_round_metrics_are_the_daemon_metric_functions(bench):
+    """Round 4 of seed 1's run, recomputed with metrics_core.embedding_suite as the flow calls it."""
+    r = next(r for r in bench.runs if r.run_id == FAMILY and r.seed == 1)
+    trace = loops.LOOPS[FAMILY](1, *SCHEDULE, n_audit=41, n_reference=41)
+    config = metrics_core.SuiteConfig(k=TINY.k, n_boot=TINY.n_boot, seed=1)
+    suite = metrics_core.embedding_suite(trace.reference, trace.rounds[4], config=config)
+    stored = r.trajectory[r.trajectory["round"] == 8].set_index("metric")
+    for name in ("coverage", "precision", "mmd2", "vendi_score", "log_volume_ratio"):
+        assert stored.loc[name, "value"] == pytest.approx(suite[name].value, rel=1e-9, abs=1e-12)
+        assert stored.loc[name, "std_error"] == pytest.approx(suite[name].std_error, rel=1e-9, abs=1e-12)
+
+
+def test_fast_evidently_share_equals_the_full_report(bench):
+    checks = bench.evidently_check
+    assert len(checks) == len(SEEDS[:1])  # the first seed's collapse run, its last round
+    for c in checks:
+        assert c["fast"] == c["full"]
+
+
+def test_fast_evidently_share_on_text_and_tabular_rounds():
+    """Against monitor.evidently_report's full reports, built the way the daemon builds them."""
+    from metrics_core.featurize import fit_hashing_featurizer
+    from monitor import evidently_report, modalities
+
+    text = loops.zipf_tail_loop(0, 3, V=300, T=3000, tau=0.9, n_documents=40, tokens_per_document=8)
+    featurizer = fit_hashing_featurizer(text.reference, seed=0)
+    ref_emb, cur_emb = featurizer.transform(text.reference), featurizer.transform(text.rounds[3])
+    frames = runner.evidently_columns("text", text.reference, text.rounds[3], ref_emb, cur_emb)
+    full = evidently_report.text_drift_report(text.reference, text.rounds[3], reference_embeddings=ref_emb,
+                                              round_embeddings=cur_emb).drift_share
+    assert runner.evidently_drift_share(*frames) == full
+    table = loops.copula_tabular_loop(0, 8, 4, n_audit=60)
+    _, _, _, columns = modalities.tabular_metrics_and_embeddings(
+        table.reference, table.rounds[2], n_boot=0, seed=0, protected_attribute=None, constraints_path=None,
+        round_where="round")
+    frames = runner.evidently_columns("tabular", table.reference, table.rounds[2], None, None, columns)
+    full = evidently_report.tabular_drift_report(table.reference, table.rounds[2], numeric_columns=columns["numeric"],
+                                                 categorical_columns=columns["categorical"]).drift_share
+    assert runner.evidently_drift_share(*frames) == full
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the engine's alarms, lead times, false alarms and ROC-AUC, recomputed
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _independent_first_alarm(run, rules) -> int | None:
+    """First raise over enabled metrics by the calibration's vectorised raise logic (not the engine's replay)."""
+    first = None
+    for metric, g in run.trajectory.groupby("metric"):
+        rule = rules.for_metric(metric)
+        if not rule.enabled:
+            continue
+        g = g.sort_values("round")
+        assert g["round"].tolist() == run.generations.tolist()  # no metric dropped a round here
+        with np.errstate(invalid="ignore"):  # metrics without a standard error use the robust noise (NaN early)
+            d = metric_derivatives(g["round"].to_numpy(), g["value"].to_numpy(), g["std_error"].to_numpy(float), rule)
+        idx = int(first_alarm_index(d, rule))
+        if idx >= 0 and (first is None or idx < first):
+            first = idx
+    return first
+
+
+def test_engine_alarm_matches_a_recomputation_from_the_trajectory(bench, rules):
+    for r in bench.runs:
+        assert scoring.first_alarm(r.engine.alarms) == _independent_first_alarm(r, rules), (r.run_id, r.seed)
+
+
+def test_lead_times_are_onset_minus_alarm_generation(bench, rules):
+    fam = bench.families[FAMILY]
+    collapse = sorted(_runs(bench, "collapse"), key=lambda r: r.seed)
+    assert [r.seed for r in collapse] == fam["seeds"]
+    expected = []
+    for r in collapse:
+        first = _independent_first_alarm(r, rules)
+        alarm_gen = None if first is None else 2 * first  # audited every 2nd generation
+        if r.onset is None:
+            expected.append("no onset")
+        else:
+            expected.append(None if alarm_gen is None else r.onset - alarm_gen)
+    assert fam["engine"]["lead_times"] == expected
+    reached = [v for v in expected if v != "no onset"]
+    assert fam["engine"]["n_runs"] == len(reached)
+    assert fam["engine"]["n_before_onset"] == sum(1 for v in reached if v is not None and v >= 1)
+    assert fam["n_onset_reached"] == len(reached)
+
+
+def test_false_alarms_and_arl0_are_counted_by_hand(bench):
+    fam = bench.families[FAMILY]
+    events, exposure = 0, 0
+    for r in _runs(bench, "control"):
+        hits = np.flatnonzero(r.engine.alarms)
+        events += bool(hits.size)
+        exposure += int(hits[0]) + 1 if hits.size else len(r.engine.alarms)  # rounds up to the first raise
+    fa = fam["engine"]["false_alarms"]
+    assert (fa["n_false_alarms"], fa["rounds_at_risk"]) == (events, exposure)
+    assert fa["rate_per_1000"] == pytest.approx(1000 * events / exposure)
+    assert fa["arl0"] == (exposure / events if events else math.inf)
+    assert fam["equal_rate_per_1000"] == (fa["rate_per_1000"] if events else 1.0)
+
+
+def test_risk_roc_auc_equals_sklearn_on_the_pooled_rounds(bench):
+    fam = bench.families[FAMILY]
+    scores, labels = [], []
+    for r in bench.runs:
+        scores.append(r.engine.risk)
+        labels.append(np.zeros(len(r.generations), bool) if r.onset is None else r.generations >= r.onset)
+    y = np.concatenate(labels)
+    if y.any() and not y.all():
+        assert fam["engine"]["roc_auc"] == pytest.approx(roc_auc_score(y, np.concatenate(scores)))
+    else:
+        assert fam["engine"]["roc_auc"] is None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# baselines at an equal false-alarm rate
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _naive_rate(control_scores, threshold, sustain) -> float:
+    """False raises per 1000 rounds at risk of 'score >= t held sustain rounds', by monitor.alerts' raise logic."""
+    events = exposure = 0
+    for s in control_scores:
+        first = int(first_raise_index(np.asarray(s) >= threshold, sustain)) if threshold < np.inf else -1
+        events += first >= 0
+        exposure += first + 1 if first >= 0 else len(s)
+    return 1000.0 * events / exposure
+
+
+@pytest.mark.parametrize("name", ["evidently_drift_share", "mmd_permutation"])
+def test_raw_data_baselines_sit_at_the_engines_false_alarm_rate(bench, name):
+    fam = bench.families[FAMILY]
+    b = fam["baselines"][name]
+    sustain = fam["sustain_rounds"]
+    rate = fam["equal_rate_per_1000"]
+    score = (lambda r: np.asarray(r.drift_share)) if name == "evidently_drift_share" else \
+        (lambda r: -np.log10(r.mmd_pvalue))
+    controls = [score(r) for r in _runs(bench, "control")]
+    t = b["threshold"]
+    assert _naive_rate(controls, t, sustain) <= rate + 1e-9
+    assert b["false_alarms"]["rate_per_1000"] == pytest.approx(_naive_rate(controls, t, sustain))
+    # the most sensitive such threshold: the next lower class (at the largest control score below t) breaks the rate
+    below = np.unique(np.concatenate(controls))
+    below = below[below < t]
+    if t > -np.inf and below.size:
+        assert _naive_rate(controls, float(below.max()), sustain) > rate
+    # its lead times on the collapse runs, recomputed
+    for r, lt in zip(sorted(_runs(bench, "collapse"), key=lambda r: r.seed), b["lead_times"]):
+        first = int(first_raise_index(score(r) >= t, sustain)) if t < np.inf else -1
+        if r.onset is None:
+            assert lt == "no onset"
+        else:
+            assert lt == (None if first < 0 else r.onset - int(r.generations[first]))
+
+
+def test_per_metric_baseline_uses_the_metrics_own_engine_rate(bench):
+    fam = bench.families[FAMILY]
+    m = "coverage"
+    d = fam["metrics"][m]
+    engine_fa = d["engine"]["false_alarms"]
+    rate = engine_fa["rate_per_1000"] if engine_fa["n_false_alarms"] else 1.0
+    assert d["fixed_threshold"]["target_rate_per_1000"] == pytest.approx(rate)
+    controls = [-r.metric_values(m) for r in _runs(bench, "control")]  # higher coverage is better: score = -value
+    assert _naive_rate(controls, d["fixed_threshold"]["threshold"], fam["sustain_rounds"]) <= rate + 1e-9
+    # disabled metrics get no baseline (the baselines watch what the engine watches)
+    assert "fixed_threshold" not in fam["metrics"]["authenticity"]
+
+
+def test_cross_fitted_best_metric_is_chosen_on_the_other_fold():
+    # seeds 0, 2 form fold 0 and 1, 3 fold 1; metric "a" wins on fold 1's runs and "b" on fold 0's
+    collapse = [SimpleNamespace(seed=s, onset=10) for s in (0, 1, 2, 3)]
+    per_metric = {
+        "a": {"lead_times": [1, 5, None, 6], "alarm_generations": [9, 5, None, 4]},
+        "b": {"lead_times": [4, 1, 3, None], "alarm_generations": [6, 9, 7, None]},
+    }
+    best = runner._cross_fitted_best(collapse, per_metric, [0, 1, 2, 3])
+    # fold 0 (seeds 0, 2) is scored with the metric best on fold 1 (a: ranking lead median(5, 6) = 5.5 > b's -inf
+    # after its miss ... median(1, -inf) = -inf), fold 1 (seeds 1, 3) with the best on fold 0 (b: median(4, 3) = 3.5
+    # against a: median(1, -inf) = -inf)
+    assert best["chosen_metric_by_fold"] == {"0": "a", "1": "b"}
+    assert best["lead_times"] == [1, 1, None, None]
+    assert best["in_sample"] is False
+    assert best["n_detected"] == 2 and best["ranking_lead"] == -math.inf  # median(1, 1, -inf, -inf)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the report
+# --------------------------------------------------------------------------------------------------------------
+
+
+def test_markdown_tables_carry_the_json_numbers(bench, tmp_path):
+    paths = report.write_report(bench, tmp_path / "benchmark.md")
+    text = paths["markdown"].read_text()
+    data = json.loads(paths["results"].read_text())
+    assert paths["results"] == tmp_path / "benchmark" / "results.json"
+    png = tmp_path / "benchmark" / f"{FAMILY}.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"]({'benchmark'}/{FAMILY}.png)" in text
+    for section in ("## Settings", "## Headline", "## Targets", f"## `{FAMILY}`", "## Timing"):
+        assert section in text
+    assert data["headline"] == report.jsonable(bench.headline)
+    row = data["headline"][0]
+    line = next(line for line in text.splitlines() if line.startswith(f"| `{FAMILY}` |"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    fa = row["false_alarms_per_1000"]
+    assert cells[5] == f"{report.fmt(fa)} ({row['n_false_alarms']}/{row['control_rounds_at_risk']})"
+    c0 = [r for r in _runs(bench, "control") if r.run_id.startswith("C0-")]
+    c0_events = sum(bool(r.engine.alarms.any()) for r in c0)
+    assert (row["c0_n_false_alarms"], cells[6]) == (
+        c0_events, f"{report.fmt(row['c0_false_alarms_per_1000'])} ({c0_events}/{row['c0_rounds_at_risk']})")
+    assert cells[7] == report.fmt(row["arl0"] if row["arl0"] != "inf" else math.inf)
+    assert cells[8] == report.fmt(row["roc_auc"])
+    assert cells[4] == f"{row['n_detected']}/{row['n_runs']}"
+    if row["n_detected"]:
+        assert cells[2] == f"{report.fmt(row['lead_median'])} [{report.fmt(row['lead_q25'])}, " \
+                           f"{report.fmt(row['lead_q75'])}]"
+    # per run records regenerate the engine's lead times
+    fam = data["families"][FAMILY]
+    recs = sorted((r for r in data["runs"] if r["kind"] == "collapse"), key=lambda r: r["seed"])
+    regenerated = ["no onset" if r["onset"] is None else
+                   (None if r["engine_alarm_generation"] is None else r["onset"] - r["engine_alarm_generation"])
+                   for r in recs]
+    assert regenerated == fam["engine"]["lead_times"]
+    # every sentence on targets is computed: the pooled false-alarm rate appears as computed
+    pooled = bench.targets["pooled_false_alarms"]
+    assert f"pooled over all controls {report.fmt(pooled['rate_per_1000'])}" in text
+
+
+def test_fmt_and_jsonable_round_trip():
+    assert report.fmt(2.0) == "2" and report.fmt(0.33333) == "0.333" and report.fmt(None) == "n/a"
+    assert json.loads(json.dumps(report.jsonable({"x": float("inf"), "y": np.nan}))) == {"x": "inf", "y": None}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the CLI verb
+# --------------------------------------------------------------------------------------------------------------
+
+
+def test_cli_quick_writes_report_plots_and_json(tmp_path, capsys):
+    out = tmp_path / "docs" / "benchmark.md"
+    code = main(["--home", str(tmp_path / "home"), "bench", "--quick", "--loops", FAMILY, "--out", str(out),
+                 "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    summary = json.loads(captured.out)  # exactly one JSON object on stdout
+    assert summary["mode"] == "quick" and summary["seeds"] == [0, 1]
+    assert [row["loop"] for row in summary["headline"]] == [FAMILY]
+    assert out.is_file() and (tmp_path / "docs" / "benchmark" / f"{FAMILY}.png").is_file()
+    data = json.loads((tmp_path / "docs" / "benchmark" / "results.json").read_text())
+    assert data["headline"] == summary["headline"]
+    assert len(data["runs"]) == 8 and data["settings"]["quick"] is True
+
+
+def test_unknown_loop_pattern_names_the_known_loops(tmp_path, capsys):
+    with pytest.raises(CollapseMonitorError, match="known loop ids: L1-d1-M20, .*L4-text"):
+        runner.select_families("L9-*")
+    code = main(["--home", str(tmp_path / "home"), "bench", "--quick", "--loops", "nothing*", "--out",
+                 str(tmp_path / "b.md")])
+    err = capsys.readouterr().err
+    assert code == 1 and "matches no loop" in err and "L5-wine" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "b.md").exists()
+
+
+def test_family_selection_brings_the_controls():
+    assert runner.select_families("C2-L4-text") == ["L4-text"]
+    assert runner.select_families("L1-d16-*") == ["L1-d16-M20", "L1-d16-M100", "L1-d16-M1000"]
+    assert len(runner.select_families(None)) == 11
+
+
+def test_settings_are_checked():
+    with pytest.raises(ValueError, match="n_audit: expected at least k \\+ 1 = 6 samples, got 5"):
+        runner.BenchSettings(quick=True, seeds=(0,), n_audit=5, n_boot=1, n_permutations=1)
+    with pytest.raises(ValueError, match="seeds"):
+        runner.BenchSettings(quick=True, seeds=(), n_audit=50, n_boot=1, n_permutations=1)
