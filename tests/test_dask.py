@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -19,9 +20,16 @@ pytest.importorskip("prefect_dask")
 @pytest.fixture(scope="module")
 def cluster():
     # Worker processes, as on separate machines: every task and argument crosses a process boundary.
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  scheduler_port=0) as c:
-        yield c
+    environ = dict(os.environ)
+    try:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                      scheduler_port=0) as c:
+            yield c
+    finally:
+        # distributed sets OMP_NUM_THREADS=1 (and MKL's, OpenBLAS') for its workers in this process's
+        # environment; later tests' subprocesses must not inherit it.
+        os.environ.clear()
+        os.environ.update(environ)
 
 
 def test_audit_runs_its_tasks_on_a_dask_cluster_and_matches_the_thread_runner(tmp_path, cluster, prefect_harness,
