@@ -63,6 +63,7 @@ import math
 import os
 import platform
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -725,10 +726,12 @@ def run_jobs(jobs: Sequence[Job], workers: int = 1, progress: bool = True) -> li
     with Progress(*columns, console=Console(stderr=True), disable=not progress, transient=False) as bar:
         task = bar.add_task(f"benchmark: {len(jobs)} runs", total=total)
         if workers == 1:
-            _init_worker()
-            for job in jobs:
-                results.append(run_job(job))
-                advance(bar, task, job)
+            # In this process: no _init_worker, whose environment, thread and warning settings would outlive the run.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Evidently and scipy warn per column; results are unaffected
+                for job in jobs:
+                    results.append(run_job(job))
+                    advance(bar, task, job)
         else:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor, as_completed
