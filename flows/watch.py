@@ -32,7 +32,7 @@ def scan_sources(store_url: str, sources: list[str], manifests: list[str], refer
         ready = watch.ready_rounds(store, found.rounds)
     finally:
         store.close()
-    return {"ready": [(rf, fp) for rf, fp in ready], "problems": found.problems, "seen": len(found.rounds)}
+    return {"ready": ready, "problems": found.problems, "seen": len(found.rounds)}
 
 
 @task(**_IO_RETRIES)
