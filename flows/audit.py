@@ -9,7 +9,6 @@ tasks retry, with exponential backoff.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -22,10 +21,12 @@ from prefect.tasks import exponential_backoff
 import metrics_core
 from metrics_core.bootstrap import Estimate
 from metrics_core.sampling import DEFAULT_MAX_SAMPLES
-from monitor import comparability, evaluation, exporter, io, loaders, modalities, profile_cache, tracking
+from monitor import comparability, evaluation, exporter, io, loaders, modalities, tracking
 from monitor.config import check_loop_name, check_round_number, load_settings
 from monitor.derivatives import finite_or_none
 from monitor.errors import CollapseMonitorError, InputError
+from monitor import null as null_mod
+from monitor.pipeline import AuditPipeline
 from monitor.rules import load_rules
 from monitor.store import RoundRecord, TrajectoryStore
 
@@ -46,7 +47,7 @@ def _retry_on_io(task_, task_run, state) -> bool:
 _IO_RETRIES = {"retries": 3, "retry_delay_seconds": exponential_backoff(backoff_factor=1), "retry_condition_fn": _retry_on_io}
 # Arrays and the fitted profile are keyed by fingerprints and the config (also
 # task inputs), not hashed again.
-_CACHE = INPUTS - "reference" - "round_data" - "profile" + TASK_SOURCE
+_CACHE = INPUTS - "pipeline" - "round_data" - "profile" + TASK_SOURCE
 
 
 @task(**_IO_RETRIES)
@@ -67,33 +68,35 @@ def load_table(path: str, role: str, round_number: int | None, reference_columns
                               max_samples=max_samples, seed=seed)
 
 
-# Texts and tables are keyed by their files' fingerprints (task inputs too).
-_MODALITY_CACHE = INPUTS - "reference_texts" - "round_texts" - "reference_frame" - "round_frame" + TASK_SOURCE
+# Texts and tables are keyed by their files' fingerprints (task inputs too); the pipeline holds the reference.
+_MODALITY_CACHE = INPUTS - "pipeline" - "round_texts" + TASK_SOURCE
+
+
+@task(cache_policy=NO_CACHE)  # featurizer, embeddings and profile are cached on disk by content
+def prepare_reference(modality: str, reference_data, options: dict, cache_dir: str, reference_fingerprint: str,
+                      reference_where: str) -> AuditPipeline:
+    """The reference prepared once for this audit (see :class:`monitor.pipeline.AuditPipeline`)."""
+    return AuditPipeline(modality, reference_data, cache_dir=cache_dir, reference_fingerprint=reference_fingerprint,
+                         reference_where=reference_where, **options)
 
 
 @task(cache_policy=_MODALITY_CACHE, persist_result=True, result_serializer="json")
 def compute_text_metrics(reference_fingerprint: str, round_fingerprint: str, n_boot: int, seed: int,
-                         metrics_version: str, reference_texts: list[str], round_texts: list[str]) -> dict[str, dict]:
-    metrics = modalities.text_metrics(reference_texts, round_texts, n_boot=n_boot, seed=seed)
+                         metrics_version: str, pipeline: AuditPipeline, round_texts: list[str]) -> dict[str, dict]:
+    metrics = pipeline.modality_metrics(round_texts)
     return {name: est.as_dict() for name, est in metrics.items()}
 
 
 @task(cache_policy=NO_CACHE)  # cached on disk by content hash, see monitor.embedding_cache
-def embed_texts(cache_dir: str, featurizer: str, reference_fingerprint: str, reference_texts: list[str],
-                round_texts: list[str], seed: int):
-    return modalities.text_embeddings(Path(cache_dir), featurizer, reference_fingerprint, reference_texts,
-                                      round_texts, seed=seed)
+def embed_round(pipeline: AuditPipeline, round_data):
+    """The reference's and the round's embeddings, and the featurizer's cache key."""
+    return pipeline.reference_embeddings, pipeline.embed(round_data), pipeline.feature_key
 
 
 @task(cache_policy=NO_CACHE)
-def compute_tabular(reference_frame, round_frame, n_boot: int, seed: int, protected_attribute: str | None,
-                    constraints_path: str | None, schema_path: str | None, round_where: str, reference_where: str):
-    metrics, ref_rows, round_rows, columns = modalities.tabular_metrics_and_embeddings(
-        reference_frame, round_frame, n_boot=n_boot, seed=seed, protected_attribute=protected_attribute,
-        constraints_path=constraints_path, round_where=round_where, schema_path=schema_path,
-        reference_where=reference_where,
-    )
-    return {name: est.as_dict() for name, est in metrics.items()}, ref_rows, round_rows, columns
+def compute_tabular(pipeline: AuditPipeline, round_frame, round_where: str):
+    metrics = pipeline.modality_metrics(round_frame, round_where=round_where)
+    return {name: est.as_dict() for name, est in metrics.items()}, pipeline.embed(round_frame)
 
 
 @task(cache_policy=NO_CACHE)
@@ -127,14 +130,9 @@ def save_report(html_path: str, html: str) -> None:
 
 
 @task(cache_policy=NO_CACHE, **_IO_RETRIES)  # cached on disk by key, see monitor.profile_cache
-def reference_profile(cache_dir: str, key: str, config: dict, reference) -> metrics_core.ReferenceProfile:
+def reference_profile(pipeline: AuditPipeline) -> metrics_core.ReferenceProfile:
     """The reference's fitted profile: from the cache when present, else fitted and cached."""
-    profile = profile_cache.load_profile(Path(cache_dir), key)
-    if profile is None:
-        get_run_logger().info("fitting the reference profile %s", key)
-        profile = metrics_core.fit_reference_profile(reference, metrics_core.SuiteConfig(**config))
-        profile_cache.save_profile(profile, Path(cache_dir), key)
-    return profile
+    return pipeline.fit_profile()
 
 
 @task(cache_policy=_CACHE, persist_result=True, result_serializer="json", task_run_name="metrics-{group}")
@@ -143,16 +141,13 @@ def compute_metric_group(
     reference_key: str,
     round_fingerprint: str,
     n_round: int,
-    config: dict,
     metrics_version: str,
+    pipeline: AuditPipeline,
     profile,
-    reference,
     round_data,
 ) -> dict[str, dict]:
     """One group of the embedding suite (see ``metrics_core.SUITE_GROUPS``); groups run as parallel tasks."""
-    suite = metrics_core.embedding_suite_group(
-        group, reference, round_data, config=metrics_core.SuiteConfig(**config), profile=profile
-    )
+    suite = pipeline.suite_group(group, round_data, profile=profile)
     return {name: est.as_dict() for name, est in suite.items()}
 
 
@@ -176,6 +171,32 @@ def persist(store_url: str, record: RoundRecord) -> None:
         store.record_round(record)
     finally:
         store.close()
+
+
+@task(cache_policy=NO_CACHE)
+def ensure_null(store_url: str, loop: str, pipeline: AuditPipeline, pool_path: str, modality: str, round_size: int,
+                reference_fingerprint: str, options: dict, null_rounds: int, seed: int, text_field: str) -> dict:
+    """The loop's null from its pool: stored, resumed or built now (see :mod:`monitor.null`)."""
+    logger = get_run_logger()
+    reference_columns = None
+    if modality == "tabular":
+        reference_columns = {c: k for c, k in loaders.infer_column_kinds(pipeline.reference).items()}
+    pool, pool_fingerprint = null_mod.load_pool(pool_path, modality, text_field=text_field,
+                                                reference_columns=reference_columns, seed=seed)
+    key = null_mod.null_key(reference_fingerprint, pool_fingerprint, round_size, options, metrics_core.METRICS_VERSION)
+    step = max(1, null_rounds // 10)
+
+    def progress(done: int, total: int) -> None:
+        if done % step == 0 or done == total:
+            logger.info("loop %s: null pseudo-round %d of %d", loop, done, total)
+
+    store = TrajectoryStore(store_url)
+    try:
+        null = null_mod.ensure_loop_null(store, loop, pipeline, pool, str(Path(pool_path).resolve()), key, round_size,
+                                         n_rounds=null_rounds, seed=seed, progress=progress)
+    finally:
+        store.close()
+    return {"key": key, "n_rounds": null.n_rounds, "pool_size": null.pool_size}
 
 
 @task(**_IO_RETRIES)
@@ -266,6 +287,8 @@ def audit_round(
     constraints_path: str | None = None,
     schema_path: str | None = None,
     pushgateway: str | None = None,
+    pool_path: str | None = None,
+    null_rounds: int = null_mod.DEFAULT_NULL_ROUNDS,
 ) -> dict:
     """Audit one generation round against the reference and publish the verdict.
 
@@ -283,6 +306,11 @@ def audit_round(
     embeddings); ``tabular`` (the tabular metrics, then the embedding suite on
     the encoded rows, and an Evidently ``DataDriftPreset``). Evidently's HTML
     report is saved as ``reports/<loop>/round_<N>.html`` in the home.
+    With ``pool_path`` (real data held out from the reference, same format) the
+    loop's null is built from it once (``null_rounds`` pseudo-rounds at this
+    round's size, audited by the same pipeline; resumed if interrupted, rebuilt
+    when the reference, pool, options or metrics change), and the alarm is the
+    sequential one with its false-alarm guarantee (:mod:`monitor.sequential`).
     With ``pushgateway`` (a URL, e.g. ``http://127.0.0.1:9091``) the loop's
     series are pushed there after the audit; a failed push is logged, not
     fatal (the store holds everything, and the next push sends it all).
@@ -297,7 +325,6 @@ def audit_round(
         modality = loaders.detect_modality(data_path, modality, text_field, round_number=round_number)
         modalities.check_featurizer(featurizer)
         modality_metrics: dict[str, dict] = {}
-        feature_key = ""
         if modality == "embedding":
             reference = load_array(reference_path, "reference", None)
             round_ = load_array(data_path, "round", round_number)
@@ -321,33 +348,38 @@ def audit_round(
         report_path = str(settings.home / "reports" / loop / f"round_{round_number}.html")
         # Text metrics, the Evidently report and the embedding groups are independent tasks, run in parallel.
         modality_future = drift_future = None
+        reference_data = {"embedding": lambda: ref_data, "text": lambda: reference.texts,
+                          "tabular": lambda: reference.frame}[modality]()
+        round_input = {"embedding": lambda: round_data, "text": lambda: round_.texts,
+                       "tabular": lambda: round_.frame}[modality]()
+        pipeline = prepare_reference(
+            modality, reference_data,
+            {"k": k, "n_boot": n_boot, "seed": seed, "featurizer": featurizer,
+             "protected_attribute": protected_attribute, "constraints_path": constraints_path,
+             "schema_path": schema_path},
+            str(settings.home / "cache"), reference.fingerprint, f"{reference.path} (reference)",
+        )
         if modality == "text":
             modality_future = compute_text_metrics.with_options(result_storage=settings.results_dir).submit(
                 reference.fingerprint, round_.fingerprint, n_boot, seed, metrics_core.METRICS_VERSION,
-                reference.texts, round_.texts,
+                pipeline, round_.texts,
             )
-            ref_data, round_data, feature_key = embed_texts(
-                str(settings.home / "cache"), featurizer, reference.fingerprint, reference.texts, round_.texts, seed
-            )
+            ref_data, round_data, _ = embed_round(pipeline, round_input)
             drift_future = drift_report.submit(
                 "text", seed, reference_texts=reference.texts, round_texts=round_.texts,
                 reference_embeddings=ref_data, round_embeddings=round_data)
         elif modality == "tabular":
-            modality_metrics, ref_data, round_data, columns = compute_tabular(
-                reference.frame, round_.frame, n_boot, seed, protected_attribute, constraints_path, schema_path,
-                f"{round_.path} (round, round {round_number})", f"{reference.path} (reference)",
-            )
+            modality_metrics, round_data = compute_tabular(
+                pipeline, round_.frame, f"{round_.path} (round, round {round_number})")
+            ref_data = pipeline.reference_embeddings
             drift_future = drift_report.submit("tabular", seed, reference_frame=reference.frame,
-                                               round_frame=round_.frame, columns=columns)
+                                               round_frame=round_.frame, columns=pipeline.tabular_columns)
         version = metrics_core.METRICS_VERSION
-        config = metrics_core.SuiteConfig(k=k, n_boot=n_boot, seed=seed)
-        reference_key = f"{reference.fingerprint[:24]}-{ref_data.shape[0]}-{feature_key[:16]}-{config.reference_key()}"
-        config_dict = dataclasses.asdict(config)
-        profile = reference_profile(str(settings.home / "cache"), reference_key, config_dict, ref_data)
+        profile = reference_profile(pipeline)
         group_task = compute_metric_group.with_options(result_storage=settings.results_dir)
         futures = [
-            group_task.submit(group, reference_key, round_.fingerprint, round_data.shape[0], config_dict, version,
-                              profile, ref_data, round_data)
+            group_task.submit(group, pipeline.reference_key, round_.fingerprint, round_data.shape[0], version,
+                              pipeline, profile, round_data)
             for group in metrics_core.SUITE_GROUPS
         ]
         metrics = {}
@@ -374,12 +406,19 @@ def audit_round(
             metrics_version=version,
         )
         persist(settings.store_url, record)
+        if pool_path is not None:
+            ensure_null(settings.store_url, loop, pipeline, pool_path, modality, n_round, reference.fingerprint,
+                        {"k": k, "seed": seed, "featurizer": featurizer, "text_field": text_field,
+                         "max_samples": max_samples, "protected_attribute": protected_attribute,
+                         "constraints_path": constraints_path, "schema_path": schema_path},
+                        null_rounds, seed, text_field)
         record_source(settings.store_url, loop, round_number, str(Path(data_path).resolve()),
                       str(Path(reference_path).resolve()), {
                           "k": k, "n_boot": n_boot, "seed": seed, "max_samples": max_samples, "modality": modality,
                           "text_field": text_field, "featurizer": featurizer,
                           "protected_attribute": protected_attribute, "constraints_path": constraints_path,
                           "schema_path": schema_path, "allow_size_change": allow_size_change,
+                          "pool_path": pool_path, "null_rounds": null_rounds,
                       })
         verdict = evaluate(settings.store_url, loop, round_number,
                            None if settings.rules_path is None else str(settings.rules_path))

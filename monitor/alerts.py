@@ -251,15 +251,43 @@ def explain(ev: MetricEvaluation, last_ok_round: int | None) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class SignalState:
+    """The loop's state on one alarm signal (``collapse`` or ``drift``) at its latest round."""
+
+    signal: str
+    severity: str
+    since_round: int | None
+    log_evidence: float | None  # the strongest chart's log e-detector statistic (sequential mode)
+    log_threshold: float | None  # and its warning threshold
+    metrics: tuple[str, ...] = ()
+    message: str = ""
+
+    def as_dict(self) -> dict:
+        return {"signal": self.signal, "severity": self.severity, "since_round": self.since_round,
+                "log_evidence": finite_or_none(self.log_evidence), "log_threshold": finite_or_none(self.log_threshold),
+                "metrics": list(self.metrics), "message": self.message}
+
+
 @dataclass
 class LoopEvaluation:
-    """Everything the engine derives from a loop's trajectory."""
+    """Everything the engine derives from a loop's trajectory.
+
+    ``sequential`` holds the charts when the loop has a null (the alarm with a
+    guarantee); without one the alert states come from the derivative rules.
+    """
 
     derivatives: pd.DataFrame
     metrics: dict[str, MetricEvaluation]
     states: list[AlertState]
     transitions: list[Transition]
     risk: pd.DataFrame  # round, risk, driver_family, driver_metric, <family>_risk... (the store's loop_risk columns)
+    signals: list[SignalState] = field(default_factory=list)
+    sequential: object | None = None  # monitor.sequential.SequentialEvaluation
+
+    @property
+    def guarantee(self) -> dict | None:
+        return None if self.sequential is None else self.sequential.guarantee.as_dict()
 
     @property
     def status(self) -> str:
@@ -278,11 +306,11 @@ def risk_summary(row) -> dict:
             "families": {f: float(row[f"{f}_risk"]) for f in FAMILIES}}
 
 
-def _loop_risk(metric_evals: dict[str, MetricEvaluation]) -> pd.DataFrame:
+def _loop_risk(metric_evals: dict[str, MetricEvaluation], risks: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     columns = ["round", "risk", "driver_family", "driver_metric", *(f"{f}_risk" for f in FAMILIES)]
     rows: dict[int, dict[str, tuple[float, str]]] = {}
     for name, ev in metric_evals.items():
-        risk = metric_risk(ev.derivatives, ev.rule)
+        risk = metric_risk(ev.derivatives, ev.rule) if risks is None else risks.get(name, np.zeros(len(ev.rounds)))
         for rnd, r in zip(ev.rounds, risk):
             best = rows.setdefault(int(rnd), {})
             if r > best.get(ev.rule.family, (-1.0, ""))[0]:
@@ -300,8 +328,12 @@ def _loop_risk(metric_evals: dict[str, MetricEvaluation]) -> pd.DataFrame:
     return pd.DataFrame(out, columns=columns)
 
 
-def evaluate_loop(trajectory: pd.DataFrame, rules: RuleSet) -> LoopEvaluation:
-    """Derivatives, replayed alert states, transitions and risk of one loop's trajectory."""
+def evaluate_loop(trajectory: pd.DataFrame, rules: RuleSet, null=None) -> LoopEvaluation:
+    """Derivatives, alert states, transitions and risk of one loop's trajectory.
+
+    With the loop's ``null`` (:class:`monitor.null.LoopNull`) the alarm is the
+    sequential one (:mod:`monitor.sequential`); without it, the derivative rules.
+    """
     derivs = compute_derivatives(trajectory, rules)
     metric_evals: dict[str, MetricEvaluation] = {}
     for metric, group in trajectory.groupby("metric", sort=True):
@@ -313,6 +345,8 @@ def evaluate_loop(trajectory: pd.DataFrame, rules: RuleSet) -> LoopEvaluation:
             metric, g["round"].to_numpy(), g["value"].to_numpy(dtype=np.float64), std_errors,
             {c: dg[c].to_numpy(dtype=np.float64) for c in COLUMNS}, rules.for_metric(metric),
         )
+    if null is not None:
+        return _evaluate_sequential(trajectory, rules, null, derivs, metric_evals)
     # The last round at which no metric was alerting: where a critical alert suggests rolling back to.
     alerting_rounds = {int(r) for ev in metric_evals.values() for r, s in zip(ev.rounds, ev.severities) if s != OK}
     all_rounds = sorted({int(r) for ev in metric_evals.values() for r in ev.rounds})
@@ -326,7 +360,137 @@ def evaluate_loop(trajectory: pd.DataFrame, rules: RuleSet) -> LoopEvaluation:
             why = explain(ev, last_ok)
             states.append(AlertState(metric, ev.severity, why["since_round"], why["message"], why))
     transitions = sorted((t for ev in metric_evals.values() for t in ev.transitions), key=lambda t: (t.round, t.metric))
-    return LoopEvaluation(derivs, metric_evals, states, transitions, _loop_risk(metric_evals))
+    signals = []
+    for signal in ("collapse", "drift"):
+        raised = [s for s in states if s.severity != OK and rules.signal_of(s.metric) == signal]
+        worst = loop_status(raised)
+        since = min((s.since_round for s in raised if s.severity == worst), default=None)
+        signals.append(SignalState(signal, worst, since, None, None, tuple(sorted(s.metric for s in raised)),
+                                   "derivative rules (no null: no false-alarm guarantee; "
+                                   "build one with `collapse-monitor calibrate LOOP --pool POOL`)"))
+    return LoopEvaluation(derivs, metric_evals, states, transitions, _loop_risk(metric_evals), signals)
+
+
+def _evaluate_sequential(trajectory, rules: RuleSet, null, derivs, metric_evals) -> LoopEvaluation:
+    """States, transitions and risk from the e-CUSUM charts on the loop's null (see :mod:`monitor.sequential`)."""
+    from monitor.sequential import evaluate_sequential
+
+    seq = evaluate_sequential(trajectory, null, {m: rules.signal_of(m) for m in null.metrics}, arl0=rules.arl0)
+    position = {int(r): i for i, r in enumerate(seq.rounds)}
+    signal_of = {m: s for s, ms in seq.signal_metrics.items() for m in ms}
+    # Per round, each metric's severity: its signal's, when an alarm of that signal names it.
+    severity_at: dict[str, np.ndarray] = {m: np.zeros(len(seq.rounds), dtype=np.int64) for m in metric_evals}
+    for signal, level in seq.levels.items():
+        for t in np.flatnonzero(level > 0):
+            for m in seq.named_metrics(signal, int(t)):
+                if m in severity_at:
+                    severity_at[m][t] = max(severity_at[m][t], int(level[t]))
+    states, transitions, risks = [], [], {}
+    last = len(seq.rounds) - 1
+    healthy = [int(r) for t, r in enumerate(seq.rounds) if not any(v[t] for v in severity_at.values())]
+    last_ok = healthy[-1] if healthy else None
+    for metric, ev in metric_evals.items():
+        idx = np.array([position[int(r)] for r in ev.rounds], dtype=np.int64)
+        levels = severity_at[metric][idx] if len(idx) else np.zeros(0, dtype=np.int64)
+        ev.severities = [_BY_LEVEL[int(v)] for v in levels]
+        ev.transitions = []
+        previous = 0
+        for i, v in enumerate(levels):
+            if v != previous:
+                reason = _sequential_reason(seq, metric, signal_of.get(metric), int(idx[i]))
+                ev.transitions.append(Transition(metric, int(ev.rounds[i]), _BY_LEVEL[previous], _BY_LEVEL[int(v)], reason))
+                previous = int(v)
+        chart = f"metric:{metric}"
+        weight = ev.rule.risk_weight if chart in seq.charts and ev.rule.enabled else 0.0
+        evidence = seq.evidence(chart)[idx] if chart in seq.charts else np.zeros(len(idx))
+        risks[metric] = weight * (1.0 - np.exp2(-(evidence**2)))
+        transitions.extend(ev.transitions)
+        current = int(levels[-1]) if len(levels) and idx[-1] == last else 0
+        if current == 0:
+            states.append(AlertState(metric, OK, None))
+            continue
+        run_start = len(levels) - 1
+        while run_start > 0 and levels[run_start - 1] > 0:
+            run_start -= 1
+        ev.since_index = run_start
+        why = _sequential_explanation(seq, ev, signal_of[metric], last_ok)
+        states.append(AlertState(metric, _BY_LEVEL[current], int(ev.rounds[run_start]), why["message"], why))
+    signals = []
+    for signal in ("collapse", "drift"):
+        charts = seq.charts_of(signal) if seq.signal_metrics.get(signal) else []
+        level = seq.levels.get(signal, np.zeros(len(seq.rounds), dtype=np.int64))
+        if not charts or not len(seq.rounds):
+            signals.append(SignalState(signal, OK, None, None, None, (), "no metric of the null feeds this signal"))
+            continue
+        strongest = max(charts, key=lambda c: seq.charts[c][last] - seq.thresholds[c])
+        since = None
+        if level[last] > 0:
+            t = last
+            while t > 0 and level[t - 1] > 0:
+                t -= 1
+            since = int(seq.rounds[t])
+        named = tuple(seq.named_metrics(signal, last)) if level[last] > 0 else ()
+        signals.append(SignalState(
+            signal, _BY_LEVEL[int(level[last])], since, float(seq.charts[strongest][last]),
+            float(seq.thresholds[strongest]), named,
+            f"{strongest} log e-value {seq.charts[strongest][last]:.2f} (threshold {seq.thresholds[strongest]:.2f}); "
+            f"{seq.guarantee.message()}"))
+    transitions.sort(key=lambda t: (t.round, t.metric))
+    return LoopEvaluation(derivs, metric_evals, states, transitions, _loop_risk(metric_evals, risks), signals, seq)
+
+
+def _sequential_reason(seq, metric: str, signal: str | None, t: int) -> str:
+    chart = f"metric:{metric}"
+    z = seq.scores.get(metric, np.full(len(seq.rounds), np.nan))[t]
+    own = seq.charts.get(chart, np.full(len(seq.rounds), np.nan))[t]
+    combined = seq.charts.get(f"signal:{signal}", np.full(len(seq.rounds), np.nan))[t]
+    return (f"{signal} signal: {metric} {z:+.2f} null SD from the null level; its chart log e {own:.2f} "
+            f"(threshold {seq.thresholds.get(chart, float('nan')):.2f}), the {signal} chart log e {combined:.2f} "
+            f"(threshold {seq.thresholds.get(f'signal:{signal}', float('nan')):.2f})")
+
+
+def _sequential_explanation(seq, ev: MetricEvaluation, signal: str, last_ok_round: int | None) -> dict:
+    """What a raised metric carries: values against the null, since when, by how much, and what to do."""
+    i = len(ev.rounds) - 1
+    spec = get_spec(ev.metric)
+    t = len(seq.rounds) - 1
+    z = seq.scores[ev.metric]
+    chart = seq.charts[f"metric:{ev.metric}"]
+    began = t
+    while began > 0 and chart[began - 1] > 0:  # the chart's current run of evidence
+        began -= 1
+    mean, sd = seq.null_level[ev.metric]
+    intervention = ev.rule.intervention or "inspect the loop's recent generations"
+    if ev.severity == CRITICAL:
+        where = f"round {last_ok_round}" if last_ok_round is not None else "the last healthy round"
+        intervention = f"stop the loop and roll back to {where} (the last round without an alert); then {intervention}"
+    recent = slice(max(0, i + 1 - RECENT_VALUES), i + 1)
+    d = ev.derivatives
+    direction = "higher" if ev.rule.higher_is_better else "lower"
+    message = (f"{ev.metric} ({spec.family}, {direction} is better) {ev.severity} on the {signal} signal since round "
+               f"{int(ev.rounds[ev.since_index])}: {ev.values[i]:.4g} at round {int(ev.rounds[i])} against the null's "
+               f"{mean:.4g} +- {sd:.3g}, {z[t]:+.2f} null SD; evidence building since round {int(seq.rounds[began])}; "
+               f"{seq.guarantee.message()}")
+    return {
+        "metric": ev.metric, "family": spec.family, "signal": signal, "severity": ev.severity,
+        "since_round": int(ev.rounds[ev.since_index]),
+        "decline_began_round": int(seq.rounds[began]),
+        "rounds_since_decline_began": int(seq.rounds[t] - seq.rounds[began]),
+        "null": {"mean": mean, "sd": sd, "z": finite_or_none(z[t])},
+        "chart": {"log_evidence": finite_or_none(chart[t]), "log_threshold": seq.thresholds[f"metric:{ev.metric}"],
+                  "signal_log_evidence": finite_or_none(seq.charts[f"signal:{signal}"][t]),
+                  "signal_log_threshold": seq.thresholds[f"signal:{signal}"]},
+        "guarantee": seq.guarantee.as_dict(),
+        "recent_values": [
+            {"round": int(r), "value": float(v), "std_error": finite_or_none(s)}
+            for r, v, s in zip(ev.rounds[recent], ev.values[recent], ev.std_errors[recent])
+        ],
+        "derivatives": {k: finite_or_none(d[k][i]) for k in ("slope", "slope_se", "zscore", "ewma_slope", "cusum",
+                                                             "loss", "cum_z", "rounds_to_threshold")},
+        "triggered_by": ["sequential"],
+        "intervention": intervention,
+        "message": message,
+    }
 
 
 def loop_status(states: list[AlertState]) -> str:

@@ -53,6 +53,16 @@ class Verdict:
         return cls(result["loop"], result["round"], result["status"], result["metrics"], result["derivatives"],
                    result["alerts"], result["risk"], result["transitions"], result)
 
+    @property
+    def signals(self) -> dict[str, dict]:
+        """The ``collapse`` and ``drift`` signals: severity, since when, evidence, the metrics named."""
+        return self.raw.get("signals", {})
+
+    @property
+    def guarantee(self) -> dict | None:
+        """The loop's false-alarm guarantee (None until the loop has a null: pass ``pool=``)."""
+        return self.raw.get("guarantee")
+
     def value(self, metric: str) -> float:
         return self.metrics[metric]["value"]
 
@@ -95,6 +105,8 @@ class CollapseMonitor:
     Args:
         loop: the loop's name (letters, digits, ``_ . -``).
         reference: the reference set: a path, a list of texts, a DataFrame or an array ``[N, D]``.
+        pool: optional real data held out from the reference, of the same kind: the loop's null
+            is built from it at the first round, and alarms carry a false-alarm guarantee.
         home: state directory (default ``$COLLAPSE_MONITOR_HOME`` or ``./.collapse-monitor``).
         **options: ``audit_round`` options fixed for every round: ``k``, ``n_boot``,
             ``seed``, ``max_samples``, ``modality``, ``text_field``, ``featurizer``,
@@ -104,9 +116,10 @@ class CollapseMonitor:
 
     _OPTIONS = {"k": 5, "n_boot": 200, "seed": 0, "max_samples": DEFAULT_MAX_SAMPLES, "modality": None,
                 "text_field": "text", "featurizer": "hashing", "protected_attribute": None,
-                "constraints_path": None, "schema_path": None, "rules_path": None, "allow_size_change": False}
+                "constraints_path": None, "schema_path": None, "rules_path": None, "allow_size_change": False,
+                "null_rounds": 1000}
 
-    def __init__(self, loop: str, reference, *, home: str | os.PathLike | None = None, **options):
+    def __init__(self, loop: str, reference, *, pool=None, home: str | os.PathLike | None = None, **options):
         unknown = set(options) - set(self._OPTIONS)
         if unknown:
             raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(self._OPTIONS)}")
@@ -116,6 +129,8 @@ class CollapseMonitor:
         self.settings.rules()  # a bad rules file is refused now, not at the first round
         self.inputs = self.settings.home / "inputs" / loop
         self.reference_path = _materialise(reference, self.inputs, "reference", None, self.options["text_field"])
+        self.pool_path = None if pool is None else _materialise(pool, self.inputs, "pool", None,
+                                                                 self.options["text_field"])
 
     def audit_round(self, round_number: int, data) -> Verdict:
         """Audit one round (a path, texts, a DataFrame or an array) and return the loop's verdict."""
@@ -129,7 +144,7 @@ class CollapseMonitor:
         opts = {key: value for key, value in self.options.items() if key != "rules_path"}
         result = audit_round(
             loop=self.loop, round_number=round_number, data_path=path, reference_path=self.reference_path,
-            home=str(self.settings.home),
+            home=str(self.settings.home), pool_path=self.pool_path,
             rules_path=None if self.settings.rules_path is None else str(self.settings.rules_path),
             **opts,
         )

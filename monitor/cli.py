@@ -67,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--constraints", help="tabular: TOML file of [[constraints]] for the violation rate")
     audit.add_argument("--schema", help="tabular: TOML file with a [columns] table overriding inferred kinds "
                        "(column = \"numeric\" or \"categorical\")")
+    audit.add_argument("--pool", help="real data held out from the reference (same format): the loop's null is built "
+                                      "from it once, and alarms get a false-alarm guarantee (see docs/alerts.md)")
+    audit.add_argument("--null-rounds", type=_positive_int, default=1000,
+                       help="pseudo-rounds in the loop's null (default 1000, at least 200)")
     audit.add_argument("--k", type=_positive_int, default=5, help="k-NN neighbourhood size (default 5)")
     audit.add_argument("--bootstrap", type=_non_negative_int, default=200, help="bootstrap replicates, 0 for none (default 200)")
     audit.add_argument("--seed", type=_non_negative_int, default=0, help="bootstrap and subsampling seed (default 0)")

@@ -10,7 +10,7 @@ from monitor.store import TrajectoryStore
 
 def evaluate_and_store(store: TrajectoryStore, loop: str, rules: RuleSet) -> LoopEvaluation:
     """Recompute derivatives, alert states, history and risk of ``loop`` from the store."""
-    evaluation = evaluate_loop(store.trajectory(loop), rules)
+    evaluation = evaluate_loop(store.trajectory(loop), rules, null=store.null(loop))
     store.save_evaluation(loop, evaluation)
     return evaluation
 
@@ -29,6 +29,8 @@ def round_verdict(evaluation: LoopEvaluation, round_number: int) -> dict:
         "alerts": [s.as_dict() for s in evaluation.states if s.severity != "ok"],
         "risk": risk_summary(risk.iloc[0]) if len(risk) else None,
         "transitions": [t.as_dict() for t in evaluation.transitions if t.round == round_number],
+        "signals": {s.signal: s.as_dict() for s in evaluation.signals},
+        "guarantee": evaluation.guarantee,
         "status": evaluation.status,
     }
 

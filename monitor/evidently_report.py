@@ -34,7 +34,7 @@ single score that ``DriftedColumnsCount`` does not count, its verdict is not in
 ``max_embedding_dims`` principal components and each component
 is a numerical column of the same ``DataDriftPreset``. The axes are fitted on
 the reference and round pooled: axes fitted on the reference alone make a round
-from the very same distribution drift (see :func:`_pooled_components`).
+from the very same distribution drift (see :func:`pooled_components`).
 
 Evidently is imported lazily: the import alone takes several seconds.
 """
@@ -440,7 +440,7 @@ def text_descriptors(texts: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(TEXT_DESCRIPTOR_COLUMNS), dtype=np.float64)
 
 
-def _pooled_components(reference: np.ndarray, current: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:
+def pooled_components(reference: np.ndarray, current: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:
     """Both sets projected on the top principal axes of their union (centred at the union's mean).
 
     Axes fitted on the reference alone are its own highest-variance directions,
@@ -481,7 +481,7 @@ def text_drift_report(
     ``embedding_pc_01..embedding_pc_K`` on the first
     :math:`K = \min(\texttt{max\_embedding\_dims}, D, N_\mathrm{ref}+N_\mathrm{round}-1)`
     principal axes of the reference and round embeddings pooled (not of the
-    reference alone: that biases towards drift, see :func:`_pooled_components`;
+    reference alone: that biases towards drift, see :func:`pooled_components`;
     ``max_embedding_dims=None``: the raw dimensions ``embedding_dim_000..``). Evidently's ``EmbeddingsDrift`` is not
     used (see the module docstring). The drift share is Evidently's share of
     drifted columns over all of them, descriptors and embedding columns alike.
@@ -529,7 +529,7 @@ def text_drift_report(
             names = [f"embedding_dim_{j:03d}" for j in range(ref_emb.shape[1])]
         else:
             k = min(max_embedding_dims, ref_emb.shape[1], len(ref_emb) + len(cur_emb) - 1)
-            ref_emb, cur_emb = _pooled_components(ref_emb, cur_emb, k)
+            ref_emb, cur_emb = pooled_components(ref_emb, cur_emb, k)
             names = [f"embedding_pc_{j + 1:02d}" for j in range(k)]
         reference = pd.concat([reference, pd.DataFrame(ref_emb, columns=names)], axis=1)
         current = pd.concat([current, pd.DataFrame(cur_emb, columns=names)], axis=1)

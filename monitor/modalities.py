@@ -1,8 +1,6 @@
-"""Text and tabular rounds: their own metrics, their rows as embeddings, and the Evidently drift report.
+"""Text and tabular rounds: featurizers, the fitted-featurizer cache, and the tabular option files.
 
-The flow calls these per modality; each is a thin composition of
-``metrics_core`` functions plus the disk caches, so the flow's tasks stay
-orchestration only:
+:class:`monitor.pipeline.AuditPipeline` composes these with ``metrics_core``:
 
 * text: :func:`metrics_core.text.text_suite`, then embeddings from a
   featurizer (``hashing``, fitted on the reference, or ``sentence-transformers``
@@ -24,9 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from metrics_core.bootstrap import Estimate
-from metrics_core.suite import METRICS_VERSION
-from monitor.embedding_cache import EmbeddingCache
 from monitor.errors import CollapseMonitorError, InputError
 
 HASHING = "hashing"
@@ -40,12 +35,6 @@ def check_featurizer(name: str) -> str:
     raise CollapseMonitorError(
         f"featurizer {name!r}: expected 'hashing' or 'sentence-transformers:<model path or package>'"
     )
-
-
-def text_metrics(reference_texts: list[str], round_texts: list[str], *, n_boot: int, seed: int) -> dict[str, Estimate]:
-    from metrics_core.text import fit_text_reference, text_suite
-
-    return text_suite(fit_text_reference(reference_texts), round_texts, n_boot=n_boot, seed=seed)
 
 
 def _hashing_featurizer(cache_dir: Path, reference_fingerprint: str, reference_texts: list[str], seed: int):
@@ -66,33 +55,6 @@ def _hashing_featurizer(cache_dir: Path, reference_fingerprint: str, reference_t
     np.savez(arrays_path, **arrays)
     config_path.write_text(json.dumps(config))
     return featurizer
-
-
-def text_embeddings(
-    cache_dir: Path,
-    featurizer: str,
-    reference_fingerprint: str,
-    reference_texts: list[str],
-    round_texts: list[str],
-    *,
-    seed: int,
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """Embeddings of the reference and the round, and the cache key: the featurizer's content hash and ``METRICS_VERSION``."""
-    cache = EmbeddingCache(cache_dir / "embeddings")
-    if featurizer == HASHING:
-        model = _hashing_featurizer(cache_dir / "featurizers", reference_fingerprint, reference_texts, seed)
-        key, embed = model.key, model.transform
-    else:
-        from metrics_core.featurize_st import load_sentence_transformer
-
-        try:
-            model = load_sentence_transformer(featurizer[len(SENTENCE_TRANSFORMERS_PREFIX):])
-        except (ValueError, ImportError) as exc:
-            raise CollapseMonitorError(f"featurizer {featurizer!r}: {exc}") from exc
-        key, embed = model.key, model.transform
-
-    key = f"{key}@metrics-v{METRICS_VERSION}"  # a metrics-version bump re-embeds rather than trusting old vectors
-    return cache.embed(reference_texts, key, embed), cache.embed(round_texts, key, embed), key
 
 
 def load_constraints_file(path: str | None):
@@ -129,33 +91,3 @@ def load_schema_file(path: str | None) -> dict[str, str] | None:
         if kind not in ("numeric", "categorical"):
             raise InputError(f"{path}: [columns] {column} = {kind!r}: expected \"numeric\" or \"categorical\"")
     return columns
-
-
-def tabular_metrics_and_embeddings(
-    reference_df, round_df, *, n_boot: int, seed: int, protected_attribute: str | None, constraints_path: str | None,
-    round_where: str, schema_path: str | None = None, reference_where: str = "reference",
-) -> tuple[dict[str, Estimate], np.ndarray, np.ndarray, dict[str, list[str]]]:
-    """The tabular suite, the encoded rows of both tables, and the numeric / categorical columns used.
-
-    The schema is inferred from the reference (:func:`metrics_core.tabular.infer_schema`)
-    and overridden column by column by ``schema_path``.
-    """
-    from metrics_core.tabular import encode_rows, fit_tabular_reference, infer_schema, tabular_suite
-
-    constraints = load_constraints_file(constraints_path)
-    try:
-        schema = infer_schema(reference_df, load_schema_file(schema_path))
-    except ValueError as exc:  # an override naming an unknown column, or numeric on text
-        raise InputError(f"{reference_where}: schema: {exc}") from exc
-    fit = fit_tabular_reference(reference_df, schema, seed=seed)
-    try:
-        result = tabular_suite(fit, round_df, protected_attribute=protected_attribute, constraints=constraints,
-                               seed=seed, n_boot=n_boot)
-    except ValueError as exc:  # e.g. a protected attribute or constrained column the table lacks
-        raise InputError(f"{round_where}: {exc}") from exc
-    return (
-        dict(result.metrics),
-        encode_rows(reference_df, schema, fit),
-        encode_rows(round_df, schema, fit),
-        {"numeric": list(schema.numeric), "categorical": list(schema.categorical)},
-    )

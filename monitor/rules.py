@@ -48,6 +48,7 @@ class MetricRule:
     forecast_horizon: int
     baseline: str
     risk_weight: float
+    signal: str = "drift"  # the alarm signal it feeds: "collapse", "drift" or "none" (see monitor.sequential)
     intervention: str = ""
     threshold: float | None = None  # absolute forecast/critical level; default: baseline minus critical_loss
 
@@ -66,7 +67,8 @@ _KEY_TYPES: dict[str, type | tuple[type, ...]] = {
     for f in dataclasses.fields(MetricRule)
     if f.name != "metric"
 }
-_CHOICES = {"loss_scale": ("relative", "absolute"), "baseline": ("first_round", "reference")}
+_CHOICES = {"loss_scale": ("relative", "absolute"), "baseline": ("first_round", "reference"),
+            "signal": ("collapse", "drift", "none")}
 
 
 def _fail(source: str, where: str, problem: str) -> CollapseMonitorError:
@@ -89,7 +91,7 @@ def _check_table(source: str, where: str, table: dict) -> None:
 
 
 def _check_document(source: str, doc: dict) -> None:
-    known = {"version", "calibration", "defaults", "modality", "family", "metric"}
+    known = {"version", "calibration", "alarm", "defaults", "modality", "family", "metric"}
     for key in doc:
         if key not in known:
             raise _fail(source, key, f"unknown table; known: {', '.join(sorted(known))}")
@@ -101,6 +103,11 @@ def _check_document(source: str, doc: dict) -> None:
             raise _fail(source, "calibration", f"{key} = {value!r}: expected threshold_scale or target_arl0, a number")
         if value <= 0:
             raise _fail(source, "calibration", f"{key} = {value!r}: expected a positive number")
+    for key, value in doc.get("alarm", {}).items():
+        if key != "arl0" or isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _fail(source, "alarm", f"{key} = {value!r}: expected arl0, a number of rounds")
+        if not 1 < value < float("inf"):
+            raise _fail(source, "alarm", f"arl0 = {value!r}: expected a finite number of rounds > 1")
     _check_table(source, "defaults", doc.get("defaults", {}))
     for section, names in (*_SECTIONS.items(), ("metric", tuple(REGISTRY))):
         tables = doc.get(section, {})
@@ -149,6 +156,16 @@ class RuleSet:
     def target_arl0(self) -> float | None:
         value = self.document.get("calibration", {}).get("target_arl0")
         return None if value is None else float(value)
+
+    @property
+    def arl0(self) -> float:
+        """The alarm's false-alarm guarantee: average rounds to a false alarm under no feedback."""
+        return float(self.document.get("alarm", {}).get("arl0", 1000.0))
+
+    def signal_of(self, metric: str) -> str:
+        """The signal a metric feeds (``"none"`` when its rule is disabled)."""
+        rule = self.for_metric(metric)
+        return rule.signal if rule.enabled else "none"
 
     @property
     def fingerprint(self) -> str:
@@ -232,7 +249,7 @@ def dump_rules_toml(document: dict, header: str = "") -> str:
 
     if "version" in document:
         lines.append(f"version = {scalar(document['version'])}")
-    for key in ("calibration", "defaults"):
+    for key in ("calibration", "alarm", "defaults"):
         if document.get(key):
             lines += ["", f"[{key}]"] + [f"{k} = {scalar(v)}" for k, v in document[key].items()]
     for section in ("modality", "family", "metric"):

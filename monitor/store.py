@@ -144,9 +144,40 @@ watched_files = sa.Table(
     sa.Column("handled_at", sa.Float),
 )
 
+# Each loop's alarm signals (collapse, drift) at its latest round, recomputed with the states.
+loop_signals = sa.Table(
+    "loop_signals",
+    _meta,
+    sa.Column("loop", sa.String(128), primary_key=True),
+    sa.Column("signal", sa.String(16), primary_key=True),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("since_round", sa.Integer),
+    sa.Column("log_evidence", sa.Float),
+    sa.Column("log_threshold", sa.Float),
+    sa.Column("arl0", sa.Float),  # the guaranteed ARL0 (None without a null)
+    sa.Column("metrics", sa.Text, nullable=False),  # JSON list of the metrics an alarm names
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("guarantee", sa.Text),  # JSON (sequential mode)
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# A loop's null (monitor.null): pseudo-round values audited from its pool, grown
+# incrementally (an interrupted build resumes), rebuilt when its key changes.
+loop_nulls = sa.Table(
+    "loop_nulls",
+    _meta,
+    sa.Column("loop", sa.String(128), primary_key=True),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("pool_path", sa.Text, nullable=False),
+    sa.Column("target_rounds", sa.Integer, nullable=False),
+    sa.Column("n_rounds", sa.Integer, nullable=False),
+    sa.Column("document", sa.Text, nullable=False),  # LoopNull.as_json
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
 # Tables recomputed from metric_values on every evaluation: an older layout is
 # dropped and rebuilt (the next evaluation refills it) instead of migrated.
-_DERIVED = (derivatives, alert_states, loop_risk)
+_DERIVED = (derivatives, alert_states, loop_risk, loop_signals)
 
 
 @dataclass(frozen=True)
@@ -417,9 +448,19 @@ class TrajectoryStore:
              "driver_metric": r["driver_metric"], **{f"{f}_risk": float(r[f"{f}_risk"]) for f in FAMILIES}}
             for r in evaluation.risk.to_dict("records")
         ]
+        guarantee = getattr(evaluation, "guarantee", None)
+        signal_rows = [
+            {"loop": loop, "signal": sig.signal, "severity": sig.severity, "since_round": sig.since_round,
+             "log_evidence": finite_or_none(sig.log_evidence), "log_threshold": finite_or_none(sig.log_threshold),
+             "arl0": None if guarantee is None else float(guarantee["arl0"]), "metrics": json.dumps(list(sig.metrics)),
+             "message": sig.message, "guarantee": None if guarantee is None else json.dumps(guarantee),
+             "updated_at": now}
+            for sig in getattr(evaluation, "signals", [])
+        ]
         replayed = {(t.metric, t.round, t.from_severity, t.to_severity): t for t in evaluation.transitions}
         with self.engine.begin() as conn:
-            for table, rows in ((derivatives, derivative_rows), (alert_states, state_rows), (loop_risk, risk_rows)):
+            for table, rows in ((derivatives, derivative_rows), (alert_states, state_rows), (loop_risk, risk_rows),
+                                (loop_signals, signal_rows)):
                 conn.execute(table.delete().where(table.c.loop == loop))
                 if rows:
                     conn.execute(table.insert(), rows)
@@ -440,6 +481,38 @@ class TrajectoryStore:
             ]
             if fresh:
                 conn.execute(ah.insert(), fresh)
+
+    def signals(self, loop: str | None = None) -> pd.DataFrame:
+        """Each loop's alarm signals (collapse, drift) at its latest evaluation."""
+        q = sa.select(loop_signals).order_by(loop_signals.c.loop, loop_signals.c.signal)
+        if loop is not None:
+            q = q.where(loop_signals.c.loop == loop)
+        with self.engine.connect() as conn:
+            return pd.DataFrame(conn.execute(q).mappings().all(), columns=[c.name for c in loop_signals.columns])
+
+    # -- nulls ---------------------------------------------------------
+    def save_null(self, loop: str, key: str, pool_path: str, target_rounds: int, null) -> None:
+        """Replace the loop's null (a partial one too: ``null.n_rounds`` < ``target_rounds`` resumes)."""
+        row = {"loop": loop, "key": key, "pool_path": pool_path, "target_rounds": int(target_rounds),
+               "n_rounds": int(null.n_rounds), "document": null.as_json(), "updated_at": time.time()}
+        with self.engine.begin() as conn:
+            conn.execute(loop_nulls.delete().where(loop_nulls.c.loop == loop))
+            conn.execute(loop_nulls.insert(), [row])
+
+    def null_record(self, loop: str) -> dict | None:
+        """The loop's stored null row (``document`` still JSON), or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(loop_nulls).where(loop_nulls.c.loop == loop)).mappings().first()
+        return None if row is None else dict(row)
+
+    def null(self, loop: str):
+        """The loop's complete null (:class:`monitor.null.LoopNull`), or None (none, or still being built)."""
+        from monitor.null import LoopNull
+
+        row = self.null_record(loop)
+        if row is None or row["n_rounds"] < row["target_rounds"]:
+            return None
+        return LoopNull.from_json(row["document"])
 
     def derivatives(self, loop: str) -> pd.DataFrame:
         q = sa.select(derivatives).where(derivatives.c.loop == loop).order_by(derivatives.c.metric, derivatives.c.round)

@@ -48,10 +48,11 @@ LOOP_OPTIONS = {
     "modality": "modality", "text_field": "text_field", "featurizer": "featurizer", "k": "k",
     "bootstrap": "n_boot", "seed": "seed", "max_samples": "max_samples",
     "protected_attribute": "protected_attribute", "constraints": "constraints_path", "schema": "schema_path",
-    "allow_size_change": "allow_size_change",
+    "allow_size_change": "allow_size_change", "pool": "pool_path", "null_rounds": "null_rounds",
 }
-_PATH_OPTIONS = ("constraints", "schema")
-_OPTION_TYPES = {"k": int, "bootstrap": int, "seed": int, "max_samples": int, "allow_size_change": bool}
+_PATH_OPTIONS = ("constraints", "schema", "pool")
+_OPTION_TYPES = {"k": int, "bootstrap": int, "seed": int, "max_samples": int, "allow_size_change": bool,
+                 "null_rounds": int}
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,8 @@ def test_fast_evidently_share_equals_the_full_report(bench):
 def test_fast_evidently_share_on_text_and_tabular_rounds():
     """Against monitor.evidently_report's full reports, built the way the daemon builds them."""
     from metrics_core.featurize import fit_hashing_featurizer
-    from monitor import evidently_report, modalities
+    from monitor import evidently_report
+    from monitor.pipeline import AuditPipeline
 
     text = loops.zipf_tail_loop(0, 3, V=300, T=3000, tau=0.9, n_documents=40, tokens_per_document=8)
     featurizer = fit_hashing_featurizer(text.reference, seed=0)
@@ -118,9 +119,7 @@ def test_fast_evidently_share_on_text_and_tabular_rounds():
                                               round_embeddings=cur_emb).drift_share
     assert runner.evidently_drift_share(*frames) == full
     table = loops.copula_tabular_loop(0, 8, 4, n_audit=60)
-    _, _, _, columns = modalities.tabular_metrics_and_embeddings(
-        table.reference, table.rounds[2], n_boot=0, seed=0, protected_attribute=None, constraints_path=None,
-        round_where="round")
+    columns = AuditPipeline("tabular", table.reference, n_boot=0, seed=0).tabular_columns
     frames = runner.evidently_columns("tabular", table.reference, table.rounds[2], None, None, columns)
     full = evidently_report.tabular_drift_report(table.reference, table.rounds[2], numeric_columns=columns["numeric"],
                                                  categorical_columns=columns["categorical"]).drift_share

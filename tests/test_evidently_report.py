@@ -16,7 +16,7 @@ from monitor.evidently_report import (
     DRIFT_SHARE_METRIC,
     TEXT_DESCRIPTOR_COLUMNS,
     DriftReport,
-    _pooled_components,
+    pooled_components,
     _subsample,
     drift_share_from_dict,
     per_column_drift_from_dict,
@@ -343,7 +343,7 @@ def test_much_shorter_texts_drift_on_length_descriptors():
 def test_embedding_columns_are_pooled_principal_components():
     rng = np.random.default_rng(12)
     ref, cur = rng.normal(size=(80, 6)), rng.normal(size=(50, 6)) + 0.3
-    got_ref, got_cur = _pooled_components(ref, cur, 3)
+    got_ref, got_cur = pooled_components(ref, cur, 3)
     expected = PCA(n_components=3).fit_transform(np.concatenate([ref, cur]))
     got = np.concatenate([got_ref, got_cur])
     signs = np.sign((got * expected).sum(axis=0))  # PCA axes are defined up to sign
@@ -368,7 +368,7 @@ def test_shifted_embeddings_drift_and_same_distribution_does_not():
     axes = PCA(n_components=8).fit(ref64).components_.T
     mean = ref64.mean(axis=0)
     reference_fit_ratio = np.var((ref64 - mean) @ axes, axis=0) / np.var((same64 - mean) @ axes, axis=0)
-    pooled_ref, pooled_same = _pooled_components(ref64, same64, 8)
+    pooled_ref, pooled_same = pooled_components(ref64, same64, 8)
     pooled_ratio = np.var(pooled_ref, axis=0) / np.var(pooled_same, axis=0)
     assert reference_fit_ratio.mean() > 1.5 and 0.9 < pooled_ratio.mean() < 1.1
 

@@ -165,12 +165,16 @@ def test_sentence_transformers_featurizer_from_the_installed_model_package(home,
 
 def test_schema_file_overrides_the_inferred_column_kinds(tmp_path):
     from monitor.errors import InputError
-    from monitor.modalities import tabular_metrics_and_embeddings
+    from monitor.pipeline import AuditPipeline
+
+    def tabular_metrics_and_embeddings(ref, rnd, schema_path=None, **kw):
+        pipe = AuditPipeline("tabular", ref, schema_path=schema_path, n_boot=0, seed=0)
+        return (pipe.modality_metrics(rnd), pipe.reference_embeddings, pipe.embed(rnd), pipe.tabular_columns)
 
     rng = np.random.default_rng(4)
     ref = pd.DataFrame({"rating": rng.integers(1, 6, 200), "x": rng.normal(size=200)})
     rnd = pd.DataFrame({"rating": rng.integers(1, 6, 150), "x": rng.normal(size=150)})
-    kw = dict(n_boot=0, seed=0, protected_attribute=None, constraints_path=None, round_where="round")
+    kw = {}
     *_, inferred = tabular_metrics_and_embeddings(ref, rnd, **kw)
     assert inferred == {"numeric": ["x"], "categorical": ["rating"]}  # 5 integer levels: a code
     schema = tmp_path / "schema.toml"
@@ -187,8 +191,14 @@ def test_schema_file_overrides_the_inferred_column_kinds(tmp_path):
 
 
 def test_text_embeddings_are_cached_by_content_and_metrics_version(tmp_path, monkeypatch):
-    from monitor import modalities
+    import metrics_core
     from monitor.embedding_cache import EmbeddingCache
+    from monitor.pipeline import AuditPipeline
+
+    def text_embeddings(cache_dir, featurizer, fingerprint, ref, rnd, seed):
+        pipe = AuditPipeline("text", ref, featurizer=featurizer, cache_dir=cache_dir, reference_fingerprint=fingerprint,
+                             seed=seed)
+        return pipe.reference_embeddings, pipe.embed(rnd), pipe.feature_key
 
     ref = [f"reference sentence number {i} about cats" for i in range(40)]
     rnd = [f"round sentence number {i} about dogs" for i in range(30)]
@@ -199,11 +209,11 @@ def test_text_embeddings_are_cached_by_content_and_metrics_version(tmp_path, mon
         return real_embed(self, texts, key, lambda batch: calls.append(len(batch)) or fn(batch))
 
     monkeypatch.setattr(EmbeddingCache, "embed", counting_embed)
-    a_ref, a_rnd, key = modalities.text_embeddings(tmp_path, "hashing", "fp", ref, rnd, seed=0)
+    a_ref, a_rnd, key = text_embeddings(tmp_path, "hashing", "fp", ref, rnd, seed=0)
     assert key.endswith("@metrics-v2") and calls == [40, 30]
-    b_ref, b_rnd, key_again = modalities.text_embeddings(tmp_path, "hashing", "fp", ref, rnd, seed=0)
+    b_ref, b_rnd, key_again = text_embeddings(tmp_path, "hashing", "fp", ref, rnd, seed=0)
     assert key_again == key and calls == [40, 30]  # every text from the cache
     assert np.array_equal(a_ref, b_ref) and np.array_equal(a_rnd, b_rnd)
-    monkeypatch.setattr(modalities, "METRICS_VERSION", "3")
-    _, _, bumped = modalities.text_embeddings(tmp_path, "hashing", "fp", ref, rnd, seed=0)
+    monkeypatch.setattr(metrics_core, "METRICS_VERSION", "3")
+    _, _, bumped = text_embeddings(tmp_path, "hashing", "fp", ref, rnd, seed=0)
     assert bumped.endswith("@metrics-v3") and calls == [40, 30, 40, 30]  # a version bump re-embeds

@@ -9,11 +9,12 @@ family member at one seed, generated as a :class:`~monitor.bench.trace.LoopTrace
 Prefect, MLflow or store. Per run the reference is prepared once (the
 embedding suite's :func:`metrics_core.fit_reference_profile`; text: the
 hashing featurizer fitted on the reference and :func:`metrics_core.text.fit_text_reference`;
-tabular: everything inside :func:`monitor.modalities.tabular_metrics_and_embeddings`),
+tabular: the schema and encoding fitted by :class:`monitor.pipeline.AuditPipeline`),
 then every audited generation ``g`` gets
 
 * the modality's own metrics (text: :func:`metrics_core.text.text_suite`;
-  tabular: :func:`monitor.modalities.tabular_metrics_and_embeddings`);
+  tabular: :func:`metrics_core.tabular.tabular_suite`), through :class:`monitor.pipeline.AuditPipeline`,
+  the daemon's own audit steps;
 * :func:`metrics_core.embedding_suite` on the embeddings (embedding rounds as
   they are, text through the hashing featurizer, tabular rows encoded);
 * Evidently's drift share (below), recorded as ``evidently_drift_share`` for
@@ -75,6 +76,7 @@ from monitor.bench import loops as numeric_loops
 from monitor.bench import textloop
 from monitor.bench.trace import LoopTrace
 from monitor.errors import CollapseMonitorError
+from monitor.pipeline import AuditPipeline
 
 TARGET_FALSE_ALARMS_PER_1000 = 1.0  # the issue's target; the equal-rate fallback when the engine has none
 TARGET_P_BEFORE_ONSET = 0.9
@@ -320,7 +322,7 @@ def evidently_columns(modality: str, reference, current, reference_embeddings: n
     ref_emb = np.asarray(reference_embeddings, dtype=np.float64)
     cur_emb = np.asarray(current_embeddings, dtype=np.float64)
     k = min(EVIDENTLY_EMBEDDING_DIMS, ref_emb.shape[1], len(ref_emb) + len(cur_emb) - 1)
-    ref_pc, cur_pc = evidently_report._pooled_components(ref_emb, cur_emb, k)
+    ref_pc, cur_pc = evidently_report.pooled_components(ref_emb, cur_emb, k)
     names = [f"embedding_pc_{j + 1:02d}" for j in range(k)]
     ref_frame, cur_frame = pd.DataFrame(ref_pc, columns=names), pd.DataFrame(cur_pc, columns=names)
     if modality == "text":
@@ -391,88 +393,6 @@ def evidently_full_report_share(reference: pd.DataFrame, current: pd.DataFrame, 
 # --------------------------------------------------------------------------------------------------------------
 
 
-class RoundAuditor:
-    """The daemon's per-round metrics for one run, with the reference prepared once.
-
-    Args:
-        modality: the trace's modality.
-        reference: the trace's reference.
-        n_boot: bootstrap replicates.
-        seed: bootstrap / subsample seed (the daemon's ``--seed``).
-        k: k-NN neighbourhood size.
-    """
-
-    def __init__(self, modality: str, reference, *, n_boot: int, seed: int, k: int = 5) -> None:
-        import metrics_core
-
-        self.modality, self.reference, self.n_boot, self.seed = modality, reference, n_boot, seed
-        self.config = metrics_core.SuiteConfig(k=k, n_boot=n_boot, seed=seed)
-        self.tabular_columns = None
-        if modality == "embedding":
-            self.reference_embeddings = np.asarray(reference, dtype=np.float64)
-        elif modality == "text":
-            from metrics_core.featurize import fit_hashing_featurizer
-            from metrics_core.text import fit_text_reference
-
-            # monitor.modalities.text_embeddings caches exactly this featurizer on disk
-            self.featurizer = fit_hashing_featurizer(list(reference), seed=seed)
-            self.reference_embeddings = self.featurizer.transform(list(reference))
-            self.text_reference = fit_text_reference(list(reference))
-        elif modality == "tabular":
-            self.reference_embeddings = None  # encoded by the first round's tabular call
-        else:
-            raise ValueError(f"modality: expected embedding, text or tabular, got {modality!r}")
-        self.profile = None
-        self.failures: list[str] = []
-
-    def _profile(self):
-        import metrics_core
-
-        if self.profile is None:
-            self.profile = metrics_core.fit_reference_profile(self.reference_embeddings, self.config)
-        return self.profile
-
-    def audit(self, round_data, round_where: str = "round") -> tuple[dict, np.ndarray, pd.DataFrame, pd.DataFrame,
-                                                                     list[str], list[str]]:
-        """One round: ``(metrics, round embeddings, Evidently reference frame, current frame, numeric, categorical)``.
-
-        ``metrics`` maps name -> :class:`metrics_core.Estimate`, the modality's
-        metrics first, then the embedding suite (``evidently_drift_share`` is
-        added by :func:`audit_trace`).
-        """
-        import metrics_core
-
-        modality_metrics: dict = {}
-        if self.modality == "embedding":
-            round_embeddings = np.asarray(round_data, dtype=np.float64)
-        elif self.modality == "text":
-            from metrics_core.text import text_suite
-
-            modality_metrics = text_suite(self.text_reference, list(round_data), n_boot=self.n_boot, seed=self.seed)
-            round_embeddings = self.featurizer.transform(list(round_data))
-        else:
-            from monitor import modalities
-
-            modality_metrics, ref_rows, round_embeddings, self.tabular_columns = \
-                modalities.tabular_metrics_and_embeddings(
-                    self.reference, round_data, n_boot=self.n_boot, seed=self.seed, protected_attribute=None,
-                    constraints_path=None, round_where=round_where)
-            if self.reference_embeddings is None:
-                self.reference_embeddings = ref_rows
-        # Group by group (metrics_core.embedding_suite is their union): a group that cannot be computed on a
-        # round (e.g. EDS of 1-d data with as many negative as positive values) drops only its own metrics.
-        suite = {}
-        for group in metrics_core.SUITE_GROUPS:
-            try:
-                suite.update(metrics_core.embedding_suite_group(
-                    group, self.reference_embeddings, round_embeddings, config=self.config, profile=self._profile()))
-            except ValueError as exc:
-                self.failures.append(f"{round_where}: {group}: {exc}")
-        frames = evidently_columns(self.modality, self.reference, round_data, self.reference_embeddings,
-                                   round_embeddings, self.tabular_columns)
-        return {**modality_metrics, **suite}, round_embeddings, *frames
-
-
 @dataclass
 class RunAudit:
     """Everything measured on one run before the engine looks at it."""
@@ -499,17 +419,22 @@ def audit_trace(trace: LoopTrace, settings: BenchSettings, *, check_evidently: S
         check_evidently: round indices whose fast drift share is compared with a full Evidently report.
     """
     seconds = {"metrics": 0.0, "evidently": 0.0, "mmd": 0.0, "evidently_check": 0.0}
-    auditor = RoundAuditor(trace.modality, trace.reference, n_boot=settings.n_boot, seed=trace.seed, k=settings.k)
-    rows, shares, pvalues, checks = [], [], [], []
+    pipeline = AuditPipeline(trace.modality, trace.reference, k=settings.k, n_boot=settings.n_boot, seed=trace.seed)
+    rows, shares, pvalues, checks, failures = [], [], [], [], []
     mmd_seeds = np.random.SeedSequence(trace.seed).spawn(len(trace.rounds))  # one permutation stream per round
     for i, (generation, round_data) in enumerate(zip(trace.generations, trace.rounds)):
         t0 = time.perf_counter()
-        metrics, round_embeddings, ref_frame, cur_frame, numeric, categorical = auditor.audit(
-            round_data, f"{trace.name} generation {generation}")
+        where = f"{trace.name} generation {generation}"
+        audit = pipeline.audit(round_data, round_where=where, skip_failed_groups=True)
+        metrics, round_embeddings = audit.metrics, audit.embeddings
+        failures.extend(audit.failures)
+        ref_frame, cur_frame, numeric, categorical = evidently_columns(
+            trace.modality, trace.reference, round_data, pipeline.reference_embeddings, round_embeddings,
+            pipeline.tabular_columns)
         t1 = time.perf_counter()
         share = evidently_drift_share(ref_frame, cur_frame, numeric, categorical)
         t2 = time.perf_counter()
-        p = baselines.mmd_permutation_pvalue(auditor.reference_embeddings, round_embeddings,
+        p = baselines.mmd_permutation_pvalue(pipeline.reference_embeddings, round_embeddings,
                                              n_permutations=settings.n_permutations,
                                              seed=int(mmd_seeds[i].generate_state(1)[0]))
         t3 = time.perf_counter()
@@ -534,7 +459,7 @@ def audit_trace(trace: LoopTrace, settings: BenchSettings, *, check_evidently: S
         pvalues.append(p)
     trajectory = pd.DataFrame(rows, columns=["loop", "round", "metric", "value", "ci_low", "ci_high", "std_error"])
     return RunAudit(trace, trajectory, np.asarray(shares, dtype=np.float64), np.asarray(pvalues, dtype=np.float64),
-                    checks, seconds, auditor.failures)
+                    checks, seconds, failures)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -688,8 +688,12 @@ def _check_common(seed, n_generations, audit_every, order, n_train, n_audit, n_r
 
 
 def _run(mode: str, seed, n_generations, audit_every, *, order, n_train, n_samples, n_audit, n_reference, tau,
-         max_tokens, fresh_fraction=DEFAULT_FRESH_FRACTION, source="real", corpus=None) -> LoopTrace:
-    """One trace of L4 (``mode="L4"``) or a control (``"C0"``, ``"C1"``, ``"C2"``); see the module docstring."""
+         max_tokens, fresh_fraction=DEFAULT_FRESH_FRACTION, source="real", corpus=None,
+         models_out: list | None = None) -> LoopTrace:
+    """One trace of L4 (``mode="L4"``) or a control (``"C0"``, ``"C1"``, ``"C2"``); see the module docstring.
+
+    ``models_out``, when a list, receives the true model of every generation ``0..n_generations`` (read only).
+    """
     seed, n_generations, audit_every, order, n_train, n_audit, n_reference, tau, max_tokens = _check_common(
         seed, n_generations, audit_every, order, n_train, n_audit, n_reference, tau, max_tokens)
     n_samples = n_train if n_samples is None else _check_positive_int(n_samples, "n_samples")
@@ -716,6 +720,8 @@ def _run(mode: str, seed, n_generations, audit_every, *, order, n_train, n_sampl
     frozen = mode == "C0"  # no feedback: the generator never changes
     truth_rows, rounds, generations = [], [], []
     for g in range(n_generations + 1):
+        if models_out is not None:
+            models_out.append(model)
         if g == 0 or not frozen:
             row = model_truth(model, generation0_bigrams, generation0_bigram_counts, tau)
         truth_rows.append(row)
@@ -881,3 +887,42 @@ CONTROLS: dict[str, Callable[..., LoopTrace]] = {
     "C1-L4-text": c1_l4_text,
     "C2-L4-text": c2_l4_text,
 }
+
+
+def run_with_models(run_id: str, seed: int, n_generations: int, audit_every: int = 1,
+                    **overrides) -> tuple[LoopTrace, list[NgramModel]]:
+    r"""A trace of :data:`LOOPS` or :data:`CONTROLS` together with the true model of every generation.
+
+    The trace is exactly ``{**LOOPS, **CONTROLS}[run_id](seed, n_generations, audit_every, **overrides)``
+    (same arguments, same streams); ``models[g]`` is the :class:`NgramModel` that generation ``g``
+    samples its audit round from (C0: the generation-0 model every generation, whether the
+    rounds are real glosses or model samples). Models are shared, not copied: do not mutate.
+
+    Args:
+        run_id: ``"L4-text"``, ``"C0-L4-text"``, ``"C1-L4-text"`` or ``"C2-L4-text"``.
+        seed: run seed.
+        n_generations: last generation; ``len(models) == n_generations + 1``.
+        audit_every: audit stride.
+        **overrides: keyword arguments of that function (``n_audit``, ``tau``, ...).
+
+    Example:
+        >>> t, models = run_with_models("L4-text", 0, 2, n_train=50, n_samples=50, n_audit=5, n_reference=5)
+        >>> len(models), [float(len(m.grams)) for m in models] == t.truth["distinct_ngrams"].tolist()
+        (3, True)
+    """
+    import inspect
+
+    registry = {**LOOPS, **CONTROLS}
+    if run_id not in registry:
+        raise ValueError(f"run_id: expected one of {sorted(registry)}, got {run_id!r}")
+    try:
+        bound = inspect.signature(registry[run_id]).bind(seed, n_generations, audit_every, **overrides)
+    except TypeError as error:
+        raise ValueError(f"overrides: {error}") from None
+    bound.apply_defaults()
+    args = dict(bound.arguments)
+    models: list[NgramModel] = []
+    mode = "L4" if run_id == "L4-text" else run_id[:2]
+    trace = _run(mode, args.pop("seed"), args.pop("n_generations"), args.pop("audit_every"), **args,
+                 models_out=models)
+    return trace, models

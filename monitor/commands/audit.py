@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 from monitor import io, loaders, modalities
 from monitor.commands import quiet_prefect
@@ -86,6 +87,8 @@ def run(args) -> int:
         constraints_path=args.constraints,
         schema_path=args.schema,
         pushgateway=args.push_gateway or os.environ.get("COLLAPSE_MONITOR_PUSHGATEWAY"),
+        pool_path=None if args.pool is None else str(Path(args.pool).resolve()),
+        null_rounds=args.null_rounds,
     )
     if args.json:
         print(json.dumps(result))

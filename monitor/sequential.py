@@ -1,0 +1,248 @@
+r"""The alarm: e-CUSUM charts on level deviations from the loop's null, with a guaranteed false-alarm rate.
+
+Every metric of a round is scored against the loop's null
+(:mod:`monitor.null`): :math:`z_{t,m}`, positive in the bad direction, in null
+standard deviations. Each metric feeds one **signal** (its rule's ``signal``):
+
+* ``collapse``: the round's own spread contracts (diversity: effective rank,
+  log-volume, distinct-n, entropies, type-token ratios, compression,
+  duplicates, Zipf exponent);
+* ``drift``: the round moves away from the reference (fidelity, coverage,
+  validity, and the direction-based Vendi score and self-cosine similarity,
+  which a mean shift reads as lost diversity).
+
+The charts, all :class:`monitor.detectors.ECusum` on the null's pseudo-round
+scores, with the null's offset bound:
+
+* per signal, the **combined** score
+  :math:`Z_t=\sum_{m\in S_t} z_{t,m}/\sqrt{\mathbf 1^\top R_{S_t}\mathbf 1}` over the
+  signal's metrics defined at round :math:`t`, with :math:`R` the null's
+  shrunk correlation (unit variance under the null);
+* per metric, its own :math:`z_{t,m}` (they name the metric that crossed).
+
+They are one mixture e-detector :math:`\sum_j w_j M_{j,t}` with weights summing
+to 1 (each signal's combined chart a quarter, the per-metric charts half
+between them), and chart :math:`j` raises its signal when
+:math:`\log M_{j,t} \ge \log(A/w_j)`. Every alarm is then an alarm of the
+mixture at :math:`A`, so the loop's average run length to **any** alarm under
+no feedback is at least :math:`A` rounds, the ``arl0`` target (default 1,000).
+``critical`` needs 100 times the evidence: :math:`\log(100A/w_j)`. A raised
+signal is lowered when every chart is back below its threshold less
+:math:`\log 10`.
+
+The guarantee assumes that, without feedback, rounds are independent draws of
+the distribution the pool was drawn from, audited with the options the null
+was built with; the pool's finite size is covered by the offset bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from metrics_core.registry import get_spec
+from monitor.detectors import DEFAULT_DELTAS, ECusum, siegmund_arl
+from monitor.null import LoopNull
+
+SIGNALS = ("collapse", "drift")
+DEFAULT_ARL0 = 1000.0
+CRITICAL_FACTOR = 100.0
+CLEAR_LOG = float(np.log(10.0))
+COMBINED_WEIGHT = 0.25  # per signal; the per-metric charts share the rest
+NAMED_LOG_EVIDENCE = float(np.log(20.0))  # a metric's own chart this high names it in an alarm
+POOL_RATIO_FULL = 64.0  # pool rows per round row for the offset to cost little sensitivity
+
+
+def orientation(metric: str) -> float:
+    """+1 when higher is better (a drop is bad), -1 when lower is better."""
+    return 1.0 if get_spec(metric).higher_is_better else -1.0
+
+
+def chart_weights(signal_metrics: dict[str, list[str]]) -> dict[str, float]:
+    """Mixture weights of the charts: ``signal:<name>`` combined charts and ``metric:<name>`` charts.
+
+    >>> w = chart_weights({"collapse": ["a", "b"], "drift": ["c"]})
+    >>> w["signal:collapse"], w["metric:a"], round(sum(w.values()), 12)
+    (0.25, 0.16666666666666666, 1.0)
+    """
+    signals = [s for s, ms in signal_metrics.items() if ms]
+    metrics = [m for s in signals for m in signal_metrics[s]]
+    if not metrics:
+        return {}
+    combined = COMBINED_WEIGHT if len(signals) > 1 else 2 * COMBINED_WEIGHT
+    out = {f"signal:{s}": combined for s in signals}
+    rest = 1.0 - combined * len(signals)
+    out.update({f"metric:{m}": rest / len(metrics) for m in metrics})
+    return out
+
+
+def combined_scores(z: np.ndarray, corr: np.ndarray) -> np.ndarray:
+    r"""``[T]`` :math:`\sum z / \sqrt{1^\top R 1}` over the finite entries of each row of ``z`` ``[T, K]``.
+
+    >>> combined_scores(np.array([[1.0, 1.0], [2.0, np.nan]]), np.eye(2)).round(4).tolist()
+    [1.4142, 2.0]
+    """
+    out = np.full(z.shape[0], np.nan)
+    for t in range(z.shape[0]):
+        ok = np.isfinite(z[t])
+        if ok.any():
+            out[t] = z[t, ok].sum() / np.sqrt(corr[np.ix_(ok, ok)].sum())
+    return out
+
+
+@dataclass
+class Guarantee:
+    """What the loop's null supports: the false-alarm guarantee and its cost."""
+
+    arl0: float
+    null_rounds: int
+    pool_size: int
+    round_size: int
+    offset: float
+    source: str
+    uncorrected_arl0: float  # what the charts would give without the offset discount, were the level off by b
+
+    @property
+    def pool_ratio(self) -> float:
+        return self.pool_size / self.round_size
+
+    @property
+    def pool_too_small(self) -> bool:
+        return self.pool_ratio < POOL_RATIO_FULL / 4
+
+    def message(self) -> str:
+        text = (f"ARL0 >= {self.arl0:g} rounds (null of {self.null_rounds} pseudo-rounds from a "
+                f"{self.source} of {self.pool_size} rows, {self.pool_ratio:.1f}x the round size; level known to "
+                f"+-{self.offset:.2f} null SD)")
+        if self.pool_too_small:
+            text += (f"; the pool is too small for full sensitivity: without discounting that offset the charts "
+                     f"would support only ARL0 ~{self.uncorrected_arl0:.0f}, and shifts under ~{2 * self.offset:.1f} "
+                     f"null SD go undetected. Give a pool of >= {POOL_RATIO_FULL:.0f}x the round size")
+        return text
+
+    def as_dict(self) -> dict:
+        return {"arl0": self.arl0, "null_rounds": self.null_rounds, "pool_size": self.pool_size,
+                "round_size": self.round_size, "pool_ratio": self.pool_ratio, "offset": self.offset,
+                "source": self.source, "uncorrected_arl0": self.uncorrected_arl0,
+                "pool_too_small": self.pool_too_small, "message": self.message()}
+
+
+def guarantee_of(null: LoopNull, arl0: float) -> Guarantee:
+    # Without the discount, a level off by b turns each shift's increment mean from -d^2/2 into d b - d^2/2.
+    uncorrected = min(siegmund_arl(d * null.offset - d * d / 2, d, np.log(arl0)) for d in DEFAULT_DELTAS)
+    return Guarantee(float(arl0), null.n_rounds, null.pool_size, null.round_size, null.offset, null.source,
+                     float(min(uncorrected, arl0)))
+
+
+@dataclass
+class SequentialEvaluation:
+    """Every chart of a loop over its rounds.
+
+    Attributes:
+        rounds: ``[T]`` audited rounds, increasing.
+        scores: metric -> ``[T]`` oriented null z (NaN where not audited).
+        charts: chart name -> ``[T]`` :math:`\\log M_t`.
+        thresholds: chart name -> warning threshold :math:`\\log(A/w)`.
+        signal_metrics: signal -> metrics feeding it.
+        levels: signal -> ``[T]`` state 0 ok, 1 warning, 2 critical (with the clearing hysteresis).
+    """
+
+    rounds: np.ndarray
+    scores: dict[str, np.ndarray]
+    charts: dict[str, np.ndarray]
+    thresholds: dict[str, float]
+    signal_metrics: dict[str, list[str]]
+    levels: dict[str, np.ndarray]
+    guarantee: Guarantee
+    null_level: dict[str, tuple[float, float]] = field(default_factory=dict)  # metric -> (mean, sd of a round)
+
+    def charts_of(self, signal: str) -> list[str]:
+        return [f"signal:{signal}", *(f"metric:{m}" for m in self.signal_metrics.get(signal, []))]
+
+    def alarms(self, signal: str | None = None) -> np.ndarray:
+        """``[T]`` whether the signal (any signal when None) is raised at each round."""
+        signals = SIGNALS if signal is None else (signal,)
+        out = np.zeros(len(self.rounds), dtype=bool)
+        for s in signals:
+            if s in self.levels:
+                out |= self.levels[s] > 0
+        return out
+
+    def named_metrics(self, signal: str, index: int) -> list[str]:
+        """Metrics an alarm of ``signal`` at round ``index`` names: their own chart is high, else the strongest."""
+        metrics = self.signal_metrics.get(signal, [])
+        evidence = {m: self.charts[f"metric:{m}"][index] for m in metrics}
+        named = sorted((m for m, e in evidence.items() if e >= NAMED_LOG_EVIDENCE), key=lambda m: -evidence[m])
+        if not named and evidence:
+            best = max(evidence, key=lambda m: evidence[m])
+            if np.isfinite(evidence[best]):
+                named = [best]
+        return named
+
+    def evidence(self, chart: str) -> np.ndarray:
+        """``[T]`` chart statistic over its threshold (1 at the threshold, 0 at or below no evidence)."""
+        return np.maximum(self.charts[chart], 0.0) / self.thresholds[chart]
+
+
+def evaluate_sequential(trajectory: pd.DataFrame, null: LoopNull, signal_of: dict[str, str],
+                        arl0: float = DEFAULT_ARL0) -> SequentialEvaluation:
+    """Run every chart of a loop over its stored rounds.
+
+    Args:
+        trajectory: rows ``round, metric, value`` (any order; other columns ignored).
+        null: the loop's null.
+        signal_of: metric -> ``"collapse"``, ``"drift"`` or ``"none"`` (from the rules).
+        arl0: the average run length to a false alarm to guarantee, in rounds.
+    """
+    if not arl0 > 1:
+        raise ValueError(f"arl0: expected a number of rounds > 1, got {arl0}")
+    rounds = np.array(sorted(trajectory["round"].unique()), dtype=np.int64) if len(trajectory) else np.zeros(0, int)
+    wide = trajectory.pivot_table(index="round", columns="metric", values="value", aggfunc="last") \
+        if len(trajectory) else pd.DataFrame()
+    wide = wide.reindex(index=rounds)
+    signal_metrics: dict[str, list[str]] = {s: [] for s in SIGNALS}
+    for j, metric in enumerate(null.metrics):
+        s = signal_of.get(metric, "none")
+        if s in SIGNALS and null.usable[j] and metric in wide.columns:
+            signal_metrics[s].append(metric)
+    weights = chart_weights(signal_metrics)
+    orient = np.array([orientation(m) for m in null.metrics])
+    null_z = null.null_scores(orient)
+    values = np.column_stack([wide[m].to_numpy(dtype=np.float64) if m in wide.columns else np.full(len(rounds), np.nan)
+                              for m in null.metrics]) if len(null.metrics) else np.zeros((len(rounds), 0))
+    z = null.scores(values, orient)
+    scores, charts, thresholds = {}, {}, {}
+    for signal, metrics in signal_metrics.items():
+        if not metrics:
+            continue
+        cols = np.array([null.index(m) for m in metrics])
+        corr = null.correlation(orient, cols)
+        name = f"signal:{signal}"
+        detector = ECusum.from_null(combined_scores(null_z[:, cols], corr), offset=null.offset)
+        charts[name] = detector.run(combined_scores(z[:, cols], corr))
+        thresholds[name] = float(np.log(arl0 / weights[name]))
+        for m, c in zip(metrics, cols):
+            scores[m] = z[:, c]
+            name = f"metric:{m}"
+            charts[name] = ECusum.from_null(null_z[:, c], offset=null.offset).run(z[:, c])
+            thresholds[name] = float(np.log(arl0 / weights[name]))
+    levels = {}
+    for signal, metrics in signal_metrics.items():
+        names = [f"signal:{signal}", *(f"metric:{m}" for m in metrics)] if metrics else []
+        level = np.zeros(len(rounds), dtype=np.int64)
+        state = 0
+        for t in range(len(rounds)):
+            raw, holding = 0, False
+            for n in names:
+                stat, thr = charts[n][t], thresholds[n]
+                raw = max(raw, 2 if stat >= thr + np.log(CRITICAL_FACTOR) else 1 if stat >= thr else 0)
+                holding |= stat >= thr - CLEAR_LOG
+            state = raw if raw >= state or not holding else state
+            level[t] = state
+        levels[signal] = level
+    null_level = {m: (float(null.mean[null.index(m)]), float(null.sd[null.index(m)] * null.spread))
+                  for ms in signal_metrics.values() for m in ms}
+    return SequentialEvaluation(rounds, scores, charts, thresholds, signal_metrics, levels,
+                                guarantee_of(null, arl0), null_level)

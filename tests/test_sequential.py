@@ -1,0 +1,134 @@
+"""The alarm with a guarantee: e-CUSUM detectors, the loop's null and the sequential engine."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from monitor.alerts import evaluate_loop
+from monitor.detectors import ECusum, log_mgf_upper_bound, siegmund_arl
+from monitor.null import LoopNull, null_from_rows, pseudo_round_indices, split_reference
+from monitor.rules import load_rules
+from monitor.sequential import chart_weights, combined_scores, evaluate_sequential
+
+
+def test_e_cusum_matches_a_hand_computed_stream():
+    # One shift, known normaliser: log M_t = max(log M_{t-1}, 0) + d z_t - log m.
+    det = ECusum(log_mgf=np.array([0.5]), deltas=np.array([1.0]))
+    assert det.run([0.0, 2.0, 1.0, -3.0]).tolist() == [-0.5, 1.5, 2.0, -1.5]
+    # an offset discounts every round
+    det = ECusum(log_mgf=np.array([0.5]), deltas=np.array([1.0]), offset=0.5)
+    assert det.run([2.0, 2.0]).tolist() == [1.0, 2.0]
+    # a missing score is an e-value of 1
+    assert ECusum(np.array([0.5]), np.array([1.0])).run([2.0, np.nan]).tolist() == [1.5, 1.5]
+
+
+def test_mgf_bound_is_gaussian_on_gaussian_scores_and_upper_bounds_a_skewed_null():
+    z = np.random.default_rng(0).standard_normal(50_000)
+    assert log_mgf_upper_bound(z, [0.5, 1.0]) == pytest.approx([0.125, 0.5], abs=0.02)
+    skewed = np.random.default_rng(1).exponential(size=50_000) - 1.0  # mean 0, sd 1, right tail
+    exact = [np.log(np.exp(-d) / (1 - d)) for d in (0.25, 0.5)]  # E[e^{d(X-1)}], X ~ Exp(1)
+    bound = log_mgf_upper_bound(skewed, [0.25, 0.5])
+    assert (bound >= np.array(exact) - 0.005).all() and (bound < np.array(exact) + 0.05).all()
+
+
+def test_false_alarm_rate_of_the_e_cusum_is_within_its_guarantee_on_a_skewed_null():
+    # ARL0 >= A: on 2,000 null streams of 400 rounds at A = 100, at most 400/100 = 4 alarms per stream on average
+    # would be allowed by the bound; the first-alarm rate must be far below one per 100 rounds.
+    rng = np.random.default_rng(2)
+    null = rng.exponential(size=20_000) - 1.0
+    det = ECusum.from_null(null)
+    threshold = np.log(100.0)
+    alarms = rounds = 0
+    for _ in range(300):
+        stats = det.run(rng.exponential(size=400) - 1.0)
+        hit = np.flatnonzero(stats >= threshold)
+        rounds += hit[0] + 1 if hit.size else 400
+        alarms += bool(hit.size)
+    assert rounds / max(alarms, 1) >= 100  # the measured ARL0 respects the guarantee
+
+
+def test_siegmund_arl_is_exact_at_zero_drift_and_grows_with_negative_drift():
+    assert siegmund_arl(0.0, 1.0, 3.0) == pytest.approx((3 + 1.166) ** 2)
+    assert siegmund_arl(-0.5, 1.0, np.log(1000)) > 1000 > siegmund_arl(0.2, 1.0, np.log(1000))
+
+
+def test_chart_weights_sum_to_one_and_combined_scores_use_the_correlation():
+    w = chart_weights({"collapse": ["a"], "drift": []})
+    assert w == {"signal:collapse": 0.5, "metric:a": 0.5}
+    corr = np.array([[1.0, 1.0], [1.0, 1.0]])  # perfectly correlated: the sum is one metric counted twice
+    assert combined_scores(np.array([[1.0, 1.0]]), corr).tolist() == [1.0]
+
+
+def test_pseudo_rounds_and_split_are_reproducible_and_disjoint():
+    a = pseudo_round_indices(50, 20, 7, seed=3)
+    assert len(np.unique(a)) == 20 and (a == pseudo_round_indices(50, 20, 7, seed=3)).all()
+    assert not (a == pseudo_round_indices(50, 20, 8, seed=3)).all()
+    with pytest.raises(ValueError, match="round_size"):
+        pseudo_round_indices(10, 20, 0, seed=0)
+    texts = [f"t{i}" for i in range(9)]
+    ref, pool = split_reference(texts, seed=1)
+    assert sorted(ref + pool) == sorted(texts) and len(pool) == 4
+
+
+def _null(values: np.ndarray, metrics=("log_volume_ratio", "precision"), n=100, pool=6400) -> LoopNull:
+    return LoopNull(values, metrics, n, pool)
+
+
+def test_null_statistics_spread_and_offset():
+    rng = np.random.default_rng(3)
+    values = np.column_stack([rng.normal(0.0, 0.1, 1000), rng.normal(0.9, 0.02, 1000)])
+    null = _null(values)
+    assert null.mean == pytest.approx([0.0, 0.9], abs=0.01)
+    assert null.spread == pytest.approx(1 / np.sqrt(1 - 100 / 6400))
+    assert null.offset == pytest.approx(2 * np.sqrt(100 / 6400 + 1 / 1000))
+    # oriented: both higher-is-better, so a drop is positive
+    z = null.scores(np.array([[-0.3, 0.9]]), np.array([1.0, 1.0]))
+    assert z[0, 0] == pytest.approx((null.mean[0] + 0.3) / (null.sd[0] * null.spread), rel=1e-9) and abs(z[0, 1]) < 0.2
+    again = LoopNull.from_json(null.as_json())
+    assert np.allclose(again.values, null.values) and again.metrics == null.metrics
+    constant = _null(np.column_stack([values[:, 0], np.full(1000, 0.5)]))
+    assert constant.usable.tolist() == [True, False]
+
+
+def _trajectory(values: dict[str, np.ndarray]) -> pd.DataFrame:
+    rows = [(r, m, float(v)) for m, vs in values.items() for r, v in enumerate(vs)]
+    return pd.DataFrame(rows, columns=["round", "metric", "value"]).assign(std_error=np.nan)
+
+
+def test_engine_stays_quiet_on_null_rounds_and_names_the_collapsing_metric():
+    rng = np.random.default_rng(4)
+    metrics = ("log_volume_ratio", "precision")
+    null = _null(np.column_stack([rng.normal(0, 0.1, 2000), rng.normal(0.9, 0.02, 2000)]), metrics)
+    rules = load_rules()
+    signal_of = {m: rules.signal_of(m) for m in metrics}
+    assert signal_of == {"log_volume_ratio": "collapse", "precision": "drift"}
+    quiet = _trajectory({"log_volume_ratio": rng.normal(0, 0.1, 300), "precision": rng.normal(0.9, 0.02, 300)})
+    seq = evaluate_sequential(quiet, null, signal_of)
+    assert not seq.alarms().any()
+    assert seq.guarantee.arl0 == 1000 and not seq.guarantee.pool_too_small
+    drop = np.r_[rng.normal(0, 0.1, 10), rng.normal(-0.25, 0.1, 10)]  # 2.5 SD of lost log-volume from round 10
+    loud = _trajectory({"log_volume_ratio": drop, "precision": rng.normal(0.9, 0.02, 20)})
+    ev = evaluate_loop(loud, rules, null=null)
+    first = int(np.argmax(ev.sequential.alarms("collapse")))
+    assert ev.sequential.alarms("collapse").any() and 10 <= first <= 18
+    assert not ev.sequential.alarms("drift").any()
+    collapse = {s.signal: s for s in ev.signals}["collapse"]
+    assert collapse.severity != "ok" and collapse.metrics == ("log_volume_ratio",)
+    state = {s.metric: s for s in ev.states}
+    assert state["log_volume_ratio"].severity != "ok" and state["precision"].severity == "ok"
+    assert "null SD" in state["log_volume_ratio"].message and ev.guarantee["arl0"] == 1000
+    assert any(t.metric == "log_volume_ratio" and t.to_severity != "ok" for t in ev.transitions)
+
+
+def test_small_pool_is_reported_with_the_arl0_it_supports():
+    rng = np.random.default_rng(5)
+    null = _null(np.column_stack([rng.normal(0, 0.1, 500), rng.normal(0.9, 0.02, 500)]), n=100, pool=300)
+    seq = evaluate_sequential(_trajectory({"log_volume_ratio": [0.0], "precision": [0.9]}), null,
+                              {"log_volume_ratio": "collapse", "precision": "drift"})
+    g = seq.guarantee
+    assert g.pool_too_small and g.uncorrected_arl0 < 1000 and "too small" in g.message()
+
+
+def test_null_from_rows_keeps_metrics_missing_in_some_pseudo_rounds():
+    null = null_from_rows([{"a": 1.0, "b": 2.0}, {"a": 2.0}], round_size=5, pool_size=50)
+    assert null.metrics == ("a", "b") and np.isnan(null.values[1, 1])
