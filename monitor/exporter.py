@@ -4,7 +4,7 @@ Nothing is cached between scrapes, so a restarted exporter serves exactly
 what is stored and series of deleted loops disappear. The daemon's own work
 (audits run in this process) is counted by module-level metrics.
 
-Series (labels are bounded: ``loop``, ``metric``, ``family``, ``modality``):
+Series (labels are bounded: ``loop``, ``metric``, ``family``, ``modality``, ``signal``):
 
 * ``collapse_up`` 1 when the store was readable at this scrape, else 0
 * ``collapse_build_info{version,metrics_version,python}`` 1: what is serving
@@ -16,6 +16,9 @@ Series (labels are bounded: ``loop``, ``metric``, ``family``, ``modality``):
 * ``collapse_metric_cusum`` CUSUM of standardised bad-direction changes
 * ``collapse_rounds_to_threshold`` forecast rounds until the threshold (absent: none)
 * ``collapse_alert_state{loop,metric,family,modality}`` 0 ok, 1 warning, 2 critical
+* ``collapse_signal_state{loop,signal}`` the ``collapse`` and ``drift`` alarm signals, 0 ok, 1 warning, 2 critical
+* ``collapse_signal_evidence_ratio{loop,signal}`` strongest chart's log e-value over its threshold (1 = alarm)
+* ``collapse_loop_arl0_rounds{loop}`` the guaranteed average rounds to a false alarm (loops with a null)
 * ``collapse_loop_risk{loop}`` collapse risk in [0, 1] at the loop's latest round
 * ``collapse_family_risk{loop,family}`` each family's part of it
 * ``collapse_round{loop}`` highest audited round
@@ -88,6 +91,7 @@ class StoreCollector(Collector):
             alerts = self._only(self.store.alert_states())
             risk = self._only(self.store.risk(latest_only=True))
             watched = self._only(self.store.watched_files())
+            signals = self._only(self.store.signals())
         except Exception:  # noqa: BLE001 - any store failure is reported as collapse_up 0
             log.exception("store unreadable at scrape time")
             up.add_metric([], 0.0)
@@ -135,6 +139,26 @@ class StoreCollector(Collector):
                 family_risk.add_metric([row["loop"], family], float(row[f"{family}_risk"]))
         yield loop_risk
         yield family_risk
+
+        signal_state = GaugeMetricFamily(
+            "collapse_signal_state", "Alarm signal state per loop: 0 ok, 1 warning, 2 critical.", labels=["loop", "signal"])
+        evidence = GaugeMetricFamily(
+            "collapse_signal_evidence_ratio",
+            "Strongest chart's log e-value over its warning threshold (1 = alarm), per loop and signal.",
+            labels=["loop", "signal"])
+        arl0 = GaugeMetricFamily(
+            "collapse_loop_arl0_rounds", "Guaranteed average rounds to a false alarm under no feedback (loops with a null).",
+            labels=["loop"])
+        for row in signals.to_dict("records"):
+            signal_state.add_metric([row["loop"], row["signal"]], float(SEVERITY_LEVEL[row["severity"]]))
+            ev, thr = row["log_evidence"], row["log_threshold"]
+            if ev is not None and thr and not math.isnan(ev) and not math.isnan(thr):
+                evidence.add_metric([row["loop"], row["signal"]], float(ev) / float(thr))
+            if row["signal"] == "collapse" and row["arl0"] is not None and not math.isnan(row["arl0"]):
+                arl0.add_metric([row["loop"]], float(row["arl0"]))
+        yield signal_state
+        yield evidence
+        yield arl0
 
         rnd = GaugeMetricFamily("collapse_round", "Highest audited round of a loop.", labels=["loop"])
         ts = GaugeMetricFamily(

@@ -92,6 +92,12 @@ def render_status(con: Console, report: dict, last_rounds: int | None = None) ->
         worst = sorted(z, key=z.get)[:3]
         con.print("steepest declines (slope z, negative is bad): " + ", ".join(f"{m} {z[m]:.2f}" for m in worst))
     _render_verdict(con, report["status"], report.get("risk"), report["alerts"])
+    for name, sig in report.get("signals", {}).items():
+        named = f" ({', '.join(sig['metrics'])})" if sig["metrics"] else ""
+        con.print(f"{name} signal: [{SEVERITY_STYLE[sig['severity']]}]{sig['severity']}[/]{named}")
+    guarantee = report.get("guarantee")
+    con.print("false-alarm guarantee: " + (guarantee["message"] if guarantee else
+              "none (no null: audit with --pool POOL to build one; see docs/alerts.md)"))
     if report.get("history"):
         con.print("recent alert transitions:")
         for h in report["history"][-5:]:

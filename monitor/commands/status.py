@@ -51,8 +51,23 @@ def loop_report(store: TrajectoryStore, loop: str) -> dict:
              "reason": h["reason"], "recorded_at": float(h["recorded_at"])}
             for h in history.to_dict("records")
         ],
+        "signals": {
+            row["signal"]: {"severity": row["severity"],
+                            "since_round": None if pd.isna(row["since_round"]) else int(row["since_round"]),
+                            "log_evidence": finite_or_none(row["log_evidence"]),
+                            "log_threshold": finite_or_none(row["log_threshold"]),
+                            "metrics": json.loads(row["metrics"]), "message": row["message"]}
+            for row in store.signals(loop).to_dict("records")
+        },
+        "guarantee": _guarantee(store, loop),
         "status": loop_status(states),
     }
+
+
+def _guarantee(store: TrajectoryStore, loop: str) -> dict | None:
+    rows = store.signals(loop)
+    texts = [g for g in rows["guarantee"] if isinstance(g, str)] if len(rows) else []
+    return json.loads(texts[0]) if texts else None
 
 
 def run(args) -> int:
