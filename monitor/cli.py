@@ -165,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--n-reference", type=_positive_int, default=500,
                       help="held-out real glosses in the reference (default 500)")
     demo.add_argument("--bootstrap", type=_positive_int, default=50, help="bootstrap replicates (default 50)")
+    demo.add_argument("--null-rounds", type=_positive_int, default=200,
+                      help="pseudo-rounds of the loop's null, built at round 0 (default 200, the minimum)")
     demo.add_argument("--host", default="127.0.0.1", help="exporter bind address (default 127.0.0.1)")
     demo.add_argument("--port", type=_non_negative_int, default=DEFAULT_PORT, help=f"exporter port, 0 for any (default {DEFAULT_PORT})")
     demo.add_argument("--no-serve", action="store_true", help="do not serve the exporter during the demo")

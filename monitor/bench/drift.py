@@ -152,7 +152,7 @@ def drift_gaussian_loop(seed: int, n_generations: int, audit_every: int = 1, *, 
     plus :math:`s_g u`. ``truth``: :func:`monitor.bench.loops.gaussian_truth` and ``shift_sd``.
 
     >>> t = drift_gaussian_loop(0, 40, 20, n_audit=3, n_reference=4)
-    >>> t.name, t.kind, t.truth["shift_sd"][[0, 20, 40]].tolist(), t.truth["trace_cov"][40]
+    >>> t.name, t.kind, t.truth["shift_sd"][[0, 20, 40]].tolist(), float(t.truth["trace_cov"][40])
     ('D0-L1-d1-M20', 'control', [0.0, 0.75, 1.5], 1.0)
     """
     seed, n_generations, audit_every = L._check_run(seed, n_generations, audit_every)
@@ -210,7 +210,7 @@ def drift_gmm_loop(seed: int, n_generations: int, audit_every: int = 1, *, K: in
     ``truth``: :func:`monitor.bench.loops.gmm_truth` (constant) and ``shift_sd``.
 
     >>> t = drift_gmm_loop(0, 4, K=3, d=2, n_audit=5, n_reference=6, horizon=4)
-    >>> t.name, t.rounds[4].shape, t.truth["shift_sd"].tolist(), t.truth["min_weight"][4].round(6)
+    >>> t.name, t.rounds[4].shape, t.truth["shift_sd"].tolist(), round(float(t.truth["min_weight"][4]), 6)
     ('D0-L2-K3-d2', (5, 2), [0.0, 0.375, 0.75, 1.125, 1.5], 0.333333)
     """
     seed, n_generations, audit_every = L._check_run(seed, n_generations, audit_every)
@@ -256,7 +256,8 @@ def drift_zipf_distributions(seed: int, n_generations: int, *, V: int = 10_000, 
         ``[N + 1, V]`` probabilities; every row is a permutation of row 0.
 
     >>> p = drift_zipf_distributions(0, 4, V=10, beta=1.0, horizon=4)
-    >>> bool(np.array_equal(np.sort(p, axis=1), np.sort(p[:1], axis=1).repeat(5, axis=0))), (p != p[0]).sum(axis=1).tolist()
+    >>> same_values = np.array_equal(np.sort(p, axis=1), np.sort(p[:1], axis=1).repeat(5, axis=0))
+    >>> bool(same_values), (p != p[0]).sum(axis=1).tolist()
     (True, [0, 2, 4, 4, 6])
     """
     seed, n_generations, _ = L._check_run(seed, n_generations, 1)
@@ -288,7 +289,7 @@ def drift_zipf_loop(seed: int, n_generations: int, audit_every: int = 1, *, V: i
     :math:`\tfrac12\lVert p_g - p_0\rVert_1` and ``swapped_pairs``.
 
     >>> t = drift_zipf_loop(0, 30, 10, V=100, T=500, n_documents=2, tokens_per_document=3)
-    >>> t.name, t.truth["reassigned_mass"][0], bool(t.truth["reassigned_mass"][30] > 0.3)
+    >>> t.name, float(t.truth["reassigned_mass"][0]), bool(t.truth["reassigned_mass"][30] > 0.3)
     ('D0-L3-tau1.0', 0.0, True)
     """
     seed, n_generations, audit_every = L._check_run(seed, n_generations, audit_every)

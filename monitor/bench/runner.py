@@ -72,6 +72,7 @@ import numpy as np
 import pandas as pd
 
 from monitor.bench import baselines, scoring
+from monitor.bench import drift as drift_controls
 from monitor.bench import loops as numeric_loops
 from monitor.bench import textloop
 from monitor.bench.trace import LoopTrace
@@ -82,7 +83,7 @@ TARGET_FALSE_ALARMS_PER_1000 = 1.0  # the issue's target; the equal-rate fallbac
 TARGET_P_BEFORE_ONSET = 0.9
 DRIFT_SHARE = "evidently_drift_share"
 EVIDENTLY_EMBEDDING_DIMS = 16  # monitor.evidently_report.DEFAULT_EMBEDDING_DIMS
-CONTROL_PREFIXES = ("C0", "C1", "C2")
+CONTROL_PREFIXES = ("C0", "C1", "C2", "D0")  # D0: pure drift (monitor.bench.drift), where the family has one
 BASELINES = ("fixed_threshold", "one_round_delta", "evidently_drift_share", "mmd_permutation")
 BASELINE_TITLES = {
     "fixed_threshold": "fixed threshold on a raw metric",
@@ -96,7 +97,8 @@ BASELINE_TITLES = {
 # --------------------------------------------------------------------------------------------------------------
 
 COLLAPSE_LOOPS: dict[str, Callable[..., LoopTrace]] = {**numeric_loops.LOOPS, **textloop.LOOPS}
-CONTROL_LOOPS: dict[str, Callable[..., LoopTrace]] = {**numeric_loops.CONTROLS, **textloop.CONTROLS}
+CONTROL_LOOPS: dict[str, Callable[..., LoopTrace]] = {**numeric_loops.CONTROLS, **textloop.CONTROLS,
+                                                      **drift_controls.DRIFT_CONTROLS}
 
 # Full-run schedules (n_generations, audit_every). The suggested ones
 # (loops.suggested_schedule) except the text loops, whose rounds cost ~10x an
@@ -151,7 +153,7 @@ def family_members(loop_id: str) -> list[str]:
     """
     if loop_id not in COLLAPSE_LOOPS:
         raise ValueError(f"loop_id: expected one of {', '.join(sorted(COLLAPSE_LOOPS))}, got {loop_id!r}")
-    return [loop_id, *(f"{c}-{loop_id}" for c in CONTROL_PREFIXES)]
+    return [loop_id, *(f"{c}-{loop_id}" for c in CONTROL_PREFIXES if f"{c}-{loop_id}" in CONTROL_LOOPS)]
 
 
 def select_families(pattern: str | None) -> list[str]:
@@ -197,6 +199,11 @@ class BenchSettings:
         schedules: loop id -> (n_generations, audit_every); controls use their loop's.
         evidently_check: compare the fast drift share with a full Evidently report on the last
             round of the first seed's runs: ``"all"`` of them, the ``"collapse"`` runs only, or ``"none"``.
+        null_rounds: pseudo-rounds of each (loop, seed)'s null (:mod:`monitor.null`).
+        pool_ratio: the pool a user gives for the null, in round sizes (drawn from generation 0).
+        c0_generations: generations of every no-feedback control run (audited every one), so
+            that false alarms are counted on ``c0_generations * len(seeds)`` rounds per loop.
+        arl0: the alarm's false-alarm guarantee, in rounds.
     """
 
     quick: bool
@@ -207,6 +214,10 @@ class BenchSettings:
     k: int = 5
     schedules: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(FULL_SCHEDULES))
     evidently_check: str = "all"
+    null_rounds: int = 1000
+    pool_ratio: int = 64
+    c0_generations: int = 375
+    arl0: float = 1000.0
 
     def __post_init__(self) -> None:
         if not self.seeds or any(not isinstance(s, int) or s < 0 for s in self.seeds):
@@ -221,6 +232,8 @@ class BenchSettings:
             raise ValueError(f"evidently_check: expected 'all', 'collapse' or 'none', got {self.evidently_check!r}")
 
     def schedule(self, run_id: str) -> tuple[int, int]:
+        if run_id.startswith("C0-"):
+            return self.c0_generations, 1
         return self.schedules[family_of(run_id)]
 
     def as_dict(self) -> dict:
@@ -231,15 +244,16 @@ class BenchSettings:
 def default_settings(quick: bool, seeds: int | None = None) -> BenchSettings:
     """The benchmark's sizes: full (8 seeds) or quick (2 seeds, small samples, short runs).
 
-    Full: 301 samples per round and in the reference, 10 bootstrap replicates,
-    99 MMD permutations (so :math:`p \\ge 1/100`): what fits 30 minutes on two
-    shared cores (measured in docs/benchmark.md). The replicates only set each
-    metric's standard error, the engine's noise scale: on six text, tabular and
-    control runs the first alarms at 10 and at 100 replicates were the same
-    but one, a round later at 100. Quick: 101 samples, 5
-    replicates, 49 permutations, :data:`QUICK_SCHEDULES` and no Evidently
-    check. Sizes are odd: EDS is undefined on 1-d rounds with as many negative
-    as positive values, which an even size allows.
+    Full: 301 samples per round and in the reference; no bootstrap (the alarm
+    scores every metric against the loop's null, not its bootstrap error); 99
+    MMD permutations (so :math:`p \ge 1/100`); per (loop, seed) a null of 1,000
+    pseudo-rounds from a pool of 64 round sizes; no-feedback controls of
+    :math:`\lceil 3000 / \text{seeds} \rceil` generations, so false alarms
+    are counted on at least 3,000 rounds per loop. Quick: 101 samples, 49
+    permutations, :data:`QUICK_SCHEDULES`, nulls of 100 pseudo-rounds (a smoke test of the path, not a measurement) from a pool
+    of 16 round sizes, 30-generation no-feedback controls and no Evidently check.
+    Sizes are odd: EDS is undefined on 1-d rounds with as many negative as
+    positive values, which an even size allows.
 
     Args:
         quick: quick mode.
@@ -253,10 +267,11 @@ def default_settings(quick: bool, seeds: int | None = None) -> BenchSettings:
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"seeds: expected a positive int, got {seeds!r}")
     if quick:
-        return BenchSettings(quick=True, seeds=tuple(range(n)), n_audit=101, n_boot=5, n_permutations=49,
-                             schedules=dict(QUICK_SCHEDULES), evidently_check="none")
-    return BenchSettings(quick=False, seeds=tuple(range(n)), n_audit=301, n_boot=10, n_permutations=99,
-                         schedules=dict(FULL_SCHEDULES))
+        return BenchSettings(quick=True, seeds=tuple(range(n)), n_audit=101, n_boot=0, n_permutations=49,
+                             schedules=dict(QUICK_SCHEDULES), evidently_check="none", null_rounds=100,
+                             pool_ratio=16, c0_generations=30)
+    return BenchSettings(quick=False, seeds=tuple(range(n)), n_audit=301, n_boot=0, n_permutations=99,
+                         schedules=dict(FULL_SCHEDULES), c0_generations=-(-3000 // n))
 
 
 def loop_overrides(run_id: str, n_audit: int) -> dict:
@@ -472,11 +487,12 @@ class EngineRun:
     """The engine's verdicts on one run, aligned with the run's generations.
 
     Attributes:
-        alarms: ``[R]`` loop alarm state (some metric raised) per audited round.
-        metric_alarms: metric -> ``[R]`` its own raised state (False where it was not audited).
-        risk: ``[R]`` the loop's collapse risk.
-        metric_risk: metric -> ``[R]`` its risk (0 where it was not audited).
-        first_metrics: the metrics raised at the loop's first alarm round.
+        alarms: ``[R]`` the collapse signal raised (with a null), else some metric raised.
+        metric_alarms: metric -> ``[R]`` its own chart over its threshold (with a null), else its state raised.
+        risk: ``[R]`` the collapse chart's evidence over its threshold (with a null), else the loop's risk.
+        metric_risk: metric -> ``[R]`` the same per metric (0 where it was not audited).
+        first_metrics: the metrics named at the loop's first alarm.
+        drift_alarms: ``[R]`` the drift signal raised (with a null; else the derivative rules' drift metrics).
     """
 
     alarms: np.ndarray
@@ -484,36 +500,93 @@ class EngineRun:
     risk: np.ndarray
     metric_risk: dict[str, np.ndarray]
     first_metrics: list[str]
+    drift_alarms: np.ndarray | None = None
 
 
-def evaluate_run(trajectory: pd.DataFrame, generations: np.ndarray, rules) -> EngineRun:
+def evaluate_run(trajectory: pd.DataFrame, generations: np.ndarray, rules, null=None) -> EngineRun:
     """Run :func:`monitor.alerts.evaluate_loop` on a run's trajectory and align its verdicts by generation.
 
     Args:
         trajectory: the run's rows (round = generation).
         generations: ``[R]`` the run's audited generations.
         rules: the resolved :class:`~monitor.rules.RuleSet`.
+        null: the run's :class:`~monitor.null.LoopNull`: the sequential alarm; None: the derivative rules.
     """
     from monitor.alerts import OK, evaluate_loop, metric_risk
 
     gens = np.asarray(generations, dtype=np.int64)
     position = {int(g): i for i, g in enumerate(gens)}
-    ev = evaluate_loop(trajectory, rules)
+    ev = evaluate_loop(trajectory, rules, null=null)
+
+    def aligned(rounds, values, fill):
+        out = np.full(len(gens), fill, dtype=np.asarray(values).dtype if len(values) else float)
+        out[[position[int(r)] for r in rounds]] = values
+        return out
+
     metric_alarms, metric_risks = {}, {}
+    if ev.sequential is not None:
+        seq = ev.sequential
+        for m in (m for ms in seq.signal_metrics.values() for m in ms):
+            chart = f"metric:{m}"
+            metric_alarms[m] = aligned(seq.rounds, seq.charts[chart] >= seq.thresholds[chart], False)
+            metric_risks[m] = aligned(seq.rounds, seq.evidence(chart), 0.0)
+        alarms = aligned(seq.rounds, seq.alarms("collapse"), False)
+        drift = aligned(seq.rounds, seq.alarms("drift"), False)
+        risk = aligned(seq.rounds, seq.evidence("signal:collapse"), 0.0) if "signal:collapse" in seq.charts \
+            else np.zeros(len(gens))
+        first = scoring.first_alarm(alarms)
+        first_metrics = [] if first is None else seq.named_metrics("collapse", int(np.flatnonzero(
+            seq.rounds == gens[first])[0]))
+        return EngineRun(alarms, metric_alarms, risk, metric_risks, first_metrics, drift)
     for name, m in ev.metrics.items():
-        idx = np.array([position[int(r)] for r in m.rounds], dtype=np.int64)
-        raised = np.zeros(len(gens), dtype=bool)
-        raised[idx] = np.array([s != OK for s in m.severities], dtype=bool)
-        risk = np.zeros(len(gens))
-        risk[idx] = metric_risk(m.derivatives, m.rule)
-        metric_alarms[name], metric_risks[name] = raised, risk
-    alarms = np.any(np.stack(list(metric_alarms.values())), axis=0) if metric_alarms else np.zeros(len(gens), bool)
+        metric_alarms[name] = aligned(m.rounds, np.array([s != OK for s in m.severities], dtype=bool), False)
+        metric_risks[name] = aligned(m.rounds, metric_risk(m.derivatives, m.rule), 0.0)
+    collapse = [a for m, a in metric_alarms.items() if rules.signal_of(m) == "collapse"]
+    drift_metrics = [a for m, a in metric_alarms.items() if rules.signal_of(m) == "drift"]
+    alarms = np.any(np.stack(collapse), axis=0) if collapse else np.zeros(len(gens), bool)
+    drift = np.any(np.stack(drift_metrics), axis=0) if drift_metrics else np.zeros(len(gens), bool)
     risk = np.zeros(len(gens))
     if not ev.risk.empty:
         risk[[position[int(r)] for r in ev.risk["round"]]] = ev.risk["risk"].to_numpy(dtype=np.float64)
     first = scoring.first_alarm(alarms)
-    first_metrics = [] if first is None else sorted(m for m, a in metric_alarms.items() if a[first])
-    return EngineRun(alarms, metric_alarms, risk, metric_risks, first_metrics)
+    first_metrics = [] if first is None else sorted(m for m, a in metric_alarms.items() if a[first]
+                                                    and rules.signal_of(m) == "collapse")
+    return EngineRun(alarms, metric_alarms, risk, metric_risks, first_metrics, drift)
+
+
+def truth_crossing(trace: LoopTrace) -> int | None:
+    """First generation whose true parameters cross the family's onset rule (a collapse loop: its onset).
+
+    The controls C1 (accumulate) and C2 (fresh real data) feed data back and
+    their true parameters drift; an alarm before their real crossing is a
+    small-drift alarm, not a false one. None where the rule's quantities are
+    not in the trace (C0, D0) or never cross.
+    """
+    if trace.kind == "collapse":
+        return trace.onset
+    truth, family = trace.truth, family_of(trace.name)
+    if family.startswith("L1-") and "trace_cov" in truth:
+        hit = truth["trace_cov"] < 0.5 * truth["trace_cov"][0]
+    elif family.startswith("L2-") and "min_weight" in truth:
+        hit = truth["min_weight"] < 1.0 / (10 * int(trace.params.get("K", 10)))
+    elif family == "L3-tau1.0" and "observed_support" in truth:
+        hit = truth["observed_support"] < 0.5 * truth["observed_support"][0]
+    elif family.startswith("L3-") and "effective_exponent" in truth:
+        hit = truth["effective_exponent"] >= float(trace.params["beta"]) + 0.5
+    elif family.startswith("L5-") and "sd_ratio" in truth:
+        hit = truth["sd_ratio"] < 0.5
+    elif family == "L4-text" and "distinct_bigrams" in truth:
+        return textloop.collapse_onset(truth["distinct_bigrams"])
+    else:
+        return None
+    return numeric_loops.first_generation(np.asarray(hit))
+
+
+def oracle_alarms_of(trace: LoopTrace, settings: BenchSettings) -> np.ndarray:
+    """``[R]`` the oracle's alarm states (:mod:`monitor.bench.oracle`) at the benchmark's ARL0."""
+    from monitor.bench import oracle
+
+    return oracle.oracle_alarms(oracle.oracle_log_evalues(trace), arl0=settings.arl0)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -540,6 +613,8 @@ class RunResult:
     evidently_check: list[dict]
     seconds: dict[str, float]
     failures: list[str] = field(default_factory=list)
+    oracle_alarms: np.ndarray | None = None  # the oracle's alarm states (monitor.bench.oracle)
+    truth_crossing: int | None = None  # controls: first generation whose true parameters cross the loop's onset rule
 
     def metric_values(self, metric: str) -> np.ndarray:
         """``[R]`` values of one metric by audited generation (NaN where it was not stored)."""
@@ -558,6 +633,41 @@ class Job:
     settings: BenchSettings
     rules: object
     check_evidently: bool = False
+    null: object = None  # the (loop, seed)'s monitor.null.LoopNull; None: the derivative rules
+
+
+@dataclass(frozen=True)
+class NullJob:
+    """Build one (loop, seed)'s null, as a user registering the loop with a pool would."""
+
+    family: str
+    seed: int
+    settings: BenchSettings
+
+    @property
+    def run_id(self) -> str:
+        return f"null-{self.family}"
+
+
+def build_null(job: NullJob):
+    """The loop's null: a pool of ``pool_ratio`` round sizes of real data (generation 0, never the reference),
+    ``null_rounds`` pseudo-rounds of it audited against the run's reference by the daemon's pipeline.
+
+    Returns ``(family, seed, LoopNull, seconds)``.
+    """
+    from monitor.bench.pools import draw_pool
+    from monitor.null import audit_pseudo_rounds, null_from_rows
+
+    settings = job.settings
+    started = time.perf_counter()
+    overrides = loop_overrides(job.family, settings.n_audit)
+    probe = CONTROL_LOOPS[f"C0-{job.family}"](job.seed, 1, 1, **overrides)  # the family's reference, one round
+    n = len(probe.rounds[0])
+    pool = draw_pool(job.family, job.seed, settings.pool_ratio * n, **overrides)
+    pipeline = AuditPipeline(probe.modality, probe.reference, k=settings.k, n_boot=0, seed=job.seed)
+    rows = audit_pseudo_rounds(pipeline, pool, n, range(settings.null_rounds), job.seed)
+    null = null_from_rows(rows, n, len(pool), source="pool", info={"family": job.family, "seed": job.seed})
+    return job.family, job.seed, null, time.perf_counter() - started
 
 
 def run_job(job: Job) -> RunResult:
@@ -573,8 +683,9 @@ def run_job(job: Job) -> RunResult:
         check = [len(trace.rounds) - 1] if job.check_evidently else []
         audit = audit_trace(trace, job.settings, check_evidently=check)
         t2 = time.perf_counter()
-        engine = evaluate_run(audit.trajectory, trace.generations, job.rules)
+        engine = evaluate_run(audit.trajectory, trace.generations, job.rules, job.null)
         t3 = time.perf_counter()
+        oracle = oracle_alarms_of(trace, job.settings)
     finally:  # run in-process (workers=1) it must not leave the caller on one thread
         torch.set_num_threads(threads)
     seconds = {"generate": t1 - t0, **audit.seconds, "engine": t3 - t2, "total": t3 - t0,
@@ -582,11 +693,14 @@ def run_job(job: Job) -> RunResult:
     return RunResult(trace.name, family_of(trace.name), trace.kind, trace.modality, trace.seed,
                      np.asarray(trace.generations, dtype=np.int64), trace.onset, dict(trace.params),
                      audit.trajectory, audit.drift_share, audit.mmd_pvalue, engine, audit.evidently_check, seconds,
-                     audit.failures)
+                     audit.failures, oracle, truth_crossing(trace))
 
 
 def _job_cost(run_id: str, settings: BenchSettings) -> float:
     """Relative cost of a job (audited rounds, text rounds ~8x), to order jobs longest first and weight progress."""
+    if run_id.startswith("null-"):
+        family = run_id[len("null-"):]
+        return settings.null_rounds * 0.5 * (8.0 if family.startswith(("L3-", "L4-")) else 1.0)
     n_generations, audit_every = settings.schedule(run_id)
     rounds = n_generations // audit_every + 1
     family = family_of(run_id)
@@ -596,14 +710,24 @@ def _job_cost(run_id: str, settings: BenchSettings) -> float:
     return rounds * weight
 
 
-def make_jobs(families: Sequence[str], settings: BenchSettings, rules) -> list[Job]:
-    """Every (run, seed) of the families, most expensive first; the first seed's runs check Evidently."""
+def make_null_jobs(families: Sequence[str], settings: BenchSettings) -> list[NullJob]:
+    """One null per (loop, seed), most expensive first."""
+    jobs = [NullJob(f, seed, settings) for f in families for seed in settings.seeds]
+    return sorted(jobs, key=lambda j: -_job_cost(j.run_id, settings))
+
+
+def make_jobs(families: Sequence[str], settings: BenchSettings, rules, nulls: dict | None = None) -> list[Job]:
+    """Every (run, seed) of the families, most expensive first; the first seed's runs check Evidently.
+
+    ``nulls`` maps (family, seed) to the run's null.
+    """
     def check(run_id: str, seed: int) -> bool:
         wanted = settings.evidently_check == "all" or (settings.evidently_check == "collapse"
                                                         and run_id in COLLAPSE_LOOPS)
         return wanted and seed == settings.seeds[0]
 
-    jobs = [Job(run_id, seed, settings, rules, check(run_id, seed))
+    nulls = nulls or {}
+    jobs = [Job(run_id, seed, settings, rules, check(run_id, seed), nulls.get((family, seed)))
             for family in families for run_id in family_members(family) for seed in settings.seeds]
     return sorted(jobs, key=lambda j: -_job_cost(j.run_id, settings))
 
@@ -621,7 +745,11 @@ def _init_worker() -> None:
     import metrics_core  # noqa: F401
 
 
-def run_jobs(jobs: Sequence[Job], workers: int = 1, progress: bool = True) -> list[RunResult]:
+def _run_any(job):
+    return build_null(job) if isinstance(job, NullJob) else run_job(job)
+
+
+def run_jobs(jobs: Sequence, workers: int = 1, progress: bool = True, label: str = "benchmark") -> list:
     """Run the jobs in ``workers`` processes (in this process when 1), with a rich progress bar on stderr.
 
     The bar advances by each job's estimated cost, so its time-remaining column
@@ -634,7 +762,7 @@ def run_jobs(jobs: Sequence[Job], workers: int = 1, progress: bool = True) -> li
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers: expected an int >= 1, got {workers!r}")
     costs = {id(j): _job_cost(j.run_id, j.settings) for j in jobs}
-    results: list[RunResult] = []
+    results: list = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("cost units"),
                TimeElapsedColumn(), TextColumn("remaining"), TimeRemainingColumn())
     total = sum(costs.values())
@@ -646,16 +774,16 @@ def run_jobs(jobs: Sequence[Job], workers: int = 1, progress: bool = True) -> li
         done += costs[id(job)]
         projected = (time.perf_counter() - started) * total / done  # from the measured cost per unit so far
         bar.update(task, advance=costs[id(job)],
-                   description=f"benchmark: {len(jobs)} runs, projected total {projected / 60:.1f} min")
+                   description=f"{label}: {len(jobs)} jobs, projected total {projected / 60:.1f} min")
 
     with Progress(*columns, console=Console(stderr=True), disable=not progress, transient=False) as bar:
-        task = bar.add_task(f"benchmark: {len(jobs)} runs", total=total)
+        task = bar.add_task(f"{label}: {len(jobs)} jobs", total=total)
         if workers == 1:
             # In this process: no _init_worker, whose environment, thread and warning settings would outlive the run.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # Evidently and scipy warn per column; results are unaffected
                 for job in jobs:
-                    results.append(run_job(job))
+                    results.append(_run_any(job))
                     advance(bar, task, job)
         else:
             import multiprocessing
@@ -664,10 +792,12 @@ def run_jobs(jobs: Sequence[Job], workers: int = 1, progress: bool = True) -> li
             # spawn: a fresh interpreter per worker, safe after torch/OpenMP initialised in this one
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker) as pool:
-                futures = {pool.submit(run_job, job): job for job in jobs}
+                futures = {pool.submit(_run_any, job): job for job in jobs}
                 for future in as_completed(futures):
                     results.append(future.result())
                     advance(bar, task, futures[future])
+    if not all(isinstance(r, RunResult) for r in results):
+        return results
     return sorted(results, key=lambda r: (r.family, r.kind != "collapse", r.run_id, r.seed))
 
 
@@ -838,6 +968,41 @@ def _cross_fitted_best(collapse: Sequence[RunResult], per_metric: dict[str, dict
     return out
 
 
+def small_drift_alarms(runs: Sequence[RunResult]) -> dict:
+    """C1/C2 runs scored against their own truth: collapse alarms before, at/after, or without a real crossing.
+
+    An alarm before the run's true parameters cross the loop's onset rule
+    (:func:`truth_crossing`) is a *small-drift alarm*: the loop did drift
+    toward collapse, just not past the line. Not a false alarm.
+    """
+    out = {"n_runs": len(runs), "crossed": 0, "alarm_before_crossing": 0, "alarm_after_crossing": 0,
+           "alarm_without_crossing": 0, "quiet": 0}
+    for r in runs:
+        gen = scoring.alarm_generation(r.engine.alarms, r.generations)
+        if r.truth_crossing is not None:
+            out["crossed"] += 1
+        if gen is None:
+            out["quiet"] += 1
+        elif r.truth_crossing is None:
+            out["alarm_without_crossing"] += 1
+        elif gen < r.truth_crossing:
+            out["alarm_before_crossing"] += 1
+        else:
+            out["alarm_after_crossing"] += 1
+    return out
+
+
+def drift_control_summary(runs: Sequence[RunResult]) -> dict | None:
+    """Pure-drift controls (D0): how many runs raised the collapse signal (should be none) and the drift signal."""
+    if not runs:
+        return None
+    drift = [r.engine.drift_alarms for r in runs if r.engine.drift_alarms is not None]
+    return {"n_runs": len(runs),
+            "collapse_alarm_runs": int(sum(bool(r.engine.alarms.any()) for r in runs)),
+            "drift_alarm_runs": int(sum(bool(a.any()) for a in drift)),
+            "drift_alarm_generations": [scoring.alarm_generation(a, r.generations) for r, a in zip(runs, drift)]}
+
+
 def score_family(runs: Sequence[RunResult], rules) -> dict:
     r"""Every number of one family: the engine's (loop and per metric) and the baselines' at equal false-alarm rate.
 
@@ -863,9 +1028,11 @@ def score_family(runs: Sequence[RunResult], rules) -> dict:
         rules: the rules the engine ran with (for ``sustain_rounds``).
     """
     collapse = [r for r in runs if r.kind == "collapse"]
-    controls = [r for r in runs if r.kind == "control"]
+    every_control = [r for r in runs if r.kind == "control"]
+    # False alarms are counted on no-feedback controls only: C1/C2 drift in truth, D0 drifts by design.
+    controls = [r for r in every_control if r.run_id.startswith("C0-")]
     if not collapse or not controls:
-        raise ValueError(f"runs: a family needs collapse and control runs, got {len(collapse)} and {len(controls)}")
+        raise ValueError(f"runs: a family needs collapse and C0 control runs, got {len(collapse)} and {len(controls)}")
     family = collapse[0].family
     sustain = int(rules.document.get("defaults", {}).get("sustain_rounds", 1))
     rule = scoring.sustained_rule(sustain)
@@ -878,8 +1045,16 @@ def score_family(runs: Sequence[RunResult], rules) -> dict:
                                        if r.engine.first_metrics}
     # C0 (no feedback) is the clean null; C1/C2 feed real data back and may drift in truth (loops' docstrings)
     engine["false_alarms_by_control"] = {
-        prefix: scoring.false_alarm_summary([r.engine.alarms for r in controls if r.run_id.startswith(prefix + "-")])
-        for prefix in CONTROL_PREFIXES if any(r.run_id.startswith(prefix + "-") for r in controls)}
+        prefix: scoring.false_alarm_summary([r.engine.alarms for r in every_control
+                                             if r.run_id.startswith(prefix + "-")])
+        for prefix in CONTROL_PREFIXES if any(r.run_id.startswith(prefix + "-") for r in every_control)}
+    engine["drift_false_alarms"] = scoring.false_alarm_summary(
+        [r.engine.drift_alarms for r in controls if r.engine.drift_alarms is not None])
+    engine["small_drift"] = small_drift_alarms([r for r in every_control if r.run_id[:2] in ("C1", "C2")])
+    engine["drift_control"] = drift_control_summary([r for r in every_control if r.run_id.startswith("D0-")])
+    oracle = None
+    if all(r.oracle_alarms is not None for r in [*collapse, *controls]):
+        oracle = detector_summary(collapse, [r.oracle_alarms for r in collapse], [r.oracle_alarms for r in controls])
     loop_rate = _engine_rate(engine["false_alarms"])
 
     metrics = sorted(set().union(*(r.engine.metric_alarms for r in runs)))
@@ -946,6 +1121,7 @@ def score_family(runs: Sequence[RunResult], rules) -> dict:
         "onset_median": float(np.median(onsets)) if onsets else float("nan"),
         "n_onset_reached": len(onsets),
         "engine": engine,
+        "oracle": oracle,
         "equal_rate_per_1000": loop_rate,
         "sustain_rounds": sustain,
         "metrics": per_metric,
@@ -991,17 +1167,34 @@ def blind_spots(family: dict) -> dict:
 
 
 def targets(families: dict[str, dict]) -> dict:
-    """The issue's three targets per family and overall, with reasons computed from the data."""
+    """The detection issue's targets per family and overall, with reasons computed from the data.
+
+    * false alarms: at most 1 per 1,000 no-feedback (C0) rounds, with the exact Poisson upper bound under 2;
+    * early alarms: P(alarm before onset) >= 0.9, or within 0.05 of the oracle's where the oracle is below 0.95;
+    * baselines: the engine's ranking lead >= every baseline's on every loop, and strictly greater than
+      every baseline's on at least half of the loops;
+    * drift: the pure-drift control (D0) raises no collapse alarm.
+    """
     per_family = {}
-    all_controls = []
+    c0_summaries = []
     for name, fam in families.items():
         e = fam["engine"]
         spots = blind_spots(fam)
-        detect_ok = None if e["n_runs"] == 0 else e["p_alarm_before_onset"] >= TARGET_P_BEFORE_ONSET
+        oracle = fam.get("oracle")
+        oracle_p = None if oracle is None or oracle["n_runs"] == 0 else oracle["p_alarm_before_onset"]
+        if e["n_runs"] == 0:
+            detect_ok = None
+        else:
+            p = e["p_alarm_before_onset"]
+            detect_ok = p >= TARGET_P_BEFORE_ONSET or (oracle_p is not None and oracle_p < 0.95
+                                                        and p >= oracle_p - 0.05)
         fa = e["false_alarms"]
-        fa_ok = fa["rate_per_1000"] <= TARGET_FALSE_ALARMS_PER_1000
-        beats = fam["engine_beats"]
-        lead_ok = None if e["n_runs"] == 0 else all(beats.values())
+        fa_ok = fa["rate_per_1000"] <= TARGET_FALSE_ALARMS_PER_1000 and fa["rate_per_1000_upper"] < 2.0
+        versus = fam["engine_versus"]
+        no_loss = None if e["n_runs"] == 0 else not any(v == "loses" for v in versus.values())
+        beats_all = None if e["n_runs"] == 0 else all(v == "beats" for v in versus.values())
+        d0 = e.get("drift_control")
+        drift_ok = None if d0 is None else d0["collapse_alarm_runs"] == 0
         reasons = []
 
         def names(ms):
@@ -1010,39 +1203,41 @@ def targets(families: dict[str, dict]) -> dict:
         if detect_ok is False:
             reasons.append(
                 f"alarm before onset in {e['n_before_onset']} of {e['n_runs']} runs that reached onset "
-                f"({e['n_missed']} missed); metrics that never raised on a collapse run: "
-                f"{names(spots['never_raised'])}; raised only at or after onset: {names(spots['late_only'])}")
+                f"({e['n_missed']} missed; the oracle: {'n/a' if oracle_p is None else f'{oracle_p:.2f}'}); "
+                f"metrics that never raised on a collapse run: {names(spots['never_raised'])}; raised only at or "
+                f"after onset: {names(spots['late_only'])}")
         if not fa_ok:
-            by = e["false_alarms_by_control"]
             reasons.append(
-                f"{fa['n_false_alarms']} false alarm(s) in {fa['rounds_at_risk']} control rounds at risk ("
-                + ", ".join(f"{c}: {v['n_false_alarms']}/{v['rounds_at_risk']}" for c, v in by.items())
-                + "), first raised by " + ", ".join(f"`{m}` ({n})" for m, n in spots["false_alarm_metrics"].items()))
-        if lead_ok is False:
-            for outcome in ("loses", "ties"):
-                which = [n for n, v in fam["engine_versus"].items() if v == outcome]
-                if which:
-                    reasons.append(f"the engine's ranking lead time {'loses to' if outcome == 'loses' else 'ties with'} "
-                                   + ", ".join(f"{BASELINE_TITLES[n]} (baseline "
-                                               f"{_fmt_gen(fam['baselines'][n]['ranking_lead'])}, engine "
-                                               f"{_fmt_gen(e['ranking_lead'])})" for n in which))
+                f"{fa['n_false_alarms']} false alarm(s) in {fa['rounds_at_risk']} C0 rounds at risk (upper bound "
+                f"{fa['rate_per_1000_upper']:.2f} per 1,000), first raised by "
+                + (", ".join(f"`{m}` ({n})" for m, n in spots["false_alarm_metrics"].items()) or "the combined chart"))
+        if no_loss is False:
+            which = [n for n, v in versus.items() if v == "loses"]
+            reasons.append("the engine's ranking lead time loses to " + ", ".join(
+                f"{BASELINE_TITLES[n]} (baseline {_fmt_gen(fam['baselines'][n]['ranking_lead'])}, engine "
+                f"{_fmt_gen(e['ranking_lead'])})" for n in which))
+        if drift_ok is False:
+            reasons.append(f"the pure-drift control raised the collapse signal in {d0['collapse_alarm_runs']} of "
+                           f"{d0['n_runs']} runs")
         per_family[name] = {"detected_before_onset_90": detect_ok, "false_alarms_at_most_1_per_1000": fa_ok,
-                            "beats_every_baseline": lead_ok, "reasons": reasons, "blind_spots": spots}
-        all_controls.append(fa)
-    def pool(summaries: list[dict]) -> dict:
-        events = sum(f["n_false_alarms"] for f in summaries)
-        exposure = sum(f["rounds_at_risk"] for f in summaries)
-        return {"n_false_alarms": events, "rounds_at_risk": exposure,
-                "rate_per_1000": 1000.0 * events / exposure if exposure else float("nan"),
-                "arl0": exposure / events if events else float("inf")}
+                            "no_baseline_ahead": no_loss, "beats_every_baseline": beats_all,
+                            "drift_control_quiet": drift_ok, "reasons": reasons, "blind_spots": spots}
+        c0_summaries.append(fa)
 
-    pooled = pool(all_controls)
-    pooled_c0 = pool([fam["engine"]["false_alarms_by_control"]["C0"] for fam in families.values()
-                      if "C0" in fam["engine"]["false_alarms_by_control"]])
-    return {"per_family": per_family, "pooled_false_alarms": pooled, "pooled_c0_false_alarms": pooled_c0,
+    events = sum(f["n_false_alarms"] for f in c0_summaries)
+    exposure = sum(f["rounds_at_risk"] for f in c0_summaries)
+    pooled = {"n_false_alarms": events, "rounds_at_risk": exposure,
+              "rate_per_1000": 1000.0 * events / exposure if exposure else float("nan"),
+              "arl0": exposure / events if events else float("inf")}
+    decided = [v for v in per_family.values() if v["beats_every_baseline"] is not None]
+    return {"per_family": per_family, "pooled_false_alarms": pooled, "pooled_c0_false_alarms": pooled,
             "all_detected_before_onset_90": all(v["detected_before_onset_90"] is not False for v in per_family.values()),
+            "false_alarms_at_most_1_per_1000_everywhere": all(v["false_alarms_at_most_1_per_1000"]
+                                                              for v in per_family.values()),
             "pooled_false_alarms_at_most_1_per_1000": pooled["rate_per_1000"] <= TARGET_FALSE_ALARMS_PER_1000,
-            "beats_every_baseline_everywhere": all(v["beats_every_baseline"] is not False for v in per_family.values())}
+            "beats_every_baseline_everywhere": all(v["no_baseline_ahead"] is not False for v in per_family.values())
+            and 2 * sum(bool(v["beats_every_baseline"]) for v in decided) >= len(decided),
+            "drift_controls_quiet": all(v["drift_control_quiet"] is not False for v in per_family.values())}
 
 
 def headline(families: dict[str, dict]) -> list[dict]:
@@ -1077,6 +1272,12 @@ def headline(families: dict[str, dict]) -> list[dict]:
             "best_baseline_ranking_lead": b["ranking_lead"],
             "best_baseline_p_alarm_before_onset": b["p_alarm_before_onset"],
             "equal_rate_per_1000": fam["equal_rate_per_1000"],
+            "c0_false_alarms_upper_per_1000": c0["rate_per_1000_upper"] if c0 else float("nan"),
+            "oracle_p_alarm_before_onset": (fam["oracle"] or {}).get("p_alarm_before_onset", float("nan")),
+            "oracle_lead_median": (fam["oracle"] or {}).get("median", float("nan")),
+            "d0_collapse_alarm_runs": (e.get("drift_control") or {}).get("collapse_alarm_runs"),
+            "d0_drift_alarm_runs": (e.get("drift_control") or {}).get("drift_alarm_runs"),
+            "d0_runs": (e.get("drift_control") or {}).get("n_runs"),
         })
     return rows
 
@@ -1158,11 +1359,14 @@ def run_benchmark(settings: BenchSettings, rules, *, families: Sequence[str] | N
     """
     chosen = list(families) if families is not None else list(COLLAPSE_LOOPS)
     started = time.perf_counter()
-    jobs = make_jobs(chosen, settings, rules)
+    built = run_jobs(make_null_jobs(chosen, settings), workers=workers, progress=progress, label="nulls")
+    nulls = {(family, seed): null for family, seed, null, _ in built}
+    null_seconds = sum(seconds for *_, seconds in built)
+    jobs = make_jobs(chosen, settings, rules, nulls)
     results = run_jobs(jobs, workers=workers, progress=progress)
     wall = time.perf_counter() - started
     scored = {f: score_family([r for r in results if r.family == f], rules) for f in chosen}
     checks = [c for r in results for c in r.evidently_check]
     return BenchResult(settings, scored, targets(scored), headline(scored), results,
-                       _timings(results, wall, workers), checks, list(rules_sources), machine(),
+                       {**_timings(results, wall, workers), "null_cpu_seconds": null_seconds}, checks, list(rules_sources), machine(),
                        date=time.strftime("%Y-%m-%d %H:%M"), rules_target_arl0=rules.target_arl0)

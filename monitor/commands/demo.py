@@ -19,8 +19,11 @@ At the end it compares the engine with the ground truth:
 * onset :math:`g^*`: the first generation whose true model keeps fewer than
   half of generation 0's distinct bigrams, :math:`D_g < D_0/2`
   (``LoopTrace.onset``, from the generator's parameters, never from audits);
-* alarm :math:`a`: the first audited round at which the loop's status
-  (the worst severity over its metrics' alert states) is not ``ok``;
+* alarm :math:`a`: the first audited round at which the loop's **collapse
+  signal** is raised (the e-CUSUM charts on the loop's null, built at round 0
+  from ``--null-rounds`` pseudo-rounds of real glosses held out from the
+  reference; docs/alerts.md), printed with the ARL0 guarantee it carries; the
+  drift signal is reported beside it;
 * lead time :math:`g^* - a` generations, positive when the alarm came first.
 
 Defaults (flags ``--rounds 9 --n-samples 3000 --n-audit 500 --n-reference
@@ -210,8 +213,16 @@ def run(args) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     reference_path = workdir / "reference.jsonl"
     write_if_changed(reference_path, reference_bytes)
+    # The loop's null: real glosses held out from the reference, as many as the corpus has up to 64 rounds.
+    from monitor.bench.pools import draw_pool, pool_capacity
+
+    sizes = {"n_samples": args.n_samples, "n_audit": args.n_audit, "n_reference": args.n_reference}
+    pool_rows = min(64 * args.n_audit, pool_capacity("L4-text", **sizes))
+    pool_path = workdir / "pool.jsonl"
+    write_if_changed(pool_path, jsonl_bytes(draw_pool("L4-text", args.seed, pool_rows, **sizes)))
     # What serve --watch needs to audit these files exactly as the demo does.
-    write_if_changed(workdir / "loop.toml", f"bootstrap = {args.bootstrap}\n".encode())
+    write_if_changed(workdir / "loop.toml", (f"bootstrap = {args.bootstrap}\npool = \"pool.jsonl\"\n"
+                                             f"null_rounds = {args.null_rounds}\n").encode())
     truth = trace.truth[TRUTH_KEY]
     con.print(f"L4 text loop: a word bigram model fitted on {trace.params['n_train']} real WordNet glosses, "
               f"then refitted {args.rounds} times on {args.n_samples} of its own sentences (seed {args.seed})",
@@ -242,6 +253,9 @@ def run(args) -> int:
     table.add_column("risk", justify="right")
     table.add_column("status")
     severities: dict[str, str] = {}
+    rules = settings.rules()
+    guarantee: dict | None = None
+    drift_alarm: int | None = None
     alarm: int | None = None
     alarm_by = ""
     spinner = Spinner("dots", text="auditing round 0 (the first audit also starts Prefect and MLflow)...")
@@ -253,9 +267,14 @@ def run(args) -> int:
                     spinner.update(text=f"auditing round {generation}/{args.rounds}...")
                 path = workdir / f"round_{generation}.jsonl"
                 write_if_changed(path, jsonl_bytes(texts))
+                if generation == 0:
+                    spinner.update(text=f"auditing round 0 and building the loop's null ({args.null_rounds} "
+                                        f"pseudo-rounds of {pool_rows} held-out glosses; the first audit also "
+                                        "starts Prefect and MLflow)...")
                 result = audit_round(loop, generation, str(path), str(reference_path), home=str(settings.home),
-                                     n_boot=args.bootstrap,
+                                     n_boot=args.bootstrap, pool_path=str(pool_path), null_rounds=args.null_rounds,
                                      rules_path=None if settings.rules_path is None else str(settings.rules_path))
+                guarantee = result.get("guarantee") or guarantee
                 # The status at this round from the transitions so far (result["status"] is the loop's
                 # latest, which on a re-run already includes later rounds).
                 for t in result["transitions"]:
@@ -265,9 +284,13 @@ def run(args) -> int:
                     live.console.print(f"[{style}]round {t['round']}: {t['metric']} {verb} "
                                        f"{t['from']} -> {t['to']}: {t['reason']}[/]", soft_wrap=True)
                 status = worst_severity(severities)
-                if status != "ok" and alarm is None:
+                collapse = {m: sev for m, sev in severities.items() if rules.signal_of(m) == "collapse"}
+                if worst_severity(collapse) != "ok" and alarm is None:
                     alarm = generation
-                    alarm_by = alarm_summary(severities)
+                    alarm_by = "collapse signal: " + alarm_summary(collapse)
+                drift = {m: sev for m, sev in severities.items() if rules.signal_of(m) == "drift"}
+                if worst_severity(drift) != "ok" and drift_alarm is None:
+                    drift_alarm = generation
                 ratio = float(truth[generation])
                 onset_mark = " onset" if generation == trace.onset else ""
                 table.add_row(
@@ -284,6 +307,10 @@ def run(args) -> int:
                   "generation 0's (onset: first below 0.5)", soft_wrap=True)
         for line in lead_time_lines(trace.onset, alarm, args.rounds, alarm_by=alarm_by):
             con.print(line, soft_wrap=True)
+        con.print("drift signal (the text moving away from the reference): "
+                  + ("quiet" if drift_alarm is None else f"raised at round {drift_alarm}"), soft_wrap=True)
+        if guarantee is not None:
+            con.print(f"false-alarm guarantee: {guarantee['message']}", soft_wrap=True)
         stored_rounds = store.round_sizes(loop)["round"]
         if len(stored_rounds) and int(stored_rounds.max()) > args.rounds:
             con.print(f"note: the store also holds rounds {args.rounds + 1}-{int(stored_rounds.max())} of this "

@@ -1,0 +1,283 @@
+"""Tests of the oracle e-CUSUM (monitor.bench.oracle): exact log-likelihood ratios of the true models.
+
+Statistical checks use fixed seeds; each states its tolerance in standard errors next to the assertion.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from monitor.bench import loops as L
+from monitor.bench import textloop as T
+from monitor.bench.drift import DRIFT_CONTROLS, drift_direction
+from monitor.bench.oracle import (
+    copula_log_evalue,
+    gaussian_logpdf,
+    length_acceptance,
+    marginal_log_measure,
+    mixture_logpdf,
+    ngram_log_probabilities,
+    oracle_alarms,
+    oracle_cusum,
+    oracle_first_alarm,
+    oracle_log_evalues,
+    oracle_models,
+)
+from monitor.simulate import GaussianMixture
+
+L4_SMALL = dict(n_train=200, n_samples=600, n_audit=60, n_reference=60)
+
+
+# --- the e-CUSUM -------------------------------------------------------------------------------------------------
+
+
+def test_cusum_path_and_alarms_by_hand():
+    log_e = np.array([2.0, -5.0, 4.0, 3.5, -1.0, -np.inf, 1.0])
+    # S: 2, -3, 0 + 4 = 4, 7.5, 6.5, -inf, 0 + 1 = 1
+    assert oracle_cusum(log_e).tolist() == [2.0, -3.0, 4.0, 7.5, 6.5, -np.inf, 1.0]
+    assert oracle_alarms(log_e, arl0=np.exp(7.0)).tolist() == [False, False, False, True, True, True, True]
+    assert oracle_first_alarm(log_e, arl0=np.exp(7.0)) == 3
+    assert oracle_first_alarm(log_e, arl0=np.exp(8.0)) is None
+    assert oracle_first_alarm(np.array([0.0, np.inf, -np.inf])) == 1  # an impossible-under-p_0 round alarms
+    assert oracle_first_alarm(np.full(3, np.log(1000.0))) == 0  # default arl0 = 1000: S_t >= log 1000
+    with pytest.raises(ValueError, match="arl0"):
+        oracle_alarms(log_e, arl0=1.0)
+    with pytest.raises(ValueError, match="log_e"):
+        oracle_cusum(np.array([0.0, np.nan]))
+
+
+# --- densities ---------------------------------------------------------------------------------------------------
+
+
+def test_gaussian_and_mixture_logpdf_match_scipy():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((3, 3))
+    cov, mean, x = a @ a.T + 0.5 * np.eye(3), rng.standard_normal(3), rng.standard_normal((5, 3))
+    assert np.allclose(gaussian_logpdf(x, mean, cov), stats.multivariate_normal(mean, cov).logpdf(x))
+    mixture = GaussianMixture(np.array([0.3, 0.7]), np.stack([mean, -mean]), np.stack([cov, np.eye(3)]))
+    manual = np.log(0.3 * stats.multivariate_normal(mean, cov).pdf(x) + 0.7 * stats.multivariate_normal(-mean).pdf(x))
+    assert np.allclose(mixture_logpdf(x, mixture), manual)
+
+
+def test_marginal_measure_and_copula_evalue_by_hand():
+    s0 = np.array([0.0, 1.0, 1.0, 2.0, 3.0])  # atom at 1 of mass 1/4; density 1/4 on [0, 1], [1, 2], [2, 3]
+    sg = np.array([0.5, 1.0, 1.0, 2.0, 2.5])  # atom at 1 of mass 1/4; density 1/2, 1/4, 1/2
+    mass, density = marginal_log_measure(s0, np.array([1.0, 0.2, 3.5]))
+    assert np.allclose(np.exp(mass), [0.25, 0, 0]) and np.allclose(np.exp(density), [0.25, 0.25, 0.0])
+    c0 = L.GaussianCopula(s0[:, None], np.eye(1))
+    cg = L.GaussianCopula(sg[:, None], np.eye(1))
+    # rows 0.7 (density 1/2 vs 1/4), 1.0 (atom 1/4 vs 1/4), 2.2 (1/2 vs 1/4): log e = 2 log 2
+    assert np.isclose(copula_log_evalue(np.array([[0.7], [1.0], [2.2]]), cg, c0), 2 * np.log(2))
+    assert copula_log_evalue(np.array([[0.2]]), cg, c0) == -np.inf  # p_g(0.2) = 0
+    assert copula_log_evalue(np.array([[0.7]]), c0, c0) == 0.0
+    # two columns: the mean of the columns' e-values, log((2 + 1/2) / 2)
+    c0_2 = L.GaussianCopula(np.stack([s0, s0], axis=1), np.eye(2))
+    cg_2 = L.GaussianCopula(np.stack([sg, s0], axis=1), np.eye(2))
+    x = np.array([[0.7, 0.5], [1.0, 1.0]])
+    assert np.isclose(copula_log_evalue(x, cg_2, c0_2), np.log((2 + 1) / 2))
+    assert copula_log_evalue(np.array([[0.2, 1.5]]), c0_2, cg_2) == np.inf  # 0.2 is outside the second model
+    with pytest.raises(ValueError, match="impossible under both"):
+        copula_log_evalue(np.array([[3.5, 1.5]]), c0_2, cg_2)
+
+
+def test_ngram_probabilities_and_length_cap_by_hand():
+    enc = T.encode_corpus(["the cat sat", "the cat ran", "the dog sat"])
+    model = T.fit_ngram(enc.sentences, len(enc.vocabulary))
+    ids = {w: i for i, w in enumerate(enc.vocabulary)}
+    sentence = np.array([ids["the"], ids["cat"], ids["sat"]])
+    # P(the | <s>) = 1, P(cat | the) = 2/3, P(sat | cat) = 1/2, P(</s> | sat) = 1
+    assert np.isclose(ngram_log_probabilities(model, [sentence])[0], np.log(2 / 3 * 1 / 2))
+    # tau = 0.5 squares the counts: P(cat | the) = 4/5, P(sat | cat) = 1/2
+    assert np.isclose(ngram_log_probabilities(model, [sentence], tau=0.5)[0], np.log(4 / 5 * 1 / 2))
+    assert ngram_log_probabilities(model, [np.array([ids["sat"]])])[0] == -np.inf  # <s> sat unseen
+    assert length_acceptance(model, 1.0, 3) == pytest.approx(1.0) and length_acceptance(model, 1.0, 2) == 0.0
+    looping = T.fit_ngram([np.array([2]), np.array([2, 2])], n_types=3)  # after "a": </s> 2/3, "a" 1/3
+    assert length_acceptance(looping, 1.0, 2) == pytest.approx(2 / 3 + 2 / 9)
+    two = np.array([2, 2])
+    assert np.isclose(ngram_log_probabilities(looping, [two], max_tokens=2)[0],
+                      np.log(1 / 3 * 2 / 3) - np.log(8 / 9))
+    assert ngram_log_probabilities(looping, [np.array([2, 2, 2])], max_tokens=2)[0] == -np.inf
+
+
+# --- the e-value property: E_{p_0}[e] = 1 ------------------------------------------------------------------------
+
+
+def test_gaussian_likelihood_ratio_has_mean_one_under_p0():
+    rng = np.random.default_rng(0)
+    n_rounds, size = 200_000, 2
+    x = rng.standard_normal((n_rounds * size, 1))
+    log_e = (gaussian_logpdf(x, np.array([0.3]), np.array([[0.8]]))
+             - gaussian_logpdf(x, np.zeros(1), np.eye(1))).reshape(n_rounds, size).sum(axis=1)
+    e = np.exp(log_e)
+    assert abs(e.mean() - 1.0) < 4 * e.std() / np.sqrt(n_rounds)  # se ~ 0.001
+    assert np.mean(log_e) < 0  # and it is no e-value for a change: E log e = -2 KL < 0 under p_0
+
+
+def test_zipf_oracle_pipeline_has_mean_one_under_p0():
+    trace = L.zipf_tail_loop(0, 2, V=50, T=200, n_documents=2, tokens_per_document=2)
+    p = oracle_models(trace)
+    assert np.array_equal(p[2], L.zipf_refit_distributions(0, 2, V=50, T=200)[2]) and (p[2] == 0).any()
+    rng = np.random.default_rng(1)
+    vocabulary = np.array([f"w{i}" for i in range(1, 51)])
+    rounds = [L._render_documents(rng.choice(50, size=(1, 2), p=p[0]), vocabulary) for _ in range(20_000)]
+    fake = dataclasses.replace(trace, rounds=rounds, generations=np.full(len(rounds), 2))
+    e = np.exp(oracle_log_evalues(fake))
+    assert abs(e.mean() - 1.0) < 4 * e.std() / np.sqrt(e.size)
+
+
+def test_copula_marginal_evalue_has_mean_one_under_p0():
+    c0 = L.fit_gaussian_copula(np.array([[0, 0], [1, 1], [1, 2], [2, 2], [3, 1.0]]))
+    cg = L.fit_gaussian_copula(np.array([[0.5, 0], [1, 1], [1, 1], [2, 1], [2.5, 2.0]]))  # atoms within c0's
+    x = c0.sample(15_000, np.random.default_rng(0)).reshape(5000, 3, 2)
+    e = np.exp([copula_log_evalue(rows, cg, c0) for rows in x])
+    assert abs(e.mean() - 1.0) < 4 * e.std() / np.sqrt(e.size)  # se ~ 0.016
+    # exactly for L5's generation-1 marginals: E_{p_0} r_j = 1 column by column (midpoint rule in u)
+    models = L.copula_refit_models(0, 1)
+    m = models[0].sorted_columns.shape[0]
+    position = (np.arange(1_000_000) + 0.5) / 1_000_000 * (m - 1)
+    k, frac = np.floor(position).astype(int), position % 1
+    for j in range(13):
+        s0, sg = models[0].sorted_columns[:, j], models[1].sorted_columns[:, j]
+        values = s0[k] + frac * (s0[k + 1] - s0[k])
+        mass_g, dens_g = marginal_log_measure(sg, values)
+        mass_0, dens_0 = marginal_log_measure(s0, values)
+        atom = (mass_g > -np.inf) | (mass_0 > -np.inf)
+        with np.errstate(invalid="ignore"):
+            ratio = np.exp(np.where(atom, mass_g - mass_0, dens_g - dens_0))
+        assert abs(ratio.mean() - 1.0) < 2e-3
+
+
+def test_length_conditioned_ngram_ratio_has_mean_one_under_p0():
+    enc = T.encode_corpus(["a b", "a a b", "b a", "a b a b a", "b", "a"])
+    model0 = T.fit_ngram(enc.sentences, len(enc.vocabulary))
+    sample = T.sample_ngram(model0, 8, np.random.default_rng(3), tau=0.7, max_tokens=3)
+    model_g = T.fit_ngram(sample, len(enc.vocabulary))
+    sentences = T.sample_ngram(model0, 100_000, np.random.default_rng(4), tau=0.7, max_tokens=3)
+    log_e = ngram_log_probabilities(model_g, sentences, 0.7, 3) - ngram_log_probabilities(model0, sentences, 0.7, 3)
+    e = np.exp(log_e)
+    assert abs(e.mean() - 1.0) < 4 * e.std() / np.sqrt(e.size)  # se ~ 0.0026
+    unconditioned = np.exp(ngram_log_probabilities(model_g, sentences, 0.7)
+                           - ngram_log_probabilities(model0, sentences, 0.7))
+    assert abs(unconditioned.mean() - 1.0) > 10 * e.std() / np.sqrt(e.size)  # the length cap matters here
+
+
+# --- traces ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("run_id, sizes", [
+    ("C0-L1-d16-M20", dict(n_audit=20, n_reference=5)),
+    ("C0-L2-K10-d8", dict(n_audit=20, n_reference=5)),
+    ("C0-L3-tau0.9", dict(n_documents=20)),
+    ("C0-L5-wine", dict(n_audit=20)),
+    ("C0-L4-text", L4_SMALL),
+])
+def test_c0_log_evalues_are_exactly_zero_and_never_alarm(run_id, sizes):
+    log_e = oracle_log_evalues(run_id, 0, 6, 2, **sizes)
+    assert log_e.tolist() == [0.0] * 4
+    assert not oracle_alarms(log_e).any() and oracle_first_alarm(log_e) is None
+
+
+def test_l1_log_evalue_is_a_sum_of_normal_log_densities():
+    trace = L.gaussian_refit_loop(0, 40, 1, d=1, M=20, n_audit=50, n_reference=5)
+    means, covs = L.gaussian_refit_parameters(0, 40, d=1, M=20)
+    log_e = oracle_log_evalues("L1-d1-M20", 0, 40, 1, n_audit=50, n_reference=5)
+    assert np.array_equal(log_e, oracle_log_evalues(trace))
+    for g in (0, 7, 40):
+        x = trace.rounds[g][:, 0]
+        by_hand = np.sum(stats.norm.logpdf(x, means[g, 0], np.sqrt(covs[g, 0, 0])) - stats.norm.logpdf(x))
+        assert np.isclose(log_e[g], by_hand, rtol=1e-10, atol=1e-10)
+    assert log_e[0] == 0.0
+
+
+def test_l1_oracle_alarms_no_later_than_the_onset():
+    on_time = 0
+    for seed in range(5):
+        trace = L.gaussian_refit_loop(seed, 40, 1, d=1, M=20, n_audit=200, n_reference=5)
+        alarm = oracle_first_alarm(oracle_log_evalues(trace))
+        assert alarm is not None
+        onset = trace.onset if trace.onset is not None else 40
+        on_time += trace.generations[alarm] <= onset
+    assert on_time >= 4  # measured: 5 of 5 (alarms at generations 1-4, onsets 4-31)
+
+
+def test_drift_oracle_matches_the_kullback_leibler_growth():
+    n = 1000
+    trace = DRIFT_CONTROLS["D0-L1-d16-M20"](0, 60, 10, n_audit=n, n_reference=5)
+    log_e = oracle_log_evalues(trace)
+    # x ~ N(d, I): log e = sum_i (d . x_i - |d|^2 / 2), mean n s^2 / 2, sd sqrt(n) s; 4 sd
+    s = trace.truth["shift_sd"][trace.generations]
+    assert np.all(np.abs(log_e - n * s ** 2 / 2) <= 4 * np.sqrt(n) * s)
+    assert log_e[-1] > 1000 and oracle_first_alarm(log_e) is not None
+    means = oracle_models(trace)
+    assert np.allclose(means[60][0], 1.5 * drift_direction(0, 16))
+    zipf = oracle_log_evalues("D0-L3-tau1.0", 0, 30, 10, n_documents=50)
+    assert zipf[0] == 0.0 and np.all(np.isfinite(zipf)) and np.all(zipf[1:] > 0)
+    tabular = oracle_log_evalues("D0-L5-wine", 0, 8, 4, n_audit=50)  # rows leave the bounded support
+    assert tabular.tolist() == [0.0, np.inf, np.inf]
+
+
+def test_numeric_loops_and_controls_give_finite_positive_evidence():
+    gmm = oracle_log_evalues("L2-K10-d8", 0, 4, 2, M=200, n_audit=100, n_reference=5)
+    assert gmm[0] == 0.0 and np.all(np.isfinite(gmm)) and np.all(gmm[1:] > 0)
+    models = oracle_models(L.gmm_mode_dropping_loop(0, 2, M=200, n_audit=3, n_reference=3))
+    x = models[2].sample(5, np.random.default_rng(0))
+    assert np.isclose(oracle_log_evalues(dataclasses.replace(
+        L.gmm_mode_dropping_loop(0, 2, M=200, n_audit=3, n_reference=3), rounds=[x], generations=np.array([2])))[0],
+        np.sum(mixture_logpdf(x, models[2]) - mixture_logpdf(x, models[0])))
+    for run_id in ("L5-wine", "C1-L5-wine", "C2-L5-wine"):
+        log_e = oracle_log_evalues(run_id, 0, 8, 4, n_audit=50)
+        assert log_e[0] == 0.0 and np.all(np.isfinite(log_e)), run_id
+    tau = oracle_log_evalues("C2-L3-tau0.9", 0, 3, 1, n_documents=30, V=200, T=2000)
+    assert np.all(np.isfinite(tau)) and tau[0] == 0.0
+
+
+def test_l4_oracle_from_trace_and_id_and_its_support_checks():
+    trace = T.l4_text(0, 4, **L4_SMALL)
+    log_e = oracle_log_evalues(trace)
+    assert np.array_equal(log_e, oracle_log_evalues("L4-text", 0, 4, 1, **L4_SMALL))
+    assert log_e[0] == 0.0 and np.all(np.isfinite(log_e)) and np.all(log_e[1:] > 0)
+    # by hand for one round: length-conditioned sentence log-probabilities at the run's tau
+    _, models = T.run_with_models("L4-text", 0, 4, **L4_SMALL)
+    index = {w: i for i, w in enumerate(T._encoded_wordnet().vocabulary)}
+    sentences = [np.array([index[w] for w in text.split(" ")]) for text in trace.rounds[3]]
+    by_hand = sum(ngram_log_probabilities(models[3], sentences, 1.0, 60)
+                  - ngram_log_probabilities(models[0], sentences, 1.0, 60))
+    assert np.isclose(log_e[3], by_hand)
+    accumulate = oracle_log_evalues("C1-L4-text", 0, 2, 1, **L4_SMALL)  # support kept: finite
+    assert np.all(np.isfinite(accumulate))
+    fresh = oracle_log_evalues("C2-L4-text", 0, 3, 1, **L4_SMALL)  # fresh real glosses leave p_0's support
+    assert fresh[0] == 0.0 and np.isposinf(fresh[1:]).any()
+    hot = oracle_log_evalues("L4-text", 0, 2, 1, tau=0.8, **L4_SMALL)
+    assert np.all(np.isfinite(hot)) and not np.allclose(hot, log_e[:3])
+    with pytest.raises(ValueError, match="does not match"):
+        oracle_log_evalues(dataclasses.replace(trace, rounds=trace.rounds[::-1]))
+
+
+def test_bad_arguments_name_the_argument():
+    with pytest.raises(ValueError, match="seed, n_generations"):
+        oracle_log_evalues("L1-d1-M20")
+    with pytest.raises(ValueError, match="trace_or_run_id"):
+        oracle_log_evalues("L9-nope", 0, 2)
+    with pytest.raises(ValueError, match="seed"):
+        oracle_log_evalues(L.gaussian_refit_loop(0, 2, n_audit=2, n_reference=2), seed=3)
+    with pytest.raises(ValueError, match="overrides"):
+        oracle_models(L.gaussian_refit_loop(0, 2, n_audit=2, n_reference=2), corpus=["a"])
+
+
+def test_run_with_models_returns_the_registry_trace_and_its_models():
+    trace, models = T.run_with_models("C2-L4-text", 1, 3, 2, **L4_SMALL)
+    reference = T.c2_l4_text(1, 3, 2, **L4_SMALL)
+    assert trace.rounds == reference.rounds and trace.reference == reference.reference
+    assert all(np.array_equal(trace.truth[k], reference.truth[k]) for k in reference.truth)
+    assert len(models) == 4
+    assert [float(T.bigram_keys(m).size) for m in models] == reference.truth["distinct_bigrams"].tolist()
+    _, frozen = T.run_with_models("C0-L4-text", 1, 3, **L4_SMALL)
+    assert all(m is frozen[0] for m in frozen)
+    with pytest.raises(ValueError, match="overrides"):
+        T.run_with_models("L4-text", 0, 2, source="real")
+    with pytest.raises(ValueError, match="run_id"):
+        T.run_with_models("D0-L4-text", 0, 2)
