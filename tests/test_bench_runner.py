@@ -32,7 +32,8 @@ FAMILY = "L1-d1-M20"
 SEEDS = (0, 1)
 SCHEDULE = (24, 2)  # audit every 2nd generation: lead times must come out in generations, not rounds
 TINY = runner.BenchSettings(quick=True, seeds=SEEDS, n_audit=41, n_boot=5, n_permutations=19,
-                            schedules={FAMILY: SCHEDULE}, evidently_check="collapse")
+                            schedules={FAMILY: SCHEDULE}, evidently_check="collapse", null_rounds=200, pool_ratio=16,
+                            c0_generations=40)
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +58,11 @@ def _runs(bench, kind=None):
     return [r for r in bench.runs if kind is None or r.kind == kind]
 
 
+def _c0(bench):
+    """The no-feedback controls: the only runs whose alarms are false by construction."""
+    return [r for r in bench.runs if r.run_id.startswith("C0-")]
+
+
 # --------------------------------------------------------------------------------------------------------------
 # structure and the audit
 # --------------------------------------------------------------------------------------------------------------
@@ -66,10 +72,12 @@ def test_every_member_and_seed_is_run_with_the_schedule(bench):
     ids = sorted((r.run_id, r.seed) for r in bench.runs)
     assert ids == sorted((m, s) for m in runner.family_members(FAMILY) for s in SEEDS)
     for r in bench.runs:
-        assert r.generations.tolist() == list(range(0, 25, 2))  # 13 audited generations
+        # 13 audited generations; no-feedback controls every generation, for their false-alarm exposure
+        expected = list(range(0, 41)) if r.run_id.startswith("C0-") else list(range(0, 25, 2))
+        assert r.generations.tolist() == expected
         assert list(r.trajectory.columns) == ["loop", "round", "metric", "value", "ci_low", "ci_high", "std_error"]
         assert set(r.trajectory["round"]) == set(r.generations.tolist())
-        assert len(r.drift_share) == len(r.mmd_pvalue) == 13
+        assert len(r.drift_share) == len(r.mmd_pvalue) == len(expected)
         # p >= 1/(1+B) with B = 19 permutations (Phipson & Smyth)
         assert np.all(r.mmd_pvalue >= 1 / 20 - 1e-12) and np.all(r.mmd_pvalue <= 1.0)
         assert r.family == FAMILY and (r.kind == "collapse") == (r.run_id == FAMILY)
@@ -131,26 +139,59 @@ def test_fast_evidently_share_on_text_and_tabular_rounds():
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _independent_first_alarm(run, rules) -> int | None:
-    """First raise over enabled metrics by the calibration's vectorised raise logic (not the engine's replay)."""
+def _independent_first_alarm(bench, run, rules) -> int | None:
+    """First collapse alarm from the run's null, recomputed with plain numpy: per-metric z against the null's
+    mean and spread, each metric's e-CUSUM (hand-written here) against log(A / w); the combined chart
+    only adds alarms, so the first per-metric crossing bounds it from above and is checked separately."""
+    from monitor.detectors import DEFAULT_DELTAS
+    from monitor.detectors.e_cusum import log_mgf_upper_bound
+    from monitor.sequential import chart_weights
+
+    null = bench.nulls[(run.family, run.seed)]
+    signal = {m: rules.signal_of(m) for m in null.metrics}
+    values = null.values
+    count = np.isfinite(values).sum(axis=0)
+    mean = np.nanmean(values, axis=0)
+    sd = np.nanstd(values, axis=0, ddof=1)
+    usable = (count >= len(values) // 2) & (sd > 1e-9 * np.maximum(np.abs(mean), 1.0))
+    wide = run.trajectory.pivot_table(index="round", columns="metric", values="value").reindex(run.generations)
+    by_signal = {s: [m for j, m in enumerate(null.metrics) if usable[j] and signal[m] == s and m in wide.columns]
+                 for s in ("collapse", "drift")}
+    weights = chart_weights(by_signal)
+    spread = 1.0 / np.sqrt(1.0 - null.round_size / null.pool_size)
+    offset = 2.0 * np.sqrt(null.round_size / null.pool_size + 1.0 / len(values))
     first = None
-    for metric, g in run.trajectory.groupby("metric"):
-        rule = rules.for_metric(metric)
-        if not rule.enabled:
-            continue
-        g = g.sort_values("round")
-        assert g["round"].tolist() == run.generations.tolist()  # no metric dropped a round here
-        with np.errstate(invalid="ignore"):  # metrics without a standard error use the robust noise (NaN early)
-            d = metric_derivatives(g["round"].to_numpy(), g["value"].to_numpy(), g["std_error"].to_numpy(float), rule)
-        idx = int(first_alarm_index(d, rule))
-        if idx >= 0 and (first is None or idx < first):
-            first = idx
+    for m in by_signal["collapse"]:
+        j = null.metrics.index(m)
+        orient = 1.0 if metrics_core.get_spec(m).higher_is_better else -1.0
+        z_null = orient * (mean[j] - values[:, j]) / sd[j]
+        z = orient * (mean[j] - wide[m].to_numpy()) / (sd[j] * spread)
+        log_m = log_mgf_upper_bound(z_null, DEFAULT_DELTAS)
+        cusums = np.full(len(DEFAULT_DELTAS), -np.inf)
+        for t, zt in enumerate(z):
+            step = np.zeros(len(DEFAULT_DELTAS)) if not np.isfinite(zt) else \
+                np.array(DEFAULT_DELTAS) * (zt - offset) - log_m
+            cusums = np.maximum(cusums, 0.0) + step
+            stat = np.log(np.exp(cusums).sum() / len(DEFAULT_DELTAS))
+            if stat >= np.log(TINY.arl0 / weights[f"metric:{m}"]):
+                first = t if first is None else min(first, t)
+                break
     return first
 
 
+def _engine_first_alarm(bench, run) -> int | None:
+    return scoring.first_alarm(run.engine.alarms)
+
+
 def test_engine_alarm_matches_a_recomputation_from_the_trajectory(bench, rules):
+    compared = 0
     for r in bench.runs:
-        assert scoring.first_alarm(r.engine.alarms) == _independent_first_alarm(r, rules), (r.run_id, r.seed)
+        engine, per_metric = scoring.first_alarm(r.engine.alarms), _independent_first_alarm(bench, r, rules)
+        # the combined chart can only alarm earlier than the first per-metric crossing, never later
+        assert per_metric is None or (engine is not None and engine <= per_metric), (r.run_id, r.seed)
+        if engine is not None and engine == per_metric:
+            compared += 1
+    assert compared >= 1  # at least one run's first alarm came from a per-metric chart, recomputed exactly
 
 
 def test_lead_times_are_onset_minus_alarm_generation(bench, rules):
@@ -159,7 +200,7 @@ def test_lead_times_are_onset_minus_alarm_generation(bench, rules):
     assert [r.seed for r in collapse] == fam["seeds"]
     expected = []
     for r in collapse:
-        first = _independent_first_alarm(r, rules)
+        first = _engine_first_alarm(bench, r)
         alarm_gen = None if first is None else 2 * first  # audited every 2nd generation
         if r.onset is None:
             expected.append("no onset")
@@ -175,7 +216,7 @@ def test_lead_times_are_onset_minus_alarm_generation(bench, rules):
 def test_false_alarms_and_arl0_are_counted_by_hand(bench):
     fam = bench.families[FAMILY]
     events, exposure = 0, 0
-    for r in _runs(bench, "control"):
+    for r in _c0(bench):
         hits = np.flatnonzero(r.engine.alarms)
         events += bool(hits.size)
         exposure += int(hits[0]) + 1 if hits.size else len(r.engine.alarms)  # rounds up to the first raise
@@ -189,7 +230,7 @@ def test_false_alarms_and_arl0_are_counted_by_hand(bench):
 def test_risk_roc_auc_equals_sklearn_on_the_pooled_rounds(bench):
     fam = bench.families[FAMILY]
     scores, labels = [], []
-    for r in bench.runs:
+    for r in [*_runs(bench, "collapse"), *_c0(bench)]:
         scores.append(r.engine.risk)
         labels.append(np.zeros(len(r.generations), bool) if r.onset is None else r.generations >= r.onset)
     y = np.concatenate(labels)
@@ -222,7 +263,7 @@ def test_raw_data_baselines_sit_at_the_engines_false_alarm_rate(bench, name):
     rate = fam["equal_rate_per_1000"]
     score = (lambda r: np.asarray(r.drift_share)) if name == "evidently_drift_share" else \
         (lambda r: -np.log10(r.mmd_pvalue))
-    controls = [score(r) for r in _runs(bench, "control")]
+    controls = [score(r) for r in _c0(bench)]
     t = b["threshold"]
     assert _naive_rate(controls, t, sustain) <= rate + 1e-9
     assert b["false_alarms"]["rate_per_1000"] == pytest.approx(_naive_rate(controls, t, sustain))
@@ -247,10 +288,10 @@ def test_per_metric_baseline_uses_the_metrics_own_engine_rate(bench):
     engine_fa = d["engine"]["false_alarms"]
     rate = engine_fa["rate_per_1000"] if engine_fa["n_false_alarms"] else 1.0
     assert d["fixed_threshold"]["target_rate_per_1000"] == pytest.approx(rate)
-    controls = [-r.metric_values(m) for r in _runs(bench, "control")]  # higher coverage is better: score = -value
+    controls = [-r.metric_values(m) for r in _c0(bench)]  # higher coverage is better: score = -value
     assert _naive_rate(controls, d["fixed_threshold"]["threshold"], fam["sustain_rounds"]) <= rate + 1e-9
-    # disabled metrics get no baseline (the baselines watch what the engine watches)
-    assert "fixed_threshold" not in fam["metrics"]["authenticity"]
+    # metrics that feed no signal get no baseline (the baselines watch what the engine watches)
+    assert "authenticity" not in fam["metrics"]
 
 
 def test_cross_fitted_best_metric_is_chosen_on_the_other_fold():
@@ -289,15 +330,16 @@ def test_markdown_tables_carry_the_json_numbers(bench, tmp_path):
     row = data["headline"][0]
     line = next(line for line in text.splitlines() if line.startswith(f"| `{FAMILY}` |"))
     cells = [c.strip() for c in line.strip("|").split("|")]
-    fa = row["false_alarms_per_1000"]
-    assert cells[5] == f"{report.fmt(fa)} ({row['n_false_alarms']}/{row['control_rounds_at_risk']})"
-    c0 = [r for r in _runs(bench, "control") if r.run_id.startswith("C0-")]
+    c0 = _c0(bench)
     c0_events = sum(bool(r.engine.alarms.any()) for r in c0)
-    assert (row["c0_n_false_alarms"], cells[6]) == (
-        c0_events, f"{report.fmt(row['c0_false_alarms_per_1000'])} ({c0_events}/{row['c0_rounds_at_risk']})")
-    assert cells[7] == report.fmt(row["arl0"] if row["arl0"] != "inf" else math.inf)
-    assert cells[8] == report.fmt(row["roc_auc"])
-    assert cells[4] == f"{row['n_detected']}/{row['n_runs']}"
+    assert (row["c0_n_false_alarms"], cells[5]) == (
+        c0_events, f"{report.fmt(row['c0_false_alarms_per_1000'])} ({c0_events}/{row['c0_rounds_at_risk']}; "
+                   f"{report.fmt(row['c0_false_alarms_upper_per_1000'])})")
+    assert cells[6] == report.fmt(row["arl0"] if row["arl0"] != "inf" else math.inf)
+    assert cells[4] == report.fmt(row["oracle_p_alarm_before_onset"])
+    d0 = [r for r in bench.runs if r.run_id.startswith("D0-")]
+    assert cells[7] == f"{sum(bool(r.engine.alarms.any()) for r in d0)}/{len(d0)} / " \
+                       f"{sum(bool(r.engine.drift_alarms.any()) for r in d0)}/{len(d0)}"
     if row["n_detected"]:
         assert cells[2] == f"{report.fmt(row['lead_median'])} [{report.fmt(row['lead_q25'])}, " \
                            f"{report.fmt(row['lead_q75'])}]"
@@ -310,7 +352,7 @@ def test_markdown_tables_carry_the_json_numbers(bench, tmp_path):
     assert regenerated == fam["engine"]["lead_times"]
     # every sentence on targets is computed: the pooled false-alarm rate appears as computed
     pooled = bench.targets["pooled_false_alarms"]
-    assert f"pooled over all controls {report.fmt(pooled['rate_per_1000'])}" in text
+    assert f"pooled {report.fmt(pooled['rate_per_1000'])} ({pooled['n_false_alarms']} false alarms" in text
 
 
 def test_fmt_and_jsonable_round_trip():
@@ -335,7 +377,7 @@ def test_cli_quick_writes_report_plots_and_json(tmp_path, capsys):
     assert out.is_file() and (tmp_path / "docs" / "benchmark" / f"{FAMILY}.png").is_file()
     data = json.loads((tmp_path / "docs" / "benchmark" / "results.json").read_text())
     assert data["headline"] == summary["headline"]
-    assert len(data["runs"]) == 8 and data["settings"]["quick"] is True
+    assert len(data["runs"]) == 2 * len(runner.family_members(FAMILY)) and data["settings"]["quick"] is True
 
 
 def test_unknown_loop_pattern_names_the_known_loops(tmp_path, capsys):

@@ -1326,6 +1326,7 @@ class BenchResult:
     machine: dict
     date: str = ""
     rules_target_arl0: float | None = None  # the rules' own calibration target (rounds)
+    nulls: dict = field(default_factory=dict, repr=False)  # (family, seed) -> monitor.null.LoopNull
 
     def summary(self) -> dict:
         """JSON-ready: settings, headline, targets, per-family scores and timings (not the per-round data)."""
@@ -1369,4 +1370,4 @@ def run_benchmark(settings: BenchSettings, rules, *, families: Sequence[str] | N
     checks = [c for r in results for c in r.evidently_check]
     return BenchResult(settings, scored, targets(scored), headline(scored), results,
                        {**_timings(results, wall, workers), "null_cpu_seconds": null_seconds}, checks, list(rules_sources), machine(),
-                       date=time.strftime("%Y-%m-%d %H:%M"), rules_target_arl0=rules.target_arl0)
+                       date=time.strftime("%Y-%m-%d %H:%M"), rules_target_arl0=rules.target_arl0, nulls=nulls)
