@@ -113,7 +113,7 @@ def test_rule_tests_cover_every_rule_firing_and_silent():
 
 def test_alert_rules_follow_the_conventions():
     alerts = _alerts()
-    assert len(alerts) == 8
+    assert len(alerts) == 9
     for rule in alerts:
         name = rule["alert"]
         assert re.fullmatch(r"Collapse(?:[A-Z][a-z]+)+", name), name

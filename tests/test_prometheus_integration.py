@@ -90,10 +90,12 @@ def _linear(base: float, per_round: float) -> np.ndarray:
 
 
 LOOPS = {
-    # coverage (coverage family) and vendi_score (diversity) drop by a third at round 10: critical.
+    # coverage (coverage family), vendi_score (diversity; drift signal) and log_volume_ratio (diversity;
+    # collapse signal) drop at round 10: critical on both signals.
     "collapsing": {"coverage": _step(0.9, 0.3), "recall": _step(0.8, 0.3), "vendi_score": _step(0.9, 0.3),
-                   "precision": _flat(0.8)},
+                   "log_volume_ratio": _step(0.0, 0.3), "precision": _flat(0.8)},
     # vendi_score declines 0.6 standard errors a round: a significant slope (warning), loss still below critical.
+    # It is direction-based, so it feeds the drift signal: a drift, not a collapse.
     "drifting": {"coverage": _flat(0.9), "recall": _flat(0.8), "vendi_score": _linear(0.9, 0.006),
                  "precision": _flat(0.8)},
     "healthy": {"coverage": _flat(0.9), "recall": _flat(0.8), "vendi_score": _flat(0.9), "precision": _flat(0.8)},
@@ -323,7 +325,7 @@ def collapse(stack):
 
 
 EXPECTED_FIRING = {
-    ("CollapseWarning", "collapsing"), ("CollapseWarning", "drifting"),
+    ("CollapseWarning", "collapsing"), ("CollapseDriftDetected", "drifting"), ("CollapseDriftDetected", "collapsing"),
     ("CollapseCritical", "collapsing"),
     ("CollapseCoverageDeclining", "collapsing"),
     ("CollapseDiversityDeclining", "collapsing"), ("CollapseDiversityDeclining", "drifting"),
@@ -373,7 +375,8 @@ def test_collapse_warning_and_critical_go_pending_then_firing(stack, collapse):
     critical = collapse["firing"][("CollapseCritical", "collapsing")]
     assert critical["labels"]["severity"] == "critical"
     assert critical["annotations"]["runbook_url"] == RUNBOOK_BASE + "collapsecritical"
-    assert float(collapse["firing"][("CollapseWarning", "drifting")]["value"]) == 1.0
+    assert float(collapse["firing"][("CollapseDriftDetected", "drifting")]["value"]) == 1.0
+    assert ("CollapseWarning", "drifting") not in collapse["firing"]  # a drift is not paged as a collapse
 
 
 def test_the_reloaded_rules_differ_from_the_shipped_ones_only_in_for(stack, collapse):
@@ -404,7 +407,7 @@ def test_every_alert_fires_for_its_case_and_none_for_the_healthy_loop(stack, col
 
 
 def test_alertmanager_routes_by_severity_and_inhibits_the_warning_of_a_critical_loop(stack, collapse):
-    wanted = {("CollapseWarning", "collapsing"), ("CollapseCritical", "collapsing"), ("CollapseWarning", "drifting"),
+    wanted = {("CollapseWarning", "collapsing"), ("CollapseCritical", "collapsing"), ("CollapseDriftDetected", "drifting"),
               ("CollapseAuditStale", "stale"), ("CollapseExporterDown", stack["dead"]),
               ("CollapseStoreUnreadable", stack["unreadable"])}
 
@@ -430,7 +433,7 @@ def test_alertmanager_routes_by_severity_and_inhibits_the_warning_of_a_critical_
     warning = alerts[("CollapseWarning", "collapsing")]
     assert warning["status"]["state"] == "suppressed"
     assert warning["status"]["inhibitedBy"] == [critical["fingerprint"]]
-    assert alerts[("CollapseWarning", "drifting")]["status"]["state"] == "active"
+    assert alerts[("CollapseDriftDetected", "drifting")]["status"]["state"] == "active"
     # While an exporter is down (or its store unreadable), staleness is a consequence: held back.
     stale = alerts[("CollapseAuditStale", "stale")]["status"]
     assert stale["state"] == "suppressed"
