@@ -153,12 +153,13 @@ def compute_metric_group(
 
 @task(**_IO_RETRIES)
 def check_comparable(store_url: str, loop: str, round_number: int, n_reference: int, n_round: int,
-                     reference_fingerprint: str, allow_size_change: bool) -> None:
+                     reference_fingerprint: str, allow_size_change: bool, allow_reference_change: bool = False) -> None:
     store = TrajectoryStore(store_url)
     try:
         comparability.check_comparable(
             store.round_sizes(loop), loop, round_number, n_reference=n_reference, n_round=n_round,
             reference_fingerprint=reference_fingerprint, allow_size_change=allow_size_change,
+            allow_reference_change=allow_reference_change,
         )
     finally:
         store.close()
@@ -289,6 +290,7 @@ def audit_round(
     pushgateway: str | None = None,
     pool_path: str | None = None,
     null_rounds: int = null_mod.DEFAULT_NULL_ROUNDS,
+    allow_reference_change: bool = False,
 ) -> dict:
     """Audit one generation round against the reference and publish the verdict.
 
@@ -311,6 +313,8 @@ def audit_round(
     round's size, audited by the same pipeline; resumed if interrupted, rebuilt
     when the reference, pool, options or metrics change), and the alarm is the
     sequential one with its false-alarm guarantee (:mod:`monitor.sequential`).
+    ``allow_reference_change`` is for ``calibrate LOOP`` moving a loop's rounds
+    to the reference part of a recorded split, one round after the other.
     With ``pushgateway`` (a URL, e.g. ``http://127.0.0.1:9091``) the loop's
     series are pushed there after the audit; a failed push is logged, not
     fatal (the store holds everything, and the next push sends it all).
@@ -343,6 +347,7 @@ def audit_round(
             n_reference, n_round = reference.n_used, round_.n_used
         check_comparable(
             settings.store_url, loop, round_number, n_reference, n_round, reference.fingerprint, allow_size_change,
+            allow_reference_change,
         )
         _check_suite_sizes(n_reference, n_round, k, reference, round_, round_number)
         report_path = str(settings.home / "reports" / loop / f"round_{round_number}.html")
@@ -405,13 +410,13 @@ def audit_round(
             reference_fingerprint=reference.fingerprint,
             metrics_version=version,
         )
-        persist(settings.store_url, record)
-        if pool_path is not None:
+        if pool_path is not None:  # before the round is stored: a pool that cannot make a null stores nothing
             ensure_null(settings.store_url, loop, pipeline, pool_path, modality, n_round, reference.fingerprint,
                         {"k": k, "seed": seed, "featurizer": featurizer, "text_field": text_field,
                          "max_samples": max_samples, "protected_attribute": protected_attribute,
                          "constraints_path": constraints_path, "schema_path": schema_path},
                         null_rounds, seed, text_field)
+        persist(settings.store_url, record)
         record_source(settings.store_url, loop, round_number, str(Path(data_path).resolve()),
                       str(Path(reference_path).resolve()), {
                           "k": k, "n_boot": n_boot, "seed": seed, "max_samples": max_samples, "modality": modality,

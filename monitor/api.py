@@ -67,7 +67,7 @@ class Verdict:
         return self.metrics[metric]["value"]
 
 
-def _materialise(data, directory: Path, role: str, round_number: int | None, text_field: str) -> str:
+def materialise(data, directory: Path, role: str, round_number: int | None, text_field: str) -> str:
     """A path for ``data``: paths pass through; arrays, texts and tables are written content-addressed."""
     where = f"{role}" if round_number is None else f"{role}, round {round_number}"
     if isinstance(data, (str, os.PathLike)):
@@ -128,14 +128,14 @@ class CollapseMonitor:
         self.settings = load_settings(home, self.options["rules_path"])
         self.settings.rules()  # a bad rules file is refused now, not at the first round
         self.inputs = self.settings.home / "inputs" / loop
-        self.reference_path = _materialise(reference, self.inputs, "reference", None, self.options["text_field"])
-        self.pool_path = None if pool is None else _materialise(pool, self.inputs, "pool", None,
+        self.reference_path = materialise(reference, self.inputs, "reference", None, self.options["text_field"])
+        self.pool_path = None if pool is None else materialise(pool, self.inputs, "pool", None,
                                                                  self.options["text_field"])
 
     def audit_round(self, round_number: int, data) -> Verdict:
         """Audit one round (a path, texts, a DataFrame or an array) and return the loop's verdict."""
         check_round_number(round_number)
-        path = _materialise(data, self.inputs, "round", round_number, self.options["text_field"])
+        path = materialise(data, self.inputs, "round", round_number, self.options["text_field"])
         from monitor.commands import quiet_prefect
 
         quiet_prefect()

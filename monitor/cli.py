@@ -95,7 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("loops", nargs="*", metavar="LOOP", help="loops to re-evaluate (default: all)")
     evaluate.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
-    calibrate = sub.add_parser("calibrate", help="set alert thresholds to a target false-alarm rate on control loops")
+    calibrate = sub.add_parser(
+        "calibrate", help="build or refresh a loop's null (LOOP [--pool POOL]); or, for loops without one, "
+                          "set the derivative rules' thresholds on control loops (--reference / --from-loop)")
+    calibrate.add_argument("loop", nargs="?", help="the loop whose null to build or refresh (its alarm's guarantee)")
+    calibrate.add_argument("--pool", help="real data held out from the loop's reference, same format; default: the "
+                                          "loop's recorded pool, else the reference is split in two (recorded)")
+    calibrate.add_argument("--null-rounds", type=_positive_int, default=1000,
+                           help="pseudo-rounds in the loop's null (default 1000, at least 200)")
     source = calibrate.add_mutually_exclusive_group()
     source.add_argument("--reference", help="make control rounds from this reference (.npy): fresh subsamples, no feedback")
     source.add_argument("--from-loop", action="append", metavar="LOOP",

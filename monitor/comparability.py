@@ -22,6 +22,7 @@ def check_comparable(
     n_round: int,
     reference_fingerprint: str,
     allow_size_change: bool = False,
+    allow_reference_change: bool = False,
 ) -> None:
     """Raise :class:`InputError` when this audit is not comparable with the loop's other rounds.
 
@@ -29,9 +30,13 @@ def check_comparable(
         existing: rows with ``round, n_reference, n_round, reference_fingerprint``
             for the loop (any number of rows per round).
         allow_size_change: accept differing sizes (the reference must still match).
+        allow_reference_change: accept a new reference too (``calibrate LOOP`` moving every round of a
+            loop to the reference part of a recorded split, one round after the other).
     """
     others = existing[existing["round"] != round_number]
     if others.empty:
+        return
+    if allow_reference_change:
         return
     refs = set(others["reference_fingerprint"])
     if reference_fingerprint not in refs or len(refs) > 1:

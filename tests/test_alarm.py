@@ -148,3 +148,50 @@ def test_null_statistics_come_from_the_pipeline_audits():
     null = null_from_rows(rows, round_size=10, pool_size=100)
     assert null.mean.tolist() == pytest.approx([0.9, 0.85])
     assert null.sd[0] == pytest.approx(0.1)
+
+
+def store_rows(loop):
+    store = TrajectoryStore(load_settings(None).store_url)
+    try:
+        return store.trajectory(loop).drop(columns=["audited_at"]).to_dict("records")
+    finally:
+        store.close()
+
+
+def test_calibrate_loop_builds_the_null_from_a_pool_or_a_recorded_split(home, pooled_loop, capsys):
+    for loop, rows in (("S", "40"), ("T", "120")):  # S: rounds of 40 rows, so that half its reference can pool them
+        for r in range(2):
+            assert main(["audit", loop, str(r), str(pooled_loop[r]), "--reference", str(pooled_loop["reference"]),
+                         "--bootstrap", "0", "--max-samples", rows, "--json"]) == 0
+    capsys.readouterr()
+    # T: an explicit pool; only the latest round is re-audited, every round is re-evaluated
+    assert main(["calibrate", "T", "--pool", str(pooled_loop["pool"]), "--null-rounds", "200", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["split"] is None and out["rounds_reaudited"] == [1]
+    assert out["guarantee"]["pool_size"] == 16 * 120 and out["guarantee"]["null_rounds"] == 200
+    # S: no pool anywhere: the reference is split in two, and every round re-audited against its reference part
+    assert main(["calibrate", "S", "--null-rounds", "200", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rounds_reaudited"] == [0, 1] and out["split"]["reference"] == str(pooled_loop["reference"].resolve())
+    ref_part = np.load(out["split"]["reference_part"], allow_pickle=False)
+    pool_part = np.load(out["split"]["pool_part"], allow_pickle=False)
+    assert len(ref_part) + len(pool_part) == 120 and len(pool_part) == 60
+    assert out["guarantee"]["pool_size"] == 60 and out["guarantee"]["round_size"] == 40
+    assert out["guarantee"]["pool_too_small"]  # 1.5 round sizes: said plainly, with the ARL0 it supports
+    store = TrajectoryStore(load_settings(None).store_url)
+    try:
+        sizes = store.round_sizes("S")
+        assert set(sizes["n_reference"]) == {40}  # both rounds now compare with (a subsample of) the reference part
+        assert {s["reference_path"] for s in store.sources("S")} == {out["split"]["reference_part"]}
+    finally:
+        store.close()
+    # a pool too small for pseudo-rounds is refused before anything is stored
+    before = store_rows("T")
+    assert main(["calibrate", "T", "--pool", out["split"]["pool_part"], "--null-rounds", "200"]) == 1
+    assert "60 rows, but pseudo-rounds of the loop's round size 120" in capsys.readouterr().err
+    assert store_rows("T") == before
+    # a LOOP and --reference together, or --pool without a LOOP, are refused in one line
+    assert main(["calibrate", "S", "--reference", str(pooled_loop["reference"])]) == 1
+    assert main(["calibrate", "--pool", str(pooled_loop["pool"])]) == 1
+    err = capsys.readouterr().err
+    assert "not both" in err and "--pool needs the LOOP" in err

@@ -1,5 +1,18 @@
-"""``collapse-monitor calibrate``: set the alert thresholds to a target false-alarm rate (ARL0).
+"""``collapse-monitor calibrate``: build or refresh a loop's null, or calibrate the derivative rules.
 
+``calibrate LOOP [--pool POOL]`` gives the loop its null (:mod:`monitor.null`)
+and so its alarm a false-alarm guarantee: the latest recorded round is
+re-audited through the flow with the pool, which builds (or, when the
+reference, pool, options or metrics changed, rebuilds) the null, and every
+stored round is re-evaluated under the sequential alarm. Without ``--pool``
+the loop's recorded pool is used; a loop that has none gets its reference
+split in two, seeded and recorded (a reference part and a pool part, written
+content-addressed under ``inputs/<loop>/``), and every recorded round is
+re-audited against the reference part so that all rounds compare with the
+same reference.
+
+For loops without a null, ``calibrate --reference`` / ``--from-loop`` sets
+the derivative rules' thresholds to a target ARL0 on control trajectories.
 Control trajectories come either from loops already audited in the store
 (``--from-loop``, e.g. your generator run without feedback) or are made here
 from a reference file: it is split (seeded) into a reference part and a pool,
@@ -62,9 +75,81 @@ def control_trajectories_from_reference(path: str, rounds: int, *, max_samples: 
     return pd.DataFrame(rows, columns=["loop", "round", "metric", "value", "std_error"]), fpc
 
 
+def build_null(args, settings) -> int:
+    """``calibrate LOOP``: build or refresh the loop's null from its pool, its recorded pool, or a recorded split."""
+    from monitor.api import materialise
+    from monitor.commands import quiet_prefect
+    from monitor.null import load_pool, split_reference
+
+    loop = check_loop_name(args.loop)
+    store = TrajectoryStore(settings.store_url)
+    try:
+        sources = store.sources(loop)
+    finally:
+        store.close()
+    if not sources:
+        raise CollapseMonitorError(f"loop {loop!r}: no recorded rounds; audit a round first (with --pool to build "
+                                   "its null at once)")
+    latest = sources[-1]
+    options = dict(latest["options"])
+    reference_path = latest["reference_path"]
+    modality = options.get("modality") or "embedding"
+    text_field = options.get("text_field", "text")
+    split = None
+    if args.pool is not None:
+        pool_path = str(Path(args.pool).resolve())
+    elif options.get("pool_path"):
+        pool_path = options["pool_path"]
+    else:
+        # No pool: split the reference, record the split, and re-audit every round against the reference part.
+        reference, _ = load_pool(reference_path, modality, text_field=text_field, seed=options.get("seed", 0))
+        part, pool = split_reference(reference, seed=options.get("seed", 0))
+        directory = settings.home / "inputs" / loop
+        reference_path = materialise(part, directory, "reference-part", None, text_field)
+        pool_path = materialise(pool, directory, "pool-part", None, text_field)
+        split = {"reference": latest["reference_path"], "reference_part": reference_path, "pool_part": pool_path}
+    options.update(pool_path=pool_path, null_rounds=args.null_rounds)
+    quiet_prefect()
+    from flows.audit import audit_round
+
+    # Every round not yet audited against this reference (all of them after a split; those left over by an
+    # interrupted split on a later run), then the latest round, which builds or refreshes the null.
+    todo = [s for s in sources if s["reference_path"] != reference_path and s is not latest] + [latest]
+    rules_path = None if settings.rules_path is None else str(settings.rules_path)
+    result = None
+    for src in todo:
+        opts = {**src["options"], **{k: options[k] for k in ("pool_path", "null_rounds")}}
+        moved = src["reference_path"] != reference_path
+        if moved:
+            opts["allow_size_change"] = True  # the reference part is smaller than the reference it came from
+        result = audit_round(loop, src["round"], src["data_path"], reference_path, home=str(settings.home),
+                             rules_path=rules_path, allow_reference_change=moved, **opts)
+    guarantee = result["guarantee"]
+    summary = {"loop": loop, "pool": pool_path, "split": split, "rounds_reaudited": sorted(s["round"] for s in todo),
+               "guarantee": guarantee, "signals": result["signals"], "status": result["status"]}
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    con = console()
+    if split is not None:
+        con.print(f"loop {loop} had no pool: its reference was split in two (recorded): reference part "
+                  f"{split['reference_part']}, pool {split['pool_part']}; {len(todo)} rounds re-audited", soft_wrap=True)
+    con.print(f"loop {loop}: null ready; {guarantee['message']}", soft_wrap=True)
+    con.print(f"collapse signal {result['signals']['collapse']['severity']}, drift signal "
+              f"{result['signals']['drift']['severity']}", soft_wrap=True)
+    return 0
+
+
 def run(args) -> int:
     settings = load_settings(args.home, args.rules)
     rules = settings.rules()
+    if args.loop is not None:
+        if args.reference or args.from_loop:
+            raise CollapseMonitorError("calibrate: give a LOOP (build its null) or --reference / --from-loop "
+                                       "(calibrate the derivative rules), not both")
+        return build_null(args, settings)
+    if args.pool is not None:
+        raise CollapseMonitorError("calibrate: --pool needs the LOOP whose null it builds")
     if bool(args.reference) == bool(args.from_loop):
         raise CollapseMonitorError("calibrate: give either --reference FILE or --from-loop LOOP (one or more)")
     fpc = 1.0
