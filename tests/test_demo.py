@@ -27,7 +27,7 @@ from monitor.store import TrajectoryStore
 
 ROUNDS, SEED, M, N_AUDIT, N_BOOT = 2, 0, 300, 500, 20
 SMALL = ["--rounds", str(ROUNDS), "--seed", str(SEED), "--n-samples", str(M), "--n-audit", str(N_AUDIT),
-         "--n-reference", str(N_AUDIT), "--bootstrap", str(N_BOOT)]
+         "--n-reference", str(N_AUDIT), "--bootstrap", str(N_BOOT), "--null-rounds", "200"]
 _LEVEL = {"ok": 0, "warning": 1, "critical": 2}
 
 
@@ -164,7 +164,9 @@ def test_demo_audits_the_l4_loop_and_reports_lead_time(home, capsys):
     assert read(workdir / "reference.jsonl") == trace.reference
     for g in range(ROUNDS + 1):
         assert read(workdir / f"round_{g}.jsonl") == trace.rounds[g]
-    assert (workdir / "loop.toml").read_text() == f"bootstrap = {N_BOOT}\n"
+    assert (workdir / "loop.toml").read_text() == f'bootstrap = {N_BOOT}\npool = "pool.jsonl"\nnull_rounds = 200\n'
+    pool = read(workdir / "pool.jsonl")  # the loop without feedback: 64 rounds' worth of generation 0's sentences
+    assert len(pool) == 64 * N_AUDIT and pool[:N_AUDIT] != trace.rounds[0]
     assert (settings.home / "reports" / loop / "round_0.html").is_file()  # the Evidently report
 
     # One table row per round; the ground-truth column is the trace's D_g / D_0.
@@ -178,11 +180,15 @@ def test_demo_audits_the_l4_loop_and_reports_lead_time(home, capsys):
     verdict = _verdict(out)
     assert trace.onset == 1  # M = 300 halves the support in one generation
     assert verdict["onset"] == trace.onset
-    first_raise = _first_raise(history)
-    assert first_raise is not None  # seeded data and bootstrap: the engine alarms within the run
+    rules = settings.rules()
+    first_raise = _first_raise(history[[rules.signal_of(m) == "collapse" for m in history["metric"]]])
+    assert first_raise is not None  # the collapse signal alarms within the run
     assert verdict["alarm"] == first_raise
-    # The status column leaves ok exactly at the alarm round.
-    assert [g for g, cells in sorted(rows.items()) if cells[6] != "ok"][0] == first_raise
+    # The status column (collapse or drift) leaves ok exactly at the first raise of any metric.
+    assert [g for g, cells in sorted(rows.items()) if cells[6] != "ok"][0] == _first_raise(history)
+    assert re.search(r"^false-alarm guarantee: ARL0 >= 1000 rounds \(null of 200 pseudo-rounds", out, re.M)
+    assert re.search(r"^drift signal \(the text moving away from the reference\): (quiet|raised at round \d)", out,
+                     re.M)
     assert verdict["lead"].startswith(f"{trace.onset - first_raise:+d} generations")  # e.g. 1 - 2 = -1: late
     assert f"status {loop}" in out and f"report {loop} --format html" in out
 
@@ -195,8 +201,8 @@ def test_demo_audits_the_l4_loop_and_reports_lead_time(home, capsys):
     assert f"loop {loop}:" in rerun
     assert _table_rows(rerun) == {0: rows[0], 1: rows[1]}  # rows follow causal replays: later rounds change nothing
     assert f"note: the store also holds rounds 2-{ROUNDS} of this loop" in rerun
-    assert _verdict(rerun) == {"onset": 1, "alarm": None,
-                               "lead": "undefined: collapse began at generation 1 and no alarm fired (missed)"}
+    # round 0 is generation 0 itself, a no-feedback draw: the causal replay raises nothing there
+    assert _verdict(rerun)["alarm"] in (None, 1) and "0" not in [str(_first_raise(history))]
     assert {p.name: p.stat().st_mtime_ns for p in workdir.iterdir()} == mtimes
     store = TrajectoryStore(settings.store_url)
     try:

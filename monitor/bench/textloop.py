@@ -196,6 +196,11 @@ def _encoded_wordnet() -> EncodedCorpus:
     return encode_corpus(load_wordnet_glosses())
 
 
+def wordnet_vocabulary() -> tuple[str, ...]:
+    """The word types of the shipped WordNet gloss corpus, by word id (what :func:`decode` takes)."""
+    return tuple(_encoded_wordnet().vocabulary)
+
+
 def decode(sentence: np.ndarray, vocabulary: Sequence[str]) -> str:
     """Word ids back to normalised text (words joined by single spaces).
 

@@ -20,10 +20,14 @@ At the end it compares the engine with the ground truth:
   half of generation 0's distinct bigrams, :math:`D_g < D_0/2`
   (``LoopTrace.onset``, from the generator's parameters, never from audits);
 * alarm :math:`a`: the first audited round at which the loop's **collapse
-  signal** is raised (the e-CUSUM charts on the loop's null, built at round 0
-  from ``--null-rounds`` pseudo-rounds of real glosses held out from the
-  reference; docs/alerts.md), printed with the ARL0 guarantee it carries; the
-  drift signal is reported beside it;
+  signal** is raised (the e-CUSUM charts on the loop's null; docs/alerts.md),
+  printed with the ARL0 guarantee it carries; the drift signal is reported
+  beside it. The null is the loop *without feedback*: ``--null-rounds``
+  pseudo-rounds drawn from a pool of 64 rounds' worth of generation 0's own
+  sentences (``pool.jsonl``), audited against the real reference. A bigram
+  model's text is never exactly real text, so a pool of real glosses would
+  make the null "real text" and page the generator's initial gap at round 0;
+  the no-feedback pool makes the alarm about what self-training changes;
 * lead time :math:`g^* - a` generations, positive when the alarm came first.
 
 Defaults (flags ``--rounds 9 --n-samples 3000 --n-audit 500 --n-reference
@@ -197,13 +201,15 @@ def run(args) -> int:
     settings = load_settings(args.home, args.rules)
     settings.rules()  # a bad rules file fails before any work
     quiet_prefect()
-    from monitor.bench.textloop import l4_text
+    import numpy as np
+
+    from monitor.bench.textloop import decode, run_with_models, sample_ngram, wordnet_vocabulary
 
     con = console()
     started = time.perf_counter()
     try:
-        trace = l4_text(args.seed, args.rounds, n_samples=args.n_samples, n_audit=args.n_audit,
-                        n_reference=args.n_reference)
+        trace, models = run_with_models("L4-text", args.seed, args.rounds, n_samples=args.n_samples,
+                                        n_audit=args.n_audit, n_reference=args.n_reference)
     except ValueError as exc:
         raise CollapseMonitorError(f"demo: {exc}") from exc
     reference_bytes = jsonl_bytes(trace.reference)
@@ -213,13 +219,15 @@ def run(args) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     reference_path = workdir / "reference.jsonl"
     write_if_changed(reference_path, reference_bytes)
-    # The loop's null: real glosses held out from the reference, as many as the corpus has up to 64 rounds.
-    from monitor.bench.pools import draw_pool, pool_capacity
-
-    sizes = {"n_samples": args.n_samples, "n_audit": args.n_audit, "n_reference": args.n_reference}
-    pool_rows = min(64 * args.n_audit, pool_capacity("L4-text", **sizes))
+    # The loop's null is the loop without feedback: 64 rounds' worth of generation 0's own sentences (the
+    # generator before any self-training), audited against the real reference like every round.
+    pool_rows = 64 * args.n_audit
+    rng = np.random.default_rng(np.random.SeedSequence(args.seed, spawn_key=(0x706F6F6C,)))
+    vocabulary = wordnet_vocabulary()
+    pool_texts = [decode(s, vocabulary) for s in sample_ngram(models[0], pool_rows, rng, tau=trace.params["tau"],
+                                                               max_tokens=trace.params["max_tokens"])]
     pool_path = workdir / "pool.jsonl"
-    write_if_changed(pool_path, jsonl_bytes(draw_pool("L4-text", args.seed, pool_rows, **sizes)))
+    write_if_changed(pool_path, jsonl_bytes(pool_texts))
     # What serve --watch needs to audit these files exactly as the demo does.
     write_if_changed(workdir / "loop.toml", (f"bootstrap = {args.bootstrap}\npool = \"pool.jsonl\"\n"
                                              f"null_rounds = {args.null_rounds}\n").encode())
@@ -269,8 +277,8 @@ def run(args) -> int:
                 write_if_changed(path, jsonl_bytes(texts))
                 if generation == 0:
                     spinner.update(text=f"auditing round 0 and building the loop's null ({args.null_rounds} "
-                                        f"pseudo-rounds of {pool_rows} held-out glosses; the first audit also "
-                                        "starts Prefect and MLflow)...")
+                                        f"pseudo-rounds of {pool_rows} generation-0 sentences; the first audit "
+                                        "also starts Prefect and MLflow)...")
                 result = audit_round(loop, generation, str(path), str(reference_path), home=str(settings.home),
                                      n_boot=args.bootstrap, pool_path=str(pool_path), null_rounds=args.null_rounds,
                                      rules_path=None if settings.rules_path is None else str(settings.rules_path))
