@@ -30,6 +30,16 @@ def render_audit(con: Console, result: dict) -> None:
                       _fmt(d.get("cusum")), better)
     con.print(table)
     _render_verdict(con, result["status"], result.get("risk"), result["alerts"])
+    _render_signals(con, result.get("signals", {}), result.get("guarantee"))
+
+
+def _render_signals(con: Console, signals: dict, guarantee: dict | None) -> None:
+    """The collapse and drift signals, and the false-alarm guarantee behind them (or its absence)."""
+    for name, sig in signals.items():
+        named = f" ({', '.join(sig['metrics'])})" if sig["metrics"] else ""
+        con.print(f"{name} signal: [{SEVERITY_STYLE[sig['severity']]}]{sig['severity']}[/]{named}")
+    con.print("false-alarm guarantee: " + (guarantee["message"] if guarantee else
+              "none (no null: audit with --pool POOL to build one; see docs/alerts.md)"), soft_wrap=True)
 
 
 def _render_verdict(con: Console, status: str, risk: dict | None, alerts: list[dict]) -> None:
@@ -92,12 +102,7 @@ def render_status(con: Console, report: dict, last_rounds: int | None = None) ->
         worst = sorted(z, key=z.get)[:3]
         con.print("steepest declines (slope z, negative is bad): " + ", ".join(f"{m} {z[m]:.2f}" for m in worst))
     _render_verdict(con, report["status"], report.get("risk"), report["alerts"])
-    for name, sig in report.get("signals", {}).items():
-        named = f" ({', '.join(sig['metrics'])})" if sig["metrics"] else ""
-        con.print(f"{name} signal: [{SEVERITY_STYLE[sig['severity']]}]{sig['severity']}[/]{named}")
-    guarantee = report.get("guarantee")
-    con.print("false-alarm guarantee: " + (guarantee["message"] if guarantee else
-              "none (no null: audit with --pool POOL to build one; see docs/alerts.md)"))
+    _render_signals(con, report.get("signals", {}), report.get("guarantee"))
     if report.get("history"):
         con.print("recent alert transitions:")
         for h in report["history"][-5:]:

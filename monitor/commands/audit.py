@@ -67,8 +67,24 @@ def run(args) -> int:
     from flows.audit import audit_round
     from flows.runners import task_runner
 
+    import contextlib
+
+    from monitor.commands.calibrate import NullProgress
+
     runner = task_runner(args.task_runner, args.dask_address)
-    result = audit_round.with_options(task_runner=runner)(
+    building = args.pool is not None and not args.json  # a first audit with a pool builds the null: show it
+    with NullProgress(settings.store_url, args.loop, args.null_rounds, show=True) if building \
+            else contextlib.nullcontext():
+        result = _audit(audit_round, runner, args, data_path, reference_path, settings, modality)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        render_audit(console(), result)
+    return 0
+
+
+def _audit(audit_round, runner, args, data_path, reference_path, settings, modality) -> dict:
+    return audit_round.with_options(task_runner=runner)(
         loop=args.loop,
         round_number=args.round,
         data_path=data_path,
@@ -90,8 +106,3 @@ def run(args) -> int:
         pool_path=None if args.pool is None else str(Path(args.pool).resolve()),
         null_rounds=args.null_rounds,
     )
-    if args.json:
-        print(json.dumps(result))
-    else:
-        render_audit(console(), result)
-    return 0

@@ -75,6 +75,43 @@ def control_trajectories_from_reference(path: str, rounds: int, *, max_samples: 
     return pd.DataFrame(rows, columns=["loop", "round", "metric", "value", "std_error"]), fpc
 
 
+def _null_bar(store_url: str, loop: str, since: float, total: int, stop, show: bool) -> None:
+    """Advance a bar as the loop's null is checkpointed (read from the store while the flow builds it)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    store = TrajectoryStore(store_url)
+    try:
+        with Progress(TextColumn(f"null of {loop}"), BarColumn(), MofNCompleteColumn(), TextColumn("pseudo-rounds"),
+                      TimeElapsedColumn(), console=console(), disable=not show, transient=True) as bar:
+            task = bar.add_task("pseudo-rounds", total=total)
+            while not stop.wait(0.5):
+                row = store.null_record(loop)
+                done = row["n_rounds"] if row is not None and row["updated_at"] >= since else 0
+                bar.update(task, completed=min(done, total))
+    finally:
+        store.close()
+
+
+class NullProgress:
+    """A progress bar for a null being built by the flow in this process (checkpoints every 50 pseudo-rounds)."""
+
+    def __init__(self, store_url: str, loop: str, total: int, show: bool) -> None:
+        import threading
+        import time
+
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=_null_bar, daemon=True,
+                                        args=(store_url, loop, time.time(), total, self._stop, show))
+
+    def __enter__(self) -> "NullProgress":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
 def build_null(args, settings) -> int:
     """``calibrate LOOP``: build or refresh the loop's null from its pool, its recorded pool, or a recorded split."""
     from monitor.api import materialise
@@ -117,13 +154,14 @@ def build_null(args, settings) -> int:
     todo = [s for s in sources if s["reference_path"] != reference_path and s is not latest] + [latest]
     rules_path = None if settings.rules_path is None else str(settings.rules_path)
     result = None
-    for src in todo:
-        opts = {**src["options"], **{k: options[k] for k in ("pool_path", "null_rounds")}}
-        moved = src["reference_path"] != reference_path
-        if moved:
-            opts["allow_size_change"] = True  # the reference part is smaller than the reference it came from
-        result = audit_round(loop, src["round"], src["data_path"], reference_path, home=str(settings.home),
-                             rules_path=rules_path, allow_reference_change=moved, **opts)
+    with NullProgress(settings.store_url, loop, args.null_rounds, show=not args.json):
+        for src in todo:
+            opts = {**src["options"], **{k: options[k] for k in ("pool_path", "null_rounds")}}
+            moved = src["reference_path"] != reference_path
+            if moved:
+                opts["allow_size_change"] = True  # the reference part is smaller than the reference it came from
+            result = audit_round(loop, src["round"], src["data_path"], reference_path, home=str(settings.home),
+                                 rules_path=rules_path, allow_reference_change=moved, **opts)
     guarantee = result["guarantee"]
     summary = {"loop": loop, "pool": pool_path, "split": split, "rounds_reaudited": sorted(s["round"] for s in todo),
                "guarantee": guarantee, "signals": result["signals"], "status": result["status"]}
