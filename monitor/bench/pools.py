@@ -19,7 +19,9 @@ format of the trace's rounds:
   replacement from the glosses outside the run's reference (``setup.outside_reference``, the set
   C0-L4 draws its rounds from; it includes generation 0's training glosses), normalised
   as the trace's texts; :func:`pool_capacity` says how many there are
-  (``corpus size - n_reference``, 19,000 at the defaults).
+  (``corpus size - n_reference``, 19,000 at the defaults). With ``source="model0"`` (a
+  ``C0-L4-text`` override) the pool is ``size`` sentences of the generation-0 bigram model
+  instead: the distribution C0's rounds then come from, the loop without feedback.
 
 A control or drift id (``C0-L2-K10-d8``, ``D0-L1-d1-M20``) gives its family's pool. The
 size overrides a run takes are accepted (the runner's ``n_audit``, ``n_reference``,
@@ -127,6 +129,13 @@ def draw_pool(loop_id: str, seed: int, size: int, **overrides):
     args = family_arguments(loop_id, overrides)
     family = family_of(loop_id)
     if family == "L4-text":
+        if args.get("source") == "model0":  # the loop without feedback: generation 0's own sentences
+            _, models = T.run_with_models("C0-L4-text", seed, 1, **{k: v for k, v in overrides.items()})
+            sentences = T.sample_ngram(models[0], size, T._stream(seed, STREAM_POOL, 1), tau=args["tau"],
+                                       max_tokens=args["max_tokens"])
+            vocabulary = T.wordnet_vocabulary() if args.get("corpus") is None else \
+                T.encode_corpus(args["corpus"]).vocabulary
+            return [T.decode(sentence, vocabulary) for sentence in sentences]
         encoded, setup = _l4_setup(seed, args)
         available = setup.outside_reference
         if size > available.size:

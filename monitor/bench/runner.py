@@ -281,6 +281,10 @@ def loop_overrides(run_id: str, n_audit: int) -> dict:
     ({'n_documents': 300}, {'n_audit': 300})
     """
     family = family_of(run_id)
+    if run_id == "C0-L4-text":
+        # The loop without feedback is generation 0's model, whose text is not real text: C0 and the
+        # null's pool draw its sentences (docs/alerts.md, "Which pool").
+        return {"n_audit": n_audit, "n_reference": n_audit, "source": "model0"}
     if family.startswith("L3-"):
         return {"n_documents": n_audit}
     if family.startswith("L5-"):
@@ -660,10 +664,11 @@ def build_null(job: NullJob):
 
     settings = job.settings
     started = time.perf_counter()
-    overrides = loop_overrides(job.family, settings.n_audit)
-    probe = CONTROL_LOOPS[f"C0-{job.family}"](job.seed, 1, 1, **overrides)  # the family's reference, one round
+    control = f"C0-{job.family}"  # the loop without feedback: its reference, and the law of its rounds
+    overrides = loop_overrides(control, settings.n_audit)
+    probe = CONTROL_LOOPS[control](job.seed, 1, 1, **overrides)
     n = len(probe.rounds[0])
-    pool = draw_pool(job.family, job.seed, settings.pool_ratio * n, **overrides)
+    pool = draw_pool(control, job.seed, settings.pool_ratio * n, **overrides)
     pipeline = AuditPipeline(probe.modality, probe.reference, k=settings.k, n_boot=0, seed=job.seed)
     rows = audit_pseudo_rounds(pipeline, pool, n, range(settings.null_rounds), job.seed)
     null = null_from_rows(rows, n, len(pool), source="pool", info={"family": job.family, "seed": job.seed})
