@@ -38,7 +38,9 @@ def test_audit_flow_store_mlflow_and_exporter(home, shrinking_rounds):
     ref, rounds = shrinking_rounds
     results = [audit_round("loop-a", r, str(p), str(ref)) for r, p in enumerate(rounds)]
     last = results[-1]
-    assert set(last) == {"loop", "round", "metrics", "derivatives", "alerts", "risk", "transitions", "status"}
+    assert set(last) == {"loop", "round", "metrics", "derivatives", "alerts", "risk", "transitions", "signals",
+                         "guarantee", "status"}
+    assert last["guarantee"] is None  # no pool: no null, the derivative rules
     assert list(last["metrics"]) == metric_names("embedding")
     for m in last["metrics"].values():
         assert m["ci_low"] <= m["value"] <= m["ci_high"]
