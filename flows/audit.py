@@ -179,9 +179,7 @@ def ensure_null(store_url: str, loop: str, pipeline: AuditPipeline, pool_path: s
                 reference_fingerprint: str, options: dict, null_rounds: int, seed: int, text_field: str) -> dict:
     """The loop's null from its pool: stored, resumed or built now (see :mod:`monitor.null`)."""
     logger = get_run_logger()
-    reference_columns = None
-    if modality == "tabular":
-        reference_columns = {c: k for c, k in loaders.infer_column_kinds(pipeline.reference).items()}
+    reference_columns = loaders.infer_column_kinds(pipeline.reference) if modality == "tabular" else None
     pool, pool_fingerprint = null_mod.load_pool(pool_path, modality, text_field=text_field,
                                                 reference_columns=reference_columns, seed=seed)
     key = null_mod.null_key(reference_fingerprint, pool_fingerprint, round_size, options, metrics_core.METRICS_VERSION)

@@ -43,11 +43,8 @@ from monitor.errors import CollapseMonitorError
 DEFAULT_NULL_ROUNDS = 1000
 MIN_NULL_ROUNDS = 200
 OFFSET_Z = 2.0  # the offset bound's confidence, in standard errors
+POOL_RATIO_MIN = 16  # pool rows per round row below which a pool is too small for full sensitivity
 NULL_VERSION = "1"
-
-
-def pool_size(pool) -> int:
-    return len(pool)
 
 
 def take_rows(data, indices: np.ndarray):
@@ -162,10 +159,6 @@ class LoopNull:
         """:math:`b = 2\\sqrt{n/P + 1/B}`: the bound on the null level's error, in null standard deviations."""
         return float(OFFSET_Z * np.sqrt(self.round_size / self.pool_size + 1.0 / self.n_rounds))
 
-    @property
-    def pool_ratio(self) -> float:
-        return self.pool_size / self.round_size
-
     def index(self, metric: str) -> int:
         return self.metrics.index(metric)
 
@@ -258,9 +251,6 @@ def ensure_loop_null(store, loop: str, pipeline, pool, pool_path: str, key: str,
         done0 = len(rows)
         rows += audit_pseudo_rounds(pipeline, pool, round_size, todo, seed,
                                     None if progress is None else (lambda k: progress(done0 + k, n_rounds)))
-        store.save_null(loop, key, pool_path, n_rounds,
-                        null_from_rows(rows, round_size, len(pool), source=source, key=key, info=info))
-    return null_from_rows(rows, round_size, len(pool), source=source, key=key, info=info)
-
-
-POOL_RATIO_MIN = 16
+        null = null_from_rows(rows, round_size, len(pool), source=source, key=key, info=info)
+        store.save_null(loop, key, pool_path, n_rounds, null)
+    return null

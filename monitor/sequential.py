@@ -44,7 +44,7 @@ import pandas as pd
 
 from metrics_core.registry import get_spec
 from monitor.detectors import DEFAULT_DELTAS, ECusum, siegmund_arl
-from monitor.null import LoopNull
+from monitor.null import POOL_RATIO_MIN, LoopNull
 
 SIGNALS = ("collapse", "drift")
 DEFAULT_ARL0 = 1000.0
@@ -110,7 +110,7 @@ class Guarantee:
 
     @property
     def pool_too_small(self) -> bool:
-        return self.pool_ratio < POOL_RATIO_FULL / 4
+        return self.pool_ratio < POOL_RATIO_MIN
 
     def message(self) -> str:
         text = (f"ARL0 >= {self.arl0:g} rounds (null of {self.null_rounds} pseudo-rounds from a "
