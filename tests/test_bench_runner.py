@@ -227,6 +227,33 @@ def test_false_alarms_and_arl0_are_counted_by_hand(bench):
     assert fam["equal_rate_per_1000"] == (fa["rate_per_1000"] if events else 1.0)
 
 
+def test_first_alert_is_the_earlier_of_the_two_signals(bench):
+    fam = bench.families[FAMILY]
+    first = fam["first_alert"]
+    leads = []
+    for r in sorted(_runs(bench, "collapse"), key=lambda r: r.seed):
+        either = r.engine.alarms | r.engine.drift_alarms
+        hits = np.flatnonzero(either)
+        collapse_hits = np.flatnonzero(r.engine.alarms)
+        # never later than the collapse signal alone
+        assert not collapse_hits.size or (hits.size and hits[0] <= collapse_hits[0])
+        if r.onset is not None:
+            leads.append(None if not hits.size else r.onset - int(r.generations[hits[0]]))
+        else:
+            leads.append("no onset")
+    assert first["lead_times"] == leads
+    events = exposure = 0
+    for r in _c0(bench):
+        hits = np.flatnonzero(r.engine.alarms | r.engine.drift_alarms)
+        events += bool(hits.size)
+        exposure += int(hits[0]) + 1 if hits.size else len(r.generations)
+    assert (first["false_alarms"]["n_false_alarms"], first["false_alarms"]["rounds_at_risk"]) == (events, exposure)
+    assert set(fam["first_alert_versus"]) == set(runner.BASELINES)
+    per_family = bench.targets["per_family"][FAMILY]
+    assert per_family["first_alert_no_baseline_ahead"] == (
+        None if fam["engine"]["n_runs"] == 0 else "loses" not in fam["first_alert_versus"].values())
+
+
 def test_risk_roc_auc_equals_sklearn_on_the_pooled_rounds(bench):
     fam = bench.families[FAMILY]
     scores, labels = [], []

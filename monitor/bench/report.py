@@ -128,7 +128,8 @@ def headline_table(headline: list[dict]) -> list[str]:
     """The headline table (one row per collapse loop), as Markdown lines; README-ready."""
     header = ["loop", "onset (median gen.)", "engine lead time, median [IQR]", "P(alarm before onset)",
               "oracle P(before onset)", "false alarms per 1000 C0 rounds (upper 95%)", "ARL0 (C0)",
-              "pure drift: collapse / drift alarms", "best baseline at equal FA: lead median (P before onset)"]
+              "pure drift: collapse / drift alarms", "first alert, either signal: lead median (P before onset)",
+              "best baseline at equal FA: lead median (P before onset)"]
     rows = []
     for h in headline:
         d0 = "n/a" if h.get("d0_runs") is None else \
@@ -145,6 +146,8 @@ def headline_table(headline: list[dict]) -> list[str]:
             f"{fmt(h.get('c0_false_alarms_upper_per_1000', float('nan')))})",
             fmt(h["arl0"]),
             d0,
+            f"{fmt(h.get('first_alert_lead_median', float('nan')))} "
+            f"({fmt(h.get('first_alert_p_alarm_before_onset', float('nan')))})",
             f"{fmt(h['best_baseline_lead_median'])} ({fmt(h['best_baseline_p_alarm_before_onset'])}), "
             f"{BASELINE_TITLES[h['best_baseline']]}",
         ])
@@ -155,6 +158,10 @@ def _baseline_rows(fam: dict) -> list[list[str]]:
     e = fam["engine"]
     rows = [["**our engine**", "collapse signal", _fa(e["false_alarms"]), _lead(e), _p_before(e),
              fmt(e["ranking_lead"]), fmt(e["roc_auc"]), "-"]]
+    if fam.get("first_alert"):
+        f = fam["first_alert"]
+        rows.append(["our engine, first alert", "collapse or drift signal", _fa(f["false_alarms"]), _lead(f),
+                     _p_before(f), fmt(f["ranking_lead"]), "-", "-"])
     if fam.get("oracle"):
         o = fam["oracle"]
         rows.append(["oracle (true parameters)", "likelihood-ratio e-CUSUM", _fa(o["false_alarms"]), _lead(o),
@@ -222,6 +229,17 @@ def _target_lines(result: BenchResult) -> list[str]:
                  + (f"; behind a baseline on {', '.join(f'`{f}`' for f in lost)}" if lost else "")
                  + f". Over all loop x baseline pairs the engine beats {tally['beats']}, ties {tally['ties']} and "
                    f"loses {tally['loses']}.")
+    if t.get("first_alert_beats_every_baseline_everywhere") is not None:
+        ahead = [f for f, v in t["per_family"].items() if v["first_alert_beats_every_baseline"]]
+        behind = [f for f, v in t["per_family"].items() if v["first_alert_no_baseline_ahead"] is False]
+        pairs = {o: sum(v == o for fam in fams.values() for v in (fam.get("first_alert_versus") or {}).values())
+                 for o in ("beats", "ties", "loses")}
+        lines.append("The same with the engine's **first alert of either signal** (what a pager receives first: "
+                     "the baselines are change detectors and fire on drift too): "
+                     f"{'met' if t['first_alert_beats_every_baseline_everywhere'] else 'missed'}; strictly ahead on "
+                     f"{len(ahead)} of {len(t['per_family'])} loops"
+                     + (f"; behind a baseline on {', '.join(f'`{f}`' for f in behind)}" if behind else "")
+                     + f"; over all pairs it beats {pairs['beats']}, ties {pairs['ties']} and loses {pairs['loses']}.")
     quiet = [f for f, v in t["per_family"].items() if v["drift_control_quiet"]]
     loud = [f for f, v in t["per_family"].items() if v["drift_control_quiet"] is False]
     lines.append(f"**The pure-drift control raises no collapse alarm**: quiet on {len(quiet)} loops"

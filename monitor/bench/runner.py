@@ -1057,6 +1057,12 @@ def score_family(runs: Sequence[RunResult], rules) -> dict:
         [r.engine.drift_alarms for r in controls if r.engine.drift_alarms is not None])
     engine["small_drift"] = small_drift_alarms([r for r in every_control if r.run_id[:2] in ("C1", "C2")])
     engine["drift_control"] = drift_control_summary([r for r in every_control if r.run_id.startswith("D0-")])
+    # What a user's pager sees first: either signal's alert (CollapseWarning or CollapseDriftDetected). Both
+    # are covered by the one mixture guarantee; baselines are change detectors too (they fire on drift).
+    first_alert = None
+    if all(r.engine.drift_alarms is not None for r in [*collapse, *controls]):
+        first_alert = detector_summary(collapse, [r.engine.alarms | r.engine.drift_alarms for r in collapse],
+                                       [r.engine.alarms | r.engine.drift_alarms for r in controls])
     oracle = None
     if all(r.oracle_alarms is not None for r in [*collapse, *controls]):
         oracle = detector_summary(collapse, [r.oracle_alarms for r in collapse], [r.oracle_alarms for r in controls])
@@ -1116,6 +1122,8 @@ def score_family(runs: Sequence[RunResult], rules) -> dict:
             best_name = name
     onsets = [r.onset for r in collapse if r.onset is not None]
     versus = {name: compare_detectors(engine, loop_level[name]) for name in BASELINES}
+    first_alert_versus = None if first_alert is None else \
+        {name: compare_detectors(first_alert, loop_level[name]) for name in BASELINES}
     return {
         "family": family,
         "modality": collapse[0].modality,
@@ -1134,6 +1142,8 @@ def score_family(runs: Sequence[RunResult], rules) -> dict:
         "best_baseline": best_name,
         "engine_beats": {name: v == "beats" for name, v in versus.items()},
         "engine_versus": versus,
+        "first_alert": first_alert,
+        "first_alert_versus": first_alert_versus,
     }
 
 
@@ -1200,6 +1210,9 @@ def targets(families: dict[str, dict]) -> dict:
         beats_all = None if e["n_runs"] == 0 else all(v == "beats" for v in versus.values())
         d0 = e.get("drift_control")
         drift_ok = None if d0 is None else d0["collapse_alarm_runs"] == 0
+        first = fam.get("first_alert_versus")
+        first_no_loss = None if first is None or e["n_runs"] == 0 else not any(v == "loses" for v in first.values())
+        first_beats_all = None if first is None or e["n_runs"] == 0 else all(v == "beats" for v in first.values())
         reasons = []
 
         def names(ms):
@@ -1226,7 +1239,9 @@ def targets(families: dict[str, dict]) -> dict:
                            f"{d0['n_runs']} runs")
         per_family[name] = {"detected_before_onset_90": detect_ok, "false_alarms_at_most_1_per_1000": fa_ok,
                             "no_baseline_ahead": no_loss, "beats_every_baseline": beats_all,
-                            "drift_control_quiet": drift_ok, "reasons": reasons, "blind_spots": spots}
+                            "drift_control_quiet": drift_ok, "first_alert_no_baseline_ahead": first_no_loss,
+                            "first_alert_beats_every_baseline": first_beats_all, "reasons": reasons,
+                            "blind_spots": spots}
         c0_summaries.append(fa)
 
     events = sum(f["n_false_alarms"] for f in c0_summaries)
@@ -1242,7 +1257,18 @@ def targets(families: dict[str, dict]) -> dict:
             "pooled_false_alarms_at_most_1_per_1000": pooled["rate_per_1000"] <= TARGET_FALSE_ALARMS_PER_1000,
             "beats_every_baseline_everywhere": all(v["no_baseline_ahead"] is not False for v in per_family.values())
             and 2 * sum(bool(v["beats_every_baseline"]) for v in decided) >= len(decided),
-            "drift_controls_quiet": all(v["drift_control_quiet"] is not False for v in per_family.values())}
+            "drift_controls_quiet": all(v["drift_control_quiet"] is not False for v in per_family.values()),
+            "first_alert_beats_every_baseline_everywhere": _beats_everywhere(
+                per_family, "first_alert_no_baseline_ahead", "first_alert_beats_every_baseline")}
+
+
+def _beats_everywhere(per_family: dict, no_loss_key: str, beats_key: str) -> bool | None:
+    """No baseline ahead on any loop, and ahead of every baseline on at least half of the decided loops."""
+    decided = [v for v in per_family.values() if v[beats_key] is not None]
+    if not decided:
+        return None
+    return all(v[no_loss_key] is not False for v in per_family.values()) \
+        and 2 * sum(bool(v[beats_key]) for v in decided) >= len(decided)
 
 
 def headline(families: dict[str, dict]) -> list[dict]:
@@ -1283,6 +1309,9 @@ def headline(families: dict[str, dict]) -> list[dict]:
             "d0_collapse_alarm_runs": (e.get("drift_control") or {}).get("collapse_alarm_runs"),
             "d0_drift_alarm_runs": (e.get("drift_control") or {}).get("drift_alarm_runs"),
             "d0_runs": (e.get("drift_control") or {}).get("n_runs"),
+            "first_alert_lead_median": (fam.get("first_alert") or {}).get("median", float("nan")),
+            "first_alert_p_alarm_before_onset": (fam.get("first_alert") or {}).get("p_alarm_before_onset",
+                                                                                   float("nan")),
         })
     return rows
 
