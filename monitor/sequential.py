@@ -113,13 +113,15 @@ class Guarantee:
         return self.pool_ratio < POOL_RATIO_MIN
 
     def message(self) -> str:
-        text = (f"ARL0 >= {self.arl0:g} rounds (null of {self.null_rounds} pseudo-rounds from a "
-                f"{self.source} of {self.pool_size} rows, {self.pool_ratio:.1f}x the round size; level known to "
-                f"+-{self.offset:.2f} null SD)")
+        held_out = (f"a pool of {self.pool_size} rows" if self.source == "pool" else
+                    f"{self.pool_size} rows held out of the reference (no pool was given: the reference was split)")
+        text = (f"ARL0 >= {self.arl0:g} rounds (null of {self.null_rounds} pseudo-rounds from {held_out}, "
+                f"{self.pool_ratio:.1f}x the round size; level known to +-{self.offset:.2f} null SD)")
         if self.pool_too_small:
-            text += (f"; the pool is too small for full sensitivity: without discounting that offset the charts "
+            what = "the pool" if self.source == "pool" else "the held-out part of the reference"
+            text += (f"; {what} is too small for full sensitivity: without discounting that offset the charts "
                      f"would support only ARL0 ~{self.uncorrected_arl0:.0f}, and shifts under ~{2 * self.offset:.1f} "
-                     f"null SD go undetected. Give a pool of >= {POOL_RATIO_FULL:.0f}x the round size")
+                     f"null SD go undetected. Give a pool (--pool) of >= {POOL_RATIO_FULL:.0f}x the round size")
         return text
 
     def as_dict(self) -> dict:

@@ -127,6 +127,18 @@ def test_small_pool_is_reported_with_the_arl0_it_supports():
                               {"log_volume_ratio": "collapse", "precision": "drift"})
     g = seq.guarantee
     assert g.pool_too_small and g.uncorrected_arl0 < 1000 and "too small" in g.message()
+    assert "a pool of 300 rows, 3.0x the round size" in g.message()
+
+
+def test_split_reference_guarantee_says_the_reference_was_split():
+    rng = np.random.default_rng(6)
+    values = np.column_stack([rng.normal(0, 0.1, 500), rng.normal(0.9, 0.02, 500)])
+    null = LoopNull(values, ("log_volume_ratio", "precision"), 100, 250, "split")
+    g = evaluate_sequential(_trajectory({"log_volume_ratio": [0.0], "precision": [0.9]}), null,
+                            {"log_volume_ratio": "collapse", "precision": "drift"}).guarantee
+    text = g.message()
+    assert "250 rows held out of the reference (no pool was given" in text
+    assert "the held-out part of the reference is too small" in text and "--pool" in text
 
 
 def test_null_from_rows_keeps_metrics_missing_in_some_pseudo_rounds():
