@@ -176,9 +176,19 @@ def persist(store_url: str, record: RoundRecord) -> None:
 
 @task(cache_policy=NO_CACHE)
 def ensure_null(store_url: str, loop: str, pipeline: AuditPipeline, pool_path: str, modality: str, round_size: int,
-                reference_fingerprint: str, options: dict, null_rounds: int, seed: int, text_field: str) -> dict:
+                reference_fingerprint: str, options: dict, null_rounds: int, seed: int, text_field: str,
+                source: str = "pool") -> dict:
     """The loop's null from its pool: stored, resumed or built now (see :mod:`monitor.null`)."""
     logger = get_run_logger()
+    store = TrajectoryStore(store_url)
+    try:  # an unchanged pool file (same path, sizes, times) is not re-read on every audit
+        stored = null_mod.stored_null_for(store, loop, pool_path, reference_fingerprint, round_size, options,
+                                          metrics_core.METRICS_VERSION, null_rounds)
+    finally:
+        store.close()
+    if stored is not None:
+        return {"key": stored.key, "n_rounds": stored.n_rounds, "pool_size": stored.pool_size}
+    signature = null_mod.file_signature(pool_path)  # before reading: a write during the read changes it
     reference_columns = loaders.infer_column_kinds(pipeline.reference) if modality == "tabular" else None
     pool, pool_fingerprint = null_mod.load_pool(pool_path, modality, text_field=text_field,
                                                 reference_columns=reference_columns, seed=seed)
@@ -192,7 +202,8 @@ def ensure_null(store_url: str, loop: str, pipeline: AuditPipeline, pool_path: s
     store = TrajectoryStore(store_url)
     try:
         null = null_mod.ensure_loop_null(store, loop, pipeline, pool, str(Path(pool_path).resolve()), key, round_size,
-                                         n_rounds=null_rounds, seed=seed, progress=progress)
+                                         n_rounds=null_rounds, seed=seed, source=source, progress=progress,
+                                         info={"pool_fingerprint": pool_fingerprint, "pool_signature": signature})
     finally:
         store.close()
     return {"key": key, "n_rounds": null.n_rounds, "pool_size": null.pool_size}
@@ -289,6 +300,7 @@ def audit_round(
     pool_path: str | None = None,
     null_rounds: int = null_mod.DEFAULT_NULL_ROUNDS,
     allow_reference_change: bool = False,
+    pool_source: str = "pool",
 ) -> dict:
     """Audit one generation round against the reference and publish the verdict.
 
@@ -312,7 +324,8 @@ def audit_round(
     when the reference, pool, options or metrics change), and the alarm is the
     sequential one with its false-alarm guarantee (:mod:`monitor.sequential`).
     ``allow_reference_change`` is for ``calibrate LOOP`` moving a loop's rounds
-    to the reference part of a recorded split, one round after the other.
+    to the reference part of a recorded split, one round after the other;
+    ``pool_source`` is ``"split"`` when the pool is the held-out part of such a split.
     With ``pushgateway`` (a URL, e.g. ``http://127.0.0.1:9091``) the loop's
     series are pushed there after the audit; a failed push is logged, not
     fatal (the store holds everything, and the next push sends it all).
@@ -413,7 +426,7 @@ def audit_round(
                         {"k": k, "seed": seed, "featurizer": featurizer, "text_field": text_field,
                          "max_samples": max_samples, "protected_attribute": protected_attribute,
                          "constraints_path": constraints_path, "schema_path": schema_path},
-                        null_rounds, seed, text_field)
+                        null_rounds, seed, text_field, pool_source)
         persist(settings.store_url, record)
         record_source(settings.store_url, loop, round_number, str(Path(data_path).resolve()),
                       str(Path(reference_path).resolve()), {
@@ -421,7 +434,7 @@ def audit_round(
                           "text_field": text_field, "featurizer": featurizer,
                           "protected_attribute": protected_attribute, "constraints_path": constraints_path,
                           "schema_path": schema_path, "allow_size_change": allow_size_change,
-                          "pool_path": pool_path, "null_rounds": null_rounds,
+                          "pool_path": pool_path, "null_rounds": null_rounds, "pool_source": pool_source,
                       })
         verdict = evaluate(settings.store_url, loop, round_number,
                            None if settings.rules_path is None else str(settings.rules_path))

@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -225,12 +226,42 @@ def load_pool(path: str, modality: str, *, text_field: str = "text", reference_c
     return loaded.frame, loaded.fingerprint
 
 
+def file_signature(path: str | Path) -> str:
+    """A cheap signature of a file or folder's state: resolved path, sizes and modification times (no reading).
+
+    Equal signatures let an audit reuse a stored null without re-reading and re-fingerprinting a large pool; any
+    write, rename or added file changes it (and the content fingerprint then decides).
+    """
+    root = Path(path).resolve()
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+    h = hashlib.sha256(str(root).encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"\0{f.relative_to(root) if root.is_dir() else f.name}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
+def stored_null_for(store, loop: str, pool_path: str, reference_fingerprint: str, round_size: int, options: dict,
+                    metrics_version: str, n_rounds: int) -> LoopNull | None:
+    """The loop's stored, complete null when the pool file is unchanged since it was built (no pool read), else None."""
+    row = store.null_record(loop)
+    if row is None or row["n_rounds"] < max(n_rounds, row["target_rounds"]):
+        return None
+    null = LoopNull.from_json(row["document"])
+    fingerprint, signature = null.info.get("pool_fingerprint"), null.info.get("pool_signature")
+    if not fingerprint or signature != file_signature(pool_path):
+        return None
+    if row["key"] != null_key(reference_fingerprint, fingerprint, round_size, options, metrics_version):
+        return None
+    return null
+
+
 def ensure_loop_null(store, loop: str, pipeline, pool, pool_path: str, key: str, round_size: int, *,
                      n_rounds: int = DEFAULT_NULL_ROUNDS, seed: int = 0, source: str = "pool", checkpoint: int = 50,
-                     progress=None) -> LoopNull:
+                     progress=None, info: dict | None = None) -> LoopNull:
     """The loop's null for ``key``: stored, resumed from a partial build, or built now (saved every ``checkpoint``).
 
-    ``progress(done, total)`` is called as pseudo-rounds are audited.
+    ``progress(done, total)`` is called as pseudo-rounds are audited; ``info`` is stored with the null.
     """
     if n_rounds < MIN_NULL_ROUNDS:
         raise CollapseMonitorError(f"null rounds: expected at least {MIN_NULL_ROUNDS}, got {n_rounds}")
@@ -245,7 +276,7 @@ def ensure_loop_null(store, loop: str, pipeline, pool, pool_path: str, key: str,
         if stored.n_rounds >= n_rounds:
             return stored
         rows = [{m: v for m, v in zip(stored.metrics, r) if np.isfinite(v)} for r in stored.values]
-    info = {"seed": int(seed), "pool_path": pool_path}
+    info = {**(info or {}), "seed": int(seed), "pool_path": pool_path}
     while len(rows) < n_rounds:
         todo = range(len(rows), min(n_rounds, len(rows) + checkpoint))
         done0 = len(rows)

@@ -124,6 +124,25 @@ def test_null_build_resumes_after_an_interruption_with_the_same_pseudo_rounds(tm
         store.close()
 
 
+def test_an_unchanged_pool_is_not_read_again_and_a_changed_one_is(home, pooled_loop, monkeypatch, capsys):
+    import monitor.null as null_mod
+
+    args = ["--reference", str(pooled_loop["reference"]), "--pool", str(pooled_loop["pool"]), "--null-rounds", "200",
+            "--bootstrap", "0", "--json"]
+    assert main(["audit", "U", "0", str(pooled_loop[0]), *args]) == 0
+    reads = []
+    real_load_pool = null_mod.load_pool
+    monkeypatch.setattr(null_mod, "load_pool", lambda *a, **kw: reads.append(a[0]) or real_load_pool(*a, **kw))
+    assert main(["audit", "U", "1", str(pooled_loop[1]), *args]) == 0
+    assert reads == []  # same path, size and times: the stored null is reused without reading the pool
+    pool = np.load(pooled_loop["pool"], allow_pickle=False)
+    np.save(pooled_loop["pool"], pool[: 15 * 120])  # the pool changes: read, fingerprinted, and the null rebuilt
+    assert main(["audit", "U", "2", str(pooled_loop[2]), *args]) == 0
+    assert reads == [str(pooled_loop["pool"])]
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["guarantee"]["pool_size"] == 15 * 120
+
+
 def test_rules_signal_and_alarm_are_validated(tmp_path):
     rules = load_rules()
     assert rules.arl0 == 1000 and rules.signal_of("distinct_2") == "collapse"
@@ -178,6 +197,7 @@ def test_calibrate_loop_builds_the_null_from_a_pool_or_a_recorded_split(home, po
     assert len(ref_part) + len(pool_part) == 120 and len(pool_part) == 60
     assert out["guarantee"]["pool_size"] == 60 and out["guarantee"]["round_size"] == 40
     assert out["guarantee"]["pool_too_small"]  # 1.5 round sizes: said plainly, with the ARL0 it supports
+    assert out["guarantee"]["source"] == "split" and "held out of the reference" in out["guarantee"]["message"]
     store = TrajectoryStore(load_settings(None).store_url)
     try:
         sizes = store.round_sizes("S")

@@ -145,7 +145,9 @@ def build_null(args, settings) -> int:
         reference_path = materialise(part, directory, "reference-part", None, text_field)
         pool_path = materialise(pool, directory, "pool-part", None, text_field)
         split = {"reference": latest["reference_path"], "reference_part": reference_path, "pool_part": pool_path}
-    options.update(pool_path=pool_path, null_rounds=args.null_rounds)
+    pool_source = "split" if split is not None else ("pool" if args.pool is not None
+                                                     else options.get("pool_source", "pool"))
+    options.update(pool_path=pool_path, null_rounds=args.null_rounds, pool_source=pool_source)
     quiet_prefect()
     from flows.audit import audit_round
 
@@ -156,7 +158,7 @@ def build_null(args, settings) -> int:
     result = None
     with NullProgress(settings.store_url, loop, args.null_rounds, show=not args.json):
         for src in todo:
-            opts = {**src["options"], **{k: options[k] for k in ("pool_path", "null_rounds")}}
+            opts = {**src["options"], **{k: options[k] for k in ("pool_path", "null_rounds", "pool_source")}}
             moved = src["reference_path"] != reference_path
             if moved:
                 opts["allow_size_change"] = True  # the reference part is smaller than the reference it came from
