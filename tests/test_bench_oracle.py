@@ -26,6 +26,8 @@ from monitor.bench.oracle import (
     oracle_first_alarm,
     oracle_log_evalues,
     oracle_models,
+    spread_log_evalues,
+    wishart_log_ratio,
 )
 from monitor.simulate import GaussianMixture
 
@@ -115,6 +117,33 @@ def test_gaussian_likelihood_ratio_has_mean_one_under_p0():
     e = np.exp(log_e)
     assert abs(e.mean() - 1.0) < 4 * e.std() / np.sqrt(n_rounds)  # se ~ 0.001
     assert np.mean(log_e) < 0  # and it is no e-value for a change: E log e = -2 KL < 0 under p_0
+
+
+def test_wishart_ratio_matches_scipy_ignores_the_mean_and_has_mean_one_under_p0():
+    rng = np.random.default_rng(4)
+    cov_0 = np.array([[1.0, 0.3], [0.3, 0.8]])
+    cov_g = np.array([[0.5, 0.1], [0.1, 0.6]])
+    x = rng.multivariate_normal([0.0, 0.0], cov_0, size=12)
+    centred = x - x.mean(axis=0)
+    scatter = centred.T @ centred
+    expected = stats.wishart(11, cov_g).logpdf(scatter) - stats.wishart(11, cov_0).logpdf(scatter)
+    assert wishart_log_ratio(x, cov_g, cov_0) == pytest.approx(expected, rel=1e-10)
+    assert wishart_log_ratio(x + 5.0, cov_g, cov_0) == pytest.approx(expected, rel=1e-10)  # blind to the mean
+    # an e-value under Sigma_0 (1-d rounds of 3)
+    rounds = rng.standard_normal((20_000, 3, 1))
+    e = np.exp([wishart_log_ratio(r, np.array([[0.7]]), np.eye(1)) for r in rounds])
+    assert abs(e.mean() - 1.0) < 4 * e.std() / np.sqrt(e.size)
+
+
+def test_collapse_oracle_bets_only_on_lost_spread_and_only_on_gaussian_loops():
+    trace = L.gaussian_refit_loop(2, 12, n_audit=40, n_reference=40)
+    log_e = spread_log_evalues(trace)
+    covs = [cov for _, cov in oracle_models(trace)]
+    grown = np.array([np.trace(covs[g]) >= np.trace(covs[0]) for g in trace.generations])
+    assert (log_e[grown] == 0).all() and (log_e[~grown] != 0).all()
+    drift = DRIFT_CONTROLS["D0-L1-d1-M20"](0, 6, 1)  # a pure shift at constant spread: no bet, no evidence
+    assert spread_log_evalues(drift).tolist() == [0.0] * len(drift.rounds)
+    assert spread_log_evalues(L.LOOPS["L2-K10-d8"](0, 2, 1, n_audit=30, n_reference=30)) is None
 
 
 def test_zipf_oracle_pipeline_has_mean_one_under_p0():

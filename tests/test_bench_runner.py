@@ -363,7 +363,12 @@ def test_markdown_tables_carry_the_json_numbers(bench, tmp_path):
         c0_events, f"{report.fmt(row['c0_false_alarms_per_1000'])} ({c0_events}/{row['c0_rounds_at_risk']}; "
                    f"{report.fmt(row['c0_false_alarms_upper_per_1000'])})")
     assert cells[6] == report.fmt(row["arl0"] if row["arl0"] != "inf" else math.inf)
-    assert cells[4] == report.fmt(row["oracle_p_alarm_before_onset"])
+    collapse_runs = [r for r in bench.runs if r.kind == "collapse" and r.onset is not None]
+    spread_p = np.mean([bool(r.collapse_oracle_alarms[r.generations < r.onset].any()) for r in collapse_runs])
+    assert row["collapse_oracle_p_alarm_before_onset"] == pytest.approx(spread_p)
+    assert cells[4] == f"{report.fmt(row['oracle_p_alarm_before_onset'])} / {report.fmt(spread_p)}"
+    assert cells[8] == f"{report.fmt(row['first_alert_lead_median'])} " \
+                       f"({report.fmt(row['first_alert_p_alarm_before_onset'])})"
     d0 = [r for r in bench.runs if r.run_id.startswith("D0-")]
     assert cells[7] == f"{sum(bool(r.engine.alarms.any()) for r in d0)}/{len(d0)} / " \
                        f"{sum(bool(r.engine.drift_alarms.any()) for r in d0)}/{len(d0)}"

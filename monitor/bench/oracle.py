@@ -390,6 +390,62 @@ def oracle_log_evalues(trace_or_run_id: LoopTrace | str, seed: int | None = None
                      for g, sample in zip(trace.generations, trace.rounds)])
 
 
+def wishart_log_ratio(sample: np.ndarray, cov_g: np.ndarray, cov_0: np.ndarray) -> float:
+    r"""Log likelihood ratio of a round's centred scatter matrix under :math:`\Sigma_g` against :math:`\Sigma_0`.
+
+    With :math:`A = \sum_i (x_i - \bar x)(x_i - \bar x)^\top \sim W_d(\Sigma, n - 1)` whatever the mean,
+
+    .. math:: \log\frac{f_W(A; \Sigma_g)}{f_W(A; \Sigma_0)} = -\tfrac12 \operatorname{tr}\big((\Sigma_g^{-1}
+              - \Sigma_0^{-1}) A\big) - \tfrac{n-1}{2}\big(\log|\Sigma_g| - \log|\Sigma_0|\big),
+
+    an exact e-value under :math:`\Sigma_0` that no change of the mean moves (eigenvalues floored as in
+    :func:`gaussian_logpdf`).
+
+    >>> x = np.array([[0.0], [2.0]])  # A = 2, n - 1 = 1
+    >>> round(wishart_log_ratio(x, np.eye(1) * 0.5, np.eye(1)), 6)  # -(2 - 1) * 2 / 2 - log(0.5) / 2
+    -0.653426
+    """
+    x = np.atleast_2d(np.asarray(sample, dtype=float))
+    centred = x - x.mean(axis=0)
+    scatter = centred.T @ centred
+
+    def inverse_and_logdet(cov):
+        values, vectors = np.linalg.eigh(np.asarray(cov, dtype=float))
+        values = np.clip(values, np.finfo(float).tiny, None)
+        return (vectors / values) @ vectors.T, float(np.log(values).sum())
+
+    inv_g, logdet_g = inverse_and_logdet(cov_g)
+    inv_0, logdet_0 = inverse_and_logdet(cov_0)
+    return float(-0.5 * np.sum((inv_g - inv_0) * scatter) - 0.5 * (x.shape[0] - 1) * (logdet_g - logdet_0))
+
+
+def spread_log_evalues(trace: LoopTrace) -> np.ndarray | None:
+    r"""``[R]`` log e-values of the **collapse oracle** of a Gaussian loop (L1 and its controls), else None.
+
+    The oracle for a detector that must ignore drift: it knows each generation's true covariance,
+    sees only the round's scatter matrix (blind to the mean, as the collapse signal is to a pure
+    shift) and bets only on a loss of spread,
+    :math:`\log e_g = \mathbf 1[\operatorname{tr}\Sigma_g < \operatorname{tr}\Sigma_0]\,
+    \log\frac{f_W(A_g; \Sigma_g)}{f_W(A_g; \Sigma_0)}` (:func:`wishart_log_ratio`; the indicator
+    depends on the model alone, so each factor is an e-value). Its P(alarm before onset) is what a
+    collapse detector with the truth could reach; the likelihood-ratio oracle also cashes in on the
+    mean's random walk and on spread that grows.
+
+    >>> t = L.gaussian_refit_loop(0, 3, n_audit=5, n_reference=5)
+    >>> spread_log_evalues(t).shape, spread_log_evalues(L.CONTROLS["C0-L1-d1-M20"](0, 2, 1)).tolist()
+    ((4,), [0.0, 0.0, 0.0])
+    """
+    prefix, family = _parts(trace.name)
+    if family[:2] != "L1":
+        return None
+    if prefix == "C0":
+        return np.zeros(len(trace.rounds))
+    models = oracle_models(trace)
+    cov_0 = models[0][1]
+    return np.array([wishart_log_ratio(sample, models[g][1], cov_0) if np.trace(models[g][1]) < np.trace(cov_0)
+                     else 0.0 for g, sample in zip(trace.generations, trace.rounds)])
+
+
 # --- the e-CUSUM -------------------------------------------------------------------------------------------------
 
 

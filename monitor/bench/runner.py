@@ -593,6 +593,14 @@ def oracle_alarms_of(trace: LoopTrace, settings: BenchSettings) -> np.ndarray:
     return oracle.oracle_alarms(oracle.oracle_log_evalues(trace), arl0=settings.arl0)
 
 
+def collapse_oracle_alarms_of(trace: LoopTrace, settings: BenchSettings) -> np.ndarray | None:
+    """``[R]`` the collapse oracle's alarm states (spread loss only, Gaussian loops), or None elsewhere."""
+    from monitor.bench import oracle
+
+    log_e = oracle.spread_log_evalues(trace)
+    return None if log_e is None else oracle.oracle_alarms(log_e, arl0=settings.arl0)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # One job: generate, audit, evaluate
 # --------------------------------------------------------------------------------------------------------------
@@ -619,6 +627,7 @@ class RunResult:
     failures: list[str] = field(default_factory=list)
     oracle_alarms: np.ndarray | None = None  # the oracle's alarm states (monitor.bench.oracle)
     truth_crossing: int | None = None  # controls: first generation whose true parameters cross the loop's onset rule
+    collapse_oracle_alarms: np.ndarray | None = None  # the spread-loss oracle's (Gaussian loops only)
 
     def metric_values(self, metric: str) -> np.ndarray:
         """``[R]`` values of one metric by audited generation (NaN where it was not stored)."""
@@ -691,6 +700,7 @@ def run_job(job: Job) -> RunResult:
         engine = evaluate_run(audit.trajectory, trace.generations, job.rules, job.null)
         t3 = time.perf_counter()
         oracle = oracle_alarms_of(trace, job.settings)
+        collapse_oracle = collapse_oracle_alarms_of(trace, job.settings)
     finally:  # run in-process (workers=1) it must not leave the caller on one thread
         torch.set_num_threads(threads)
     seconds = {"generate": t1 - t0, **audit.seconds, "engine": t3 - t2, "total": t3 - t0,
@@ -698,7 +708,7 @@ def run_job(job: Job) -> RunResult:
     return RunResult(trace.name, family_of(trace.name), trace.kind, trace.modality, trace.seed,
                      np.asarray(trace.generations, dtype=np.int64), trace.onset, dict(trace.params),
                      audit.trajectory, audit.drift_share, audit.mmd_pvalue, engine, audit.evidently_check, seconds,
-                     audit.failures, oracle, truth_crossing(trace))
+                     audit.failures, oracle, truth_crossing(trace), collapse_oracle)
 
 
 def _job_cost(run_id: str, settings: BenchSettings) -> float:
@@ -1066,6 +1076,10 @@ def score_family(runs: Sequence[RunResult], rules) -> dict:
     oracle = None
     if all(r.oracle_alarms is not None for r in [*collapse, *controls]):
         oracle = detector_summary(collapse, [r.oracle_alarms for r in collapse], [r.oracle_alarms for r in controls])
+    collapse_oracle = None
+    if all(r.collapse_oracle_alarms is not None for r in [*collapse, *controls]):
+        collapse_oracle = detector_summary(collapse, [r.collapse_oracle_alarms for r in collapse],
+                                           [r.collapse_oracle_alarms for r in controls])
     loop_rate = _engine_rate(engine["false_alarms"])
 
     metrics = sorted(set().union(*(r.engine.metric_alarms for r in runs)))
@@ -1135,6 +1149,7 @@ def score_family(runs: Sequence[RunResult], rules) -> dict:
         "n_onset_reached": len(onsets),
         "engine": engine,
         "oracle": oracle,
+        "collapse_oracle": collapse_oracle,
         "equal_rate_per_1000": loop_rate,
         "sustain_rounds": sustain,
         "metrics": per_metric,
@@ -1221,7 +1236,10 @@ def targets(families: dict[str, dict]) -> dict:
         if detect_ok is False:
             reasons.append(
                 f"alarm before onset in {e['n_before_onset']} of {e['n_runs']} runs that reached onset "
-                f"({e['n_missed']} missed; the oracle: {'n/a' if oracle_p is None else f'{oracle_p:.2f}'}); "
+                f"({e['n_missed']} missed; the oracle: {'n/a' if oracle_p is None else f'{oracle_p:.2f}'}"
+                + ("" if not fam.get("collapse_oracle") or fam["collapse_oracle"]["n_runs"] == 0 else
+                   f", the collapse oracle (spread loss only): {fam['collapse_oracle']['p_alarm_before_onset']:.2f}")
+                + "); "
                 f"metrics that never raised on a collapse run: {names(spots['never_raised'])}; raised only at or "
                 f"after onset: {names(spots['late_only'])}")
         if not fa_ok:
@@ -1306,6 +1324,8 @@ def headline(families: dict[str, dict]) -> list[dict]:
             "c0_false_alarms_upper_per_1000": c0["rate_per_1000_upper"] if c0 else float("nan"),
             "oracle_p_alarm_before_onset": (fam["oracle"] or {}).get("p_alarm_before_onset", float("nan")),
             "oracle_lead_median": (fam["oracle"] or {}).get("median", float("nan")),
+            "collapse_oracle_p_alarm_before_onset": (fam.get("collapse_oracle") or {}).get("p_alarm_before_onset",
+                                                                                           float("nan")),
             "d0_collapse_alarm_runs": (e.get("drift_control") or {}).get("collapse_alarm_runs"),
             "d0_drift_alarm_runs": (e.get("drift_control") or {}).get("drift_alarm_runs"),
             "d0_runs": (e.get("drift_control") or {}).get("n_runs"),
