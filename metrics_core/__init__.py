@@ -1,47 +1,37 @@
-"""Pure metric functions for synthetic-data audits: arrays in, numbers out."""
+"""Pure metric functions for synthetic-data audits: arrays in, numbers out.
 
-from metrics_core.bootstrap import Estimate, bootstrap_estimate, mean_estimate
-from metrics_core.diversity import self_cosine_similarity, vendi_score
-from metrics_core.knn import BallStatistics, ball_statistics, default_device, knn_radii, nearest_neighbours
-from metrics_core.prdc import density_coverage, prdc_from_statistics, precision_recall
-from metrics_core.registry import REGISTRY, MetricSpec, get_spec, metric_names
-from metrics_core.sampling import DEFAULT_MAX_SAMPLES, subsample, subsample_indices
-from metrics_core.suite import (
-    METRICS_VERSION,
-    SUITE_GROUPS,
-    ReferenceProfile,
-    SuiteConfig,
-    embedding_suite,
-    embedding_suite_group,
-    fit_reference_profile,
-)
+The names below are imported on first use (PEP 562), so that ``metrics_core.registry``
+and the other torch-free modules load without torch: commands that only read the store
+(``status``, ``--help``) must not pay for it.
+"""
 
-__all__ = [
-    "DEFAULT_MAX_SAMPLES",
-    "ReferenceProfile",
-    "SuiteConfig",
-    "fit_reference_profile",
-    "subsample",
-    "subsample_indices",
-    "METRICS_VERSION",
-    "REGISTRY",
-    "BallStatistics",
-    "Estimate",
-    "MetricSpec",
-    "ball_statistics",
-    "bootstrap_estimate",
-    "default_device",
-    "density_coverage",
-    "embedding_suite",
-    "embedding_suite_group",
-    "SUITE_GROUPS",
-    "get_spec",
-    "knn_radii",
-    "mean_estimate",
-    "nearest_neighbours",
-    "metric_names",
-    "precision_recall",
-    "prdc_from_statistics",
-    "self_cosine_similarity",
-    "vendi_score",
-]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "Estimate": "bootstrap", "bootstrap_estimate": "bootstrap", "mean_estimate": "bootstrap",
+    "self_cosine_similarity": "diversity", "vendi_score": "diversity",
+    "BallStatistics": "knn", "ball_statistics": "knn", "default_device": "knn", "knn_radii": "knn",
+    "nearest_neighbours": "knn",
+    "density_coverage": "prdc", "prdc_from_statistics": "prdc", "precision_recall": "prdc",
+    "REGISTRY": "registry", "MetricSpec": "registry", "get_spec": "registry", "metric_names": "registry",
+    "DEFAULT_MAX_SAMPLES": "sampling", "subsample": "sampling", "subsample_indices": "sampling",
+    "METRICS_VERSION": "suite", "SUITE_GROUPS": "suite", "ReferenceProfile": "suite", "SuiteConfig": "suite",
+    "embedding_suite": "suite", "embedding_suite_group": "suite", "fit_reference_profile": "suite",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'metrics_core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"metrics_core.{module}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

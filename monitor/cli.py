@@ -87,8 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Dask scheduler for --task-runner dask, e.g. tcp://10.0.0.5:8786 (default: a local cluster)")
     audit.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
-    status = sub.add_parser("status", help="trajectory and alert state of a loop")
-    status.add_argument("loop")
+    status = sub.add_parser("status", help="trajectory and alert state of a loop; without LOOP, every loop at a glance")
+    status.add_argument("loop", nargs="?", help="the loop (default: an overview of all loops, riskiest first)")
+    status.add_argument("--stale-after", type=_positive_float, default=6.0, metavar="HOURS",
+                        help="overview: a loop not audited for this long is stale (default 6, as CollapseAuditStale)")
     status.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
     evaluate = sub.add_parser("evaluate", help="recompute derivatives, alerts and risk from stored values (after a rules change)")

@@ -203,7 +203,7 @@ def test_serve_port_in_use_is_one_line_error(home, capsys):
     assert "cannot listen on 127.0.0.1:" in capsys.readouterr().err
 
 
-def _stored_loop(home, loop, coverage_values, se=0.01):
+def _stored_loop(home, loop, coverage_values, se=0.01, audited_at=1000.0):
     from metrics_core.bootstrap import Estimate
     from monitor.store import RoundRecord
 
@@ -213,7 +213,7 @@ def _stored_loop(home, loop, coverage_values, se=0.01):
             loop=loop, round=r, metrics={"coverage": Estimate(float(v), v - 0.02, v + 0.02, se),
                                          "vendi_score": Estimate(10.0 + 0.01 * (-1) ** r, 9.9, 10.1, 0.05)},
             n_reference=100, n_round=100, fingerprint=f"{r:064d}", reference_fingerprint="r" * 64,
-            metrics_version="2", audited_at=1000.0 + r))
+            metrics_version="2", audited_at=audited_at + r))
     store.close()
 
 
@@ -247,6 +247,45 @@ def test_evaluate_applies_changed_rules_to_stored_loops(home, tmp_path, capsys):
     assert report["history"] == []
     assert main(["evaluate", "nope"]) == 1
     assert "loop 'nope': no audited rounds" in capsys.readouterr().err
+
+
+def test_status_without_a_loop_is_an_overview_riskiest_first(home, capsys):
+    now = time.time()
+    drop = [0.9, 0.902, 0.898, 0.9, 0.65, 0.652, 0.648]
+    flat = [0.9, 0.902, 0.898, 0.9, 0.901, 0.899, 0.9]
+    _stored_loop(home, "falling", drop, audited_at=now - 60 - len(drop))
+    _stored_loop(home, "flat", flat, audited_at=now - 60 - len(flat))
+    _stored_loop(home, "quiet", flat, audited_at=now - 8 * 3600)  # 8 h without an audit: stale
+    _stored_loop(home, "done", flat, audited_at=now - 8 * 86400)  # over a week: finished, not stale
+    assert main(["evaluate", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["status", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["loops"]
+    assert rows[0]["loop"] == "falling" and [r["loop"] for r in rows[1:]] == ["done", "flat", "quiet"]
+    top = rows[0]
+    assert (top["last_round"], top["state"], top["active_alerts"], top["driver_family"]) == (6, "critical", 1,
+                                                                                            "coverage")
+    assert top["risk"] > rows[1]["risk"] and not top["stale"]
+    by_loop = {r["loop"]: r for r in rows}
+    assert by_loop["quiet"]["stale"] and not by_loop["quiet"]["finished"]
+    assert by_loop["done"]["finished"] and not by_loop["done"]["stale"]
+    assert by_loop["flat"]["state"] == "ok" and by_loop["flat"]["active_alerts"] == 0
+    assert 60 <= by_loop["flat"]["age_seconds"] < 120
+    assert main(["status", "--stale-after", "9", "--json"]) == 0
+    assert not {r["loop"]: r for r in json.loads(capsys.readouterr().out)["loops"]}["quiet"]["stale"]
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "4 loops, riskiest first" in out and out.index("falling") < out.index("quiet")
+    assert "critical D" in out and "stale" in out and "done" in out  # D: the drift signal (derivative rules)
+
+
+def test_status_overview_of_an_empty_home_and_without_torch(home, tmp_path):
+    code = ("import sys; from monitor.cli import main; rc = main(['status']); "
+            "sys.exit(rc if 'torch' not in sys.modules else 99)")
+    done = subprocess.run([sys.executable, "-c", code], env=_env(home, tmp_path), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "no audited loops" in done.stdout
 
 
 def test_status_shows_risk_explanations_and_history(home, capsys):

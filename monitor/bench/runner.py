@@ -250,8 +250,8 @@ def default_settings(quick: bool, seeds: int | None = None) -> BenchSettings:
     pseudo-rounds from a pool of 64 round sizes; no-feedback controls of
     :math:`\lceil 3000 / \text{seeds} \rceil` generations, so false alarms
     are counted on at least 3,000 rounds per loop. Quick: 101 samples, 49
-    permutations, :data:`QUICK_SCHEDULES`, nulls of 60 pseudo-rounds (a smoke test of the path, not a measurement) from a pool
-    of 16 round sizes, 30-generation no-feedback controls and no Evidently check.
+    permutations, :data:`QUICK_SCHEDULES`, nulls of 40 pseudo-rounds (a smoke test of the path, not a
+    measurement) from a pool of 16 round sizes, 10-generation no-feedback controls and no Evidently check.
     Sizes are odd: EDS is undefined on 1-d rounds with as many negative as
     positive values, which an even size allows.
 
@@ -268,8 +268,8 @@ def default_settings(quick: bool, seeds: int | None = None) -> BenchSettings:
         raise ValueError(f"seeds: expected a positive int, got {seeds!r}")
     if quick:
         return BenchSettings(quick=True, seeds=tuple(range(n)), n_audit=101, n_boot=0, n_permutations=49,
-                             schedules=dict(QUICK_SCHEDULES), evidently_check="none", null_rounds=60,
-                             pool_ratio=16, c0_generations=30)
+                             schedules=dict(QUICK_SCHEDULES), evidently_check="none", null_rounds=40,
+                             pool_ratio=16, c0_generations=10)
     return BenchSettings(quick=False, seeds=tuple(range(n)), n_audit=301, n_boot=0, n_permutations=99,
                          schedules=dict(FULL_SCHEDULES), c0_generations=-(-3000 // n))
 
