@@ -21,6 +21,7 @@ from monitor.errors import CollapseMonitorError
 DEFAULT_HOME = ".collapse-monitor"
 DEFAULT_PORT = 9464
 # Loop names become file names, MLflow tags and Prometheus label values.
+MAX_ROUND = 2**62  # stored as a signed 64-bit integer (SQLite, Postgres BIGINT), with room for round + 1
 _LOOP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -62,7 +63,7 @@ def load_settings(home: str | os.PathLike | None = None, rules: str | os.PathLik
 
 
 def check_loop_name(loop: str) -> str:
-    if not isinstance(loop, str) or not _LOOP_NAME.match(loop):
+    if not isinstance(loop, str) or not _LOOP_NAME.fullmatch(loop):  # match's $ accepts a trailing newline
         raise CollapseMonitorError(
             f"loop {loop!r}: expected 1-128 characters of letters, digits, '_', '.', '-', starting with a letter or digit"
         )
@@ -70,6 +71,6 @@ def check_loop_name(loop: str) -> str:
 
 
 def check_round_number(round_number: int) -> int:
-    if isinstance(round_number, bool) or not isinstance(round_number, int) or round_number < 0:
-        raise CollapseMonitorError(f"round {round_number!r}: expected a non-negative integer")
+    if isinstance(round_number, bool) or not isinstance(round_number, int) or not 0 <= round_number <= MAX_ROUND:
+        raise CollapseMonitorError(f"round {round_number!r}: expected an integer from 0 to {MAX_ROUND}")
     return round_number

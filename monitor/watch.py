@@ -35,7 +35,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from monitor.config import check_loop_name
+from monitor.config import MAX_ROUND, check_loop_name
+from monitor.null import MIN_NULL_ROUNDS
 from monitor.errors import CollapseMonitorError
 from monitor.loaders import CHUNK_BYTES, SUPPORTED_EXTENSIONS
 
@@ -53,6 +54,9 @@ LOOP_OPTIONS = {
 _PATH_OPTIONS = ("constraints", "schema", "pool")
 _OPTION_TYPES = {"k": int, "bootstrap": int, "seed": int, "max_samples": int, "allow_size_change": bool,
                  "null_rounds": int}
+# Smallest value an integer option may take: checked when loop.toml is read, so a bad value refuses the loop
+# once (retried when the file changes) instead of failing every scan.
+_OPTION_MINIMA = {"k": 1, "bootstrap": 0, "seed": 0, "max_samples": 1, "null_rounds": MIN_NULL_ROUNDS}
 
 
 @dataclass(frozen=True)
@@ -118,8 +122,8 @@ def _options(raw: dict, where: str, base: str, fs) -> dict:
         if key == "reference":
             continue
         kind = _OPTION_TYPES.get(key, str)
-        if kind is int and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise CollapseMonitorError(f"{where}: {key}: expected a non-negative integer, got {value!r}")
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int) or value < _OPTION_MINIMA[key]):
+            raise CollapseMonitorError(f"{where}: {key}: expected an integer >= {_OPTION_MINIMA[key]}, got {value!r}")
         if kind is not int and not isinstance(value, kind):
             raise CollapseMonitorError(f"{where}: {key}: expected a {kind.__name__}, got {value!r}")
         out[LOOP_OPTIONS[key]] = _local_path(fs, _join(base, value)) if key in _PATH_OPTIONS else value
@@ -172,7 +176,8 @@ def discover_directory(source: str, default_reference: str | None = None) -> Dis
         try:
             check_loop_name(loop)
             rounds += _loop_directory(fs, loop_dir, loop, default_reference)
-        except CollapseMonitorError as exc:
+        except (CollapseMonitorError, OSError, TypeError, ValueError, OverflowError) as exc:
+            # One loop's bad file or config refuses that loop only; the others are scanned.
             problems.append(str(exc) if _url(fs, loop_dir) in str(exc) else f"{_url(fs, loop_dir)}: {exc}")
     return Discovery(rounds, problems)
 
@@ -185,6 +190,9 @@ def _loop_directory(fs, loop_dir: str, loop: str, default_reference: str | None)
         raw = _read_config(fs, config_path)
         options = _options(raw, _url(fs, config_path), loop_dir, fs)
         if "reference" in raw:
+            if not isinstance(raw["reference"], str) or not raw["reference"]:
+                raise CollapseMonitorError(f"{_url(fs, config_path)}: reference: expected a path, got "
+                                           f"{raw['reference']!r}")
             reference = _url(fs, _join(loop_dir, raw["reference"]))
     references = sorted(n for n in entries if PurePosixPath(n).stem == REFERENCE_STEM
                         and PurePosixPath(n).suffix.lower() in SUPPORTED_EXTENSIONS)
@@ -194,7 +202,10 @@ def _loop_directory(fs, loop_dir: str, loop: str, default_reference: str | None)
         reference = _url(fs, entries[references[0]]["name"])
     found: dict[int, list[str]] = {}
     for name in entries:
-        m = ROUND_FILE.match(name)
+        m = ROUND_FILE.fullmatch(name)
+        if m and int(m.group(1)) > MAX_ROUND:
+            raise CollapseMonitorError(f"{_url(fs, entries[name]['name'])}: round {m.group(1)}: expected at most "
+                                       f"{MAX_ROUND}")
         if m:
             found.setdefault(int(m.group(1)), []).append(name)
     out = []
@@ -229,6 +240,8 @@ def discover_manifest(manifest: str, default_reference: str | None = None) -> Di
             raise CollapseMonitorError(f"{where}: loops.{loop}: expected a table")
         loop_options[loop] = _options(raw, f"{where}: loops.{loop}", base, fs)
         if "reference" in raw:
+            if not isinstance(raw["reference"], str) or not raw["reference"]:
+                raise CollapseMonitorError(f"{where}: loops.{loop}: reference: expected a path, got {raw['reference']!r}")
             loop_references[loop] = _url(fs, _join(base, raw["reference"]))
     rounds, problems, seen = [], [], set()
     for i, entry in enumerate(entries):
@@ -239,8 +252,9 @@ def discover_manifest(manifest: str, default_reference: str | None = None) -> Di
                 raise CollapseMonitorError(f"{at}: expected keys loop, round, path (and optional done), got {entry!r}")
             loop, round_number, rel = entry["loop"], entry["round"], entry["path"]
             check_loop_name(loop)
-            if isinstance(round_number, bool) or not isinstance(round_number, int) or round_number < 0:
-                raise CollapseMonitorError(f"{at}: round: expected a non-negative integer, got {round_number!r}")
+            if isinstance(round_number, bool) or not isinstance(round_number, int) or not 0 <= round_number <= MAX_ROUND:
+                raise CollapseMonitorError(f"{at}: round: expected an integer from 0 to {MAX_ROUND}, got "
+                                           f"{round_number!r}")
             if (loop, round_number) in seen:
                 raise CollapseMonitorError(f"{at}: loop {loop} round {round_number} is listed twice")
             seen.add((loop, round_number))
@@ -255,8 +269,8 @@ def discover_manifest(manifest: str, default_reference: str | None = None) -> Di
             done = bool(entry.get("done", False)) or file_fs.exists(file_path + DONE_SUFFIX)
             rounds.append(RoundFile(loop, round_number, _url(file_fs, file_path), size, mtime, done,
                                     loop_references.get(loop, default_reference), loop_options.get(loop, {})))
-        except CollapseMonitorError as exc:
-            problems.append(str(exc))
+        except (CollapseMonitorError, OSError, TypeError, ValueError) as exc:  # this entry only
+            problems.append(str(exc) if isinstance(exc, CollapseMonitorError) else f"{at}: {exc}")
     return Discovery(rounds, problems)
 
 

@@ -104,7 +104,11 @@ def test_bad_input_one_line_exit_1_nothing_written(home, shrinking_rounds, tmp_p
         assert err.count("\n") == 1 and err.startswith("collapse-monitor: error: "), err
         assert expected in err, (expected, err)
     code = main(["audit", "bad-loop", "-1", str(rounds[0]), "--reference", str(ref)])
-    assert code == 1 and "round -1: expected a non-negative integer" in capsys.readouterr().err
+    assert code == 1 and "round -1: expected an integer from 0 to 4611686018427387904" in capsys.readouterr().err
+    code = main(["audit", "bad-loop", str(2**63), str(rounds[0]), "--reference", str(ref)])
+    assert code == 1 and f"round {2**63}: expected an integer from 0" in capsys.readouterr().err  # before any compute
+    code = main(["audit", "L\n", "1", str(rounds[0]), "--reference", str(ref)])
+    assert code == 1 and "loop 'L\\n': expected 1-128 characters" in capsys.readouterr().err
     code = main(["audit", "bad loop!", "1", str(rounds[0]), "--reference", str(ref)])
     assert code == 1 and "loop 'bad loop!'" in capsys.readouterr().err
     assert not home.exists()  # nothing written anywhere

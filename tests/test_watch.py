@@ -68,7 +68,36 @@ def test_bad_loop_directories_are_problems_that_name_the_file_and_do_not_stop_th
     assert "round 2 has several files (round_2.csv, round_2.npy)" in text
     assert "bad name!" in text and "expected 1-128 characters" in text
     assert f"{src / 'badopts' / 'loop.toml'}: unknown option(s) kk" in text
-    assert f"{src / 'badtype' / 'loop.toml'}: k: expected a non-negative integer, got 'five'" in text
+    assert f"{src / 'badtype' / 'loop.toml'}: k: expected an integer >= 1, got 'five'" in text
+
+
+@pytest.mark.parametrize("config, message", [
+    ("reference = 5\n", "loop.toml: reference: expected a path, got 5"),
+    ("k = 0\n", "loop.toml: k: expected an integer >= 1, got 0"),
+    ("max_samples = 0\n", "loop.toml: max_samples: expected an integer >= 1, got 0"),
+    ("null_rounds = 10\n", "loop.toml: null_rounds: expected an integer >= 200, got 10"),
+])
+def test_a_bad_loop_toml_refuses_its_own_loop_only(tmp_path, config, message):
+    src = tmp_path / "src"
+    _npy(src / "good" / "round_0.npy")
+    (src / "bad" / "loop.toml").parent.mkdir(parents=True)
+    (src / "bad" / "loop.toml").write_text(config)
+    _npy(src / "bad" / "round_0.npy")
+    found = watch.discover_directory(str(src))
+    assert [(r.loop, r.round) for r in found.rounds] == [("good", 0)]
+    assert len(found.problems) == 1 and found.problems[0].startswith(str(src / "bad")) and message in found.problems[0]
+
+
+def test_an_overflowing_round_number_or_a_trailing_newline_refuses_that_loop_only(tmp_path):
+    src = tmp_path / "src"
+    _npy(src / "good" / "round_0.npy")
+    _npy(src / "huge" / "round_99999999999999999999.npy")
+    _npy(src / "L\n" / "round_0.npy")
+    found = watch.discover_directory(str(src))
+    assert [(r.loop, r.round) for r in found.rounds] == [("good", 0)]
+    text = "\n".join(found.problems)
+    assert "round 99999999999999999999: expected at most 4611686018427387904" in text
+    assert "'L\\n': expected 1-128 characters" in text
 
 
 def test_a_missing_source_is_an_error_naming_it(tmp_path):
@@ -102,7 +131,7 @@ def test_manifest_lists_rounds_relative_to_itself(tmp_path):
     assert found.rounds[0].options == {"n_boot": 20}
     assert found.problems == [
         f"{manifest}: rounds[3]: loop sft round 1 is listed twice",
-        f"{manifest}: rounds[4]: round: expected a non-negative integer, got -1",
+        f"{manifest}: rounds[4]: round: expected an integer from 0 to 4611686018427387904, got -1",
         f"{manifest}: rounds[5]: gen/a.xlsx: unsupported extension; expected one of .npy .txt .jsonl .csv .parquet",
     ]
     json_manifest = tmp_path / "m.json"
