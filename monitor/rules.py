@@ -13,6 +13,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,8 @@ def _check_table(source: str, where: str, table: dict) -> None:
         if isinstance(value, bool) and expected is not bool or not isinstance(value, expected):
             names = "number" if expected == (int, float) else expected.__name__
             raise _fail(source, where, f"{key} = {value!r}: expected a {names}")
+        if expected == (int, float) and not math.isfinite(value):  # inf would silence an alert, nan every one
+            raise _fail(source, where, f"{key} = {value!r}: expected a finite number")
         if key in _CHOICES and value not in _CHOICES[key]:
             raise _fail(source, where, f"{key} = {value!r}: expected one of {', '.join(_CHOICES[key])}")
 
@@ -101,8 +104,8 @@ def _check_document(source: str, doc: dict) -> None:
     for key, value in calibration.items():
         if key not in ("threshold_scale", "target_arl0") or isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _fail(source, "calibration", f"{key} = {value!r}: expected threshold_scale or target_arl0, a number")
-        if value <= 0:
-            raise _fail(source, "calibration", f"{key} = {value!r}: expected a positive number")
+        if not 0 < value < float("inf"):
+            raise _fail(source, "calibration", f"{key} = {value!r}: expected a finite positive number")
     for key, value in doc.get("alarm", {}).items():
         if key != "arl0" or isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _fail(source, "alarm", f"{key} = {value!r}: expected arl0, a number of rounds")
@@ -137,6 +140,8 @@ def _read(path: Path) -> dict:
         raise CollapseMonitorError(f"{path}: rules file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise CollapseMonitorError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise CollapseMonitorError(f"{path}: not UTF-8 text (byte {exc.start}); a rules file is UTF-8 TOML") from None
     except OSError as exc:
         raise CollapseMonitorError(f"{path}: cannot read the rules file: {exc.strerror}") from None
 

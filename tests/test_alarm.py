@@ -152,10 +152,17 @@ def test_rules_signal_and_alarm_are_validated(tmp_path):
     for text, message in (("[alarm]\narl0 = 1.0\n", "arl0 = 1.0: expected a finite number of rounds > 1"),
                           ("[alarm]\narl0 = inf\n", "expected a finite number"),
                           ("[alarm]\nlevel = 3\n", "expected arl0"),
-                          ('[metric.recall]\nsignal = "loud"\n', "signal = 'loud': expected one of")):
+                          ('[metric.recall]\nsignal = "loud"\n', "signal = 'loud': expected one of"),
+                          ("[calibration]\nthreshold_scale = inf\n", "threshold_scale = inf: expected a finite"),
+                          ("[metric.recall]\nthreshold = nan\n", r"\[metric.recall\] threshold = nan: expected a finite"),
+                          ("[metric.recall]\nthreshold = inf\n", r"threshold = inf: expected a finite number"),
+                          ("[family.coverage]\nz_h = -inf\n", r"\[family.coverage\] z_h = -inf: expected a finite")):
         bad.write_text(text)
         with pytest.raises(CollapseMonitorError, match=message):
             load_rules(bad)
+    bad.write_bytes(b"[alarm]\narl0 = 100 # \xff\xfe\n")
+    with pytest.raises(CollapseMonitorError, match="not UTF-8 text|not valid TOML"):
+        load_rules(bad)
     good = tmp_path / "good.toml"
     good.write_text('[alarm]\narl0 = 5000\n[metric.recall]\nsignal = "collapse"\n')
     custom = load_rules(good)
