@@ -24,9 +24,10 @@ from monitor.store import TrajectoryStore
 
 
 @task(**_IO_RETRIES)
-def scan_sources(store_url: str, sources: list[str], manifests: list[str], reference: str | None) -> dict:
+def scan_sources(store_url: str, sources: list[str], manifests: list[str], reference: str | None,
+                 follow_links: bool = False) -> dict:
     """The ready rounds (complete, not yet audited in this version) and the problems met on the way."""
-    found = watch.discover(sources, manifests, reference)
+    found = watch.discover(sources, manifests, reference, follow_links=follow_links)
     store = TrajectoryStore(store_url)
     try:
         ready = watch.ready_rounds(store, found.rounds)
@@ -61,6 +62,7 @@ def watch_rounds(
     pushgateway: str | None = None,
     runner: str = "threads",
     dask_address: str | None = None,
+    follow_links: bool = False,
 ) -> dict:
     """Audit every complete round file not yet audited in its current version.
 
@@ -74,6 +76,7 @@ def watch_rounds(
         runner, dask_address: the task runner of each audit (``threads``,
             or ``dask`` on the cluster at ``dask_address``, a local cluster
             when None).
+        follow_links: audit files and loop folders that are links out of their source (refused by default).
 
     Returns:
         ``{"audited": [...], "refused": [...], "retry": [...], "problems": [...]}``
@@ -82,7 +85,7 @@ def watch_rounds(
     logger = get_run_logger()
     settings = load_settings(home, rules_path)
     load_rules(settings.rules_path)
-    scan = scan_sources(settings.store_url, list(sources or []), list(manifests or []), reference)
+    scan = scan_sources(settings.store_url, list(sources or []), list(manifests or []), reference, follow_links)
     for problem in scan["problems"]:
         logger.warning("watch: %s", problem)
     audit = audit_round.with_options(task_runner=task_runner(runner, dask_address))

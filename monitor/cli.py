@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--interval", type=_positive_float, default=60.0,
                        help="seconds between scans of the sources (default 60)")
     serve.add_argument("--once", action="store_true", help="scan and audit once, then exit (no exporter)")
+    serve.add_argument("--follow-links", action="store_true",
+                       help="audit round files and loop folders that are links out of the watched directory "
+                            "(refused by default)")
     serve.add_argument("--task-runner", choices=("threads", "dask"), default="threads",
                        help="where each audit's tasks run (default threads)")
     serve.add_argument("--dask-address", metavar="URL",

@@ -30,6 +30,7 @@ changes; other failures are retried at the next scan.
 from __future__ import annotations
 
 import json
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -159,8 +160,25 @@ def _read_config(fs, path: str) -> dict:
     return data
 
 
-def discover_directory(source: str, default_reference: str | None = None) -> Discovery:
-    """Round files under ``source`` laid out as ``<loop>/round_<N>.<ext>``."""
+def _escape_check(fs, root: str, follow_links: bool):
+    """A function telling whether a path resolves outside the watched source (None: inside, or links followed)."""
+    if follow_links or not _is_local(fs):
+        return lambda path: None
+    inside = os.path.realpath(root)
+
+    def escapes(path: str) -> str | None:
+        target = os.path.realpath(path)
+        return None if os.path.commonpath([inside, target]) == inside else target
+    return escapes
+
+
+def discover_directory(source: str, default_reference: str | None = None, *,
+                       follow_links: bool = False) -> Discovery:
+    """Round files under ``source`` laid out as ``<loop>/round_<N>.<ext>``.
+
+    A loop folder or file that is a link resolving outside ``source`` is refused (a neighbour's
+    ``round_0.txt -> /etc/passwd`` is not audited) unless ``follow_links``.
+    """
     fs, root = _fs(source)
     try:
         if not fs.isdir(root):
@@ -168,6 +186,7 @@ def discover_directory(source: str, default_reference: str | None = None) -> Dis
         loop_dirs = sorted(p for p in fs.ls(root, detail=False) if fs.isdir(p))
     except OSError as exc:
         raise CollapseMonitorError(f"{source}: cannot list: {exc}") from exc
+    escapes = _escape_check(fs, root, follow_links)
     rounds, problems = [], []
     for loop_dir in loop_dirs:
         loop = PurePosixPath(loop_dir).name
@@ -175,15 +194,30 @@ def discover_directory(source: str, default_reference: str | None = None) -> Dis
             continue
         try:
             check_loop_name(loop)
-            rounds += _loop_directory(fs, loop_dir, loop, default_reference)
+            target = escapes(loop_dir)
+            if target is not None:
+                raise CollapseMonitorError(f"{_url(fs, loop_dir)}: links out of the watched source (to {target}); "
+                                           "not followed (serve --follow-links allows it)")
+            rounds += _loop_directory(fs, loop_dir, loop, default_reference, escapes, problems)
         except (CollapseMonitorError, OSError, TypeError, ValueError, OverflowError) as exc:
             # One loop's bad file or config refuses that loop only; the others are scanned.
             problems.append(str(exc) if _url(fs, loop_dir) in str(exc) else f"{_url(fs, loop_dir)}: {exc}")
     return Discovery(rounds, problems)
 
 
-def _loop_directory(fs, loop_dir: str, loop: str, default_reference: str | None) -> list[RoundFile]:
-    entries = {PurePosixPath(p["name"]).name: p for p in fs.ls(loop_dir, detail=True) if p.get("type") != "directory"}
+def _loop_directory(fs, loop_dir: str, loop: str, default_reference: str | None, escapes=lambda path: None,
+                    problems: list | None = None) -> list[RoundFile]:
+    entries = {}
+    for p in fs.ls(loop_dir, detail=True):
+        if p.get("type") == "directory":
+            continue
+        target = escapes(p["name"])
+        if target is not None:  # skipped with its reason; the loop's other files go on
+            if problems is not None:
+                problems.append(f"{_url(fs, p['name'])}: links out of the watched source (to {target}); not "
+                                "followed (serve --follow-links allows it)")
+            continue
+        entries[PurePosixPath(p["name"]).name] = p
     options, reference = {}, default_reference
     if LOOP_CONFIG in entries:
         config_path = entries[LOOP_CONFIG]["name"]
@@ -328,13 +362,14 @@ def ready_rounds(store, rounds: list[RoundFile]) -> list[tuple[RoundFile, str]]:
     return ready
 
 
-def discover(sources: list[str], manifests: list[str], default_reference: str | None) -> Discovery:
+def discover(sources: list[str], manifests: list[str], default_reference: str | None, *,
+             follow_links: bool = False) -> Discovery:
     """Every round file of every source and manifest; one source's failure is a problem, not fatal."""
     rounds, problems = [], []
     for kind, urls in (("directory", sources), ("manifest", manifests)):
         for url in urls:
             try:
-                found = discover_directory(url, default_reference) if kind == "directory" \
+                found = discover_directory(url, default_reference, follow_links=follow_links) if kind == "directory" \
                     else discover_manifest(url, default_reference)
             except CollapseMonitorError as exc:
                 problems.append(str(exc) if url in str(exc) else f"{url}: {exc}")

@@ -100,6 +100,25 @@ def test_an_overflowing_round_number_or_a_trailing_newline_refuses_that_loop_onl
     assert "'L\\n': expected 1-128 characters" in text
 
 
+def test_links_out_of_the_watched_source_are_refused_unless_followed(tmp_path):
+    outside = tmp_path / "outside"
+    _npy(outside / "secret.npy", seed=9)
+    _npy(outside / "elsewhere" / "round_0.npy")
+    src = tmp_path / "src"
+    _npy(src / "sft" / "round_0.npy")
+    (src / "sft" / "round_1.npy").symlink_to(outside / "secret.npy")
+    (src / "sft" / "round_2.npy").symlink_to(src / "sft" / "round_0.npy")  # a link inside the source is fine
+    (src / "linked").symlink_to(outside / "elsewhere", target_is_directory=True)
+    found = watch.discover_directory(str(src))
+    assert sorted((r.loop, r.round) for r in found.rounds) == [("sft", 0), ("sft", 2)]
+    text = "\n".join(found.problems)
+    assert f"{src / 'sft' / 'round_1.npy'}: links out of the watched source (to {outside / 'secret.npy'})" in text
+    assert f"{src / 'linked'}: links out of the watched source" in text and "--follow-links" in text
+    followed = watch.discover(str(src).split(), [], None, follow_links=True)
+    assert sorted((r.loop, r.round) for r in followed.rounds) == [("linked", 0), ("sft", 0), ("sft", 1), ("sft", 2)]
+    assert followed.problems == []
+
+
 def test_a_missing_source_is_an_error_naming_it(tmp_path):
     with pytest.raises(CollapseMonitorError, match=f"{tmp_path / 'nope'}: not a directory"):
         watch.discover_directory(str(tmp_path / "nope"))

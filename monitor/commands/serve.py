@@ -32,7 +32,7 @@ def _watch_parameters(args, settings) -> dict:
         "sources": sources, "manifests": manifests, "reference": args.reference, "home": str(settings.home),
         "rules_path": None if settings.rules_path is None else str(settings.rules_path),
         "pushgateway": args.push_gateway or os.environ.get("COLLAPSE_MONITOR_PUSHGATEWAY"),
-        "runner": args.task_runner, "dask_address": args.dask_address,
+        "runner": args.task_runner, "dask_address": args.dask_address, "follow_links": args.follow_links,
     }
 
 
