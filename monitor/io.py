@@ -53,6 +53,7 @@ def load_embeddings(path: str | Path, role: str, round_number: int | None = None
         raise InputError(f"{where}: holds pickled data, which is refused; save a float array with numpy.save")
     if magic != b"\x93NUMPY":
         raise InputError(f"{where}: not a .npy file (no NPY header)")
+    _check_npy_size(p, where)
     try:
         arr = np.load(p, allow_pickle=False)
     except ValueError as exc:
@@ -66,6 +67,27 @@ def load_embeddings(path: str | Path, role: str, round_number: int | None = None
     except ValueError as exc:
         raise InputError(f"{where}: {exc}") from exc
     return LoadedArray(path=p, data=arr, fingerprint=fingerprint_array(arr))
+
+
+def _check_npy_size(p: Path, where: str) -> None:
+    """The header's shape must fit in the file: a forged header must not make ``np.load`` allocate terabytes."""
+    from numpy.lib import format as npy_format
+
+    try:
+        with open(p, "rb") as fh:
+            version = npy_format.read_magic(fh)
+            read_header = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+            shape, _, dtype = read_header(fh)
+            data_offset = fh.tell()
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f"{where}: not a readable .npy array: {exc}") from exc
+    if dtype.hasobject:
+        return  # np.load refuses it (allow_pickle=False) with its own message
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    available = p.stat().st_size - data_offset
+    if declared > available:
+        raise InputError(f"{where}: the header declares shape {tuple(shape)} ({declared:,} bytes of "
+                         f"{dtype}) but the file holds {available:,} bytes; truncated or corrupt")
 
 
 def check_same_dim(reference: LoadedArray, round_: LoadedArray, round_number: int) -> None:

@@ -75,6 +75,10 @@ def _bad_inputs(tmp_path: Path, ref: Path, good: Path):
     truncated = tmp_path / "truncated.npy"
     np.save(truncated, np.ones((100, 8)))
     truncated.write_bytes(truncated.read_bytes()[:300])
+    forged = tmp_path / "forged.npy"  # a header asking for 58 TiB: refused before any allocation
+    with open(forged, "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False, "shape": (10**12, 16)})
+        fh.write(b"\0" * 64)
     npz = tmp_path / "arch.npy"
     with open(npz, "wb") as fh:
         np.savez(fh, a=np.ones((3, 3)))
@@ -90,7 +94,11 @@ def _bad_inputs(tmp_path: Path, ref: Path, good: Path):
         ([str(raw_pickle), "--reference", str(ref)], "raw.npy (round, round 1): holds pickled data, which is refused"),
         ([str(text), "--reference", str(ref)], "text.npy (round, round 1): not a .npy file (no NPY header)"),
         ([str(npz), "--reference", str(ref)], "arch.npy (round, round 1): is an .npz archive"),
-        ([str(truncated), "--reference", str(ref)], "truncated.npy (round, round 1): not a readable .npy array"),
+        ([str(truncated), "--reference", str(ref)],
+         "truncated.npy (round, round 1): the header declares shape (100, 8) (6,400 bytes of float64) but the file "
+         "holds"),
+        ([str(forged), "--reference", str(ref)],
+         "forged.npy (round, round 1): the header declares shape (1000000000000, 16) (64,000,000,000,000 bytes"),
         ([str(wrong_d), "--reference", str(ref)], "wrong_d.npy (round, round 1): embeddings have D=5 features, but the reference"),
     ]
 
