@@ -196,3 +196,91 @@ def test_serve_once_scans_audits_and_exits(tmp_path, home, prefect_harness, caps
     assert "audited 0, refused 0, to retry 0" in capsys.readouterr().out
     assert main(["serve", "--once"]) == 1
     assert capsys.readouterr().err.strip() == "collapse-monitor: error: --once needs --watch or --manifest"
+
+
+class _Output:
+    """A serve process's output, read by a thread so the test can wait for a line while it runs."""
+
+    def __init__(self, proc):
+        import threading
+
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=lambda: self.lines.extend(iter(proc.stdout.readline, "")),
+                                        daemon=True)
+        self._thread.start()
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+
+def _descendants_alive(pgid: int) -> list[int]:
+    """Processes still in a killed daemon's process group (its temporary Prefect API, flow-run children)."""
+    out = subprocess.run(["ps", "-eo", "pid=,pgid="], capture_output=True, text=True).stdout.split("\n")
+    return [int(p) for p, g in (line.split() for line in out if line.strip()) if int(g) == pgid]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_daemon_killed_mid_audit_is_replaced_by_one_that_scans_again(tmp_path):
+    home, src = tmp_path / "home", tmp_path / "src"
+    prefect_home = {"PREFECT_HOME": str(tmp_path / "prefect-home")}  # one Prefect database across both daemons
+    (src / "lp").mkdir(parents=True)
+    (src / "lp" / "loop.toml").write_text("bootstrap = 20\n")
+    _save(src / "lp" / "reference.npy", 0)
+    _save(src / "lp" / "round_0.npy", 1)
+    (src / "lp" / "round_0.npy.done").touch()
+    port = _free_port()
+    first = _start_serve(home, src, port, prefect_home)
+    output = _Output(first)
+    try:
+        _wait_for(lambda: "watch: auditing lp/0" in output.text(), 240, first, "the first daemon to start auditing")
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # the whole tree, mid-audit
+        first.wait(timeout=30)
+    time.sleep(2)
+    assert _descendants_alive(first.pid) == []  # nothing it started outlives it
+    port = _free_port()
+    second = _start_serve(home, src, port, prefect_home)
+    try:
+        _wait_for(lambda: f'collapse_round{{loop="lp"}} 0.0' in _scrape(port), 300, second,
+                  "the restarted daemon to audit round 0")
+    except BaseException:
+        print(_stop(second)[-5000:])
+        raise
+    out = _stop(second)
+    assert "left by a killed daemon as crashed" in out, out[-3000:]
+    store = TrajectoryStore(f"sqlite:///{home / 'store.db'}")
+    try:
+        assert len(store.trajectory("lp").query("metric == 'recall'")) == 1  # exactly once
+    finally:
+        store.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_two_daemons_on_one_prefect_database_keep_to_their_own_sources(tmp_path):
+    prefect_home = {"PREFECT_HOME": str(tmp_path / "prefect-home")}
+    daemons = []
+    for name in ("a", "b"):
+        home, src = tmp_path / f"home-{name}", tmp_path / f"src-{name}"
+        (src / name).mkdir(parents=True)
+        _save(src / name / "reference.npy", 0)
+        _save(src / name / "round_0.npy", 1)
+        (src / name / "round_0.npy.done").touch()
+        (src / name / "loop.toml").write_text("bootstrap = 10\n")
+        port = _free_port()
+        daemons.append((name, home, port, _start_serve(home, src, port, prefect_home)))
+    try:
+        for name, _, port, proc in daemons:
+            _wait_for(lambda: f'collapse_round{{loop="{name}"}} 0.0' in _scrape(port), 300, proc,
+                      f"daemon {name} to audit its round")
+        time.sleep(6)  # a few more scans of each
+        for name, _, port, _ in daemons:
+            other = "b" if name == "a" else "a"
+            assert f'loop="{other}"' not in _scrape(port)
+    finally:
+        outs = [_stop(proc) for *_, proc in daemons]
+    for (name, home, _, _), out in zip(daemons, outs):
+        store = TrajectoryStore(f"sqlite:///{home / 'store.db'}")
+        try:
+            assert store.loops() == [name], out[-3000:]
+        finally:
+            store.close()

@@ -22,6 +22,25 @@ from monitor.store import TrajectoryStore
 DEPLOYMENT = "watch"
 
 
+def deployment_name(parameters: dict) -> str:
+    """``watch-<hash>`` of the daemon's home and sources: two daemons on one Prefect API never share a deployment
+    (nor run each other's scans), and a restarted daemon finds its own.
+
+    >>> a = deployment_name({"home": "/h1", "sources": ["/w"], "manifests": []})
+    >>> a == deployment_name({"home": "/h1", "sources": ["/w"], "manifests": []}), a.startswith("watch-")
+    (True, True)
+    >>> a == deployment_name({"home": "/h2", "sources": ["/w"], "manifests": []})
+    False
+    """
+    import hashlib
+    import json
+
+    key = json.dumps({"home": os.path.abspath(parameters["home"]),
+                      "sources": sorted(parameters.get("sources") or []),
+                      "manifests": sorted(parameters.get("manifests") or [])}, sort_keys=True)
+    return f"{DEPLOYMENT}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
 def _watch_parameters(args, settings) -> dict:
     from monitor import watch
 
@@ -131,14 +150,16 @@ async def _run_deployment(parameters: dict, interval: float, scheduled_by_server
 
     from flows.watch import watch_rounds
 
-    runner = Runner(name=f"collapse-monitor-{DEPLOYMENT}", pause_on_shutdown=False, limit=1,
+    name = deployment_name(parameters)
+    runner = Runner(name=f"collapse-monitor-{name}", pause_on_shutdown=False, limit=1,
                     query_seconds=min(interval, 5.0))
     # With a server, scans that come due while one is running are cancelled, not queued behind it.
     one_at_a_time = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
     deployment_id = await runner.aadd_flow(
-        watch_rounds, name=DEPLOYMENT, interval=interval if scheduled_by_server else None, parameters=parameters,
+        watch_rounds, name=name, interval=interval if scheduled_by_server else None, parameters=parameters,
         entrypoint_type=EntrypointType.MODULE_PATH, concurrency_limit=one_at_a_time if scheduled_by_server else None,
     )
+    await _crash_orphaned_runs(deployment_id)
     runner_task = asyncio.create_task(runner.start())
     await asyncio.sleep(0)  # let start() install its handlers, then take SIGTERM/SIGINT over
     stop = asyncio.Event()
@@ -165,15 +186,39 @@ async def _run_deployment(parameters: dict, interval: float, scheduled_by_server
             raise runner_task.exception()
 
 
+async def _crash_orphaned_runs(deployment_id) -> int:
+    """Mark the deployment's unfinished runs crashed: this daemon was just started, so they belong to a killed one.
+
+    The deployment is bound to this home and these sources (:func:`deployment_name`), so no live process owns
+    them; left RUNNING they would block every scan (one run at a time). Their rounds were never marked audited,
+    so the next scan picks them up.
+    """
+    from prefect import get_client
+    from prefect.states import Crashed
+
+    async with get_client() as client:
+        # PENDING or RUNNING only: a server's SCHEDULED runs are future scans, owned by no process yet.
+        orphans = await client.read_flow_runs(deployment_filter=_deployment_filter(deployment_id),
+                                              flow_run_filter=_unfinished_filter(scheduled=False))
+        for run in orphans:
+            await client.set_flow_run_state(run.id, Crashed(message="left unfinished by a daemon that was killed; "
+                                                                    "marked crashed when the next one started"),
+                                            force=True)
+    if orphans:
+        console().print(f"marked {len(orphans)} watch run(s) left by a killed daemon as crashed; their rounds are "
+                        "rescanned")
+    return len(orphans)
+
+
 def _deployment_filter(deployment_id):
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 
     return DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
 
 
-def _unfinished_filter():
+def _unfinished_filter(scheduled: bool = True):
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
     from prefect.client.schemas.objects import StateType
 
-    return FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
-        any_=[StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING])))
+    states = [StateType.SCHEDULED] * scheduled + [StateType.PENDING, StateType.RUNNING]
+    return FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=states)))
