@@ -72,6 +72,7 @@ class RoundFile:
     done: bool
     reference: str | None
     options: dict = field(default_factory=dict)
+    require_done: bool = False  # loop.toml ``require_done``: complete only with its .done marker
 
 
 @dataclass(frozen=True)
@@ -114,13 +115,15 @@ def _stat(fs, path: str) -> tuple[int, float | None]:
 
 
 def _options(raw: dict, where: str, base: str, fs) -> dict:
-    unknown = sorted(set(raw) - set(LOOP_OPTIONS) - {"reference"})
+    unknown = sorted(set(raw) - set(LOOP_OPTIONS) - {"reference", "require_done"})
     if unknown:
         raise CollapseMonitorError(
             f"{where}: unknown option(s) {', '.join(unknown)}; expected some of reference, {', '.join(LOOP_OPTIONS)}")
     out = {}
+    if "require_done" in raw and not isinstance(raw["require_done"], bool):
+        raise CollapseMonitorError(f"{where}: require_done: expected true or false, got {raw['require_done']!r}")
     for key, value in raw.items():
-        if key == "reference":
+        if key in ("reference", "require_done"):
             continue
         kind = _OPTION_TYPES.get(key, str)
         if kind is int and (isinstance(value, bool) or not isinstance(value, int) or value < _OPTION_MINIMA[key]):
@@ -218,11 +221,12 @@ def _loop_directory(fs, loop_dir: str, loop: str, default_reference: str | None,
                                 "followed (serve --follow-links allows it)")
             continue
         entries[PurePosixPath(p["name"]).name] = p
-    options, reference = {}, default_reference
+    options, reference, require_done = {}, default_reference, False
     if LOOP_CONFIG in entries:
         config_path = entries[LOOP_CONFIG]["name"]
         raw = _read_config(fs, config_path)
         options = _options(raw, _url(fs, config_path), loop_dir, fs)
+        require_done = bool(raw.get("require_done", False))
         if "reference" in raw:
             if not isinstance(raw["reference"], str) or not raw["reference"]:
                 raise CollapseMonitorError(f"{_url(fs, config_path)}: reference: expected a path, got "
@@ -251,7 +255,7 @@ def _loop_directory(fs, loop_dir: str, loop: str, default_reference: str | None,
         out.append(RoundFile(
             loop=loop, round=round_number, url=_url(fs, entry["name"]), size=int(entry["size"]),
             mtime=_mtime(fs, entry["name"], entry), done=names[0] + DONE_SUFFIX in entries,
-            reference=reference, options=options))
+            reference=reference, options=options, require_done=require_done))
     return out
 
 
@@ -268,11 +272,12 @@ def discover_manifest(manifest: str, default_reference: str | None = None) -> Di
     entries = data.get("rounds", [])
     if not isinstance(loops, dict) or not isinstance(entries, list):
         raise CollapseMonitorError(f"{where}: expected a [loops] table and a [[rounds]] array")
-    loop_options, loop_references = {}, {}
+    loop_options, loop_references, loop_require_done = {}, {}, {}
     for loop, raw in loops.items():
         if not isinstance(raw, dict):
             raise CollapseMonitorError(f"{where}: loops.{loop}: expected a table")
         loop_options[loop] = _options(raw, f"{where}: loops.{loop}", base, fs)
+        loop_require_done[loop] = bool(raw.get("require_done", False))
         if "reference" in raw:
             if not isinstance(raw["reference"], str) or not raw["reference"]:
                 raise CollapseMonitorError(f"{where}: loops.{loop}: reference: expected a path, got {raw['reference']!r}")
@@ -302,7 +307,8 @@ def discover_manifest(manifest: str, default_reference: str | None = None) -> Di
             size, mtime = _stat(file_fs, file_path)
             done = bool(entry.get("done", False)) or file_fs.exists(file_path + DONE_SUFFIX)
             rounds.append(RoundFile(loop, round_number, _url(file_fs, file_path), size, mtime, done,
-                                    loop_references.get(loop, default_reference), loop_options.get(loop, {})))
+                                    loop_references.get(loop, default_reference), loop_options.get(loop, {}),
+                                    loop_require_done.get(loop, False)))
         except (CollapseMonitorError, OSError, TypeError, ValueError) as exc:  # this entry only
             problems.append(str(exc) if isinstance(exc, CollapseMonitorError) else f"{at}: {exc}")
     return Discovery(rounds, problems)
@@ -340,8 +346,9 @@ def ready_rounds(store, rounds: list[RoundFile]) -> list[tuple[RoundFile, str]]:
     """The rounds to audit now, with their fingerprints; records every observation in ``store``.
 
     A file is ready when complete (``.done`` marker, or size and mtime equal
-    to the previous scan's) and its content differs from the version last
-    audited or refused. Unchanged handled files are not read again.
+    to the previous scan's, unless its loop sets ``require_done``) and its
+    content differs from the version last audited or refused. Unchanged
+    handled files are not read again.
     """
     ready = []
     for rf in sorted(rounds, key=lambda r: (r.loop, r.round)):
@@ -352,7 +359,7 @@ def ready_rounds(store, rounds: list[RoundFile]) -> list[tuple[RoundFile, str]]:
         )
         stable = row is not None and row["observed_size"] == rf.size and row["observed_mtime"] == rf.mtime
         store.observe_file(rf.url, rf.loop, rf.round, rf.size, rf.mtime)
-        if unchanged_since_handled or not (rf.done or stable):
+        if unchanged_since_handled or not (rf.done or (stable and not rf.require_done)):
             continue
         fingerprint = sha256_url(rf.url)
         if row is not None and row["status"] in ("audited", "failed") and row["fingerprint"] == fingerprint:

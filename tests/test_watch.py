@@ -166,6 +166,23 @@ def test_manifest_lists_rounds_relative_to_itself(tmp_path):
         watch.discover_manifest(str(bad))
 
 
+def test_require_done_waits_for_the_marker_however_long_the_file_is_stable(tmp_path, store):
+    src = tmp_path / "src"
+    path = src / "lp" / "round_0.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"text": "a half-written"}\n')  # a writer that pauses longer than two scans
+    (src / "lp" / "loop.toml").write_text("require_done = true\n")
+
+    def ready():
+        return watch.ready_rounds(store, watch.discover_directory(str(src)).rounds)
+
+    assert [ready() for _ in range(3)] == [[], [], []]  # stable, yet never complete without its marker
+    (src / "lp" / "round_0.jsonl.done").touch()
+    assert [(rf.loop, rf.round) for rf, _ in ready()] == [("lp", 0)]
+    (src / "lp" / "loop.toml").write_text('require_done = "yes"\n')
+    assert "require_done: expected true or false, got 'yes'" in watch.discover_directory(str(src)).problems[0]
+
+
 def test_a_file_is_ready_once_complete_and_audited_once_per_content(tmp_path, store):
     src = tmp_path / "src"
     path = _npy(src / "lp" / "round_0.npy", seed=1)
