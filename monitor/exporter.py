@@ -26,8 +26,9 @@ Series (labels are bounded: ``loop``, ``metric``, ``family``, ``modality``, ``si
 * ``collapse_watch_pending_files{loop}`` / ``collapse_watch_audited_files{loop}`` /
   ``collapse_watch_refused_files{loop}`` round files seen by ``serve --watch``
   by state (refused: bad input, not retried until the file changes)
-* ``collapse_audits_total``, ``collapse_audit_failures_total``,
-  ``collapse_audit_duration_seconds`` the daemon's own audits
+* ``collapse_audits_total{loop}``, ``collapse_audit_failures_total{loop}``,
+  ``collapse_audit_duration_seconds{loop}`` (histogram) every audit of the loop, by any process
+  (CLI, API, the watch flow's runs), read from the store
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ import math
 import platform
 import threading
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import start_http_server
 from prometheus_client.registry import Collector
 
@@ -51,14 +52,6 @@ from monitor.store import TrajectoryStore
 
 log = logging.getLogger(__name__)
 
-AUDITS = Counter("collapse_audits", "Round audits completed by this process.", registry=None)
-AUDIT_FAILURES = Counter("collapse_audit_failures", "Round audits that failed in this process.", registry=None)
-AUDIT_DURATION = Histogram(
-    "collapse_audit_duration_seconds",
-    "Wall time of one round audit in this process.",
-    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
-    registry=None,
-)
 
 
 def _labels(metric: str) -> tuple[str, str]:
@@ -92,6 +85,7 @@ class StoreCollector(Collector):
             risk = self._only(self.store.risk(latest_only=True))
             watched = self._only(self.store.watched_files())
             signals = self._only(self.store.signals())
+            audit_rows = self._only(self.store.audit_counts())
         except Exception:  # noqa: BLE001 - any store failure is reported as collapse_up 0
             log.exception("store unreadable at scrape time")
             up.add_metric([], 0.0)
@@ -170,6 +164,8 @@ class StoreCollector(Collector):
         yield rnd
         yield ts
 
+        yield from _audit_families(audit_rows)
+
         counts = watched.groupby(["loop", "status"]).size() if len(watched) else {}
         for status, name, text in (("pending", "pending", "waiting to be complete or retried"),
                                    ("audited", "audited", "audited in their current version"),
@@ -181,11 +177,31 @@ class StoreCollector(Collector):
             yield family
 
 
+def _audit_families(rows):
+    """Audit counters and the duration histogram per loop, from the store's audit log (``audit_counts`` rows)."""
+    from monitor.store import AUDIT_DURATION_BUCKETS
+
+    audits = CounterMetricFamily("collapse_audits", "Round audits completed, by any process.", labels=["loop"])
+    failures = CounterMetricFamily("collapse_audit_failures", "Round audits that failed, by any process.",
+                                   labels=["loop"])
+    duration = HistogramMetricFamily("collapse_audit_duration_seconds", "Wall time of one completed round audit.",
+                                     labels=["loop"])
+    for loop in sorted(set(rows["loop"])):
+        mine = rows[rows["loop"] == loop].set_index("outcome")
+        done = mine.loc["audited"] if "audited" in mine.index else None
+        audits.add_metric([loop], float(done["count"]) if done is not None else 0.0)
+        failures.add_metric([loop], float(mine.loc["failed", "count"]) if "failed" in mine.index else 0.0)
+        if done is not None:
+            cumulative = [(str(float(b)), float(done[f"le_{i}"])) for i, b in enumerate(AUDIT_DURATION_BUCKETS)]
+            duration.add_metric([loop], [*cumulative, ("+Inf", float(done["count"]))], float(done["seconds"]))
+    yield audits
+    yield failures
+    yield duration
+
+
 def build_registry(store: TrajectoryStore) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StoreCollector(store))
-    for own in (AUDITS, AUDIT_FAILURES, AUDIT_DURATION):
-        registry.register(own)
     return registry
 
 

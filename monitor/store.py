@@ -175,6 +175,21 @@ loop_nulls = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
 )
 
+# One row per audit attempt (any process: CLI, API, watch flow runs): the exporter's audit counters and
+# duration histogram are read from here at scrape time, so they count every process's audits.
+audit_log = sa.Table(
+    "audit_log",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("loop", sa.String(128), nullable=False),
+    sa.Column("round", sa.BigInteger),
+    sa.Column("outcome", sa.String(16), nullable=False),  # audited | failed
+    sa.Column("seconds", sa.Float, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Index("ix_audit_log_loop_outcome", "loop", "outcome"),
+)
+AUDIT_DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
 # Tables recomputed from metric_values on every evaluation: an older layout is
 # dropped and rebuilt (the next evaluation refills it) instead of migrated.
 _DERIVED = (derivatives, alert_states, loop_risk, loop_signals)
@@ -244,6 +259,27 @@ class TrajectoryStore:
             )
             if rows:
                 conn.execute(metric_values.insert(), rows)
+
+    # -- audit counters ------------------------------------------------
+    def record_audit(self, loop: str, round_number: int | None, outcome: str, seconds: float) -> None:
+        """Count one audit attempt (``audited`` or ``failed``) with its wall time."""
+        if outcome not in ("audited", "failed"):
+            raise ValueError(f"outcome: expected 'audited' or 'failed', got {outcome!r}")
+        with self.engine.begin() as conn:
+            conn.execute(audit_log.insert(), [{"loop": loop, "round": round_number, "outcome": outcome,
+                                               "seconds": float(seconds), "at": time.time()}])
+
+    def audit_counts(self) -> pd.DataFrame:
+        """Per (loop, outcome): count, summed seconds and the cumulative count at or under each duration bucket."""
+        buckets = [sa.func.sum(sa.case((audit_log.c.seconds <= b, 1), else_=0)).label(f"le_{i}")
+                   for i, b in enumerate(AUDIT_DURATION_BUCKETS)]
+        q = sa.select(audit_log.c.loop, audit_log.c.outcome, sa.func.count().label("count"),
+                      sa.func.sum(audit_log.c.seconds).label("seconds"), *buckets
+                      ).group_by(audit_log.c.loop, audit_log.c.outcome)
+        with self.engine.connect() as conn:
+            return pd.DataFrame(conn.execute(q).mappings().all(),
+                                columns=["loop", "outcome", "count", "seconds",
+                                         *(f"le_{i}" for i in range(len(AUDIT_DURATION_BUCKETS)))])
 
     def trajectory(self, loop: str) -> pd.DataFrame:
         """All metric rows of a loop, sorted by metric then round."""

@@ -124,8 +124,13 @@ def test_audit_flow_store_mlflow_and_exporter(home, shrinking_rounds):
     assert samples[("collapse_up", ())] == 1.0
     (info,) = [dict(lbl) for name, lbl in samples if name == "collapse_build_info"]
     assert info["version"] == "0.1.0" and info["metrics_version"] == "2"
-    assert samples[("collapse_audits_total", ())] >= 5
-    assert samples[("collapse_audit_duration_seconds_count", ())] >= 5
+    # every audit of the loop (4 rounds and one re-audit), counted in the store where any process's exporter reads it
+    loop_label = (("loop", "loop-a"),)
+    assert samples[("collapse_audits_total", loop_label)] == 5.0
+    assert samples[("collapse_audit_failures_total", loop_label)] == 0.0
+    assert samples[("collapse_audit_duration_seconds_count", loop_label)] == 5.0
+    assert samples[("collapse_audit_duration_seconds_bucket", (("le", "+Inf"), ("loop", "loop-a")))] == 5.0
+    assert samples[("collapse_audit_duration_seconds_sum", loop_label)] > 0
     assert not any("round" in dict(lbl) for _, lbl in samples)  # never a round label
     store.close()
 

@@ -82,6 +82,7 @@ def _feed_and_check(tmp_path, proc, port, src, loop):
     text = _wait_for(lambda: (t := _scrape(port)) and f'collapse_watch_audited_files{{loop="{loop}"}} 2.0' in t and t,
                      240, proc, "round 1 to be audited")
     assert f'collapse_round{{loop="{loop}"}} 1.0' in text
+    assert f'collapse_audits_total{{loop="{loop}"}} 2.0' in text  # counted by the flow runs, read from the store
     assert f'collapse_metric_value{{family="coverage",loop="{loop}",metric="recall",modality="embedding"}}' in text
     time.sleep(5)  # a few more scans: nothing is audited twice
 
