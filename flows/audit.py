@@ -26,7 +26,7 @@ from monitor.config import check_loop_name, check_round_number, load_settings
 from monitor.derivatives import finite_or_none
 from monitor.errors import CollapseMonitorError, InputError
 from monitor import null as null_mod
-from monitor.pipeline import AuditPipeline
+from monitor.pipeline import AuditPipeline, check_featurizable
 from monitor.rules import load_rules
 from monitor.store import RoundRecord, TrajectoryStore
 
@@ -88,9 +88,9 @@ def compute_text_metrics(reference_fingerprint: str, round_fingerprint: str, n_b
 
 
 @task(cache_policy=NO_CACHE)  # cached on disk by content hash, see monitor.embedding_cache
-def embed_round(pipeline: AuditPipeline, round_data):
+def embed_round(pipeline: AuditPipeline, round_data, round_where: str = "round"):
     """The reference's and the round's embeddings, and the featurizer's cache key."""
-    return pipeline.reference_embeddings, pipeline.embed(round_data), pipeline.feature_key
+    return pipeline.reference_embeddings, pipeline.embed(round_data, round_where=round_where), pipeline.feature_key
 
 
 @task(cache_policy=NO_CACHE)
@@ -132,7 +132,12 @@ def save_report(html_path: str, html: str) -> None:
 @task(cache_policy=NO_CACHE, **_IO_RETRIES)  # cached on disk by key, see monitor.profile_cache
 def reference_profile(pipeline: AuditPipeline) -> metrics_core.ReferenceProfile:
     """The reference's fitted profile: from the cache when present, else fitted and cached."""
-    return pipeline.fit_profile()
+    profile = pipeline.fit_profile()
+    used, asked = int(profile.clusters.centres.shape[0]), pipeline.suite_config().n_clusters
+    if used < asked and used < len(pipeline.reference_embeddings):
+        get_run_logger().warning("%s: only %d distinct rows, so the cluster metrics use %d clusters instead of %d",
+                                 pipeline.reference_where, used, used, asked)
+    return profile
 
 
 @task(cache_policy=_CACHE, persist_result=True, result_serializer="json", task_run_name="metrics-{group}")
@@ -349,6 +354,8 @@ def audit_round(
         elif modality == "text":
             reference = load_texts(reference_path, "reference", None, text_field, max_samples, seed)
             round_ = load_texts(data_path, "round", round_number, text_field, max_samples, seed)
+            check_featurizable(reference.texts, featurizer, f"{reference.path} (reference)")
+            check_featurizable(round_.texts, featurizer, f"{round_.path} (round, round {round_number})")
         else:
             reference = load_table(reference_path, "reference", None, None, max_samples, seed)
             round_ = load_table(data_path, "round", round_number, reference.column_kinds, max_samples, seed)
@@ -380,7 +387,7 @@ def audit_round(
                 reference.fingerprint, round_.fingerprint, n_boot, seed, metrics_core.METRICS_VERSION,
                 pipeline, round_.texts,
             )
-            ref_data, round_data, _ = embed_round(pipeline, round_input)
+            ref_data, round_data, _ = embed_round(pipeline, round_input, f"{round_.path} (round, round {round_number})")
             drift_future = drift_report.submit(
                 "text", seed, reference_texts=reference.texts, round_texts=round_.texts,
                 reference_embeddings=ref_data, round_embeddings=round_data)

@@ -86,6 +86,11 @@ class ReferenceProfile:
     mmd_bandwidth: float
 
 
+def _distinct_rows(ref: torch.Tensor) -> int:
+    """Distinct rows in float32, as k-means++ sees them."""
+    return int(np.unique(ref.to(torch.float32).cpu().numpy(), axis=0).shape[0])
+
+
 def fit_reference_profile(reference, config: SuiteConfig | None = None, *, device=None) -> ReferenceProfile:
     """Fit every reference statistic of the suite once.
 
@@ -105,8 +110,10 @@ def fit_reference_profile(reference, config: SuiteConfig | None = None, *, devic
         gaussian=fit_gaussian(ref, device=device),
         spectrum=fit_reference_spectrum(ref, device=device),
         dcr=fit_dcr_reference(ref, config.holdout_fraction, config.seed, chunk_size=config.chunk_size, device=device),
+        # k-means++ needs as many distinct rows as clusters: a reference of few distinct rows (10 answers
+        # repeated) gets one cluster per distinct row (ReferenceClusters.k says how many were used).
         clusters=fit_reference_clusters(
-            ref, min(config.n_clusters, n), config.tail_mass, config.seed, device=device
+            ref, min(config.n_clusters, n, _distinct_rows(ref)), config.tail_mass, config.seed, device=device
         ),
         mmd_reference=mmd_ref,
         mmd_bandwidth=median_heuristic_bandwidth(mmd_ref, seed=config.seed, device=device),

@@ -22,6 +22,7 @@ values, as the flow stores them.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,36 @@ from monitor.errors import InputError
 from monitor.modalities import HASHING, SENTENCE_TRANSFORMERS_PREFIX, check_featurizer
 
 MODALITIES = ("embedding", "text", "tabular")
+
+
+_HASHING_TOKEN = re.compile(r"\w\w+")  # the hashing featurizer's tokens (metrics_core.featurize)
+
+
+def _raise_unfeaturizable(texts: list[str], rows, featurizer: str, where: str):
+    first = int(rows[0])
+    why = ("no token of two or more word characters, which the hashing featurizer needs"
+           if featurizer == HASHING else "a zero embedding")
+    raise InputError(f"{where}: {len(rows)} of {len(texts)} texts have {why} (first: row {first}, "
+                     f"{texts[first][:40]!r}); drop such texts, or choose another featurizer with --featurizer "
+                     "(e.g. sentence-transformers:<model>)")
+
+
+def check_featurizable(texts: list[str], featurizer: str, where: str) -> None:
+    """Refuse, in one line, texts the hashing featurizer would embed to zero vectors (checked before any task runs).
+
+    >>> check_featurizable(["a fine answer", "42"], HASHING, "r")
+    >>> check_featurizable(["fine", "7."], HASHING, "r")
+    Traceback (most recent call last):
+    ...
+    monitor.errors.InputError: r: 1 of 2 texts have no token of two or more word characters, which the hashing \
+featurizer needs (first: row 1, '7.'); drop such texts, or choose another featurizer with --featurizer \
+(e.g. sentence-transformers:<model>)
+    """
+    if featurizer != HASHING:
+        return
+    rows = [i for i, text in enumerate(texts) if _HASHING_TOKEN.search(text) is None]
+    if rows:
+        _raise_unfeaturizable(texts, rows, featurizer, where)
 
 
 def finite_metrics(metrics: dict[str, Estimate]) -> dict[str, Estimate]:
@@ -164,16 +195,25 @@ class AuditPipeline:
     @property
     def reference_embeddings(self) -> np.ndarray:
         if self._reference_embeddings is None:
-            self._reference_embeddings = self._embed_texts(list(self.reference))
+            texts = list(self.reference)
+            self._reference_embeddings = self._check_nonzero(self._embed_texts(texts), texts, self.reference_where)
         return self._reference_embeddings
 
-    def embed(self, round_data) -> np.ndarray:
+    def _check_nonzero(self, embeddings: np.ndarray, texts: list[str], where: str) -> np.ndarray:
+        """One line naming the featurizer and the way out when texts embed to zero vectors (no cosine for them)."""
+        zero = ~np.any(embeddings != 0, axis=1)
+        if zero.any():
+            _raise_unfeaturizable(texts, np.flatnonzero(zero), self.featurizer, where)
+        return embeddings
+
+    def embed(self, round_data, *, round_where: str = "round") -> np.ndarray:
         """The round's rows in the reference's embedding space."""
         if self.modality == "embedding":
             return np.asarray(round_data, dtype=np.float64)
         if self.modality == "text":
             self.reference_embeddings  # noqa: B018 - fits the featurizer (and its key) first
-            return self._embed_texts(list(round_data))
+            texts = list(round_data)
+            return self._check_nonzero(self._embed_texts(texts), texts, round_where)
         from metrics_core.tabular import encode_rows
 
         return encode_rows(round_data, self.schema, self.tabular_fit)
@@ -239,7 +279,7 @@ class AuditPipeline:
         drops only its own metrics, and the failure is listed; else it raises.
         """
         metrics = self.modality_metrics(round_data, n_boot=n_boot, round_where=round_where)
-        embeddings = self.embed(round_data)
+        embeddings = self.embed(round_data, round_where=round_where)
         failures = []
         for group in metrics_core.SUITE_GROUPS:
             try:

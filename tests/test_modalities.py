@@ -124,7 +124,11 @@ def test_bad_text_and_table_inputs_are_refused_with_one_line_and_nothing_stored(
     not_utf8.write_bytes("caf\xe9 au lait.\n".encode("latin-1"))
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
+    short = _write_jsonl(tmp_path / "short.jsonl", [*_sentences(rng, 46, 1.0), "4", "7.", "X.", "a"])  # trivia answers
     cases = [
+        (short, f"{short} (round, round 0): 4 of 50 texts have no token of two or more word characters, which the "
+                "hashing featurizer needs (first: row 46, '4'); drop such texts, or choose another featurizer with "
+                "--featurizer"),
         (bad_json, f"{bad_json} (round, round 0): line 3: not valid JSON"),
         (no_field, f"{no_field} (round, round 0): line 2: no field 'text' (fields: body)"),
         (not_utf8, f"{not_utf8} (round, round 0): line 1: not valid UTF-8"),

@@ -225,3 +225,14 @@ def test_groups_partition_the_suite_and_reproduce_it_exactly():
     assert parts == whole
     with pytest.raises(ValueError, match="group: expected one of neighbourhood, alpha"):
         embedding_suite_group("fidelity", ref, rnd, config=config, profile=profile)
+
+
+def test_a_reference_of_few_distinct_rows_gets_one_cluster_per_row():
+    rng = np.random.default_rng(12)
+    distinct = rng.normal(size=(10, 6))
+    reference = np.repeat(distinct, 6, axis=0)  # 10 short answers, each repeated: k-means++ finds 10 points
+    profile = fit_reference_profile(reference, SuiteConfig(k=3, n_boot=0, n_clusters=50))
+    assert profile.clusters.centres.shape[0] == 10
+    assert sorted(profile.clusters.counts.tolist()) == [6] * 10
+    out = embedding_suite(reference, rng.normal(size=(40, 6)), k=3, n_boot=0, n_clusters=50)
+    assert 0.0 <= out["mode_coverage"].value <= 1.0 and math.isfinite(out["cluster_jsd"].value)

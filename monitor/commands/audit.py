@@ -28,6 +28,10 @@ def _validated_sizes(args, modality: str) -> tuple[int, int, str, str, str]:
                                        max_samples=args.max_samples, seed=args.seed)
         round_ = loaders.load_texts(args.data, "round", args.round, field=args.text_field,
                                     max_samples=args.max_samples, seed=args.seed)
+        from monitor.pipeline import check_featurizable
+
+        check_featurizable(reference.texts, args.featurizer, f"{reference.path} (reference)")
+        check_featurizable(round_.texts, args.featurizer, f"{round_.path} (round, round {args.round})")
         n_reference, n_round = reference.n_used, round_.n_used
     else:
         reference = loaders.load_table(args.reference, "reference", max_samples=args.max_samples, seed=args.seed)
