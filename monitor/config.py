@@ -21,7 +21,7 @@ from monitor.errors import CollapseMonitorError
 DEFAULT_HOME = ".collapse-monitor"
 DEFAULT_PORT = 9464
 # Loop names become file names, MLflow tags and Prometheus label values.
-MAX_ROUND = 2**62  # stored as a signed 64-bit integer (SQLite, Postgres BIGINT), with room for round + 1
+MAX_ROUND = 2**31 - 1  # the store keeps rounds in INTEGER columns: 32-bit on Postgres
 _LOOP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 

@@ -251,14 +251,22 @@ class TrajectoryStore:
             }
             for name, est in record.metrics.items()
         ]
-        with self.engine.begin() as conn:
-            conn.execute(
-                metric_values.delete().where(
-                    (metric_values.c.loop == record.loop) & (metric_values.c.round == record.round)
-                )
-            )
-            if rows:
-                conn.execute(metric_values.insert(), rows)
+        for attempt in range(3):
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        metric_values.delete().where(
+                            (metric_values.c.loop == record.loop) & (metric_values.c.round == record.round)
+                        )
+                    )
+                    if rows:
+                        conn.execute(metric_values.insert(), rows)
+                return
+            except sa.exc.IntegrityError:
+                # Another process audited the same round concurrently and committed first (its rows were not
+                # visible to our delete): replace them now; the last audit wins, whole.
+                if attempt == 2:
+                    raise
 
     # -- audit counters ------------------------------------------------
     def record_audit(self, loop: str, round_number: int | None, outcome: str, seconds: float) -> None:

@@ -50,3 +50,47 @@ def shrinking_rounds(tmp_path):
         np.save(p, (rng.normal(size=(300, 8)) * scale).astype(np.float32))
         paths.append(p)
     return ref_path, paths
+
+
+POSTGRES_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
+
+
+def _postgres_admin():
+    """An autocommit connection to the local PostgreSQL, or the reason there is none."""
+    try:
+        import psycopg2
+    except ImportError:
+        return None, "psycopg2 is not installed (pip install -e '.[test]')"
+    try:
+        conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3)
+    except psycopg2.OperationalError as exc:
+        return None, f"no PostgreSQL at 127.0.0.1:5432 ({str(exc).strip().splitlines()[0]})"
+    conn.autocommit = True
+    return conn, None
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh PostgreSQL database for one test (dropped after it), as a SQLAlchemy URL; skips without a server."""
+    import uuid
+
+    admin, reason = _postgres_admin()
+    if admin is None:
+        pytest.skip(reason)
+    name = f"cm_test_{uuid.uuid4().hex[:12]}"
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{POSTGRES_SERVER}/{name}"
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request, tmp_path):
+    """The store's URL on each backend users run: a SQLite file and a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return request.getfixturevalue("postgres_url")

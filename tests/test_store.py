@@ -13,8 +13,8 @@ def _record(loop, rnd, values, fp="f"):
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = TrajectoryStore(f"sqlite:///{tmp_path / 'store.db'}")
+def store(store_url):
+    s = TrajectoryStore(store_url)
     yield s
     s.close()
 
@@ -58,3 +58,37 @@ def test_out_of_order_rounds_sorted_and_loops_isolated(store):
     summary = store.loop_summaries().set_index("loop")
     assert summary.loc["a", "round"] == 3 and summary.loc["b", "round"] == 5
     assert summary.loc["a", "audited_at"] == 1003.0
+
+
+def _write_rounds(url, writer, rounds, barrier):
+    store = TrajectoryStore(url)
+    try:
+        barrier.wait(timeout=60)
+        for r in rounds:
+            store.record_round(_record("c", r, {f"m{j}": float(writer) for j in range(20)}, fp=str(writer)))
+    finally:
+        store.close()
+
+
+def test_two_processes_auditing_one_loop_concurrently_leave_each_round_once_and_whole(store_url):
+    import multiprocessing
+
+    TrajectoryStore(store_url).close()  # tables exist before the race
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    # both write rounds 0-29 (the same rounds, racing), in opposite orders
+    procs = [ctx.Process(target=_write_rounds, args=(store_url, w, order, barrier))
+             for w, order in ((1, list(range(30))), (2, list(range(29, -1, -1))))]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    store = TrajectoryStore(store_url)
+    try:
+        t = store.trajectory("c")
+        assert len(t) == 30 * 20 and not t.duplicated(["round", "metric"]).any()
+        per_round = t.groupby("round")["value"].nunique()
+        assert (per_round == 1).all()  # every round entirely one writer's audit, never a mix
+    finally:
+        store.close()
