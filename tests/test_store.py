@@ -92,3 +92,33 @@ def test_two_processes_auditing_one_loop_concurrently_leave_each_round_once_and_
         assert (per_round == 1).all()  # every round entirely one writer's audit, never a mix
     finally:
         store.close()
+
+
+def test_the_alarm_path_stores_and_reads_back_on_each_backend(store):
+    import numpy as np
+
+    from monitor.evaluation import evaluate_and_store
+    from monitor.null import LoopNull
+    from monitor.rules import load_rules
+
+    rng = np.random.default_rng(0)
+    metrics = ("log_volume_ratio", "recall")
+    null = LoopNull(np.column_stack([rng.normal(0, 0.05, 400), rng.normal(0.8, 0.01, 400)]), metrics, 100, 6400)
+    store.save_null("n", "key", "/pool.npy", 400, null)
+    for r, lvr in enumerate([0.0, 0.01, -0.02, -0.6, -0.9]):  # spread collapses from round 3
+        store.record_round(_record("n", r, {"log_volume_ratio": lvr, "recall": 0.8}))
+        store.record_audit("n", r, "audited", 1.5)
+    store.record_audit("n", 5, "failed", 0.2)
+    evaluation = evaluate_and_store(store, "n", load_rules())
+    assert evaluation.guarantee is not None and store.null("n").n_rounds == 400
+    signals = store.signals("n").set_index("signal")
+    assert signals.loc["collapse", "severity"] in ("warning", "critical") and signals.loc["drift", "severity"] == "ok"
+    assert signals.loc["collapse", "since_round"] == 3
+    counts = store.audit_counts().set_index("outcome")
+    assert counts.loc["audited", "count"] == 5 and counts.loc["audited", "seconds"] == pytest.approx(7.5)
+    assert counts.loc["failed", "count"] == 1 and counts.loc["audited", "le_4"] == 5  # all under 2.5 s
+    summary = store.loop_summaries().set_index("loop")
+    assert summary.loc["n", "round"] == 4
+    store.observe_file("/w/n/round_4.npy", "n", 4, 10, 1.0)
+    store.mark_file("/w/n/round_4.npy", "audited", "f" * 64, 10, 1.0)
+    assert store.watched_files("n")["status"].tolist() == ["audited"]
