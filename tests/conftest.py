@@ -70,22 +70,35 @@ def _postgres_admin():
 
 
 @pytest.fixture
-def postgres_url():
-    """A fresh PostgreSQL database for one test (dropped after it), as a SQLAlchemy URL; skips without a server."""
+def postgres_databases():
+    """``make()`` -> the name of a fresh PostgreSQL database, every one dropped after the test; skips without a server."""
     import uuid
 
     admin, reason = _postgres_admin()
     if admin is None:
         pytest.skip(reason)
-    name = f"cm_test_{uuid.uuid4().hex[:12]}"
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
+    made = []
+
+    def make() -> str:
+        name = f"cm_test_{uuid.uuid4().hex[:12]}"
+        with admin.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        return name
+
     try:
-        yield f"{POSTGRES_SERVER}/{name}"
+        yield make
     finally:
         with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for name in made:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@pytest.fixture
+def postgres_url(postgres_databases):
+    """A fresh PostgreSQL database for one test (dropped after it), as a SQLAlchemy URL; skips without a server."""
+    return f"{POSTGRES_SERVER}/{postgres_databases()}"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

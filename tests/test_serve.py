@@ -126,11 +126,11 @@ def test_serve_refuses_a_missing_watch_directory_before_starting(tmp_path):
     assert proc.stderr.strip() == f"collapse-monitor: error: {tmp_path / 'nope'}: the watched source is not a directory"
 
 
-def _prefect_server(tmp_path):
+def _prefect_server(tmp_path, database_url=None):
     port = _free_port()
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2", "PREFECT_UI_ENABLED": "false",
-           "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}"}
+           "PREFECT_API_DATABASE_CONNECTION_URL": database_url or f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}"}
     env.pop("PREFECT_API_URL", None)
     proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
                              str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
@@ -285,3 +285,46 @@ def test_two_daemons_on_one_prefect_database_keep_to_their_own_sources(tmp_path)
             assert store.loops() == [name], out[-3000:]
         finally:
             store.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_serve_with_the_store_mlflow_and_a_prefect_server_all_on_postgres(tmp_path, postgres_databases):
+    POSTGRES_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"  # as tests/conftest.py
+    import mlflow
+
+    store_url = f"{POSTGRES_SERVER}/{postgres_databases()}"
+    mlflow_uri = f"{POSTGRES_SERVER}/{postgres_databases()}"
+    prefect_db = POSTGRES_SERVER.replace("+psycopg2", "+asyncpg") + "/" + postgres_databases()
+    server, url = _prefect_server(tmp_path, prefect_db)
+    try:
+        home, src, port = tmp_path / "home", tmp_path / "src", _free_port()
+        src.mkdir()
+        proc = _start_serve(home, src, port, {"PREFECT_API_URL": url, "COLLAPSE_MONITOR_STORE_URL": store_url,
+                                              "COLLAPSE_MONITOR_MLFLOW_URI": mlflow_uri}, interval=5)
+        try:
+            _feed_and_check(tmp_path, proc, port, src, "pg")
+        except BaseException:
+            print(_stop(proc)[-5000:])
+            raise
+        out = _stop(proc)
+        assert proc.returncode == 0, out[-3000:]
+        store = TrajectoryStore(store_url)
+        try:
+            assert len(store.trajectory("pg").query("metric == 'recall'")) == 2
+            assert sorted(store.round_audits("pg")) == [0, 1]
+        finally:
+            store.close()
+        client = mlflow.MlflowClient(tracking_uri=mlflow_uri)
+        (experiment,) = [e for e in client.search_experiments() if e.name == "collapse-monitor/pg"]
+        runs = client.search_runs([experiment.experiment_id])
+        assert sorted(r.data.tags.get("collapse_round", "loop") for r in runs) == ["0", "1", "loop"]
+        with urllib.request.urlopen(urllib.request.Request(
+                f"{url}/flow_runs/filter", data=b'{"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}}',
+                headers={"Content-Type": "application/json"}, method="POST"), timeout=10) as resp:
+            assert len(__import__("json").loads(resp.read())) >= 2  # the server, on Postgres, recorded the scans
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
