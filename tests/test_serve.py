@@ -328,3 +328,49 @@ def test_serve_with_the_store_mlflow_and_a_prefect_server_all_on_postgres(tmp_pa
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    out = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True).stdout
+    rows = [line.split(None, 2) for line in out.splitlines() if line.strip()]
+    return [(int(p), args) for p, pp, args in (r for r in rows if len(r) == 3) if int(pp) == pid]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as fh:  # a zombie is dead
+        return fh.read().split(") ", 1)[1][0] != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+@pytest.mark.parametrize("verb", ["audit", "serve"])
+def test_a_killed_command_takes_its_temporary_prefect_api_with_it(tmp_path, verb):
+    home, src = tmp_path / "home", tmp_path / "src"
+    (src / "lp").mkdir(parents=True)
+    _save(src / "lp" / "reference.npy", 0)
+    _save(src / "lp" / "round_0.npy", 1)
+    env = {**os.environ, "COLLAPSE_MONITOR_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_HOME": str(tmp_path / "prefect-home")}
+    env.pop("PREFECT_API_URL", None)
+    argv = (["audit", "lp", "0", str(src / "lp" / "round_0.npy"), "--reference", str(src / "lp" / "reference.npy")]
+            if verb == "audit" else ["serve", "--watch", str(src), "--port", str(_free_port())])
+    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", *argv], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        api = _wait_for(lambda: [p for p, args in _children(proc.pid) if "uvicorn" in args], 180, proc,
+                        "the temporary Prefect API")
+        proc.kill()  # SIGKILL: no atexit, no finally
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while any(_alive(p) for p in api) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not any(_alive(p) for p in api), f"the temporary API outlived its {verb}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for p, args in _children(1):
+            if "uvicorn" in args and str(tmp_path) in open(f"/proc/{p}/environ", "rb").read().decode(errors="replace"):
+                os.kill(p, signal.SIGKILL)  # never leave one behind, even when the test fails
