@@ -220,6 +220,7 @@ def _descendants_alive(pgid: int) -> list[int]:
     return [int(p) for p, g in (line.split() for line in out if line.strip()) if int(g) == pgid]
 
 
+@pytest.mark.faults
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_a_daemon_killed_mid_audit_is_replaced_by_one_that_scans_again(tmp_path):
     home, src = tmp_path / "home", tmp_path / "src"
@@ -256,6 +257,7 @@ def test_a_daemon_killed_mid_audit_is_replaced_by_one_that_scans_again(tmp_path)
         store.close()
 
 
+@pytest.mark.faults
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_two_daemons_on_one_prefect_database_keep_to_their_own_sources(tmp_path):
     prefect_home = {"PREFECT_HOME": str(tmp_path / "prefect-home")}
@@ -287,6 +289,7 @@ def test_two_daemons_on_one_prefect_database_keep_to_their_own_sources(tmp_path)
             store.close()
 
 
+@pytest.mark.postgres
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_serve_with_the_store_mlflow_and_a_prefect_server_all_on_postgres(tmp_path, postgres_databases):
     POSTGRES_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"  # as tests/conftest.py
@@ -345,6 +348,7 @@ def _alive(pid: int) -> bool:
         return fh.read().split(") ", 1)[1][0] != "Z"
 
 
+@pytest.mark.faults
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
 @pytest.mark.parametrize("verb", ["audit", "serve"])
 def test_a_killed_command_takes_its_temporary_prefect_api_with_it(tmp_path, verb):

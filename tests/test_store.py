@@ -70,6 +70,7 @@ def _write_rounds(url, writer, rounds, barrier):
         store.close()
 
 
+@pytest.mark.faults
 def test_two_processes_auditing_one_loop_concurrently_leave_each_round_once_and_whole(store_url):
     import multiprocessing
 
