@@ -261,7 +261,8 @@ def publish_mlflow(store_url: str, tracking_uri: str, artifact_root: str, loop: 
                    artifacts: list[str]) -> dict:
     store = TrajectoryStore(store_url)
     try:
-        logged, queued = tracking.publish_round(store, tracking_uri, Path(artifact_root), loop, round_number, artifacts)
+        logged, queued = tracking.publish_round(store, tracking_uri, Path(artifact_root), loop, round_number, artifacts,
+                                                warn=get_run_logger().warning)
     finally:
         store.close()
     logger = get_run_logger()

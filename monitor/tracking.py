@@ -154,13 +154,69 @@ def log_round(
     return run.info.run_id, True
 
 
+def repair_local_database(tracking_uri: str) -> str | None:
+    """Move aside a local SQLite MLflow database that MLflow cannot open and that holds no run; returns where.
+
+    A kill while MLflow creates its tables leaves the file half-migrated, and MLflow then refuses it
+    forever ("out-of-date database schema", "table ... already exists"). Holding no run, it holds
+    nothing the store cannot log again: it is renamed ``<file>.broken-<time>`` and the next logging
+    recreates it and catches every round up. A broken database that holds runs is left alone (None).
+    """
+    import sqlite3
+
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    path = Path(tracking_uri[len("sqlite:///"):])
+    if not path.is_file():
+        return None
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            has_runs = con.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone()
+            n_runs = con.execute("SELECT count(*) FROM runs").fetchone()[0] if has_runs else 0
+        finally:
+            con.close()
+    except sqlite3.DatabaseError:
+        n_runs = 0  # not even a database: nothing to keep
+    if n_runs:
+        return None
+    aside = path.with_name(f"{path.name}.broken-{int(time.time())}")
+    path.rename(aside)
+    try:  # MLflow keeps one engine per URI for the process; its pooled connections still read the old file
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        with SqlAlchemyStore._engine_map_lock:
+            engine = SqlAlchemyStore._engine_map.pop(tracking_uri, None)
+        if engine is not None:
+            engine.dispose()
+    except (ImportError, AttributeError):
+        pass
+    return str(aside)
+
+
+def _opens(tracking_uri: str) -> bool:
+    try:
+        _client(tracking_uri).search_experiments(max_results=1)
+        return True
+    except Exception:  # noqa: BLE001 - any failure to open it
+        return False
+
+
 def publish_round(store, tracking_uri: str, artifact_root: Path, loop: str, round_number: int,
-                  artifacts: list[str]) -> tuple[list[int], list[int]]:
+                  artifacts: list[str], warn=None) -> tuple[list[int], list[int]]:
     """Log the loop's queued rounds, then this one, from the store; returns ``(logged, queued)`` rounds.
 
     A failure queues the round (and keeps earlier queued ones) instead of
     failing the audit: the store holds everything MLflow needs.
     """
+    if tracking_uri.startswith("sqlite:///") and not _opens(tracking_uri):
+        aside = repair_local_database(tracking_uri)
+        if warn is not None:
+            warn(f"{tracking_uri[len('sqlite:///'):]}: MLflow cannot open this database; "
+                 + (f"it held no run, so it was moved to {aside} and is recreated now; queued rounds are logged "
+                    "again from the store" if aside else
+                    "it holds runs, so it is left as it is and rounds are queued: back it up, then run "
+                    f"`mlflow db upgrade {tracking_uri}`"))
     pending = {p["round"]: p["artifacts"] for p in store.mlflow_pending(loop)}
     pending[round_number] = artifacts
     logged, queued = [], []

@@ -175,3 +175,53 @@ def test_collector_reports_down_when_store_is_unreadable(tmp_path):
     assert families["collapse_up"].samples[0].value == 0.0
     assert list(families) == ["collapse_build_info", "collapse_up"]
     store.close()
+
+
+def _half_migrated_mlflow_db(path, with_run: bool) -> None:
+    """An MLflow database as a kill during its creation leaves it (migrations not recorded), in a fresh process."""
+    import subprocess
+    import sys
+
+    code = ("import mlflow, sqlite3, sys\n"
+            "c = mlflow.MlflowClient(tracking_uri='sqlite:///' + sys.argv[1])\n"
+            "if sys.argv[2] == '1':\n"
+            "    c.create_run(c.create_experiment('mine')).info.run_id\n"
+            "con = sqlite3.connect(sys.argv[1]); con.execute('DROP TABLE alembic_version'); con.commit()\n")
+    subprocess.run([sys.executable, "-c", code, str(path), "1" if with_run else "0"], check=True, capture_output=True)
+
+
+@pytest.mark.faults
+def test_a_half_migrated_mlflow_database_is_moved_aside_when_it_holds_no_run(home, shrinking_rounds):
+    ref, rounds = shrinking_rounds
+    settings = load_settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    db = settings.home / "mlflow.db"
+    _half_migrated_mlflow_db(db, with_run=False)
+    audit_round("mb", 0, str(rounds[0]), str(ref), n_boot=0)
+    aside = list(settings.home.glob("mlflow.db.broken-*"))
+    assert len(aside) == 1 and db.is_file()  # moved aside, recreated
+    assert [r.data.tags["collapse_round"] for r in round_runs(settings.mlflow_uri, "mb", settings.artifact_root)] \
+        == ["0"]
+    store = TrajectoryStore(settings.store_url)
+    try:
+        assert store.mlflow_pending("mb") == []
+    finally:
+        store.close()
+
+
+@pytest.mark.faults
+def test_a_broken_mlflow_database_holding_runs_is_left_alone_and_rounds_queued(home, shrinking_rounds):
+    ref, rounds = shrinking_rounds
+    settings = load_settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    db = settings.home / "mlflow.db"
+    _half_migrated_mlflow_db(db, with_run=True)
+    before = db.read_bytes()
+    audit_round("mq", 0, str(rounds[0]), str(ref), n_boot=0)
+    assert db.read_bytes() == before and not list(settings.home.glob("mlflow.db.broken-*"))
+    store = TrajectoryStore(settings.store_url)
+    try:
+        assert [p["round"] for p in store.mlflow_pending("mq")] == [0]  # queued, not lost
+        assert len(store.trajectory("mq")) > 0
+    finally:
+        store.close()
