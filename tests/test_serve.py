@@ -148,35 +148,50 @@ def _prefect_server(tmp_path, database_url=None):
     return proc, url
 
 
+def _stop_server(server) -> None:
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+
+
+def _serve_fed_and_stopped(tmp_path, home, src, loop, env) -> str:
+    """A daemon on a Prefect server fed two rounds (:func:`_feed_and_check`), then stopped cleanly; its output."""
+    port = _free_port()
+    src.mkdir(exist_ok=True)
+    proc = _start_serve(home, src, port, env, interval=5)
+    try:
+        _feed_and_check(tmp_path, proc, port, src, loop)
+    except BaseException:
+        print(_stop(proc)[-5000:])
+        raise
+    out = _stop(proc)
+    assert proc.returncode == 0, out[-3000:]
+    return out
+
+
+def _completed_runs(url: str) -> list[dict]:
+    """The Prefect server's completed flow runs."""
+    with urllib.request.urlopen(urllib.request.Request(
+            f"{url}/flow_runs/filter", data=b'{"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}}',
+            headers={"Content-Type": "application/json"}, method="POST"), timeout=10) as resp:
+        return __import__("json").loads(resp.read())
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_serve_uses_a_prefect_server_when_prefect_api_url_is_set(tmp_path):
     server, url = _prefect_server(tmp_path)
     try:
-        home, src, port = tmp_path / "home", tmp_path / "src", _free_port()
-        src.mkdir()
-        proc = _start_serve(home, src, port, {"PREFECT_API_URL": url}, interval=5)
-        try:
-            _feed_and_check(tmp_path, proc, port, src, "srv")
-        except BaseException:
-            print(_stop(proc)[-5000:])
-            raise
-        out = _stop(proc)
-        assert proc.returncode == 0, out[-3000:]
+        home, src = tmp_path / "home", tmp_path / "src"
+        out = _serve_fed_and_stopped(tmp_path, home, src, "srv", {"PREFECT_API_URL": url})
         assert url in out and "ephemeral" not in out
         _check_store(home, src, "srv")
         # The server scheduled and recorded the deployment's runs.
-        with urllib.request.urlopen(urllib.request.Request(
-                f"{url}/flow_runs/filter", data=b'{"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}}',
-                headers={"Content-Type": "application/json"}, method="POST"), timeout=10) as resp:
-            runs = __import__("json").loads(resp.read())
-        watch_runs = [r for r in runs if r["deployment_id"] is not None]
+        watch_runs = [r for r in _completed_runs(url) if r["deployment_id"] is not None]
         assert len(watch_runs) >= 3  # scans that audited round 0, round 1, and later ones that found nothing
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        _stop_server(server)
 
 
 def test_serve_once_scans_audits_and_exits(tmp_path, home, prefect_harness, capsys):
@@ -300,17 +315,8 @@ def test_serve_with_the_store_mlflow_and_a_prefect_server_all_on_postgres(tmp_pa
     prefect_db = POSTGRES_SERVER.replace("+psycopg2", "+asyncpg") + "/" + postgres_databases()
     server, url = _prefect_server(tmp_path, prefect_db)
     try:
-        home, src, port = tmp_path / "home", tmp_path / "src", _free_port()
-        src.mkdir()
-        proc = _start_serve(home, src, port, {"PREFECT_API_URL": url, "COLLAPSE_MONITOR_STORE_URL": store_url,
-                                              "COLLAPSE_MONITOR_MLFLOW_URI": mlflow_uri}, interval=5)
-        try:
-            _feed_and_check(tmp_path, proc, port, src, "pg")
-        except BaseException:
-            print(_stop(proc)[-5000:])
-            raise
-        out = _stop(proc)
-        assert proc.returncode == 0, out[-3000:]
+        _serve_fed_and_stopped(tmp_path, tmp_path / "home", tmp_path / "src", "pg", {
+            "PREFECT_API_URL": url, "COLLAPSE_MONITOR_STORE_URL": store_url, "COLLAPSE_MONITOR_MLFLOW_URI": mlflow_uri})
         store = TrajectoryStore(store_url)
         try:
             assert len(store.trajectory("pg").query("metric == 'recall'")) == 2
@@ -321,16 +327,9 @@ def test_serve_with_the_store_mlflow_and_a_prefect_server_all_on_postgres(tmp_pa
         (experiment,) = [e for e in client.search_experiments() if e.name == "collapse-monitor/pg"]
         runs = client.search_runs([experiment.experiment_id])
         assert sorted(r.data.tags.get("collapse_round", "loop") for r in runs) == ["0", "1", "loop"]
-        with urllib.request.urlopen(urllib.request.Request(
-                f"{url}/flow_runs/filter", data=b'{"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}}',
-                headers={"Content-Type": "application/json"}, method="POST"), timeout=10) as resp:
-            assert len(__import__("json").loads(resp.read())) >= 2  # the server, on Postgres, recorded the scans
+        assert len(_completed_runs(url)) >= 2  # the server, on Postgres, recorded the scans
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        _stop_server(server)
 
 
 def _children(pid: int) -> list[tuple[int, str]]:
