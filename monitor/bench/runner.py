@@ -754,8 +754,12 @@ def _init_worker() -> None:
     warnings.filterwarnings("ignore")  # Evidently and scipy warn per column; results are unaffected
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
+    # numpy's BLAS (OpenBLAS) was loaded with a thread per core before this ran; two workers each spinning two
+    # BLAS threads on two cores made every eigendecomposition ~10x slower (the text rounds' Vendi score).
+    threadpool_limits(limits=1)
     import evidently.legacy.calculations.stattests  # noqa: F401  (about 6 s of imports)
     import metrics_core  # noqa: F401
 
