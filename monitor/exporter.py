@@ -7,6 +7,8 @@ what is stored and series of deleted loops disappear. The daemon's own work
 Series (labels are bounded: ``loop``, ``metric``, ``family``, ``modality``, ``signal``):
 
 * ``collapse_up`` 1 when the store was readable at this scrape, else 0
+* ``collapse_scrape_duration_seconds`` seconds the last scrape took to read the store
+  (absent when it was unreadable)
 * ``collapse_build_info{version,metrics_version,python}`` 1: what is serving
 * ``collapse_metric_value{loop,metric,family,modality}`` latest value
 * ``collapse_metric_ci_low`` / ``collapse_metric_ci_high`` its interval
@@ -37,6 +39,7 @@ import logging
 import math
 import platform
 import threading
+import time
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -78,6 +81,7 @@ class StoreCollector(Collector):
         info.add_metric([__version__, METRICS_VERSION, platform.python_version()], 1.0)
         yield info
         up = GaugeMetricFamily("collapse_up", "1 if the trajectory store was readable at this scrape.")
+        started = time.perf_counter()
         try:
             latest = self._only(self.store.latest_values())
             loops = self._only(self.store.loop_summaries())
@@ -91,8 +95,13 @@ class StoreCollector(Collector):
             up.add_metric([], 0.0)
             yield up
             return
+        read_s = time.perf_counter() - started
         up.add_metric([], 1.0)
         yield up
+        duration = GaugeMetricFamily("collapse_scrape_duration_seconds",
+                                     "Seconds the last scrape took to read the store.")
+        duration.add_metric([], read_s)
+        yield duration
 
         metric_labels = ["loop", "metric", "family", "modality"]
         families = {

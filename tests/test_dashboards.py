@@ -7,6 +7,8 @@
   ``$loop``/``$metric`` from ``label_values``), and every series they and the
   rules use checked against a real exporter's ``/metrics`` over a populated
   store;
+* the committed dashboards are exactly what dashboards/generate.py
+  (grafana-foundation-sdk) generates;
 * the Grafana provisioning files against the dashboards and the compose file;
 * ``amtool check-config`` and the routes by severity;
 * docker/compose.yml: ``docker compose config`` where the client has compose,
@@ -18,6 +20,7 @@ Against a real Prometheus: tests/test_prometheus_integration.py.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -41,6 +44,7 @@ PROM_DIR = ROOT / "dashboards" / "prometheus"
 RULES_FILE = PROM_DIR / "collapse.rules.yml"
 RULES_TEST_FILE = PROM_DIR / "collapse.rules.test.yml"
 GRAFANA_DIR = ROOT / "dashboards" / "grafana"
+GENERATE = ROOT / "dashboards" / "generate.py"
 DASHBOARDS = sorted(GRAFANA_DIR.glob("*.json"))
 DATASOURCES = GRAFANA_DIR / "provisioning" / "datasources" / "collapse-prometheus.yml"
 DASHBOARD_PROVIDERS = GRAFANA_DIR / "provisioning" / "dashboards" / "collapse-monitor.yml"
@@ -171,7 +175,13 @@ def exporter_series(tmp_path_factory):
         store.record_round(RoundRecord(loop="a", round=r, metrics={"coverage": est, "vendi_score": est},
                                        n_reference=100, n_round=100, fingerprint=f"{r:064d}",
                                        reference_fingerprint="r" * 64, metrics_version="2"))
+        # The audit counters and the duration histogram come from the store's audit log.
+        store.record_audit("a", r, "audited", 0.5)
     evaluate_and_store(store, "a", load_rules())
+    # Round files seen by `serve --watch`: the collapse_watch_* series exist only for loops that have some.
+    for r, status in enumerate(("audited", "failed", "pending")):
+        store.observe_file(f"file:///watch/a/{r}.npy", "a", r, 100, 1.0)
+        store.mark_file(f"file:///watch/a/{r}.npy", status, None, 100, 1.0)
     exporter = Exporter(store, "127.0.0.1", 0)
     try:
         body = urllib.request.urlopen(exporter.url, timeout=10).read().decode()
@@ -205,6 +215,7 @@ def _dashboard_exprs(d: dict) -> list[str]:
 
 def test_every_series_in_rules_and_dashboards_is_exposed_by_the_exporter(exporter_series):
     assert exporter_series["collapse_up"] == {}
+    assert exporter_series["collapse_scrape_duration_seconds"] == {}
     assert not any("round" in labels for labels in exporter_series.values())
     exprs = [r["expr"] for r in _all_rules()] + [e for p in DASHBOARDS for e in _dashboard_exprs(_dashboard(p))]
     used = set().union(*map(_series_names, exprs))
@@ -215,7 +226,9 @@ def test_every_series_in_rules_and_dashboards_is_exposed_by_the_exporter(exporte
     assert {"collapse_metric_value", "collapse_metric_ci_low", "collapse_metric_ci_high", "collapse_metric_delta",
             "collapse_metric_slope", "collapse_metric_zscore", "collapse_metric_cusum",
             "collapse_rounds_to_threshold", "collapse_alert_state", "collapse_loop_risk", "collapse_family_risk",
-            "collapse_round", "collapse_last_audit_timestamp_seconds", "collapse_up"} <= shown
+            "collapse_round", "collapse_last_audit_timestamp_seconds", "collapse_up", "collapse_signal_state",
+            "collapse_watch_pending_files", "collapse_watch_refused_files", "collapse_watch_audited_files",
+            "collapse_scrape_duration_seconds"} <= shown
 
 
 def test_recording_rules_and_alert_names_used_by_dashboards_exist():
@@ -327,6 +340,71 @@ def test_loop_dashboard_has_ci_bands_derivatives_zscores_and_rounds_to_threshold
     assert exprs["Rounds to threshold"].startswith("collapse_rounds_to_threshold{")
     for title in ("First difference (delta)", "Slope z-score", "Rounds to threshold", "Alert state by metric"):
         assert 'loop="$loop"' in exprs[title] and 'metric=~"$metric"' in exprs[title], title
+
+
+def test_overview_shows_alarm_signals_risk_drivers_watch_queue_and_scrape_duration():
+    panels = _panels_by_title(GRAFANA_DIR / "collapse-overview.json")
+
+    signals = panels["Alarm signals"]  # alert state over time, per loop and signal
+    assert signals["type"] == "state-timeline"
+    (target,) = signals["targets"]
+    assert target["expr"] == 'max by (loop, signal) (collapse_signal_state{loop=~"$loop"})' and target["range"]
+    assert target["legendFormat"] == "{{loop}} {{signal}}"
+    (mapping,) = signals["fieldConfig"]["defaults"]["mappings"]
+    assert {v: m["text"] for v, m in mapping["options"].items()} == {"0": "OK", "1": "WARNING", "2": "CRITICAL"}
+
+    drivers = panels["Risk and its driving family"]
+    assert drivers["type"] == "table"
+    exprs = {t["refId"]: t["expr"] for t in drivers["targets"]}
+    assert exprs == {"A": 'max by (loop) (collapse_loop_risk{loop=~"$loop"})',
+                     "B": 'max by (loop, family) (topk by (loop) (1, collapse_family_risk{loop=~"$loop"} > 0))'}
+    assert all(t["instant"] and t["format"] == "table" for t in drivers["targets"])
+    organize = {t["id"]: t["options"] for t in drivers["transformations"]}["organize"]
+    assert organize["renameByName"] == {"Value #A": "Risk", "family": "Driving family", "Value #B": "Family risk"}
+
+    queue = panels["Watch queue"]
+    assert queue["type"] == "timeseries"
+    assert {t["legendFormat"]: t["expr"] for t in queue["targets"]} == {
+        f"{{{{loop}}}} {state}": f'collapse_watch_{state}_files{{loop=~"$loop"}}'
+        for state in ("pending", "refused", "audited")}
+
+    scrape = panels["Scrape duration"]
+    assert scrape["type"] == "timeseries"
+    assert [t["expr"] for t in scrape["targets"]] == ["collapse_scrape_duration_seconds"]
+    assert scrape["fieldConfig"]["defaults"]["unit"] == "s"
+
+
+# -- generated by dashboards/generate.py ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def generate():
+    """dashboards/generate.py, imported by path (dashboards/ is not a package)."""
+    pytest.importorskip("grafana_foundation_sdk",
+                        reason="grafana-foundation-sdk not installed (extras test and dashboards)")
+    spec = importlib.util.spec_from_file_location("dashboards_generate", GENERATE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_dashboards_are_the_generated_ones(generate):
+    built = {"collapse-overview.json": generate.overview_dashboard(), "collapse-loop.json": generate.loop_dashboard()}
+    assert sorted(built) == [p.name for p in DASHBOARDS]
+    for name, dashboard in built.items():
+        path = GRAFANA_DIR / name
+        hint = f"{name} is not what dashboards/generate.py makes: run .venv/bin/python dashboards/generate.py"
+        assert dashboard == _dashboard(path), hint
+        assert generate.render(dashboard) == path.read_text(encoding="utf-8"), hint  # byte for byte: no diff
+
+
+def test_generate_main_writes_both_files_and_check_finds_them_current(generate, tmp_path, capsys):
+    assert generate.main(["--check"]) == 0
+    assert generate.main(["--out", str(tmp_path)]) == 0
+    for path in DASHBOARDS:
+        assert (tmp_path / path.name).read_text(encoding="utf-8") == path.read_text(encoding="utf-8")
+    (tmp_path / "collapse-loop.json").write_text("{}\n")
+    assert generate.main(["--check", "--out", str(tmp_path)]) == 1
+    assert "collapse-loop.json" in capsys.readouterr().err
 
 
 # -- provisioning ------------------------------------------------------------------------------

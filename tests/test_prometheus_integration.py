@@ -11,7 +11,9 @@ unreadable, and a port where nothing listens.
 The loops: ``collapsing`` (healthy for 10 rounds; its 6 collapsing rounds are
 fed while Prometheus is already scraping), ``drifting`` (a slow diversity
 decline: warning, not critical), ``healthy``, and ``stale`` (healthy, last
-audited 8 hours ago).
+audited 8 hours ago). Every round is in the store's audit log, and the
+collapsing loop has round files seen by ``serve --watch`` in each state
+(pending, refused, audited), so every dashboard panel has data.
 
 Pending, then firing, with the real rules. With the shipped `for:` (5 to 30
 minutes) the collapse alerts go *pending* and stay pending: that is checked
@@ -112,6 +114,21 @@ def _record(store: TrajectoryStore, loop: str, rnd: int, audited_at: float) -> N
     store.record_round(RoundRecord(loop=loop, round=rnd, metrics=metrics, n_reference=500, n_round=500,
                                    fingerprint=f"{loop}-{rnd}".ljust(64, "0"), reference_fingerprint="r" * 64,
                                    metrics_version="2", audited_at=audited_at))
+    store.record_audit(loop, rnd, "audited", 0.5)  # the audit counters and histogram read the store's audit log
+
+
+# Round files of the collapsing loop seen by `serve --watch`, by state (refused: status "failed").
+WATCHED = {"audited": 2, "failed": 1, "pending": 1}
+
+
+def _watch(store: TrajectoryStore, loop: str) -> None:
+    n = 0
+    for status, count in WATCHED.items():
+        for _ in range(count):
+            url = f"file:///watch/{loop}/round-{n}.npy"
+            store.observe_file(url, loop, n, 1000, 1.0)
+            store.mark_file(url, status, None, 1000, 1.0)
+            n += 1
 
 
 # -- processes and HTTP ------------------------------------------------------------------
@@ -208,6 +225,7 @@ def stack(tmp_path_factory):
         for r in rounds:
             _record(store, loop, r, now - offset - (N_ROUNDS - r) * 60)
         evaluate_and_store(store, loop, RULES)
+    _watch(store, "collapsing")
     broken = TrajectoryStore(f"sqlite:///{tmp / 'broken.db'}")
     with broken.engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE metric_values")
@@ -523,3 +541,25 @@ def test_dashboard_variables_resolve_to_the_loops_and_metrics(stack, collapse):
             assert set(values) == set(LOOPS), where
         else:
             assert set(values) == set(LOOPS["collapsing"]), where
+
+
+def test_the_overview_shows_signals_risk_drivers_watch_queue_and_scrape_duration(stack, collapse):
+    """The panels added with the generated dashboards show the values of the stored loops."""
+    prom = stack["prom"]
+    exprs = {where.split(": ", 1)[1]: expr for where, expr in dashboard_expressions()
+             if where.startswith("collapse-overview.json: panel")}
+
+    def query(where: str) -> list[dict]:
+        return _api(prom, "/api/v1/query", query=_substitute(exprs[where]))["result"]
+
+    signals = {r["metric"]["signal"]: float(r["value"][1]) for r in query("panel 'Alarm signals' A")}
+    assert signals == {"collapse": 2.0, "drift": 2.0}  # the collapsing loop: critical on both signals (LOOPS)
+    (driver,) = query("panel 'Risk and its driving family' B")
+    assert set(driver["metric"]) == {"loop", "family"} and driver["metric"]["loop"] == "collapsing"
+    (risk,) = query("panel 'Risk and its driving family' A")
+    assert 0 < float(driver["value"][1]) <= float(risk["value"][1]) <= 1
+    queue = {ref: float(r["value"][1]) for ref in "ABC" for r in query(f"panel 'Watch queue' {ref}")}
+    assert queue == {"A": WATCHED["pending"], "B": WATCHED["failed"], "C": WATCHED["audited"]}
+    durations = {r["metric"]["instance"]: float(r["value"][1]) for r in query("panel 'Scrape duration' A")}
+    assert set(durations) == {stack["good"]}  # none for the unreadable store or the dead target
+    assert 0 < durations[stack["good"]] < 10
