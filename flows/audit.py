@@ -435,25 +435,20 @@ def audit_round(
                          "max_samples": max_samples, "protected_attribute": protected_attribute,
                          "constraints_path": constraints_path, "schema_path": schema_path},
                         null_rounds, seed, text_field, pool_source)
-        persist(settings.store_url, record)
-        record_source(settings.store_url, loop, round_number, str(Path(data_path).resolve()),
-                      str(Path(reference_path).resolve()), {
-                          "k": k, "n_boot": n_boot, "seed": seed, "max_samples": max_samples, "modality": modality,
-                          "text_field": text_field, "featurizer": featurizer,
-                          "protected_attribute": protected_attribute, "constraints_path": constraints_path,
-                          "schema_path": schema_path, "allow_size_change": allow_size_change,
-                          "pool_path": pool_path, "null_rounds": null_rounds, "pool_source": pool_source,
-                      })
-        verdict = evaluate(settings.store_url, loop, round_number,
-                           None if settings.rules_path is None else str(settings.rules_path))
-        artifacts = write_round_artifacts(
-            settings.store_url, loop, round_number, str(settings.home / "reports" / loop / f"round_{round_number}"),
-            verdict["alerts"],
-        )
-        publish_mlflow(
-            settings.store_url, settings.mlflow_uri, str(settings.artifact_root), loop, round_number,
-            [*artifacts, report_path] if modality != "embedding" else artifacts,
-        )
+        before = _snapshot(settings.store_url, loop, round_number)
+        try:
+            verdict, artifacts = _store_and_publish(settings, record, loop, round_number, data_path, reference_path,
+                                                    {"k": k, "n_boot": n_boot, "seed": seed,
+                                                     "max_samples": max_samples, "modality": modality,
+                                                     "text_field": text_field, "featurizer": featurizer,
+                                                     "protected_attribute": protected_attribute,
+                                                     "constraints_path": constraints_path, "schema_path": schema_path,
+                                                     "allow_size_change": allow_size_change, "pool_path": pool_path,
+                                                     "null_rounds": null_rounds, "pool_source": pool_source},
+                                                    report_path if modality != "embedding" else None)
+        except BaseException:
+            _restore(settings, loop, round_number, before)  # a failed audit stores nothing
+            raise
         if pushgateway:
             try:
                 push_to_gateway(settings.store_url, loop, pushgateway)
@@ -472,6 +467,45 @@ def audit_round(
         "metrics": {name: {key: m[key] for key in ("value", "ci_low", "ci_high", "std_error")} for name, m in metrics.items()},
         **verdict,
     }
+
+
+def _snapshot(store_url: str, loop: str, round_number: int) -> dict:
+    store = TrajectoryStore(store_url)
+    try:
+        return store.round_snapshot(loop, round_number)
+    finally:
+        store.close()
+
+
+def _store_and_publish(settings, record: RoundRecord, loop: str, round_number: int, data_path: str,
+                       reference_path: str, options: dict, report_path: str | None):
+    """Store the round, its source and the loop's evaluation, then its artifacts and MLflow; (verdict, artifacts)."""
+    persist(settings.store_url, record)
+    record_source(settings.store_url, loop, round_number, str(Path(data_path).resolve()),
+                  str(Path(reference_path).resolve()), options)
+    rules_path = None if settings.rules_path is None else str(settings.rules_path)
+    verdict = evaluate(settings.store_url, loop, round_number, rules_path)
+    artifacts = write_round_artifacts(
+        settings.store_url, loop, round_number, str(settings.home / "reports" / loop / f"round_{round_number}"),
+        verdict["alerts"],
+    )
+    publish_mlflow(settings.store_url, settings.mlflow_uri, str(settings.artifact_root), loop, round_number,
+                   [*artifacts, report_path] if report_path is not None else artifacts)
+    return verdict, artifacts
+
+
+def _restore(settings, loop: str, round_number: int, before: dict) -> None:
+    """Put the round back as it was before this audit, and the loop's evaluation with it (best effort: logged)."""
+    store = TrajectoryStore(settings.store_url)
+    try:
+        store.restore_round(loop, round_number, before)
+        if len(store.trajectory(loop)):
+            evaluation.evaluate_and_store(store, loop, load_rules(settings.rules_path))
+    except Exception as exc:  # noqa: BLE001 - e.g. the disk is still full: the next audit of the round repairs it
+        get_run_logger().error("loop %s round %d: the failed audit's rows could not be removed: %s", loop,
+                               round_number, exc)
+    finally:
+        store.close()
 
 
 def _count_audit(loop, round_number, home, rules_path, outcome: str, seconds: float) -> None:

@@ -358,6 +358,24 @@ class TrajectoryStore:
                 "loop": loop, "round": round_number, "data_path": data_path, "reference_path": reference_path,
                 "options": json.dumps(options, sort_keys=True), "recorded_at": time.time()}])
 
+    def round_snapshot(self, loop: str, round_number: int) -> dict:
+        """The round's stored rows (metric values and its source), to put back if a new audit of it fails."""
+        mv, rs = metric_values, round_sources
+        with self.engine.connect() as conn:
+            values = [dict(r) for r in conn.execute(
+                sa.select(mv).where((mv.c.loop == loop) & (mv.c.round == round_number))).mappings()]
+            sources = [dict(r) for r in conn.execute(
+                sa.select(rs).where((rs.c.loop == loop) & (rs.c.round == round_number))).mappings()]
+        return {"metric_values": values, "round_sources": sources}
+
+    def restore_round(self, loop: str, round_number: int, snapshot: dict) -> None:
+        """Put a round back as :meth:`round_snapshot` saw it (no rows: the round is removed), in one transaction."""
+        with self.engine.begin() as conn:
+            for table in (metric_values, round_sources):
+                conn.execute(table.delete().where((table.c.loop == loop) & (table.c.round == round_number)))
+                if snapshot[table.name]:
+                    conn.execute(table.insert(), snapshot[table.name])
+
     def sources(self, loop: str) -> list[dict]:
         q = sa.select(round_sources).where(round_sources.c.loop == loop).order_by(round_sources.c.round)
         with self.engine.connect() as conn:

@@ -213,3 +213,38 @@ def test_a_half_migrated_mlflow_database_is_repaired_only_when_it_holds_no_run(h
         assert len(aside) == 1 and db.is_file() and pending == []
         assert [r.data.tags["collapse_round"]
                 for r in round_runs(settings.mlflow_uri, "mb", settings.artifact_root)] == ["0"]
+
+
+@pytest.mark.faults
+def test_an_audit_that_fails_after_storing_leaves_the_round_as_it_was(home, shrinking_rounds, monkeypatch):
+    import errno
+
+    import flows.audit as audit_module
+
+    ref, rounds = shrinking_rounds
+    first = audit_round("fd", 0, str(rounds[0]), str(ref), n_boot=0)
+    settings = load_settings()
+    store = TrajectoryStore(settings.store_url)
+    try:
+        kept = store.trajectory("fd").drop(columns=["audited_at"])
+        kept_sources = store.sources("fd")
+    finally:
+        store.close()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(audit_module, "write_round_artifacts", disk_full)
+    for rnd, data in ((0, rounds[2]), (1, rounds[1])):  # a re-audit with other data, and a new round
+        with pytest.raises(OSError, match="No space left"):
+            audit_round("fd", rnd, str(data), str(ref), n_boot=0)
+    store = TrajectoryStore(settings.store_url)
+    try:
+        after = store.trajectory("fd").drop(columns=["audited_at"])
+        assert after.equals(kept)  # round 0 as the first audit stored it, round 1 absent
+        assert store.sources("fd") == kept_sources
+        assert sorted(store.round_audits("fd")) == [0]
+        assert set(store.derivatives("fd")["round"]) == {0}  # the evaluation is the pre-failure one again
+    finally:
+        store.close()
+    assert first["round"] == 0
