@@ -195,7 +195,7 @@ def test_rule_precedence_defaults_modality_family_metric(tmp_path):
         ("[alarms]\nx = 1\n", r"\[alarms\] unknown table"),
         ("[defaults]\nwindow = 1\n", r"metric precision: window = 1: expected an integer >= 2"),
         ("[defaults\n", r"not valid TOML"),
-        ("[calibration]\nthreshold_scale = -1\n", r"expected a positive number"),
+        ("[calibration]\nthreshold_scale = -1\n", r"threshold_scale = -1: expected a finite positive number"),
     ],
 )
 def test_bad_rules_name_file_table_and_key(tmp_path, text, message):
