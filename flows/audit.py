@@ -88,9 +88,9 @@ def compute_text_metrics(reference_fingerprint: str, round_fingerprint: str, n_b
 
 
 @task(cache_policy=NO_CACHE)  # cached on disk by content hash, see monitor.embedding_cache
-def embed_round(pipeline: AuditPipeline, round_data, round_where: str = "round"):
+def embed_round(pipeline: AuditPipeline, round_data):
     """The reference's and the round's embeddings, and the featurizer's cache key."""
-    return pipeline.reference_embeddings, pipeline.embed(round_data, round_where=round_where), pipeline.feature_key
+    return pipeline.reference_embeddings, pipeline.embed(round_data), pipeline.feature_key
 
 
 @task(cache_policy=NO_CACHE)
@@ -134,7 +134,7 @@ def reference_profile(pipeline: AuditPipeline) -> metrics_core.ReferenceProfile:
     """The reference's fitted profile: from the cache when present, else fitted and cached."""
     profile = pipeline.fit_profile()
     used, asked = int(profile.clusters.centres.shape[0]), pipeline.suite_config().n_clusters
-    if used < asked and used < len(pipeline.reference_embeddings):
+    if used < asked and used < len(pipeline.reference):
         get_run_logger().warning("%s: only %d distinct rows, so the cluster metrics use %d clusters instead of %d",
                                  pipeline.reference_where, used, used, asked)
     return profile
@@ -388,7 +388,7 @@ def audit_round(
                 reference.fingerprint, round_.fingerprint, n_boot, seed, metrics_core.METRICS_VERSION,
                 pipeline, round_.texts,
             )
-            ref_data, round_data, _ = embed_round(pipeline, round_input, f"{round_.path} (round, round {round_number})")
+            ref_data, round_data, _ = embed_round(pipeline, round_input)
             drift_future = drift_report.submit(
                 "text", seed, reference_texts=reference.texts, round_texts=round_.texts,
                 reference_embeddings=ref_data, round_embeddings=round_data)

@@ -51,10 +51,9 @@ from metrics_core.suite import METRICS_VERSION
 from monitor import __version__
 from metrics_core.registry import REGISTRY as METRIC_REGISTRY
 from monitor.alerts import SEVERITY_LEVEL
-from monitor.store import TrajectoryStore
+from monitor.store import AUDIT_DURATION_BUCKETS, TrajectoryStore
 
 log = logging.getLogger(__name__)
-
 
 
 def _labels(metric: str) -> tuple[str, str]:
@@ -188,8 +187,6 @@ class StoreCollector(Collector):
 
 def _audit_families(rows):
     """Audit counters and the duration histogram per loop, from the store's audit log (``audit_counts`` rows)."""
-    from monitor.store import AUDIT_DURATION_BUCKETS
-
     audits = CounterMetricFamily("collapse_audits", "Round audits completed, by any process.", labels=["loop"])
     failures = CounterMetricFamily("collapse_audit_failures", "Round audits that failed, by any process.",
                                    labels=["loop"])

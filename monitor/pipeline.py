@@ -39,14 +39,6 @@ MODALITIES = ("embedding", "text", "tabular")
 _HASHING_TOKEN = re.compile(r"\w\w+")  # the hashing featurizer's tokens (metrics_core.featurize)
 
 
-def _raise_unfeaturizable(texts: list[str], rows, featurizer: str, where: str):
-    first = int(rows[0])
-    why = "no token of two or more word characters, which the hashing featurizer needs"
-    raise InputError(f"{where}: {len(rows)} of {len(texts)} texts have {why} (first: row {first}, "
-                     f"{texts[first][:40]!r}); drop such texts, or choose another featurizer with --featurizer "
-                     "(e.g. sentence-transformers:<model>)")
-
-
 def check_featurizable(texts: list[str], featurizer: str, where: str) -> None:
     """Refuse, in one line, texts the hashing featurizer would embed to zero vectors (checked before any task runs).
 
@@ -62,7 +54,9 @@ featurizer needs (first: row 1, '7.'); drop such texts, or choose another featur
         return
     rows = [i for i, text in enumerate(texts) if _HASHING_TOKEN.search(text) is None]
     if rows:
-        _raise_unfeaturizable(texts, rows, featurizer, where)
+        raise InputError(f"{where}: {len(rows)} of {len(texts)} texts have no token of two or more word characters, "
+                         f"which the hashing featurizer needs (first: row {rows[0]}, {texts[rows[0]][:40]!r}); drop "
+                         "such texts, or choose another featurizer with --featurizer (e.g. sentence-transformers:<model>)")
 
 
 def finite_metrics(metrics: dict[str, Estimate]) -> dict[str, Estimate]:
@@ -197,7 +191,7 @@ class AuditPipeline:
             self._reference_embeddings = self._embed_texts(list(self.reference))
         return self._reference_embeddings
 
-    def embed(self, round_data, *, round_where: str = "round") -> np.ndarray:
+    def embed(self, round_data) -> np.ndarray:
         """The round's rows in the reference's embedding space."""
         if self.modality == "embedding":
             return np.asarray(round_data, dtype=np.float64)
@@ -272,7 +266,7 @@ class AuditPipeline:
         drops only its own metrics, and the failure is listed; else it raises.
         """
         metrics = self.modality_metrics(round_data, n_boot=n_boot, round_where=round_where)
-        embeddings = self.embed(round_data, round_where=round_where)
+        embeddings = self.embed(round_data)
         failures = []
         for group in metrics_core.SUITE_GROUPS:
             try:

@@ -120,6 +120,8 @@ def _options(raw: dict, where: str, base: str, fs) -> dict:
         raise CollapseMonitorError(
             f"{where}: unknown option(s) {', '.join(unknown)}; expected some of reference, {', '.join(LOOP_OPTIONS)}")
     out = {}
+    if "reference" in raw and (not isinstance(raw["reference"], str) or not raw["reference"]):
+        raise CollapseMonitorError(f"{where}: reference: expected a path, got {raw['reference']!r}")
     if "require_done" in raw and not isinstance(raw["require_done"], bool):
         raise CollapseMonitorError(f"{where}: require_done: expected true or false, got {raw['require_done']!r}")
     for key, value in raw.items():
@@ -228,9 +230,6 @@ def _loop_directory(fs, loop_dir: str, loop: str, default_reference: str | None,
         options = _options(raw, _url(fs, config_path), loop_dir, fs)
         require_done = bool(raw.get("require_done", False))
         if "reference" in raw:
-            if not isinstance(raw["reference"], str) or not raw["reference"]:
-                raise CollapseMonitorError(f"{_url(fs, config_path)}: reference: expected a path, got "
-                                           f"{raw['reference']!r}")
             reference = _url(fs, _join(loop_dir, raw["reference"]))
     references = sorted(n for n in entries if PurePosixPath(n).stem == REFERENCE_STEM
                         and PurePosixPath(n).suffix.lower() in SUPPORTED_EXTENSIONS)
@@ -279,8 +278,6 @@ def discover_manifest(manifest: str, default_reference: str | None = None) -> Di
         loop_options[loop] = _options(raw, f"{where}: loops.{loop}", base, fs)
         loop_require_done[loop] = bool(raw.get("require_done", False))
         if "reference" in raw:
-            if not isinstance(raw["reference"], str) or not raw["reference"]:
-                raise CollapseMonitorError(f"{where}: loops.{loop}: reference: expected a path, got {raw['reference']!r}")
             loop_references[loop] = _url(fs, _join(base, raw["reference"]))
     rounds, problems, seen = [], [], set()
     for i, entry in enumerate(entries):

@@ -1271,24 +1271,22 @@ def targets(families: dict[str, dict]) -> dict:
     pooled = {"n_false_alarms": events, "rounds_at_risk": exposure,
               "rate_per_1000": 1000.0 * events / exposure if exposure else float("nan"),
               "arl0": exposure / events if events else float("inf")}
-    decided = [v for v in per_family.values() if v["beats_every_baseline"] is not None]
     return {"per_family": per_family, "pooled_false_alarms": pooled, "pooled_c0_false_alarms": pooled,
             "all_detected_before_onset_90": all(v["detected_before_onset_90"] is not False for v in per_family.values()),
             "false_alarms_at_most_1_per_1000_everywhere": all(v["false_alarms_at_most_1_per_1000"]
                                                               for v in per_family.values()),
             "pooled_false_alarms_at_most_1_per_1000": pooled["rate_per_1000"] <= TARGET_FALSE_ALARMS_PER_1000,
-            "beats_every_baseline_everywhere": all(v["no_baseline_ahead"] is not False for v in per_family.values())
-            and 2 * sum(bool(v["beats_every_baseline"]) for v in decided) >= len(decided),
+            "beats_every_baseline_everywhere": _beats_everywhere(per_family, "no_baseline_ahead",
+                                                                 "beats_every_baseline"),
             "drift_controls_quiet": all(v["drift_control_quiet"] is not False for v in per_family.values()),
-            "first_alert_beats_every_baseline_everywhere": _beats_everywhere(
-                per_family, "first_alert_no_baseline_ahead", "first_alert_beats_every_baseline")}
+            "first_alert_beats_every_baseline_everywhere":
+                None if all(f.get("first_alert_versus") is None for f in families.values())
+                else _beats_everywhere(per_family, "first_alert_no_baseline_ahead", "first_alert_beats_every_baseline")}
 
 
-def _beats_everywhere(per_family: dict, no_loss_key: str, beats_key: str) -> bool | None:
+def _beats_everywhere(per_family: dict, no_loss_key: str, beats_key: str) -> bool:
     """No baseline ahead on any loop, and ahead of every baseline on at least half of the decided loops."""
     decided = [v for v in per_family.values() if v[beats_key] is not None]
-    if not decided:
-        return None
     return all(v[no_loss_key] is not False for v in per_family.values()) \
         and 2 * sum(bool(v[beats_key]) for v in decided) >= len(decided)
 

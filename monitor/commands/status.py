@@ -83,7 +83,7 @@ def loops_overview(store: TrajectoryStore, now: float | None = None,
                    stale_after: float = STALE_AFTER_SECONDS) -> list[dict]:
     """One row per loop, riskiest first: last round and audit, state, risk and its family, alerts, staleness.
 
-    Five queries whatever the number of loops (no per-loop trajectory is read).
+    Four queries whatever the number of loops (no per-loop trajectory is read).
     """
     now = time.time() if now is None else now
     summaries = store.loop_summaries()
