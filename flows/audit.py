@@ -256,22 +256,25 @@ def write_round_artifacts(store_url: str, loop: str, round_number: int, out_dir:
     return [str(p) for p in (*paths, explanations)]
 
 
-@task(cache_policy=NO_CACHE)  # no retries: a failed round is queued in the store and caught up later
-def publish_mlflow(store_url: str, tracking_uri: str, artifact_root: str, loop: str, round_number: int,
-                   artifacts: list[str]) -> dict:
+@task(cache_policy=NO_CACHE)  # no retries: an unconfirmed round stays in the store and is caught up later
+def publish_mlflow(store_url: str, tracking_uri: str, artifact_root: str, loop: str, round_number: int | None,
+                   artifacts: list[str], reports_root: str | None = None) -> dict:
+    """Log the loop's rounds MLflow has not confirmed (this one included), from the store."""
     store = TrajectoryStore(store_url)
+    logger = get_run_logger()
     try:
-        logged, queued = tracking.publish_round(store, tracking_uri, Path(artifact_root), loop, round_number, artifacts,
-                                                warn=get_run_logger().warning)
+        logged, left = tracking.publish_loop(
+            store, tracking_uri, Path(artifact_root), loop,
+            {round_number: artifacts} if round_number is not None else None,
+            None if reports_root is None else Path(reports_root), warn=logger.warning)
     finally:
         store.close()
-    logger = get_run_logger()
-    if queued:
-        logger.warning("MLflow at %s unreachable: rounds %s of loop %s queued for the next audit", tracking_uri,
-                       queued, loop)
+    if left:
+        logger.warning("MLflow at %s not reachable: rounds %s of loop %s wait in the store for the next audit or "
+                       "scan", tracking_uri, left, loop)
     if logged:
         logger.info("MLflow: logged rounds %s of loop %s", logged, loop)
-    return {"logged": logged, "queued": queued}
+    return {"logged": logged, "queued": left}
 
 
 @task(**_IO_RETRIES)
@@ -490,7 +493,7 @@ def _store_and_publish(settings, record: RoundRecord, loop: str, round_number: i
         verdict["alerts"],
     )
     publish_mlflow(settings.store_url, settings.mlflow_uri, str(settings.artifact_root), loop, round_number,
-                   [*artifacts, report_path] if report_path is not None else artifacts)
+                   [*artifacts, report_path] if report_path is not None else artifacts, str(settings.home / "reports"))
     return verdict, artifacts
 
 

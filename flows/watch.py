@@ -14,9 +14,9 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
-from flows.audit import _IO_RETRIES, audit_round
+from flows.audit import _IO_RETRIES, audit_round, publish_mlflow
 from flows.runners import task_runner
-from monitor import watch
+from monitor import tracking, watch
 from monitor.config import load_settings
 from monitor.errors import CollapseMonitorError
 from monitor.rules import load_rules
@@ -42,6 +42,16 @@ def mark_file(store_url: str, url: str, status: str, fingerprint: str | None, si
     store = TrajectoryStore(store_url)
     try:
         store.mark_file(url, status, fingerprint, size, mtime, error)
+    finally:
+        store.close()
+
+
+@task(**_IO_RETRIES)
+def loops_behind_mlflow(store_url: str) -> list[str]:
+    """Loops with a stored round MLflow has not confirmed (a kill after the store commit, a dead server)."""
+    store = TrajectoryStore(store_url)
+    try:
+        return [loop for loop in store.loops() if tracking.unconfirmed_rounds(store, loop)]
     finally:
         store.close()
 
@@ -116,6 +126,9 @@ def watch_rounds(
             continue
         mark_file(settings.store_url, rf.url, "audited", fingerprint, rf.size, rf.mtime)
         audited.append(name)
+    for loop in loops_behind_mlflow(settings.store_url):  # every stored round reaches MLflow within a scan
+        publish_mlflow(settings.store_url, settings.mlflow_uri, str(settings.artifact_root), loop, None, [],
+                       str(settings.home / "reports"))
     logger.info("watch: %d round files seen, %d audited, %d refused, %d to retry", scan["seen"], len(audited),
                 len(refused), len(retry))
     return {"audited": audited, "refused": refused, "retry": retry, "problems": scan["problems"]}

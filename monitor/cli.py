@@ -9,7 +9,7 @@ import sys
 from monitor import __version__
 from metrics_core.sampling import DEFAULT_MAX_SAMPLES
 from monitor.config import DEFAULT_PORT
-from monitor.errors import CollapseMonitorError
+from monitor.errors import CollapseMonitorError, disk_full_message
 
 
 def _non_negative_int(text: str) -> int:
@@ -195,6 +195,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - a full disk is the user's to fix: one line, not a traceback
+        message = disk_full_message(exc)
+        if message is None:
+            raise
+        print(f"collapse-monitor: error: {message}: free some space and run it again",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -104,14 +104,20 @@ round_sources = sa.Table(
     sa.Column("recorded_at", sa.Float, nullable=False),
 )
 
-# Rounds whose MLflow logging failed (tracking server down): caught up by the next publish.
-mlflow_pending = sa.Table(
-    "mlflow_pending",
+# MLflow writes per round, exactly once from the store (monitor.tracking): before logging a round's payload
+# (its digest), its intent and the timestamp its points carry are committed here; after MLflow confirms,
+# ``confirmed_at`` is set. A round whose current payload digest has no confirmed row is caught up, whatever
+# interrupted it; an interrupted write is repeated with the same timestamp, which MLflow deduplicates.
+mlflow_writes = sa.Table(
+    "mlflow_writes",
     _meta,
     sa.Column("loop", sa.String(128), primary_key=True),
-    sa.Column("round", sa.Integer, primary_key=True),
+    sa.Column("round", sa.BigInteger, primary_key=True),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("timestamp_ms", sa.BigInteger, nullable=False),
     sa.Column("artifacts", sa.Text, nullable=False),  # JSON list of file paths
-    sa.Column("queued_at", sa.Float, nullable=False),
+    sa.Column("confirmed_at", sa.Float),
+    sa.Column("confirmed_points", sa.Text, nullable=False),  # JSON {series: value} MLflow holds at this step
 )
 
 # One row per backfill of a loop; an unfinished one is resumed.
@@ -391,40 +397,59 @@ class TrajectoryStore:
             return {int(r.round): {"audited_at": float(r.audited_at), "fingerprint": r.fingerprint,
                                    "metrics_version": r.metrics_version} for r in conn.execute(q)}
 
-    def queue_mlflow(self, loop: str, round_number: int, artifacts: list[str]) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(mlflow_pending.delete().where(
-                (mlflow_pending.c.loop == loop) & (mlflow_pending.c.round == round_number)))
-            conn.execute(mlflow_pending.insert(), [{"loop": loop, "round": round_number,
-                                                    "artifacts": json.dumps(artifacts), "queued_at": time.time()}])
-
-    def mlflow_pending(self, loop: str) -> list[dict]:
-        q = sa.select(mlflow_pending).where(mlflow_pending.c.loop == loop).order_by(mlflow_pending.c.round)
+    def mlflow_writes(self, loop: str) -> dict[int, dict]:
+        """Per round: the MLflow write last intended (``digest``, ``timestamp_ms``, ``artifacts``) and whether
+        MLflow confirmed it (``confirmed_at``, None while unconfirmed)."""
+        q = sa.select(mlflow_writes).where(mlflow_writes.c.loop == loop)
         with self.engine.connect() as conn:
-            return [{**r, "artifacts": json.loads(r["artifacts"])} for r in conn.execute(q).mappings().all()]
+            return {int(r["round"]): {**r, "artifacts": json.loads(r["artifacts"]),
+                                      "confirmed_points": json.loads(r["confirmed_points"])}
+                    for r in conn.execute(q).mappings().all()}
 
-    def mlflow_done(self, loop: str, round_number: int) -> None:
+    def intend_mlflow_write(self, loop: str, round_number: int, digest: str, timestamp_ms: int,
+                            artifacts: list[str]) -> None:
+        """Record, before logging, which payload a round's MLflow write carries and with which timestamp
+        (the points MLflow already holds for the round are kept)."""
+        w = mlflow_writes
+        where = (w.c.loop == loop) & (w.c.round == round_number)
         with self.engine.begin() as conn:
-            conn.execute(mlflow_pending.delete().where(
-                (mlflow_pending.c.loop == loop) & (mlflow_pending.c.round == round_number)))
+            held = conn.execute(sa.select(w.c.confirmed_points).where(where)).scalar()
+            conn.execute(w.delete().where(where))
+            conn.execute(w.insert(), [{
+                "loop": loop, "round": round_number, "digest": digest, "timestamp_ms": int(timestamp_ms),
+                "artifacts": json.dumps(artifacts), "confirmed_at": None, "confirmed_points": held or "{}"}])
 
-    def round_payload(self, loop: str, round_number: int) -> tuple[str, dict[str, float], dict[str, float | None]]:
-        """What MLflow gets for a round, from the store: ``(fingerprint, metrics, derived series)``."""
+    def confirm_mlflow_write(self, loop: str, round_number: int, digest: str, points: dict[str, float]) -> None:
+        """Mark the round's intended write of ``digest`` as confirmed: MLflow holds ``points`` at its step."""
+        w = mlflow_writes
+        with self.engine.begin() as conn:
+            conn.execute(w.update().where((w.c.loop == loop) & (w.c.round == round_number) & (w.c.digest == digest))
+                         .values(confirmed_at=time.time(), confirmed_points=json.dumps(points, sort_keys=True)))
+
+    def forget_mlflow_writes(self) -> None:
+        """Forget every MLflow write on record (its database was recreated empty): every round is logged again."""
+        with self.engine.begin() as conn:
+            conn.execute(mlflow_writes.delete())
+
+    def round_payloads(self, loop: str) -> dict[int, tuple[str, str, dict[str, float], dict[str, float | None]]]:
+        """What MLflow gets for every stored round of a loop: ``{round: (fingerprint, metrics_version, metrics,
+        derived series)}``, read in three queries."""
         mv, dv, lr = metric_values, derivatives, loop_risk
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(mv.c.metric, mv.c.value, mv.c.fingerprint)
-                                .where((mv.c.loop == loop) & (mv.c.round == round_number))).all()
-            derived_rows = conn.execute(sa.select(dv).where((dv.c.loop == loop) & (dv.c.round == round_number))
-                                        ).mappings().all()
-            risk = conn.execute(sa.select(lr.c.risk).where((lr.c.loop == loop) & (lr.c.round == round_number))
-                                ).scalar()
-        derived: dict[str, float | None] = {
-            f"{key}/{r['metric']}": r[key] for r in derived_rows for key in ("delta", "slope", "zscore")
-        }
-        if risk is not None:
-            derived["collapse_risk"] = float(risk)
-        fingerprint = rows[0].fingerprint if rows else ""
-        return fingerprint, {r.metric: float(r.value) for r in rows}, derived
+            rows = conn.execute(sa.select(mv.c.round, mv.c.metric, mv.c.value, mv.c.fingerprint, mv.c.metrics_version)
+                                .where(mv.c.loop == loop)).all()
+            derived_rows = conn.execute(sa.select(dv).where(dv.c.loop == loop)).mappings().all()
+            risks = conn.execute(sa.select(lr.c.round, lr.c.risk).where(lr.c.loop == loop)).all()
+        payloads: dict[int, tuple[str, str, dict, dict]] = {}
+        for r in rows:
+            payloads.setdefault(int(r.round), (r.fingerprint, r.metrics_version, {}, {}))[2][r.metric] = float(r.value)
+        for r in derived_rows:
+            if int(r["round"]) in payloads:
+                payloads[int(r["round"])][3].update({f"{key}/{r['metric']}": r[key] for key in ("delta", "slope", "zscore")})
+        for r in risks:
+            if int(r.round) in payloads and r.risk is not None:
+                payloads[int(r.round)][3]["collapse_risk"] = float(r.risk)
+        return payloads
 
     @staticmethod
     def _unfinished_backfill_query(loop: str):

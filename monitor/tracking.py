@@ -8,22 +8,32 @@ Layout, for loop ``L``:
   charts the trajectory;
 * a nested run per round (``mlflow.parentRunId`` = the parent; tags
   ``collapse_loop``, ``collapse_round``, ``collapse_fingerprint``,
-  ``collapse_metrics_version``, ``collapse_kind=round``): the same values at
-  ``step = round`` plus the round's artifacts (trajectory plots, alert
-  explanations, the Evidently HTML).
+  ``collapse_metrics_version``, ``collapse_digest``, ``collapse_kind=round``):
+  the same values at ``step = round`` plus the round's artifacts (trajectory
+  plots, alert explanations, the Evidently HTML).
 
-Runs are found by tag before one is created, so re-auditing a round (or
-restarting the daemon) reopens its run instead of making another. A round
-whose fingerprint and metrics version were already logged is not logged
-again, so each round holds one point unless its data changed.
+Exactly once, from the store. The store is the source of truth; MLflow is a
+copy of it. A round's *payload* is what the store holds for it (fingerprint,
+metrics version, values, derivatives, risk) and its digest names it. Before a
+round is logged, the store records the digest and the timestamp its points
+will carry (``mlflow_writes``); once MLflow took every write, the store marks
+it confirmed. Every publish logs, in round order, each stored round whose
+current digest is not confirmed, whatever interrupted it (a kill after the
+store commit, a dead or hanging server, a full disk). A repeated write carries
+the same timestamp and values, which MLflow stores once, so a round re-logged
+after a kill mid-logging holds one point per series. Runs are found by tag
+before one is created, so re-auditing a round reopens its run.
 
-If the tracking server is unreachable the audit still completes: the round is
-queued in the store (``mlflow_pending``) and :func:`publish_round` logs it,
-from the store, before the next round it publishes.
+Rounds that arrive out of order change the derivatives of the later rounds
+(``delta`` is taken from the previous stored round): their digests change, so
+those steps are **re-logged** with the new values and a newer timestamp.
+MLflow keeps metric history, so such a step then holds the superseded point
+and the current one; the latest timestamp is the current value, as in the store.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -34,6 +44,7 @@ LOOP_TAG = "collapse_loop"
 ROUND_TAG = "collapse_round"
 KIND_TAG = "collapse_kind"
 FINGERPRINT_TAG = "collapse_fingerprint"
+DIGEST_TAG = "collapse_digest"
 VERSION_TAG = "collapse_metrics_version"
 PARENT_TAG = "mlflow.parentRunId"
 
@@ -102,22 +113,46 @@ def round_runs(tracking_uri: str, loop: str, artifact_root: Path) -> list:
     return sorted(runs, key=lambda r: int(r.data.tags[ROUND_TAG]))
 
 
+def round_points(metrics: dict[str, float], derived: dict[str, float | None]) -> dict[str, float]:
+    """A round's series and values as MLflow gets them: metric values and the finite derived values."""
+    points = {name: float(v) for name, v in metrics.items()}
+    points.update({name: float(v) for name, v in derived.items() if v is not None and not math.isnan(v)})
+    return points
+
+
+def payload_digest(fingerprint: str, metrics_version: str, points: dict[str, float]) -> str:
+    """SHA-256 of a round's MLflow payload; equal payloads, equal digests (floats by their exact ``repr``).
+
+    >>> a = payload_digest("f", "1", {"precision": 0.5})
+    >>> a == payload_digest("f", "1", {"precision": 0.5}), a == payload_digest("f", "1", {"precision": 0.25})
+    (True, False)
+    """
+    import hashlib
+
+    text = json.dumps([fingerprint, metrics_version, sorted((k, repr(v)) for k, v in points.items())])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def log_round(
     tracking_uri: str,
     artifact_root: Path,
     loop: str,
     round_number: int,
     fingerprint: str,
-    metrics: dict[str, float],
-    derived: dict[str, float | None],
+    points: dict[str, float],
+    digest: str,
     artifacts: tuple[Path, ...] = (),
     metrics_version: str | None = None,
+    timestamp_ms: int | None = None,
 ) -> tuple[str, bool]:
-    """Log one round into its nested run and the loop's parent run; returns ``(round_run_id, logged)``.
+    """Log one round's points into its nested run and the loop's parent run; returns ``(round_run_id, logged)``.
 
-    ``derived`` holds already-named series (``delta/<metric>``,
-    ``zscore/<metric>``, ``collapse_risk``); missing values are skipped.
-    ``artifacts`` (plots, alert JSON, the Evidently HTML) go to the round's run.
+    ``points`` holds named series (metric values, ``delta/<metric>``,
+    ``zscore/<metric>``, ``collapse_risk``) to log at ``step = round``, all
+    with ``timestamp_ms`` (default: now): the same points logged again add
+    nothing. ``artifacts`` (plots, alert JSON, the Evidently HTML) go to the
+    round's run. A round run already tagged with ``digest`` is left as it is
+    (``logged`` False).
     """
     from mlflow.entities import Metric, RunStatus
 
@@ -133,23 +168,19 @@ def log_round(
     if run is None:
         run = client.create_run(exp_id, run_name=f"{loop}-round-{round_number}", tags={
             LOOP_TAG: loop, KIND_TAG: "round", ROUND_TAG: str(round_number), PARENT_TAG: parent.info.run_id})
-    elif run.data.tags.get(FINGERPRINT_TAG) == fingerprint and run.data.tags.get(VERSION_TAG) == version:
+    elif run.data.tags.get(DIGEST_TAG) == digest:
         return run.info.run_id, False
-    now = int(time.time() * 1000)
-    batch = [Metric(name, float(v), now, round_number) for name, v in metrics.items()]
-    batch += [
-        Metric(name, float(v), now, round_number)
-        for name, v in derived.items()
-        if v is not None and not math.isnan(v)
-    ]
+    now = int(time.time() * 1000) if timestamp_ms is None else int(timestamp_ms)
+    batch = [Metric(name, v, now, round_number) for name, v in sorted(points.items())]
     for run_id in (run.info.run_id, parent.info.run_id):
         for start in range(0, len(batch), 1000):  # MLflow's log_batch limit
             client.log_batch(run_id, metrics=batch[start:start + 1000])
-    for path in artifacts:
+    for path in artifacts:  # same name, same place: a repeated upload replaces the file
         client.log_artifact(run.info.run_id, str(path))
     # Tagged last: a round whose logging failed part-way is logged again in full.
     client.set_tag(run.info.run_id, VERSION_TAG, version)
     client.set_tag(run.info.run_id, FINGERPRINT_TAG, fingerprint)
+    client.set_tag(run.info.run_id, DIGEST_TAG, digest)
     client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FINISHED))
     return run.info.run_id, True
 
@@ -202,37 +233,82 @@ def _opens(tracking_uri: str) -> bool:
         return False
 
 
-def publish_round(store, tracking_uri: str, artifact_root: Path, loop: str, round_number: int,
-                  artifacts: list[str], warn=None) -> tuple[list[int], list[int]]:
-    """Log the loop's queued rounds, then this one, from the store; returns ``(logged, queued)`` rounds.
+def round_artifacts(reports_root: Path | None, loop: str, round_number: int) -> list[str]:
+    """The artifacts an audit wrote for a round (its plots folder and Evidently HTML), for a round caught up
+    without them on record."""
+    if reports_root is None:
+        return []
+    folder = reports_root / loop / f"round_{round_number}"
+    found = sorted(str(p) for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    html = reports_root / loop / f"round_{round_number}.html"
+    return found + ([str(html)] if html.is_file() else [])
 
-    A failure queues the round (and keeps earlier queued ones) instead of
-    failing the audit: the store holds everything MLflow needs.
+
+def unconfirmed_rounds(store, loop: str) -> dict[int, tuple]:
+    """Stored rounds of the loop whose current payload MLflow has not confirmed:
+    ``{round: (fingerprint, metrics_version, points, digest)}``, in round order."""
+    writes = store.mlflow_writes(loop)
+    out = {}
+    for rnd, (fingerprint, version, metrics, derived) in sorted(store.round_payloads(loop).items()):
+        points = round_points(metrics, derived)
+        digest = payload_digest(fingerprint, version, points)
+        w = writes.get(rnd)
+        if w is None or w["digest"] != digest or w["confirmed_at"] is None:
+            out[rnd] = (fingerprint, version, points, digest)
+    return out
+
+
+def publish_loop(store, tracking_uri: str, artifact_root: Path, loop: str,
+                 artifacts: dict[int, list[str]] | None = None, reports_root: Path | None = None,
+                 warn=None) -> tuple[list[int], list[int]]:
+    """Log every stored round of the loop that MLflow has not confirmed, in round order; ``(logged, left)``.
+
+    Only the points whose value MLflow does not already hold at the round's
+    step are logged, so a re-audit with unchanged values, or a new metrics
+    version that changes nothing, adds no point. ``artifacts`` gives the
+    files of rounds just audited; other rounds reuse the files on record or,
+    without any, find them under ``reports_root``. A failure leaves that round
+    and every later one unconfirmed (``left``) instead of failing the audit:
+    the store holds everything MLflow needs, and the next publish catches them up.
     """
     if tracking_uri.startswith("sqlite:///") and not _opens(tracking_uri):
         aside = repair_local_database(tracking_uri)
+        if aside:  # a new database holds none of the points on record
+            store.forget_mlflow_writes()
         if warn is not None:
             warn(f"{tracking_uri[len('sqlite:///'):]}: MLflow cannot open this database; "
-                 + (f"it held no run, so it was moved to {aside} and is recreated now; queued rounds are logged "
+                 + (f"it held no run, so it was moved to {aside} and is recreated now; every round is logged "
                     "again from the store" if aside else
-                    "it holds runs, so it is left as it is and rounds are queued: back it up, then run "
+                    "it holds runs, so it is left as it is and rounds wait in the store: back it up, then run "
                     f"`mlflow db upgrade {tracking_uri}`"))
-    pending = {p["round"]: p["artifacts"] for p in store.mlflow_pending(loop)}
-    pending[round_number] = artifacts
-    logged, queued = [], []
-    for rnd in sorted(pending):
-        if queued:  # keep the order: once one fails, the later ones wait too
-            store.queue_mlflow(loop, rnd, pending[rnd])
-            queued.append(rnd)
+    todo = unconfirmed_rounds(store, loop)
+    if not todo:
+        return [], []
+    writes = store.mlflow_writes(loop)
+    logged, left = [], []
+    for rnd, (fingerprint, version, points, digest) in todo.items():
+        if left:  # keep the order: once one fails, the later ones wait too
+            left.append(rnd)
             continue
-        fingerprint, metrics, derived = store.round_payload(loop, rnd)
+        w = writes.get(rnd)
+        held = {} if w is None else w["confirmed_points"]
+        if w is not None and w["digest"] == digest:  # an interrupted write of this payload: the same points again
+            timestamp_ms, files = w["timestamp_ms"], w["artifacts"]
+        else:
+            timestamp_ms, files = int(time.time() * 1000), None
+        if artifacts and rnd in artifacts:
+            files = artifacts[rnd]
+        if files is None:
+            files = (w["artifacts"] if w is not None else None) or round_artifacts(reports_root, loop, rnd)
         try:
-            log_round(tracking_uri, artifact_root, loop, rnd, fingerprint, metrics, derived,
-                      tuple(Path(a) for a in pending[rnd] if Path(a).exists()))
-        except Exception:  # noqa: BLE001 - any tracking failure: queue and go on
-            store.queue_mlflow(loop, rnd, pending[rnd])
-            queued.append(rnd)
+            store.intend_mlflow_write(loop, rnd, digest, timestamp_ms, files)
+            log_round(tracking_uri, artifact_root, loop, rnd, fingerprint,
+                      {k: v for k, v in points.items() if held.get(k) != v}, digest,
+                      tuple(Path(a) for a in files if Path(a).exists()), metrics_version=version,
+                      timestamp_ms=timestamp_ms)
+            store.confirm_mlflow_write(loop, rnd, digest, {**held, **points})
+        except Exception:  # noqa: BLE001 - any tracking or store failure: caught up by the next publish
+            left.append(rnd)
             continue
-        store.mlflow_done(loop, rnd)
         logged.append(rnd)
-    return logged, queued
+    return logged, left

@@ -12,7 +12,7 @@ from metrics_core.registry import metric_names
 from monitor.config import load_settings
 from monitor.exporter import StoreCollector, Exporter
 from monitor.store import TrajectoryStore
-from monitor.tracking import experiment_name, find_round_run, round_runs
+from monitor.tracking import experiment_name, find_round_run, round_runs, unconfirmed_rounds
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -204,7 +204,7 @@ def test_a_half_migrated_mlflow_database_is_repaired_only_when_it_holds_no_run(h
     store = TrajectoryStore(settings.store_url)
     try:
         assert len(store.trajectory("mb")) > 0  # the audit itself never depends on MLflow
-        pending = [p["round"] for p in store.mlflow_pending("mb")]
+        pending = list(unconfirmed_rounds(store, "mb"))
     finally:
         store.close()
     if with_run:  # holds someone's runs: left exactly as it was, the round queued, not lost

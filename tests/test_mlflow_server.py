@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 from flows.audit import audit_round
 from monitor.config import load_settings
 from monitor.store import TrajectoryStore
-from monitor.tracking import find_loop_run, round_runs
+from monitor.tracking import find_loop_run, round_runs, unconfirmed_rounds
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -66,11 +66,11 @@ def test_rounds_audited_while_the_tracking_server_is_down_are_caught_up_once(hom
     r2 = audit_round("down", 2, str(rounds[2]), str(ref), n_boot=0)
     assert (r1["round"], r2["round"]) == (1, 2)
     store = TrajectoryStore(load_settings().store_url)
-    assert [p["round"] for p in store.mlflow_pending("down")] == [1, 2]
+    assert list(unconfirmed_rounds(store, "down")) == [1, 2]
     server = _start_server(backend, artifacts, port)
     try:
         audit_round("down", 3, str(rounds[3]), str(ref), n_boot=0)
-        assert store.mlflow_pending("down") == []
+        assert unconfirmed_rounds(store, "down") == {}
         settings = load_settings()
         run = find_loop_run(uri, "down", settings.artifact_root)
         client = MlflowClient(uri)

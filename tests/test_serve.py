@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,12 +13,7 @@ import numpy as np
 import pytest
 
 from monitor.store import TrajectoryStore
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from processes import free_port, start_prefect_server, stop_server, wait_for
 
 
 def _scrape(port: int) -> str:
@@ -28,18 +22,6 @@ def _scrape(port: int) -> str:
             return resp.read().decode()
     except OSError:
         return ""
-
-
-def _wait_for(predicate, timeout: float, proc, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited ({proc.returncode}) while waiting for {what}")
-        value = predicate()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def _save(path, seed, scale=1.0):
@@ -71,15 +53,15 @@ def _stop(proc) -> str:
 
 def _feed_and_check(tmp_path, proc, port, src, loop):
     """Round 0 arrives with a .done marker, round 1 without (complete once its size is stable)."""
-    _wait_for(lambda: "collapse_up 1.0" in _scrape(port), 120, proc, "the exporter")
+    wait_for(lambda: "collapse_up 1.0" in _scrape(port), 120, proc, "the exporter")
     (src / loop).mkdir(parents=True, exist_ok=True)
     (src / loop / "loop.toml").write_text("bootstrap = 20\n")
     _save(src / loop / "reference.npy", 0)
     _save(src / loop / "round_0.npy", 1)
     (src / loop / "round_0.npy.done").touch()
-    _wait_for(lambda: f'collapse_round{{loop="{loop}"}} 0.0' in _scrape(port), 240, proc, "round 0 to be audited")
+    wait_for(lambda: f'collapse_round{{loop="{loop}"}} 0.0' in _scrape(port), 240, proc, "round 0 to be audited")
     _save(src / loop / "round_1.npy", 2, scale=0.6)
-    text = _wait_for(lambda: (t := _scrape(port)) and f'collapse_watch_audited_files{{loop="{loop}"}} 2.0' in t and t,
+    text = wait_for(lambda: (t := _scrape(port)) and f'collapse_watch_audited_files{{loop="{loop}"}} 2.0' in t and t,
                      240, proc, "round 1 to be audited")
     assert f'collapse_round{{loop="{loop}"}} 1.0' in text
     assert f'collapse_audits_total{{loop="{loop}"}} 2.0' in text  # counted by the flow runs, read from the store
@@ -101,7 +83,7 @@ def _check_store(home, src, loop):
 
 
 def test_serve_watches_a_directory_audits_new_rounds_once_and_stops_on_sigterm(tmp_path):
-    home, src, port = tmp_path / "home", tmp_path / "src", _free_port()
+    home, src, port = tmp_path / "home", tmp_path / "src", free_port()
     src.mkdir()
     proc = _start_serve(home, src, port)
     try:
@@ -126,39 +108,9 @@ def test_serve_refuses_a_missing_watch_directory_before_starting(tmp_path):
     assert proc.stderr.strip() == f"collapse-monitor: error: {tmp_path / 'nope'}: the watched source is not a directory"
 
 
-def _prefect_server(tmp_path, database_url=None):
-    port = _free_port()
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2", "PREFECT_UI_ENABLED": "false",
-           "PREFECT_API_DATABASE_CONNECTION_URL": database_url or f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}"}
-    env.pop("PREFECT_API_URL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
-                             str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}/api"
-
-    def healthy():
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=3) as resp:
-                return resp.status == 200
-        except OSError:
-            return False
-
-    _wait_for(healthy, 180, proc, "the Prefect server")
-    return proc, url
-
-
-def _stop_server(server) -> None:
-    server.send_signal(signal.SIGTERM)
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-
-
 def _serve_fed_and_stopped(tmp_path, home, src, loop, env) -> str:
     """A daemon on a Prefect server fed two rounds (:func:`_feed_and_check`), then stopped cleanly; its output."""
-    port = _free_port()
+    port = free_port()
     src.mkdir(exist_ok=True)
     proc = _start_serve(home, src, port, env, interval=5)
     try:
@@ -181,7 +133,7 @@ def _completed_runs(url: str) -> list[dict]:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_serve_uses_a_prefect_server_when_prefect_api_url_is_set(tmp_path):
-    server, url = _prefect_server(tmp_path)
+    server, url = start_prefect_server(tmp_path)
     try:
         home, src = tmp_path / "home", tmp_path / "src"
         out = _serve_fed_and_stopped(tmp_path, home, src, "srv", {"PREFECT_API_URL": url})
@@ -191,7 +143,7 @@ def test_serve_uses_a_prefect_server_when_prefect_api_url_is_set(tmp_path):
         watch_runs = [r for r in _completed_runs(url) if r["deployment_id"] is not None]
         assert len(watch_runs) >= 3  # scans that audited round 0, round 1, and later ones that found nothing
     finally:
-        _stop_server(server)
+        stop_server(server)
 
 
 def test_serve_once_scans_audits_and_exits(tmp_path, home, prefect_harness, capsys):
@@ -245,20 +197,20 @@ def test_a_daemon_killed_mid_audit_is_replaced_by_one_that_scans_again(tmp_path)
     _save(src / "lp" / "reference.npy", 0)
     _save(src / "lp" / "round_0.npy", 1)
     (src / "lp" / "round_0.npy.done").touch()
-    port = _free_port()
+    port = free_port()
     first = _start_serve(home, src, port, prefect_home)
     output = _Output(first)
     try:
-        _wait_for(lambda: "watch: auditing lp/0" in output.text(), 240, first, "the first daemon to start auditing")
+        wait_for(lambda: "watch: auditing lp/0" in output.text(), 240, first, "the first daemon to start auditing")
     finally:
         os.killpg(first.pid, signal.SIGKILL)  # the whole tree, mid-audit
         first.wait(timeout=30)
     time.sleep(2)
     assert _descendants_alive(first.pid) == []  # nothing it started outlives it
-    port = _free_port()
+    port = free_port()
     second = _start_serve(home, src, port, prefect_home)
     try:
-        _wait_for(lambda: f'collapse_round{{loop="lp"}} 0.0' in _scrape(port), 300, second,
+        wait_for(lambda: f'collapse_round{{loop="lp"}} 0.0' in _scrape(port), 300, second,
                   "the restarted daemon to audit round 0")
     except BaseException:
         print(_stop(second)[-5000:])
@@ -284,11 +236,11 @@ def test_two_daemons_on_one_prefect_database_keep_to_their_own_sources(tmp_path)
         _save(src / name / "round_0.npy", 1)
         (src / name / "round_0.npy.done").touch()
         (src / name / "loop.toml").write_text("bootstrap = 10\n")
-        port = _free_port()
+        port = free_port()
         daemons.append((name, home, port, _start_serve(home, src, port, prefect_home)))
     try:
         for name, _, port, proc in daemons:
-            _wait_for(lambda: f'collapse_round{{loop="{name}"}} 0.0' in _scrape(port), 300, proc,
+            wait_for(lambda: f'collapse_round{{loop="{name}"}} 0.0' in _scrape(port), 300, proc,
                       f"daemon {name} to audit its round")
         time.sleep(6)  # a few more scans of each
         for name, _, port, _ in daemons:
@@ -313,7 +265,7 @@ def test_serve_with_the_store_mlflow_and_a_prefect_server_all_on_postgres(tmp_pa
     store_url = f"{POSTGRES_SERVER}/{postgres_databases()}"
     mlflow_uri = f"{POSTGRES_SERVER}/{postgres_databases()}"
     prefect_db = POSTGRES_SERVER.replace("+psycopg2", "+asyncpg") + "/" + postgres_databases()
-    server, url = _prefect_server(tmp_path, prefect_db)
+    server, url = start_prefect_server(tmp_path, prefect_db)
     try:
         _serve_fed_and_stopped(tmp_path, tmp_path / "home", tmp_path / "src", "pg", {
             "PREFECT_API_URL": url, "COLLAPSE_MONITOR_STORE_URL": store_url, "COLLAPSE_MONITOR_MLFLOW_URI": mlflow_uri})
@@ -329,7 +281,7 @@ def test_serve_with_the_store_mlflow_and_a_prefect_server_all_on_postgres(tmp_pa
         assert sorted(r.data.tags.get("collapse_round", "loop") for r in runs) == ["0", "1", "loop"]
         assert len(_completed_runs(url)) >= 2  # the server, on Postgres, recorded the scans
     finally:
-        _stop_server(server)
+        stop_server(server)
 
 
 def _children(pid: int) -> list[tuple[int, str]]:
@@ -359,11 +311,11 @@ def test_a_killed_command_takes_its_temporary_prefect_api_with_it(tmp_path, verb
            "PREFECT_HOME": str(tmp_path / "prefect-home")}
     env.pop("PREFECT_API_URL", None)
     argv = (["audit", "lp", "0", str(src / "lp" / "round_0.npy"), "--reference", str(src / "lp" / "reference.npy")]
-            if verb == "audit" else ["serve", "--watch", str(src), "--port", str(_free_port())])
+            if verb == "audit" else ["serve", "--watch", str(src), "--port", str(free_port())])
     proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", *argv], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        api = _wait_for(lambda: [p for p, args in _children(proc.pid) if "uvicorn" in args], 180, proc,
+        api = wait_for(lambda: [p for p, args in _children(proc.pid) if "uvicorn" in args], 180, proc,
                         "the temporary Prefect API")
         proc.kill()  # SIGKILL: no atexit, no finally
         proc.wait(timeout=30)

@@ -16,6 +16,29 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
+def _without_traceback(record) -> bool:
+    """Logging filter: a flow or task run that failed on a user-fixable error logs one line, not a traceback
+    (the CLI prints the error itself, in one line)."""
+    from monitor.errors import CollapseMonitorError, disk_full_message
+
+    exc = record.exc_info[1] if record.exc_info else None
+    if exc is not None and (isinstance(exc, CollapseMonitorError) or disk_full_message(exc) is not None):
+        record.exc_info, record.exc_text = None, None
+    return True
+
+
+def prepare_flows() -> None:
+    """Before a command runs flows: tie the temporary Prefect API to this process, and keep the tracebacks of
+    user-fixable errors out of the run logs."""
+    import logging
+
+    tie_temporary_api()
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logger = logging.getLogger(name)
+        if _without_traceback not in logger.filters:
+            logger.addFilter(_without_traceback)
+
+
 def _die_with_parent() -> None:  # runs in the child, between fork and exec
     import ctypes
     import signal

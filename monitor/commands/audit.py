@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from monitor import io, loaders, modalities
-from monitor.commands import quiet_prefect, tie_temporary_api
+from monitor.commands import prepare_flows, quiet_prefect
 from monitor.comparability import check_comparable
 from monitor.config import check_loop_name, check_round_number, load_settings
 from monitor.errors import InputError
@@ -68,7 +68,7 @@ def run(args) -> int:
         store.close()
     if args.json:
         quiet_prefect()
-    tie_temporary_api()
+    prepare_flows()
     from flows.audit import audit_round
     from flows.runners import task_runner
 

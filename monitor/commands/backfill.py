@@ -6,7 +6,7 @@ import json
 import threading
 import time
 
-from monitor.commands import quiet_prefect, tie_temporary_api
+from monitor.commands import prepare_flows, quiet_prefect
 from monitor.config import check_loop_name, load_settings
 from monitor.render import console
 from monitor.store import TrajectoryStore
@@ -33,7 +33,7 @@ def run(args) -> int:
     settings = load_settings(args.home, args.rules)
     settings.rules()
     quiet_prefect()
-    tie_temporary_api()
+    prepare_flows()
     from flows.audit import backfill_loop, plan_backfill
 
     store = TrajectoryStore(settings.store_url)

@@ -115,7 +115,7 @@ class NullProgress:
 def build_null(args, settings) -> int:
     """``calibrate LOOP``: build or refresh the loop's null from its pool, its recorded pool, or a recorded split."""
     from monitor.api import materialise
-    from monitor.commands import quiet_prefect, tie_temporary_api
+    from monitor.commands import prepare_flows, quiet_prefect
     from monitor.null import load_pool, split_reference
 
     loop = check_loop_name(args.loop)
@@ -149,7 +149,7 @@ def build_null(args, settings) -> int:
                                                      else options.get("pool_source", "pool"))
     options.update(pool_path=pool_path, null_rounds=args.null_rounds, pool_source=pool_source)
     quiet_prefect()
-    tie_temporary_api()
+    prepare_flows()
     from flows.audit import audit_round
 
     # Every round not yet audited against this reference (all of them after a split; those left over by an

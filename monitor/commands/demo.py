@@ -65,7 +65,7 @@ from rich.live import Live
 from rich.spinner import Spinner
 from rich.table import Table
 
-from monitor.commands import quiet_prefect, tie_temporary_api
+from monitor.commands import prepare_flows, quiet_prefect
 from monitor.config import load_settings
 from monitor.errors import CollapseMonitorError
 from monitor.render import SEVERITY_STYLE, console
@@ -201,7 +201,7 @@ def run(args) -> int:
     settings = load_settings(args.home, args.rules)
     settings.rules()  # a bad rules file fails before any work
     quiet_prefect()
-    tie_temporary_api()
+    prepare_flows()
     import numpy as np
 
     from monitor.bench.textloop import decode, run_with_models, sample_ngram, wordnet_vocabulary

@@ -122,9 +122,9 @@ def _serve_deployment(exporter: Exporter, parameters: dict, interval: float) -> 
             from prefect.server.api.server import SubprocessASGIServer
             from prefect.settings import PREFECT_API_URL, temporary_settings
 
-            from monitor.commands import tie_temporary_api
+            from monitor.commands import prepare_flows
 
-            tie_temporary_api()  # a SIGKILL of the daemon takes the API down with it
+            prepare_flows()  # a SIGKILL of the daemon takes the API down with it
             temporary = SubprocessASGIServer()
             temporary.start()
             with temporary_settings({PREFECT_API_URL: temporary.api_url}):
