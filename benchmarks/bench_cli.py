@@ -41,8 +41,7 @@ def fill_store(home: Path, rounds: int) -> None:
 
     rng = np.random.default_rng(0)
     names = sorted(n for n, spec in REGISTRY.items() if spec.modality == "embedding")[:20]
-    store = TrajectoryStore(load_settings(home).store_url)
-    try:
+    with TrajectoryStore(load_settings(home).store_url) as store:
         for loop, n in (("main", rounds), ("a", 5), ("b", 5), ("c", 5)):
             for r in range(n):
                 metrics = {m: Estimate(float(0.5 + 0.01 * rng.standard_normal()), None, None, 0.01) for m in names}
@@ -50,8 +49,6 @@ def fill_store(home: Path, rounds: int) -> None:
                                                fingerprint=f"{loop}{r:060d}"[:64], reference_fingerprint="r" * 64,
                                                metrics_version="bench", audited_at=time.time() - 60 * (n - r)))
             evaluate_and_store(store, loop, load_rules())
-    finally:
-        store.close()
 
 
 def timed_command(argv: list[str], env: dict, repeats: int) -> tuple[float, list[str]]:

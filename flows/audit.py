@@ -159,24 +159,18 @@ def compute_metric_group(
 @task(**_IO_RETRIES)
 def check_comparable(store_url: str, loop: str, round_number: int, n_reference: int, n_round: int,
                      reference_fingerprint: str, allow_size_change: bool, allow_reference_change: bool = False) -> None:
-    store = TrajectoryStore(store_url)
-    try:
+    with TrajectoryStore(store_url) as store:
         comparability.check_comparable(
             store.round_sizes(loop), loop, round_number, n_reference=n_reference, n_round=n_round,
             reference_fingerprint=reference_fingerprint, allow_size_change=allow_size_change,
             allow_reference_change=allow_reference_change,
         )
-    finally:
-        store.close()
 
 
 @task(**_IO_RETRIES)
 def persist(store_url: str, record: RoundRecord) -> None:
-    store = TrajectoryStore(store_url)
-    try:
+    with TrajectoryStore(store_url) as store:
         store.record_round(record)
-    finally:
-        store.close()
 
 
 @task(cache_policy=NO_CACHE)
@@ -185,12 +179,9 @@ def ensure_null(store_url: str, loop: str, pipeline: AuditPipeline, pool_path: s
                 source: str = "pool") -> dict:
     """The loop's null from its pool: stored, resumed or built now (see :mod:`monitor.null`)."""
     logger = get_run_logger()
-    store = TrajectoryStore(store_url)
-    try:  # an unchanged pool file (same path, sizes, times) is not re-read on every audit
+    with TrajectoryStore(store_url) as store:  # an unchanged pool file (same path, sizes, times) is not re-read
         stored = null_mod.stored_null_for(store, loop, pool_path, reference_fingerprint, round_size, options,
                                           metrics_core.METRICS_VERSION, null_rounds)
-    finally:
-        store.close()
     if stored is not None:
         return {"key": stored.key, "n_rounds": stored.n_rounds, "pool_size": stored.pool_size}
     signature = null_mod.file_signature(pool_path)  # before reading: a write during the read changes it
@@ -204,26 +195,20 @@ def ensure_null(store_url: str, loop: str, pipeline: AuditPipeline, pool_path: s
         if done % step == 0 or done == total:
             logger.info("loop %s: null pseudo-round %d of %d", loop, done, total)
 
-    store = TrajectoryStore(store_url)
-    try:
+    with TrajectoryStore(store_url) as store:
         null = null_mod.ensure_loop_null(store, loop, pipeline, pool, str(Path(pool_path).resolve()), key, round_size,
                                          n_rounds=null_rounds, seed=seed, source=source, progress=progress,
                                          info={"pool_fingerprint": pool_fingerprint, "pool_signature": signature})
-    finally:
-        store.close()
     return {"key": key, "n_rounds": null.n_rounds, "pool_size": null.pool_size}
 
 
 @task(**_IO_RETRIES)
 def evaluate(store_url: str, loop: str, round_number: int, rules_path: str | None) -> dict:
     """Derivatives, alert states (with history) and risk of the loop, recomputed from the store."""
-    store = TrajectoryStore(store_url)
-    try:
+    with TrajectoryStore(store_url) as store:
         verdict = evaluation.round_verdict(
             evaluation.evaluate_and_store(store, loop, load_rules(rules_path)), round_number
         )
-    finally:
-        store.close()
     for t in verdict["transitions"]:
         get_run_logger().info("loop %s %s: %s -> %s at round %d: %s", loop, t["metric"], t["from"], t["to"],
                                  t["round"], t["reason"])
@@ -233,11 +218,8 @@ def evaluate(store_url: str, loop: str, round_number: int, rules_path: str | Non
 @task(**_IO_RETRIES)
 def record_source(store_url: str, loop: str, round_number: int, data_path: str, reference_path: str,
                   options: dict) -> None:
-    store = TrajectoryStore(store_url)
-    try:
+    with TrajectoryStore(store_url) as store:
         store.record_source(loop, round_number, data_path, reference_path, options)
-    finally:
-        store.close()
 
 
 @task(**_IO_RETRIES)
@@ -246,11 +228,8 @@ def write_round_artifacts(store_url: str, loop: str, round_number: int, out_dir:
     from monitor.plots import loop_plots
 
     out = Path(out_dir)
-    store = TrajectoryStore(store_url)
-    try:
+    with TrajectoryStore(store_url) as store:
         paths = loop_plots(store, loop, out)
-    finally:
-        store.close()
     explanations = out / "alerts.json"
     explanations.write_text(json.dumps({"loop": loop, "round": round_number, "alerts": alerts}, indent=1))
     return [str(p) for p in (*paths, explanations)]
@@ -260,15 +239,12 @@ def write_round_artifacts(store_url: str, loop: str, round_number: int, out_dir:
 def publish_mlflow(store_url: str, tracking_uri: str, artifact_root: str, loop: str, round_number: int | None,
                    artifacts: list[str], reports_root: str | None = None) -> dict:
     """Log the loop's rounds MLflow has not confirmed (this one included), from the store."""
-    store = TrajectoryStore(store_url)
     logger = get_run_logger()
-    try:
+    with TrajectoryStore(store_url) as store:
         logged, left = tracking.publish_loop(
             store, tracking_uri, Path(artifact_root), loop,
             {round_number: artifacts} if round_number is not None else None,
             None if reports_root is None else Path(reports_root), warn=logger.warning)
-    finally:
-        store.close()
     if left:
         logger.warning("MLflow at %s not reachable: rounds %s of loop %s wait in the store for the next audit or "
                        "scan", tracking_uri, left, loop)
@@ -279,11 +255,8 @@ def publish_mlflow(store_url: str, tracking_uri: str, artifact_root: str, loop: 
 
 @task(**_IO_RETRIES)
 def push_to_gateway(store_url: str, loop: str, gateway: str) -> None:
-    store = TrajectoryStore(store_url)
-    try:
+    with TrajectoryStore(store_url) as store:
         exporter.push_loop(store, loop, gateway)
-    finally:
-        store.close()
 
 
 @flow(name="audit-round", log_prints=False)
@@ -473,11 +446,8 @@ def audit_round(
 
 
 def _snapshot(store_url: str, loop: str, round_number: int) -> dict:
-    store = TrajectoryStore(store_url)
-    try:
+    with TrajectoryStore(store_url) as store:
         return store.round_snapshot(loop, round_number)
-    finally:
-        store.close()
 
 
 def _store_and_publish(settings, record: RoundRecord, loop: str, round_number: int, data_path: str,
@@ -499,16 +469,14 @@ def _store_and_publish(settings, record: RoundRecord, loop: str, round_number: i
 
 def _restore(settings, loop: str, round_number: int, before: dict) -> None:
     """Put the round back as it was before this audit, and the loop's evaluation with it (best effort: logged)."""
-    store = TrajectoryStore(settings.store_url)
     try:
-        store.restore_round(loop, round_number, before)
-        if len(store.trajectory(loop)):
-            evaluation.evaluate_and_store(store, loop, load_rules(settings.rules_path))
+        with TrajectoryStore(settings.store_url) as store:
+            store.restore_round(loop, round_number, before)
+            if len(store.trajectory(loop)):
+                evaluation.evaluate_and_store(store, loop, load_rules(settings.rules_path))
     except Exception as exc:  # noqa: BLE001 - e.g. the disk is still full: the next audit of the round repairs it
         get_run_logger().error("loop %s round %d: the failed audit's rows could not be removed: %s", loop,
                                round_number, exc)
-    finally:
-        store.close()
 
 
 def _count_audit(loop, round_number, home, rules_path, outcome: str, seconds: float) -> None:
@@ -516,11 +484,8 @@ def _count_audit(loop, round_number, home, rules_path, outcome: str, seconds: fl
     try:
         if not isinstance(loop, str) or not isinstance(round_number, int):
             return
-        store = TrajectoryStore(load_settings(home, rules_path).store_url)
-        try:
+        with TrajectoryStore(load_settings(home, rules_path).store_url) as store:
             store.record_audit(loop, round_number, outcome, seconds)
-        finally:
-            store.close()
     except Exception as exc:  # noqa: BLE001 - a dead store already failed the audit; counting is best effort
         get_run_logger().warning("could not count the audit of loop %s round %s: %s", loop, round_number, exc)
 
@@ -569,8 +534,7 @@ def backfill_loop(loop: str, home: str | None = None, force: bool = False, rules
     check_loop_name(loop)
     settings = load_settings(home, rules_path)
     load_rules(settings.rules_path)
-    store = TrajectoryStore(settings.store_url)
-    try:
+    with TrajectoryStore(settings.store_url) as store:
         sources = store.sources(loop)
         if not sources:
             raise CollapseMonitorError(
@@ -578,8 +542,6 @@ def backfill_loop(loop: str, home: str | None = None, force: bool = False, rules
             )
         backfill_id, started, resumed = store.open_backfill(loop)
         audits = store.round_audits(loop)
-    finally:
-        store.close()
     todo, skipped = plan_backfill(sources, audits, started, force)
     audited = []
     for src in todo:
@@ -588,9 +550,6 @@ def backfill_loop(loop: str, home: str | None = None, force: bool = False, rules
                     rules_path=None if settings.rules_path is None else str(settings.rules_path),
                     pushgateway=pushgateway, **src["options"])
         audited.append(src["round"])
-    store = TrajectoryStore(settings.store_url)
-    try:
+    with TrajectoryStore(settings.store_url) as store:
         store.finish_backfill(backfill_id)
-    finally:
-        store.close()
     return {"loop": loop, "audited": audited, "skipped": skipped, "resumed": resumed}

@@ -28,32 +28,23 @@ def scan_sources(store_url: str, sources: list[str], manifests: list[str], refer
                  follow_links: bool = False) -> dict:
     """The ready rounds (complete, not yet audited in this version) and the problems met on the way."""
     found = watch.discover(sources, manifests, reference, follow_links=follow_links)
-    store = TrajectoryStore(store_url)
-    try:
+    with TrajectoryStore(store_url) as store:
         ready = watch.ready_rounds(store, found.rounds)
-    finally:
-        store.close()
     return {"ready": ready, "problems": found.problems, "seen": len(found.rounds)}
 
 
 @task(**_IO_RETRIES)
 def mark_file(store_url: str, url: str, status: str, fingerprint: str | None, size: int | None,
               mtime: float | None, error: str | None = None) -> None:
-    store = TrajectoryStore(store_url)
-    try:
+    with TrajectoryStore(store_url) as store:
         store.mark_file(url, status, fingerprint, size, mtime, error)
-    finally:
-        store.close()
 
 
 @task(**_IO_RETRIES)
 def loops_behind_mlflow(store_url: str) -> list[str]:
     """Loops with a stored round MLflow has not confirmed (a kill after the store commit, a dead server)."""
-    store = TrajectoryStore(store_url)
-    try:
+    with TrajectoryStore(store_url) as store:
         return [loop for loop in store.loops() if tracking.unconfirmed_rounds(store, loop)]
-    finally:
-        store.close()
 
 
 @task(**_IO_RETRIES)

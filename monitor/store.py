@@ -235,6 +235,12 @@ class TrajectoryStore:
     def close(self) -> None:
         self.engine.dispose()
 
+    def __enter__(self) -> TrajectoryStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     # -- metric values -------------------------------------------------
     def record_round(self, record: RoundRecord) -> None:
         """Replace every row of ``(loop, round)`` with this audit's, atomically."""

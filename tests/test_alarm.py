@@ -50,8 +50,7 @@ def test_audit_with_a_pool_builds_the_null_and_raises_the_collapse_signal(home, 
     alert = next(a for a in verdict["alerts"] if a["metric"] == "log_volume_ratio")
     assert alert["explanation"]["signal"] == "collapse" and alert["explanation"]["null"]["z"] > 3
     settings = load_settings(None)
-    store = TrajectoryStore(settings.store_url)
-    try:
+    with TrajectoryStore(settings.store_url) as store:
         row = store.null_record("L")
         assert row["n_rounds"] == row["target_rounds"] == 200
         null = store.null("L")
@@ -77,8 +76,6 @@ def test_audit_with_a_pool_builds_the_null_and_raises_the_collapse_signal(home, 
         assert samples[("collapse_signal_state", (("loop", "L"), ("signal", "collapse")))] >= 1
         assert samples[("collapse_signal_state", (("loop", "L"), ("signal", "drift")))] in (0, 1, 2)
         assert samples[("collapse_signal_evidence_ratio", (("loop", "L"), ("signal", "collapse")))] >= 1
-    finally:
-        store.close()
 
 
 def test_a_loop_without_a_pool_says_it_has_no_guarantee(home, pooled_loop, capsys):
@@ -95,8 +92,7 @@ def test_null_build_resumes_after_an_interruption_with_the_same_pseudo_rounds(tm
     rng = np.random.default_rng(3)
     ref, pool = rng.normal(size=(60, 3)), rng.normal(size=(600, 3))
     pipeline = AuditPipeline("embedding", ref, n_boot=0, seed=0)
-    store = TrajectoryStore(f"sqlite:///{tmp_path / 'store.db'}")
-    try:
+    with TrajectoryStore(f"sqlite:///{tmp_path / 'store.db'}") as store:
         def crash_after(limit):
             def progress(done, total):
                 if done >= limit:
@@ -120,8 +116,6 @@ def test_null_build_resumes_after_an_interruption_with_the_same_pseudo_rounds(tm
         assert calls and calls[-1] == 200
         with pytest.raises(CollapseMonitorError, match="pool.*60"):
             ensure_loop_null(store, "M", pipeline, pool[:50], "small.npy", "k", 60, n_rounds=200)
-    finally:
-        store.close()
 
 
 def test_an_unchanged_pool_is_not_read_again_and_a_changed_one_is(home, pooled_loop, monkeypatch, capsys):
@@ -177,11 +171,8 @@ def test_null_statistics_come_from_the_pipeline_audits():
 
 
 def store_rows(loop):
-    store = TrajectoryStore(load_settings(None).store_url)
-    try:
+    with TrajectoryStore(load_settings(None).store_url) as store:
         return store.trajectory(loop).drop(columns=["audited_at"]).to_dict("records")
-    finally:
-        store.close()
 
 
 def test_calibrate_loop_builds_the_null_from_a_pool_or_a_recorded_split(home, pooled_loop, capsys):
@@ -205,13 +196,10 @@ def test_calibrate_loop_builds_the_null_from_a_pool_or_a_recorded_split(home, po
     assert out["guarantee"]["pool_size"] == 60 and out["guarantee"]["round_size"] == 40
     assert out["guarantee"]["pool_too_small"]  # 1.5 round sizes: said plainly, with the ARL0 it supports
     assert out["guarantee"]["source"] == "split" and "held out of the reference" in out["guarantee"]["message"]
-    store = TrajectoryStore(load_settings(None).store_url)
-    try:
+    with TrajectoryStore(load_settings(None).store_url) as store:
         sizes = store.round_sizes("S")
         assert set(sizes["n_reference"]) == {40}  # both rounds now compare with (a subsample of) the reference part
         assert {s["reference_path"] for s in store.sources("S")} == {out["split"]["reference_part"]}
-    finally:
-        store.close()
     # a pool too small for pseudo-rounds is refused before anything is stored
     before = store_rows("T")
     assert main(["calibrate", "T", "--pool", out["split"]["pool_part"], "--null-rounds", "200"]) == 1

@@ -57,11 +57,8 @@ def test_audit_runs_its_tasks_on_a_dask_cluster_and_matches_the_thread_runner(tm
     assert names == ["compute_metric_group"] * len(metrics_core.SUITE_GROUPS)
     assert results["dask"]["metrics"] == results["threads"]["metrics"]
     assert results["dask"]["status"] == results["threads"]["status"]
-    store = TrajectoryStore(f"sqlite:///{tmp_path / 'dask' / 'store.db'}")
-    try:
+    with TrajectoryStore(f"sqlite:///{tmp_path / 'dask' / 'store.db'}") as store:
         assert len(store.trajectory("lp")) == len(results["dask"]["metrics"])
-    finally:
-        store.close()
 
 
 def test_a_dask_address_without_the_dask_runner_is_refused(tmp_path, capsys):

@@ -146,14 +146,11 @@ def test_demo_audits_the_l4_loop_and_reports_lead_time(home, capsys):
     trace = l4_text(SEED, ROUNDS, n_samples=M, n_audit=N_AUDIT, n_reference=N_AUDIT)
 
     settings = load_settings()
-    store = TrajectoryStore(settings.store_url)
-    try:
+    with TrajectoryStore(settings.store_url) as store:
         (loop,) = store.loops()
         rounds = sorted(store.trajectory(loop)["round"].unique().tolist())
         history = store.alert_history(loop)
         all_history = store.alert_history(loop, include_superseded=True)
-    finally:
-        store.close()
     assert loop.startswith(f"demo-l4-text-s{SEED}-") and f"loop {loop}:" in out
     assert rounds == list(range(ROUNDS + 1))
     assert re.search(r"^exporter: http://127\.0\.0\.1:\d+/metrics$", out, re.M)
@@ -204,22 +201,16 @@ def test_demo_audits_the_l4_loop_and_reports_lead_time(home, capsys):
     # round 0 is generation 0 itself, a no-feedback draw: the causal replay raises nothing there
     assert _verdict(rerun)["alarm"] in (None, 1) and "0" not in [str(_first_raise(history))]
     assert {p.name: p.stat().st_mtime_ns for p in workdir.iterdir()} == mtimes
-    store = TrajectoryStore(settings.store_url)
-    try:
+    with TrajectoryStore(settings.store_url) as store:
         assert store.loops() == [loop]
         assert store.alert_history(loop)["id"].tolist() == history["id"].tolist()
         assert len(store.alert_history(loop, include_superseded=True)) == len(all_history)
-    finally:
-        store.close()
     metrics_after = _stored_metrics(settings.store_url, loop)
     assert metrics_after.keys() == metrics_before.keys()
     assert all(metrics_after[k] == pytest.approx(v, rel=1e-12) for k, v in metrics_before.items())
 
 
 def _stored_metrics(store_url: str, loop: str) -> dict[tuple[int, str], float]:
-    store = TrajectoryStore(store_url)
-    try:
+    with TrajectoryStore(store_url) as store:
         t = store.trajectory(loop)
-    finally:
-        store.close()
     return {(int(r), m): float(v) for r, m, v in zip(t["round"], t["metric"], t["value"])}

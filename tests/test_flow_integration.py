@@ -201,12 +201,9 @@ def test_a_half_migrated_mlflow_database_is_repaired_only_when_it_holds_no_run(h
     before = db.read_bytes()
     audit_round("mb", 0, str(rounds[0]), str(ref), n_boot=0)
     aside = list(settings.home.glob("mlflow.db.broken-*"))
-    store = TrajectoryStore(settings.store_url)
-    try:
+    with TrajectoryStore(settings.store_url) as store:
         assert len(store.trajectory("mb")) > 0  # the audit itself never depends on MLflow
         pending = list(unconfirmed_rounds(store, "mb"))
-    finally:
-        store.close()
     if with_run:  # holds someone's runs: left exactly as it was, the round queued, not lost
         assert db.read_bytes() == before and aside == [] and pending == [0]
     else:  # nothing to lose: moved aside, recreated, the round logged
@@ -224,12 +221,9 @@ def test_an_audit_that_fails_after_storing_leaves_the_round_as_it_was(home, shri
     ref, rounds = shrinking_rounds
     first = audit_round("fd", 0, str(rounds[0]), str(ref), n_boot=0)
     settings = load_settings()
-    store = TrajectoryStore(settings.store_url)
-    try:
+    with TrajectoryStore(settings.store_url) as store:
         kept = store.trajectory("fd").drop(columns=["audited_at"])
         kept_sources = store.sources("fd")
-    finally:
-        store.close()
 
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -238,13 +232,10 @@ def test_an_audit_that_fails_after_storing_leaves_the_round_as_it_was(home, shri
     for rnd, data in ((0, rounds[2]), (1, rounds[1])):  # a re-audit with other data, and a new round
         with pytest.raises(OSError, match="No space left"):
             audit_round("fd", rnd, str(data), str(ref), n_boot=0)
-    store = TrajectoryStore(settings.store_url)
-    try:
+    with TrajectoryStore(settings.store_url) as store:
         after = store.trajectory("fd").drop(columns=["audited_at"])
         assert after.equals(kept)  # round 0 as the first audit stored it, round 1 absent
         assert store.sources("fd") == kept_sources
         assert sorted(store.round_audits("fd")) == [0]
         assert set(store.derivatives("fd")["round"]) == {0}  # the evaluation is the pre-failure one again
-    finally:
-        store.close()
     assert first["round"] == 0

@@ -138,12 +138,9 @@ def test_a_round_arriving_out_of_order_relogs_the_later_steps_it_changes(store_u
 
 
 def test_a_dead_tracking_server_leaves_every_round_in_the_store_in_order(store_url, tmp_path):
-    store = TrajectoryStore(store_url)
-    try:
+    with TrajectoryStore(store_url) as store:
         for rnd in (0, 1, 2):
             _store_round(store, "L", rnd, RECALLS[rnd])
         dead = "http://127.0.0.1:9"  # discard port: refused at once
         assert tracking.publish_loop(store, dead, tmp_path, "L") == ([], [0, 1, 2])
         assert list(tracking.unconfirmed_rounds(store, "L")) == [0, 1, 2]
-    finally:
-        store.close()

@@ -70,16 +70,13 @@ def _feed_and_check(tmp_path, proc, port, src, loop):
 
 
 def _check_store(home, src, loop):
-    store = TrajectoryStore(f"sqlite:///{home / 'store.db'}")
-    try:
+    with TrajectoryStore(f"sqlite:///{home / 'store.db'}") as store:
         files = store.watched_files(loop)
         assert list(files["status"]) == ["audited", "audited"]
         assert len(store.trajectory(loop).query("metric == 'recall'")) == 2
         audits = store.round_audits(loop)
         assert sorted(audits) == [0, 1]
         assert all(a["audited_at"] < files["handled_at"].max() + 1 for a in audits.values())
-    finally:
-        store.close()
 
 
 def test_serve_watches_a_directory_audits_new_rounds_once_and_stops_on_sigterm(tmp_path):
@@ -210,18 +207,15 @@ def test_a_daemon_killed_mid_audit_is_replaced_by_one_that_scans_again(tmp_path)
     port = free_port()
     second = _start_serve(home, src, port, prefect_home)
     try:
-        wait_for(lambda: f'collapse_round{{loop="lp"}} 0.0' in _scrape(port), 300, second,
+        wait_for(lambda: 'collapse_round{loop="lp"} 0.0' in _scrape(port), 300, second,
                   "the restarted daemon to audit round 0")
     except BaseException:
         print(_stop(second)[-5000:])
         raise
     out = _stop(second)
     assert "left by a killed daemon as crashed" in out, out[-3000:]
-    store = TrajectoryStore(f"sqlite:///{home / 'store.db'}")
-    try:
+    with TrajectoryStore(f"sqlite:///{home / 'store.db'}") as store:
         assert len(store.trajectory("lp").query("metric == 'recall'")) == 1  # exactly once
-    finally:
-        store.close()
 
 
 @pytest.mark.faults
@@ -249,11 +243,8 @@ def test_two_daemons_on_one_prefect_database_keep_to_their_own_sources(tmp_path)
     finally:
         outs = [_stop(proc) for *_, proc in daemons]
     for (name, home, _, _), out in zip(daemons, outs):
-        store = TrajectoryStore(f"sqlite:///{home / 'store.db'}")
-        try:
+        with TrajectoryStore(f"sqlite:///{home / 'store.db'}") as store:
             assert store.loops() == [name], out[-3000:]
-        finally:
-            store.close()
 
 
 @pytest.mark.postgres
@@ -269,12 +260,9 @@ def test_serve_with_the_store_mlflow_and_a_prefect_server_all_on_postgres(tmp_pa
     try:
         _serve_fed_and_stopped(tmp_path, tmp_path / "home", tmp_path / "src", "pg", {
             "PREFECT_API_URL": url, "COLLAPSE_MONITOR_STORE_URL": store_url, "COLLAPSE_MONITOR_MLFLOW_URI": mlflow_uri})
-        store = TrajectoryStore(store_url)
-        try:
+        with TrajectoryStore(store_url) as store:
             assert len(store.trajectory("pg").query("metric == 'recall'")) == 2
             assert sorted(store.round_audits("pg")) == [0, 1]
-        finally:
-            store.close()
         client = mlflow.MlflowClient(tracking_uri=mlflow_uri)
         (experiment,) = [e for e in client.search_experiments() if e.name == "collapse-monitor/pg"]
         runs = client.search_runs([experiment.experiment_id])

@@ -61,13 +61,10 @@ def test_out_of_order_rounds_sorted_and_loops_isolated(store):
 
 
 def _write_rounds(url, writer, rounds, barrier):
-    store = TrajectoryStore(url)
-    try:
+    with TrajectoryStore(url) as store:
         barrier.wait(timeout=60)
         for r in rounds:
             store.record_round(_record("c", r, {f"m{j}": float(writer) for j in range(20)}, fp=str(writer)))
-    finally:
-        store.close()
 
 
 @pytest.mark.faults
@@ -85,14 +82,11 @@ def test_two_processes_auditing_one_loop_concurrently_leave_each_round_once_and_
     for p in procs:
         p.join(timeout=120)
         assert p.exitcode == 0
-    store = TrajectoryStore(store_url)
-    try:
+    with TrajectoryStore(store_url) as store:
         t = store.trajectory("c")
         assert len(t) == 30 * 20 and not t.duplicated(["round", "metric"]).any()
         per_round = t.groupby("round")["value"].nunique()
         assert (per_round == 1).all()  # every round entirely one writer's audit, never a mix
-    finally:
-        store.close()
 
 
 def test_the_alarm_path_stores_and_reads_back_on_each_backend(store):

@@ -291,8 +291,7 @@ def test_watch_flow_audits_new_rounds_once_refuses_bad_ones_and_keeps_going(tmp_
     assert first["audited"] == ["good/0", "good/1"]
     assert first["refused"] == ["broken/0"]
     assert first["retry"] == ["noref/0"]  # no reference yet: not refused, retried
-    store = TrajectoryStore(f"sqlite:///{home / 'store.db'}")
-    try:
+    with TrajectoryStore(f"sqlite:///{home / 'store.db'}") as store:
         rows = store.watched_files()
         assert dict(zip(rows["url"], rows["status"])) == {
             str(src / "broken" / "round_0.npy"): "failed", str(src / "good" / "round_0.npy"): "audited",
@@ -313,5 +312,3 @@ def test_watch_flow_audits_new_rounds_once_refuses_bad_ones_and_keeps_going(tmp_
         after = store.round_audits("good")
         assert after[0] == audited_at[0] and after[1]["fingerprint"] != audited_at[1]["fingerprint"]
         assert len(store.trajectory("good").query("metric == 'recall'")) == 2  # replaced, not duplicated
-    finally:
-        store.close()

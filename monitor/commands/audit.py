@@ -58,14 +58,11 @@ def run(args) -> int:
     n_reference, n_round, reference_fingerprint, reference_path, data_path = _validated_sizes(args, modality)
     settings = load_settings(args.home, args.rules)
     settings.rules()  # a bad rules file is refused before anything runs
-    store = TrajectoryStore(settings.store_url)
-    try:
+    with TrajectoryStore(settings.store_url) as store:
         check_comparable(
             store.round_sizes(args.loop), args.loop, args.round, n_reference=n_reference, n_round=n_round,
             reference_fingerprint=reference_fingerprint, allow_size_change=args.allow_size_change,
         )
-    finally:
-        store.close()
     if args.json:
         quiet_prefect()
     prepare_flows()

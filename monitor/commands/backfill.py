@@ -16,16 +16,13 @@ def _watch_progress(store_url: str, loop: str, since: float, total: int, stop: t
     """Advance a bar as rounds are re-audited (read from the store while the flow runs in the main thread)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    store = TrajectoryStore(store_url)
-    try:
+    with TrajectoryStore(store_url) as store:
         with Progress(TextColumn(f"backfill {loop}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console(), disable=not show, transient=True) as bar:
             task = bar.add_task("rounds", total=total)
             while not stop.wait(0.5):
                 done = sum(a["audited_at"] >= since for a in store.round_audits(loop).values())
                 bar.update(task, completed=min(done, total))
-    finally:
-        store.close()
 
 
 def run(args) -> int:
@@ -36,13 +33,10 @@ def run(args) -> int:
     prepare_flows()
     from flows.audit import backfill_loop, plan_backfill
 
-    store = TrajectoryStore(settings.store_url)
-    try:
+    with TrajectoryStore(settings.store_url) as store:
         open_backfill = store.unfinished_backfill(args.loop)
         todo, _ = plan_backfill(store.sources(args.loop), store.round_audits(args.loop),
                                 None if open_backfill is None else open_backfill[1], args.force)
-    finally:
-        store.close()
     stop = threading.Event()
     bar = threading.Thread(target=_watch_progress, daemon=True, args=(
         settings.store_url, args.loop, time.time(), len(todo), stop, not args.json))

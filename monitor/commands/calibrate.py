@@ -79,8 +79,7 @@ def _null_bar(store_url: str, loop: str, since: float, total: int, stop, show: b
     """Advance a bar as the loop's null is checkpointed (read from the store while the flow builds it)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    store = TrajectoryStore(store_url)
-    try:
+    with TrajectoryStore(store_url) as store:
         with Progress(TextColumn(f"null of {loop}"), BarColumn(), MofNCompleteColumn(), TextColumn("pseudo-rounds"),
                       TimeElapsedColumn(), console=console(), disable=not show, transient=True) as bar:
             task = bar.add_task("pseudo-rounds", total=total)
@@ -88,8 +87,6 @@ def _null_bar(store_url: str, loop: str, since: float, total: int, stop, show: b
                 row = store.null_record(loop)
                 done = row["n_rounds"] if row is not None and row["updated_at"] >= since else 0
                 bar.update(task, completed=min(done, total))
-    finally:
-        store.close()
 
 
 class NullProgress:
@@ -119,11 +116,8 @@ def build_null(args, settings) -> int:
     from monitor.null import load_pool, split_reference
 
     loop = check_loop_name(args.loop)
-    store = TrajectoryStore(settings.store_url)
-    try:
+    with TrajectoryStore(settings.store_url) as store:
         sources = store.sources(loop)
-    finally:
-        store.close()
     if not sources:
         raise CollapseMonitorError(f"loop {loop!r}: no recorded rounds; audit a round first (with --pool to build "
                                    "its null at once)")
@@ -195,8 +189,7 @@ def run(args) -> int:
         raise CollapseMonitorError("calibrate: give either --reference FILE or --from-loop LOOP (one or more)")
     fpc = 1.0
     if args.from_loop:
-        store = TrajectoryStore(settings.store_url)
-        try:
+        with TrajectoryStore(settings.store_url) as store:
             parts = []
             for loop in args.from_loop:
                 check_loop_name(loop)
@@ -204,8 +197,6 @@ def run(args) -> int:
                 if t.empty:
                     raise CollapseMonitorError(f"loop {loop!r}: no audited rounds in {store.url}")
                 parts.append(t[["loop", "round", "metric", "value", "std_error"]])
-        finally:
-            store.close()
         control = pd.concat(parts, ignore_index=True)
         source = "control loops " + ", ".join(args.from_loop)
     else:

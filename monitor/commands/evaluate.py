@@ -19,9 +19,8 @@ def run(args) -> int:
         check_loop_name(loop)
     settings = load_settings(args.home, args.rules)
     rules = settings.rules()
-    store = TrajectoryStore(settings.store_url)
     results = []
-    try:
+    with TrajectoryStore(settings.store_url) as store:
         known = store.loops()
         loops = args.loops or known
         unknown = [loop for loop in loops if loop not in known]
@@ -33,8 +32,6 @@ def run(args) -> int:
             ev = evaluate_and_store(store, loop, rules)
             results.append({"loop": loop, "status": ev.status, "risk": ev.latest_risk(),
                             "alerts": [s.as_dict() for s in ev.states if s.severity != "ok"]})
-    finally:
-        store.close()
     if args.json:
         print(json.dumps({"rules": list(rules.sources), "loops": results}))
         return 0

@@ -17,16 +17,13 @@ def run(args) -> int:
     check_loop_name(args.loop)
     settings = load_settings(args.home)
     out = Path(args.out) if args.out else settings.home / "reports" / args.loop
-    store = TrajectoryStore(settings.store_url)
-    try:
+    with TrajectoryStore(settings.store_url) as store:
         report = loop_report(store, args.loop)  # refuses unknown loops
         try:
             pngs = loop_plots(store, args.loop, out)
             files = [html_report(report, pngs, out / f"{args.loop}.html")] if args.format == "html" else pngs
         except OSError as exc:
             raise CollapseMonitorError(f"{out}: cannot write the report: {exc.strerror}") from exc
-    finally:
-        store.close()
     if args.format == "html":
         for png in pngs:
             png.unlink()  # inlined in the page

@@ -122,22 +122,16 @@ def loops_overview(store: TrajectoryStore, now: float | None = None,
 def run(args) -> int:
     settings = load_settings(args.home)
     if args.loop is None:
-        store = TrajectoryStore(settings.store_url)
-        try:
+        with TrajectoryStore(settings.store_url) as store:
             rows = loops_overview(store, stale_after=args.stale_after * 3600.0)
-        finally:
-            store.close()
         if args.json:
             print(json.dumps({"loops": rows}))
         else:
             render_overview(console(), rows, store.url)
         return 0
     check_loop_name(args.loop)
-    store = TrajectoryStore(settings.store_url)
-    try:
+    with TrajectoryStore(settings.store_url) as store:
         report = loop_report(store, args.loop)
-    finally:
-        store.close()
     if args.json:
         print(json.dumps(report))
     else:

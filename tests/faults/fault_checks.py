@@ -35,8 +35,7 @@ def check_repaired(home: Path, env: dict, loop: str, expected_rounds: set[int]) 
             assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         finally:
             con.close()
-    store = TrajectoryStore(store_url)
-    try:
+    with TrajectoryStore(store_url) as store:
         # 2. Every round exactly once, and whole: one row per (round, metric), every metric of the others.
         traj = store.trajectory(loop)
         assert set(traj["round"]) == expected_rounds
@@ -49,8 +48,6 @@ def check_repaired(home: Path, env: dict, loop: str, expected_rounds: set[int]) 
         assert mixed == []
         # 3. Every stored round in MLflow exactly once: confirmed, one round run, one point a step.
         assert tracking.unconfirmed_rounds(store, loop) == {}
-    finally:
-        store.close()
     runs = tracking.round_runs(settings.mlflow_uri, loop, settings.artifact_root)
     assert [int(r.data.tags["collapse_round"]) for r in runs] == sorted(expected_rounds)
     parent = tracking.find_loop_run(settings.mlflow_uri, loop, settings.artifact_root)

@@ -89,9 +89,6 @@ def test_a_hanging_tracking_server_delays_the_audit_by_its_timeout_and_the_round
     assert result.returncode == 0, result.stderr[-3000:]
     assert "wait in the store" in result.stderr + result.stdout
     assert elapsed < 120
-    store = TrajectoryStore(f"sqlite:///{home / 'store.db'}")
-    try:
+    with TrajectoryStore(f"sqlite:///{home / 'store.db'}") as store:
         assert len(store.trajectory("hang")) > 0
         assert list(tracking.unconfirmed_rounds(store, "hang")) == [0]
-    finally:
-        store.close()
