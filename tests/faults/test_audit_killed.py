@@ -65,13 +65,3 @@ def test_an_audit_killed_around_the_store_commit_is_repaired_on_each_store(phase
                                                                            prefect_api, no_process_outlives,
                                                                            store_url):
     _run_fault(phase, tmp_path, shrinking_rounds, prefect_api, no_process_outlives, store_url)
-
-
-def test_a_killed_audit_takes_its_temporary_prefect_api_with_it(tmp_path, shrinking_rounds, no_process_outlives):
-    """Without a Prefect server the audit starts a temporary API; a SIGKILL mid-audit must not orphan it."""
-    ref, rounds = shrinking_rounds
-    env = {**os.environ, no_process_outlives.split("=")[0]: no_process_outlives.split("=")[1]}
-    env.pop("PREFECT_API_URL", None)
-    killed = audit(LOOP, "metrics", tmp_path / "home", env, 0, rounds[0], ref)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    # no_process_outlives checks at teardown that the uvicorn child died with its parent
