@@ -39,18 +39,56 @@ def _positive_float(text: str) -> float:
     return value
 
 
+HOME_HELP = "state directory (default: $COLLAPSE_MONITOR_HOME or ./.collapse-monitor)"
+RULES_HELP = ("alert rules TOML overlaid on the defaults "
+              "(default: $COLLAPSE_MONITOR_RULES, else rules.toml in the state directory if present)")
+
+
+def _flag_parents() -> dict[str, argparse.ArgumentParser]:
+    """Parent parsers for the flags several verbs share, declared once."""
+    def parent() -> argparse.ArgumentParser:
+        return argparse.ArgumentParser(add_help=False)
+
+    state = parent()  # also accepted after the verb; SUPPRESS keeps a value given before it
+    state.add_argument("--home", default=argparse.SUPPRESS, help=HOME_HELP)
+    state.add_argument("--rules", default=argparse.SUPPRESS, help=RULES_HELP)
+    as_json = parent()
+    as_json.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    sampling = parent()
+    sampling.add_argument("--k", type=_positive_int, default=5, help="k-NN neighbourhood size (default 5)")
+    sampling.add_argument("--seed", type=_non_negative_int, default=0,
+                          help="bootstrap and subsampling seed (default 0)")
+    sampling.add_argument("--max-samples", type=_positive_int, default=DEFAULT_MAX_SAMPLES,
+                          help=f"subsample each set to at most this many rows (default {DEFAULT_MAX_SAMPLES})")
+    null = parent()
+    null.add_argument("--null-rounds", type=_positive_int, default=1000,
+                      help="pseudo-rounds in the loop's null (default 1000, at least 200)")
+    runner = parent()
+    runner.add_argument("--task-runner", choices=("threads", "dask"), default="threads",
+                        help="where each audit's tasks run (default threads)")
+    runner.add_argument("--dask-address", metavar="URL",
+                        help="Dask scheduler for --task-runner dask, e.g. tcp://10.0.0.5:8786 (default: a local cluster)")
+    runner.add_argument("--push-gateway", metavar="URL",
+                        help="push each audited loop's series to this Prometheus Pushgateway "
+                             "(default: $COLLAPSE_MONITOR_PUSHGATEWAY)")
+    return {"state": state, "json": as_json, "sampling": sampling, "null": null, "runner": runner}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="collapse-monitor",
         description="Longitudinal model-collapse monitoring for self-training loops.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--home", help="state directory (default: $COLLAPSE_MONITOR_HOME or ./.collapse-monitor)")
-    parser.add_argument("--rules", help="alert rules TOML overlaid on the defaults "
-                        "(default: $COLLAPSE_MONITOR_RULES, else rules.toml in the state directory if present)")
+    parser.add_argument("--home", help=HOME_HELP)
+    parser.add_argument("--rules", help=RULES_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    flags = _flag_parents()
 
-    audit = sub.add_parser("audit", help="audit one generation round against the reference")
+    def verb(name: str, help: str, *shared: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, parents=[flags["state"], *(flags[s] for s in shared)])
+
+    audit = verb("audit", "audit one generation round against the reference", "json", "sampling", "null", "runner")
     audit.add_argument("loop", help="name of the self-training loop")
     audit.add_argument("round", type=int, help="round (generation) number, >= 0")
     audit.add_argument("data", help="the round's file: .npy embeddings [M, D], text (.jsonl, .txt, .csv, .parquet) "
@@ -69,42 +107,25 @@ def build_parser() -> argparse.ArgumentParser:
                        "(column = \"numeric\" or \"categorical\")")
     audit.add_argument("--pool", help="real data held out from the reference (same format): the loop's null is built "
                                       "from it once, and alarms get a false-alarm guarantee (see docs/alerts.md)")
-    audit.add_argument("--null-rounds", type=_positive_int, default=1000,
-                       help="pseudo-rounds in the loop's null (default 1000, at least 200)")
-    audit.add_argument("--k", type=_positive_int, default=5, help="k-NN neighbourhood size (default 5)")
     audit.add_argument("--bootstrap", type=_non_negative_int, default=200, help="bootstrap replicates, 0 for none (default 200)")
-    audit.add_argument("--seed", type=_non_negative_int, default=0, help="bootstrap and subsampling seed (default 0)")
-    audit.add_argument("--max-samples", type=_positive_int, default=DEFAULT_MAX_SAMPLES,
-                       help=f"subsample each set to at most this many rows (default {DEFAULT_MAX_SAMPLES})")
     audit.add_argument("--allow-size-change", action="store_true",
                        help="audit even if the sizes differ from the loop's other rounds")
-    audit.add_argument("--push-gateway", metavar="URL",
-                       help="push the loop's series to this Prometheus Pushgateway after the audit "
-                            "(default: $COLLAPSE_MONITOR_PUSHGATEWAY)")
-    audit.add_argument("--task-runner", choices=("threads", "dask"), default="threads",
-                       help="where the audit's tasks run (default threads)")
-    audit.add_argument("--dask-address", metavar="URL",
-                       help="Dask scheduler for --task-runner dask, e.g. tcp://10.0.0.5:8786 (default: a local cluster)")
-    audit.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
-    status = sub.add_parser("status", help="trajectory and alert state of a loop; without LOOP, every loop at a glance")
+    status = verb("status", "trajectory and alert state of a loop; without LOOP, every loop at a glance", "json")
     status.add_argument("loop", nargs="?", help="the loop (default: an overview of all loops, riskiest first)")
     status.add_argument("--stale-after", type=_positive_float, default=6.0, metavar="HOURS",
                         help="overview: a loop not audited for this long is stale (default 6, as CollapseAuditStale)")
-    status.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
-    evaluate = sub.add_parser("evaluate", help="recompute derivatives, alerts and risk from stored values (after a rules change)")
+    evaluate = verb("evaluate", "recompute derivatives, alerts and risk from stored values (after a rules change)",
+                    "json")
     evaluate.add_argument("loops", nargs="*", metavar="LOOP", help="loops to re-evaluate (default: all)")
-    evaluate.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
-    calibrate = sub.add_parser(
-        "calibrate", help="build or refresh a loop's null (LOOP [--pool POOL]); or, for loops without one, "
-                          "set the derivative rules' thresholds on control loops (--reference / --from-loop)")
+    calibrate = verb("calibrate", "build or refresh a loop's null (LOOP [--pool POOL]); or, for loops without one, "
+                                  "set the derivative rules' thresholds on control loops (--reference / --from-loop)",
+                     "json", "sampling", "null")
     calibrate.add_argument("loop", nargs="?", help="the loop whose null to build or refresh (its alarm's guarantee)")
     calibrate.add_argument("--pool", help="real data held out from the loop's reference, same format; default: the "
                                           "loop's recorded pool, else the reference is split in two (recorded)")
-    calibrate.add_argument("--null-rounds", type=_positive_int, default=1000,
-                           help="pseudo-rounds in the loop's null (default 1000, at least 200)")
     source = calibrate.add_mutually_exclusive_group()
     source.add_argument("--reference", help="make control rounds from this reference (.npy): fresh subsamples, no feedback")
     source.add_argument("--from-loop", action="append", metavar="LOOP",
@@ -113,28 +134,21 @@ def build_parser() -> argparse.ArgumentParser:
                            help="average rounds before a false alarm (default 200)")
     calibrate.add_argument("--control-rounds", type=_positive_int, default=40,
                            help="control rounds made from --reference (default 40)")
-    calibrate.add_argument("--k", type=_positive_int, default=5, help="k-NN neighbourhood size (default 5)")
     calibrate.add_argument("--bootstrap", type=_positive_int, default=200, help="bootstrap replicates (default 200)")
-    calibrate.add_argument("--seed", type=_non_negative_int, default=0, help="seed (default 0)")
-    calibrate.add_argument("--max-samples", type=_positive_int, default=DEFAULT_MAX_SAMPLES,
-                           help=f"subsample each set to at most this many rows (default {DEFAULT_MAX_SAMPLES})")
     calibrate.add_argument("--out", help="where to write the calibrated rules (default: rules.toml in the state directory)")
-    calibrate.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
-    backfill = sub.add_parser("backfill", help="re-audit a loop's rounds from their recorded files (resumable)")
+    backfill = verb("backfill", "re-audit a loop's rounds from their recorded files (resumable)", "json")
     backfill.add_argument("loop")
     backfill.add_argument("--force", action="store_true",
                           help="re-audit every round, not only those audited with another metrics version")
-    backfill.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
-    report = sub.add_parser("report", help="trajectory plots of a loop (PNG per family, or one HTML page)")
+    report = verb("report", "trajectory plots of a loop (PNG per family, or one HTML page)", "json")
     report.add_argument("loop")
     report.add_argument("--format", choices=("png", "html"), default="png", help="output format (default png)")
     report.add_argument("--out", help="output directory (default: reports/LOOP in the state directory)")
-    report.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
-    serve = sub.add_parser("serve", help="serve the Prometheus exporter and, with --watch/--manifest, "
-                           "audit new round files as they appear (until SIGTERM)")
+    serve = verb("serve", "serve the Prometheus exporter and, with --watch/--manifest, audit new round files as they "
+                          "appear (until SIGTERM)", "runner")
     serve.add_argument("--host", default="127.0.0.1", help="exporter bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=_non_negative_int, default=DEFAULT_PORT, help=f"exporter port (default {DEFAULT_PORT})")
     serve.add_argument("--watch", action="append", metavar="DIR_OR_URL",
@@ -148,25 +162,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--follow-links", action="store_true",
                        help="audit round files and loop folders that are links out of the watched directory "
                             "(refused by default)")
-    serve.add_argument("--task-runner", choices=("threads", "dask"), default="threads",
-                       help="where each audit's tasks run (default threads)")
-    serve.add_argument("--dask-address", metavar="URL",
-                       help="Dask scheduler for --task-runner dask, e.g. tcp://10.0.0.5:8786 (default: a local cluster)")
-    serve.add_argument("--push-gateway", metavar="URL",
-                       help="push each audited loop's series to this Pushgateway (default: $COLLAPSE_MONITOR_PUSHGATEWAY)")
 
-    bench = sub.add_parser("bench", help="meta-evaluation benchmark: collapse loops and controls with known onsets; "
-                           "writes docs/benchmark.md")
+    bench = verb("bench", "meta-evaluation benchmark: collapse loops and controls with known onsets; writes "
+                          "docs/benchmark.md", "json")
     bench.add_argument("--quick", action="store_true", help="few seeds and small samples (CI: under 2 minutes)")
     bench.add_argument("--seeds", type=_positive_int, help="seeds per loop (default: 2 quick, 8 full)")
     bench.add_argument("--loops", metavar="PATTERN", help="only loop ids matching this glob, e.g. 'L1-*'")
     bench.add_argument("--workers", type=_positive_int, default=2, help="worker processes (default 2)")
     bench.add_argument("--out", default="docs/benchmark.md",
                        help="the Markdown report; plots go beside it in <stem>/ (default docs/benchmark.md)")
-    bench.add_argument("--json", action="store_true", help="print exactly one JSON object with the results")
 
-    demo = sub.add_parser("demo", help="the L4 real-text collapse loop (a bigram model refitted on its own "
-                          "samples), audited round by round, with its alarm and lead time over the true onset")
+    demo = verb("demo", "the L4 real-text collapse loop (a bigram model refitted on its own samples), audited round "
+                        "by round, with its alarm and lead time over the true onset")
     demo.add_argument("--rounds", type=_positive_int, default=9,
                       help="generations after generation 0; rounds 0..ROUNDS are audited (default 9)")
     demo.add_argument("--seed", type=_non_negative_int, default=0, help="simulation seed (default 0)")

@@ -379,3 +379,19 @@ def test_status_table_shows_trend_sparklines(home, capsys):
     capsys.readouterr()
     assert main(["status", "spark"]) == 0
     assert "█▆▃▁" in capsys.readouterr().out
+
+
+def test_shared_flags_are_declared_once_and_the_state_flags_work_on_either_side_of_the_verb():
+    from monitor.cli import build_parser
+
+    parser = build_parser()
+    before = parser.parse_args(["--home", "/a", "--rules", "r.toml", "status", "--json"])
+    after = parser.parse_args(["status", "--home", "/b", "--json"])
+    assert (before.home, before.rules, before.json) == ("/a", "r.toml", True)
+    assert (after.home, after.rules, after.json) == ("/b", None, True)
+    audit = parser.parse_args(["audit", "L", "0", "x.npy", "--reference", "r.npy"])
+    calibrate = parser.parse_args(["calibrate", "L"])
+    for args in (audit, calibrate):  # one declaration, the same defaults
+        assert (args.k, args.seed, args.null_rounds, args.json) == (5, 0, 1000, False)
+    assert (audit.task_runner, parser.parse_args(["serve"]).task_runner) == ("threads", "threads")
+    assert parser.parse_args(["demo"]).null_rounds == 200  # the demo keeps its own, smaller null
