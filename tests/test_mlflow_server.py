@@ -49,6 +49,7 @@ def _stop(proc: subprocess.Popen) -> None:
     proc.wait(timeout=30)
 
 
+@pytest.mark.faults
 def test_rounds_audited_while_the_tracking_server_is_down_are_caught_up_once(home, shrinking_rounds, tmp_path,
                                                                               monkeypatch):
     port = _free_port()

@@ -77,6 +77,7 @@ def test_bad_loop_directories_are_problems_that_name_the_file_and_do_not_stop_th
     ("max_samples = 0\n", "loop.toml: max_samples: expected an integer >= 1, got 0"),
     ("null_rounds = 10\n", "loop.toml: null_rounds: expected an integer >= 200, got 10"),
 ])
+@pytest.mark.faults
 def test_a_bad_loop_toml_refuses_its_own_loop_only(tmp_path, config, message):
     src = tmp_path / "src"
     _npy(src / "good" / "round_0.npy")
@@ -88,6 +89,7 @@ def test_a_bad_loop_toml_refuses_its_own_loop_only(tmp_path, config, message):
     assert len(found.problems) == 1 and found.problems[0].startswith(str(src / "bad")) and message in found.problems[0]
 
 
+@pytest.mark.faults
 def test_an_overflowing_round_number_or_a_trailing_newline_refuses_that_loop_only(tmp_path):
     src = tmp_path / "src"
     _npy(src / "good" / "round_0.npy")
@@ -100,6 +102,7 @@ def test_an_overflowing_round_number_or_a_trailing_newline_refuses_that_loop_onl
     assert "'L\\n': expected 1-128 characters" in text
 
 
+@pytest.mark.faults
 def test_links_out_of_the_watched_source_are_refused_unless_followed(tmp_path):
     outside = tmp_path / "outside"
     _npy(outside / "secret.npy", seed=9)
@@ -166,6 +169,7 @@ def test_manifest_lists_rounds_relative_to_itself(tmp_path):
         watch.discover_manifest(str(bad))
 
 
+@pytest.mark.faults
 def test_require_done_waits_for_the_marker_however_long_the_file_is_stable(tmp_path, store):
     src = tmp_path / "src"
     path = src / "lp" / "round_0.jsonl"
@@ -205,6 +209,7 @@ def test_a_file_is_ready_once_complete_and_audited_once_per_content(tmp_path, st
     assert fp2 != fingerprint and rf2.round == 0
 
 
+@pytest.mark.faults
 def test_a_growing_file_waits_and_a_done_marker_skips_the_wait(tmp_path, store):
     src = tmp_path / "src"
     growing = src / "lp" / "round_1.jsonl"
@@ -222,6 +227,7 @@ def test_a_growing_file_waits_and_a_done_marker_skips_the_wait(tmp_path, store):
     assert store.watched_file(str(marked))["status"] == "pending"
 
 
+@pytest.mark.faults
 def test_a_refused_file_is_retried_only_when_it_changes(tmp_path, store):
     src = tmp_path / "src"
     bad = src / "lp" / "round_0.npy"
