@@ -53,6 +53,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from metrics_core.bootstrap import DEFAULT_LEVEL, DEFAULT_N_BOOT, Estimate, bootstrap_estimate
 from metrics_core.sampling import subsample_indices
+from metrics_core.univariate import ks_statistic
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
@@ -544,16 +545,13 @@ def encoded_feature_names(reference_fit: TabularReference) -> list[str]:
 # --------------------------------------------------------------------------
 
 
-def _ks_statistic(reference_sorted: np.ndarray, values: np.ndarray) -> float:
-    x = np.sort(values[~np.isnan(values)])
-    grid = np.concatenate([reference_sorted, x])
-    cdf_ref = np.searchsorted(reference_sorted, grid, side="right") / reference_sorted.size
-    cdf_rnd = np.searchsorted(x, grid, side="right") / x.size
-    return float(np.abs(cdf_ref - cdf_rnd).max())
+def _column_ks(reference_sorted: np.ndarray, values: np.ndarray) -> float:
+    present = values[~np.isnan(values)]  # nulls are dropped per column; a column of only nulls has no KS
+    return ks_statistic(reference_sorted, present, a_sorted=True) if present.size else float("nan")
 
 
 def _ks_from_round(fit: TabularReference, rnd: _Round) -> dict[str, float]:
-    return {c: _ks_statistic(fit.sorted_values[c], rnd.numeric[c]) for c in fit.schema.numeric}
+    return {c: _column_ks(fit.sorted_values[c], rnd.numeric[c]) for c in fit.schema.numeric}
 
 
 def ks_statistics(reference, round_df: pd.DataFrame, *, schema: TableSchema | None = None) -> dict[str, float]:

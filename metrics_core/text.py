@@ -43,6 +43,7 @@ from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, _check_bootstrap, me
 from metrics_core.clusters import _check_positive_int, _check_seed, _check_tail_mass, jensen_shannon_divergence, tail_clusters
 from metrics_core._checks import _check_texts
 from metrics_core.text_validity import DEFAULT_MAX_CHARS, text_validity
+from metrics_core.univariate import ks_statistic
 
 TOKEN_PATTERN = r"\w+(?:'\w+)*"
 TOKEN_RE = re.compile(TOKEN_PATTERN)
@@ -884,23 +885,6 @@ def unigram_jsd(reference, texts) -> float:
     if stats.n_tokens == 0:
         return math.nan
     return jensen_shannon_divergence(*_aligned_unigrams(ref, stats))
-
-
-def ks_statistic(a, b) -> float:
-    r"""Two-sample Kolmogorov–Smirnov statistic :math:`\sup_x |F_a(x) - F_b(x)|` of empirical CDFs.
-
-    Example:
-        >>> ks_statistic([1, 2, 3], [1, 2, 3]), ks_statistic([1, 1], [5, 6])
-        (0.0, 1.0)
-    """
-    a = np.sort(np.asarray(a, dtype=np.float64))
-    b = np.sort(np.asarray(b, dtype=np.float64))
-    if a.ndim != 1 or b.ndim != 1 or a.shape[0] == 0 or b.shape[0] == 0:
-        raise ValueError(f"a, b: expected two non-empty 1-D samples, got shapes {a.shape} and {b.shape}")
-    grid = np.concatenate([a, b])
-    cdf_a = np.searchsorted(a, grid, side="right") / a.shape[0]
-    cdf_b = np.searchsorted(b, grid, side="right") / b.shape[0]
-    return float(np.abs(cdf_a - cdf_b).max())
 
 
 def length_ks(reference, texts) -> float:

@@ -28,7 +28,7 @@ from metrics_core.text import (
     exact_duplicate_indicator,
     exact_duplicate_rate,
     fit_text_reference,
-    ks_statistic,
+
     length_ks,
     lsh_bands,
     mattr,
@@ -47,6 +47,7 @@ from metrics_core.text import (
     vocab_tail_coverage,
     zipf_exponent,
 )
+from metrics_core.univariate import ks_statistic
 from metrics_core.text_validity import (
     VALIDITY_REASONS,
     has_encoding_noise,
@@ -632,11 +633,16 @@ def test_reference_relative_match_naive(seed):
     assert length_ks(ref, round_texts) == pytest.approx(scipy.stats.ks_2samp(round_lengths, ref_lengths).statistic, abs=1e-15)
 
 
-def test_ks_statistic_matches_scipy_on_continuous_samples():
+def test_ks_statistic_matches_scipy_on_continuous_and_tied_samples():
     rng = np.random.default_rng(1)
     for n, m in [(1, 1), (5, 40), (300, 200)]:
         a, b = rng.normal(size=n), rng.normal(0.3, size=m)
         assert ks_statistic(a, b) == pytest.approx(scipy.stats.ks_2samp(a, b).statistic, abs=1e-15)
+        assert ks_statistic(np.sort(a), b, a_sorted=True) == ks_statistic(a, b)
+    ties_a, ties_b = rng.integers(0, 5, size=50), rng.integers(1, 6, size=70)  # sample lengths tie a lot
+    assert ks_statistic(ties_a, ties_b) == pytest.approx(scipy.stats.ks_2samp(ties_a, ties_b).statistic, abs=1e-15)
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        ks_statistic([], [1.0])
 
 
 # --------------------------------------------------------------------------
