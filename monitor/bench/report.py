@@ -275,7 +275,8 @@ def _target_lines(result: BenchResult) -> list[str]:
     return out
 
 
-def render_markdown(result: BenchResult, plots: dict[str, str], results_json: str, out_dir_name: str) -> str:
+def render_markdown(result: BenchResult, plots: dict[str, str], results_json: str, out_dir_name: str,
+                    command: str | None = None) -> str:
     """The whole report as Markdown text.
 
     Args:
@@ -296,7 +297,8 @@ def render_markdown(result: BenchResult, plots: dict[str, str], results_json: st
     lines += ["## Settings", ""]
     rows = [
         ["mode", "quick (CI)" if s.quick else "full"],
-        ["command", "`collapse-monitor bench" + (" --quick" if s.quick else "") + f" --seeds {len(s.seeds)}`"],
+        ["command", f"`{command}`" if command else
+         "`collapse-monitor bench" + (" --quick" if s.quick else "") + f" --seeds {len(s.seeds)}`"],
         ["date", result.date],
         ["seeds", ", ".join(str(x) for x in s.seeds)],
         ["samples per audit round (and reference)", f"{s.n_audit} (L5: the real table's 178 rows as reference)"],
@@ -547,12 +549,13 @@ def run_records(runs: list[RunResult]) -> list[dict]:
     return records
 
 
-def write_report(result: BenchResult, out: str | Path) -> dict[str, Path]:
+def write_report(result: BenchResult, out: str | Path, command: str | None = None) -> dict[str, Path]:
     """Write the Markdown report, one PNG per loop and ``results.json`` (plots and JSON in ``<stem>/``).
 
     Args:
         result: the benchmark's result.
         out: the Markdown path, e.g. ``docs/benchmark.md``.
+        command: the command line that regenerates it (default: one built from the settings).
 
     Returns:
         ``{"markdown": path, "results": path, "plots": folder}``.
@@ -567,6 +570,6 @@ def write_report(result: BenchResult, out: str | Path) -> dict[str, Path]:
     results_path = folder / "results.json"
     payload = {**result.summary(), "date": result.date, "runs": run_records(result.runs)}
     results_path.write_text(json.dumps(jsonable(payload), separators=(",", ":"), allow_nan=False))
-    out.write_text(render_markdown(result, plots, f"{folder.name}/results.json", folder.name))
+    out.write_text(render_markdown(result, plots, f"{folder.name}/results.json", folder.name, command))
     return {"markdown": out, "results": results_path, "plots": folder}
 

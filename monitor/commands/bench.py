@@ -17,6 +17,22 @@ from monitor.config import load_settings
 from monitor.errors import CollapseMonitorError
 
 
+def _command_line(args) -> str:
+    """The command that regenerates this report, for its settings table.
+
+    >>> from argparse import Namespace
+    >>> _command_line(Namespace(quick=False, seeds=4, loops="L[34]-*", out="docs/benchmark-text.md"))
+    "collapse-monitor bench --seeds 4 --loops 'L[34]-*' --out docs/benchmark-text.md"
+    """
+    import shlex
+
+    words = ["collapse-monitor", "bench", *(["--quick"] if args.quick else [])]
+    words += ["--seeds", str(args.seeds)] if args.seeds else []
+    words += ["--loops", args.loops] if args.loops else []
+    words += ["--out", args.out] if args.out != "docs/benchmark.md" else []
+    return " ".join(shlex.quote(w) for w in words)
+
+
 def run(args) -> int:
     from monitor.bench import report, runner
 
@@ -37,7 +53,7 @@ def run(args) -> int:
     result = runner.run_benchmark(bench_settings, rules, families=families, workers=workers,
                                   progress=not args.json, rules_sources=sources)
     try:
-        paths = report.write_report(result, args.out)
+        paths = report.write_report(result, args.out, command=_command_line(args))
     except OSError as exc:
         raise CollapseMonitorError(f"{args.out}: cannot write the report: {exc.strerror or exc}") from exc
     elapsed = time.perf_counter() - started
