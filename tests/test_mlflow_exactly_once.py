@@ -30,27 +30,34 @@ def _history(uri: str, root, loop: str, key: str) -> list[tuple[int, float]]:
 
 
 @pytest.fixture
+def store(store_url):
+    with TrajectoryStore(store_url) as opened:
+        yield opened
+
+
+@pytest.fixture
+def root(tmp_path):
+    """The MLflow artifact root."""
+    return tmp_path / "artifacts"
+
+
+@pytest.fixture
 def mlflow_uri(tmp_path):
     return f"sqlite:///{tmp_path / 'mlflow.db'}"
 
 
-def test_a_round_stored_but_never_published_is_caught_up_by_the_next_publish(store_url, mlflow_uri, tmp_path):
-    store = TrajectoryStore(store_url)
-    root = tmp_path / "artifacts"
-    try:
-        for rnd in (0, 1, 2):  # a kill after each store commit: nothing reached MLflow
-            _store_round(store, "L", rnd, RECALLS[rnd])
-        assert list(tracking.unconfirmed_rounds(store, "L")) == [0, 1, 2]
-        _store_round(store, "L", 3, RECALLS[3])
-        logged, left = tracking.publish_loop(store, mlflow_uri, root, "L", {3: []})
-        assert (logged, left) == ([0, 1, 2, 3], [])
-        assert tracking.unconfirmed_rounds(store, "L") == {}
-        assert _history(mlflow_uri, root, "L", "recall") == [(r, pytest.approx(RECALLS[r])) for r in range(4)]
-        # Nothing left: publishing again logs nothing and adds no point.
-        assert tracking.publish_loop(store, mlflow_uri, root, "L") == ([], [])
-        assert len(_history(mlflow_uri, root, "L", "recall")) == 4
-    finally:
-        store.close()
+def test_a_round_stored_but_never_published_is_caught_up_by_the_next_publish(store, root, mlflow_uri):
+    for rnd in (0, 1, 2):  # a kill after each store commit: nothing reached MLflow
+        _store_round(store, "L", rnd, RECALLS[rnd])
+    assert list(tracking.unconfirmed_rounds(store, "L")) == [0, 1, 2]
+    _store_round(store, "L", 3, RECALLS[3])
+    logged, left = tracking.publish_loop(store, mlflow_uri, root, "L", {3: []})
+    assert (logged, left) == ([0, 1, 2, 3], [])
+    assert tracking.unconfirmed_rounds(store, "L") == {}
+    assert _history(mlflow_uri, root, "L", "recall") == [(r, pytest.approx(RECALLS[r])) for r in range(4)]
+    # Nothing left: publishing again logs nothing and adds no point.
+    assert tracking.publish_loop(store, mlflow_uri, root, "L") == ([], [])
+    assert len(_history(mlflow_uri, root, "L", "recall")) == 4
 
 
 class _CutAfter:
@@ -75,72 +82,56 @@ class _CutAfter:
 
 # The round's run has its points and the parent not; or both have them and the round is not tagged yet.
 @pytest.mark.parametrize(("method", "cut_after"), [("log_batch", 1), ("set_tag", 0)])
-def test_a_write_cut_short_is_repeated_without_a_second_point(store_url, mlflow_uri, tmp_path, monkeypatch, method,
+def test_a_write_cut_short_is_repeated_without_a_second_point(store, root, mlflow_uri, monkeypatch, method,
                                                               cut_after):
-    store = TrajectoryStore(store_url)
-    root = tmp_path / "artifacts"
     real_client = tracking._client
-    try:
-        _store_round(store, "L", 0, RECALLS[0])
-        assert tracking.publish_loop(store, mlflow_uri, root, "L") == ([0], [])
-        _store_round(store, "L", 1, RECALLS[1])
-        monkeypatch.setattr(tracking, "_client", lambda uri: _CutAfter(real_client(uri), method, cut_after))
-        assert tracking.publish_loop(store, mlflow_uri, root, "L") == ([], [1])
-        assert list(tracking.unconfirmed_rounds(store, "L")) == [1]
-        monkeypatch.setattr(tracking, "_client", real_client)
-        assert tracking.publish_loop(store, mlflow_uri, root, "L") == ([1], [])
-        run = tracking.find_round_run(mlflow_uri, "L", 1, root)
-        client = MlflowClient(mlflow_uri)
-        for key in ("recall", "precision", "delta/recall", "collapse_risk"):
-            assert len(client.get_metric_history(run.info.run_id, key)) == 1, key
-            assert [s for s, _ in _history(mlflow_uri, root, "L", key)].count(1) == 1, key
-    finally:
-        store.close()
+    _store_round(store, "L", 0, RECALLS[0])
+    assert tracking.publish_loop(store, mlflow_uri, root, "L") == ([0], [])
+    _store_round(store, "L", 1, RECALLS[1])
+    monkeypatch.setattr(tracking, "_client", lambda uri: _CutAfter(real_client(uri), method, cut_after))
+    assert tracking.publish_loop(store, mlflow_uri, root, "L") == ([], [1])
+    assert list(tracking.unconfirmed_rounds(store, "L")) == [1]
+    monkeypatch.setattr(tracking, "_client", real_client)
+    assert tracking.publish_loop(store, mlflow_uri, root, "L") == ([1], [])
+    run = tracking.find_round_run(mlflow_uri, "L", 1, root)
+    client = MlflowClient(mlflow_uri)
+    for key in ("recall", "precision", "delta/recall", "collapse_risk"):
+        assert len(client.get_metric_history(run.info.run_id, key)) == 1, key
+        assert [s for s, _ in _history(mlflow_uri, root, "L", key)].count(1) == 1, key
 
 
-def test_a_reaudit_with_the_same_values_or_a_new_metrics_version_adds_no_point(store_url, mlflow_uri, tmp_path):
-    store = TrajectoryStore(store_url)
-    root = tmp_path / "artifacts"
-    try:
-        for rnd in (0, 1):
-            _store_round(store, "L", rnd, RECALLS[rnd])
+def test_a_reaudit_with_the_same_values_or_a_new_metrics_version_adds_no_point(store, root, mlflow_uri):
+    for rnd in (0, 1):
+        _store_round(store, "L", rnd, RECALLS[rnd])
+    tracking.publish_loop(store, mlflow_uri, root, "L")
+    _store_round(store, "L", 1, RECALLS[1])  # the same values again
+    assert tracking.publish_loop(store, mlflow_uri, root, "L") == ([], [])
+    _store_round(store, "L", 1, RECALLS[1], version="3")  # a new version, unchanged values: tags only
+    assert tracking.publish_loop(store, mlflow_uri, root, "L") == ([1], [])
+    assert _history(mlflow_uri, root, "L", "recall") == [(0, pytest.approx(RECALLS[0])), (1, pytest.approx(RECALLS[1]))]
+    assert tracking.find_round_run(mlflow_uri, "L", 1, root).data.tags["collapse_metrics_version"] == "3"
+
+
+def test_a_round_arriving_out_of_order_relogs_the_later_steps_it_changes(store, root, mlflow_uri):
+    for rnd in (0, 1, 2, 4):
+        _store_round(store, "L", rnd, RECALLS[rnd])
         tracking.publish_loop(store, mlflow_uri, root, "L")
-        _store_round(store, "L", 1, RECALLS[1])  # the same values again
-        assert tracking.publish_loop(store, mlflow_uri, root, "L") == ([], [])
-        _store_round(store, "L", 1, RECALLS[1], version="3")  # a new version, unchanged values: tags only
-        assert tracking.publish_loop(store, mlflow_uri, root, "L") == ([1], [])
-        assert _history(mlflow_uri, root, "L", "recall") == [(0, pytest.approx(RECALLS[0])), (1, pytest.approx(RECALLS[1]))]
-        assert tracking.find_round_run(mlflow_uri, "L", 1, root).data.tags["collapse_metrics_version"] == "3"
-    finally:
-        store.close()
+    stale = dict(_history(mlflow_uri, root, "L", "delta/recall"))[4]
+    assert stale == pytest.approx(RECALLS[4] - RECALLS[2])
+    _store_round(store, "L", 3, RECALLS[3])
+    logged, _ = tracking.publish_loop(store, mlflow_uri, root, "L")
+    assert 3 in logged and 4 in logged  # round 4's delta now runs from round 3
+    run = tracking.find_loop_run(mlflow_uri, "L", root)
+    deltas = MlflowClient(mlflow_uri).get_metric_history(run.info.run_id, "delta/recall")
+    latest_at_4 = max((h for h in deltas if h.step == 4), key=lambda h: h.timestamp)
+    assert latest_at_4.value == pytest.approx(RECALLS[4] - RECALLS[3])
+    # The raw values did not change: one point a step.
+    assert [s for s, _ in _history(mlflow_uri, root, "L", "recall")] == [0, 1, 2, 3, 4]
 
 
-def test_a_round_arriving_out_of_order_relogs_the_later_steps_it_changes(store_url, mlflow_uri, tmp_path):
-    store = TrajectoryStore(store_url)
-    root = tmp_path / "artifacts"
-    try:
-        for rnd in (0, 1, 2, 4):
-            _store_round(store, "L", rnd, RECALLS[rnd])
-            tracking.publish_loop(store, mlflow_uri, root, "L")
-        stale = dict(_history(mlflow_uri, root, "L", "delta/recall"))[4]
-        assert stale == pytest.approx(RECALLS[4] - RECALLS[2])
-        _store_round(store, "L", 3, RECALLS[3])
-        logged, _ = tracking.publish_loop(store, mlflow_uri, root, "L")
-        assert 3 in logged and 4 in logged  # round 4's delta now runs from round 3
-        run = tracking.find_loop_run(mlflow_uri, "L", root)
-        deltas = MlflowClient(mlflow_uri).get_metric_history(run.info.run_id, "delta/recall")
-        latest_at_4 = max((h for h in deltas if h.step == 4), key=lambda h: h.timestamp)
-        assert latest_at_4.value == pytest.approx(RECALLS[4] - RECALLS[3])
-        # The raw values did not change: one point a step.
-        assert [s for s, _ in _history(mlflow_uri, root, "L", "recall")] == [0, 1, 2, 3, 4]
-    finally:
-        store.close()
-
-
-def test_a_dead_tracking_server_leaves_every_round_in_the_store_in_order(store_url, tmp_path):
-    with TrajectoryStore(store_url) as store:
-        for rnd in (0, 1, 2):
-            _store_round(store, "L", rnd, RECALLS[rnd])
-        dead = "http://127.0.0.1:9"  # discard port: refused at once
-        assert tracking.publish_loop(store, dead, tmp_path, "L") == ([], [0, 1, 2])
-        assert list(tracking.unconfirmed_rounds(store, "L")) == [0, 1, 2]
+def test_a_dead_tracking_server_leaves_every_round_in_the_store_in_order(store, root):
+    for rnd in (0, 1, 2):
+        _store_round(store, "L", rnd, RECALLS[rnd])
+    dead = "http://127.0.0.1:9"  # discard port: refused at once
+    assert tracking.publish_loop(store, dead, root, "L") == ([], [0, 1, 2])
+    assert list(tracking.unconfirmed_rounds(store, "L")) == [0, 1, 2]
