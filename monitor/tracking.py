@@ -244,10 +244,11 @@ def round_artifacts(reports_root: Path | None, loop: str, round_number: int) -> 
     return found + ([str(html)] if html.is_file() else [])
 
 
-def unconfirmed_rounds(store, loop: str) -> dict[int, tuple]:
+def unconfirmed_rounds(store, loop: str, writes: dict[int, dict] | None = None) -> dict[int, tuple]:
     """Stored rounds of the loop whose current payload MLflow has not confirmed:
-    ``{round: (fingerprint, metrics_version, points, digest)}``, in round order."""
-    writes = store.mlflow_writes(loop)
+    ``{round: (fingerprint, metrics_version, points, digest)}``, in round order. ``writes``: the loop's
+    :meth:`~monitor.store.TrajectoryStore.mlflow_writes`, when the caller has read them already."""
+    writes = store.mlflow_writes(loop) if writes is None else writes
     out = {}
     for rnd, (fingerprint, version, metrics, derived) in sorted(store.round_payloads(loop).items()):
         points = round_points(metrics, derived)
@@ -281,10 +282,10 @@ def publish_loop(store, tracking_uri: str, artifact_root: Path, loop: str,
                     "again from the store" if aside else
                     "it holds runs, so it is left as it is and rounds wait in the store: back it up, then run "
                     f"`mlflow db upgrade {tracking_uri}`"))
-    todo = unconfirmed_rounds(store, loop)
+    writes = store.mlflow_writes(loop)
+    todo = unconfirmed_rounds(store, loop, writes)
     if not todo:
         return [], []
-    writes = store.mlflow_writes(loop)
     logged, left = [], []
     for rnd, (fingerprint, version, points, digest) in todo.items():
         if left:  # keep the order: once one fails, the later ones wait too
