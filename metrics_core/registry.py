@@ -170,5 +170,25 @@ def get_spec(name: str) -> MetricSpec:
         raise KeyError(f"unknown metric {name!r}; known metrics: {', '.join(REGISTRY)}") from None
 
 
+ROUND_MODALITIES = ("embedding", "text", "tabular")  # what a round can be
+
+
+def round_modality(metrics) -> str:
+    """The modality of the rounds that produced ``metrics`` (names; unknown names are skipped).
+
+    Text and tabular rounds also report the embedding suite on their featurized
+    rows, so a text or tabular metric decides; embedding metrics alone mean an
+    embedding round.
+
+    >>> round_modality(["effective_rank", "distinct_2"]), round_modality(["effective_rank"])
+    ('text', 'embedding')
+    """
+    found = {REGISTRY[m].modality for m in metrics if m in REGISTRY}
+    for modality in ("text", "tabular"):
+        if modality in found:
+            return modality
+    return "embedding"
+
+
 def metric_names(modality: str | None = None) -> list[str]:
     return [s.name for s in _SPECS if modality is None or s.modality == modality]

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from metrics_core.registry import FAMILIES, get_spec
+from metrics_core.registry import FAMILIES, get_spec, round_modality
 from monitor.derivatives import COLUMNS, compute_derivatives, finite_or_none
 from monitor.rules import MetricRule, RuleSet
 
@@ -334,6 +334,7 @@ def evaluate_loop(trajectory: pd.DataFrame, rules: RuleSet, null=None) -> LoopEv
     With the loop's ``null`` (:class:`monitor.null.LoopNull`) the alarm is the
     sequential one (:mod:`monitor.sequential`); without it, the derivative rules.
     """
+    rules = rules.for_round(round_modality(trajectory["metric"].unique()))
     derivs = compute_derivatives(trajectory, rules)
     metric_evals: dict[str, MetricEvaluation] = {}
     for metric, group in trajectory.groupby("metric", sort=True):

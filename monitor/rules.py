@@ -2,7 +2,10 @@
 
 The shipped defaults live in ``monitor/default_rules.toml`` (documented key by
 key in docs/alerts.md). A user file overlays them key by key; for each metric
-the settings resolve as ``[defaults] < [modality.X] < [family.X] < [metric.X]``.
+the settings resolve as ``[defaults] < [modality.X] < [family.X] < [metric.X]``,
+and in a loop whose rounds are of modality R, ``[modality.R.metric.X]`` last:
+the embedding suite computed on featurized text can then feed another signal
+than on embedding rounds (see :meth:`RuleSet.for_round`).
 Every unknown table, key, name or wrongly typed value is refused with the
 file, the table and the key in the message.
 """
@@ -20,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from metrics_core.registry import FAMILIES, MODALITIES, REGISTRY, get_spec
+from metrics_core.registry import FAMILIES, MODALITIES, REGISTRY, ROUND_MODALITIES, get_spec
 from monitor.errors import CollapseMonitorError
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("default_rules.toml")
@@ -119,7 +122,24 @@ def _check_document(source: str, doc: dict) -> None:
         for name, table in tables.items():
             if name not in names:
                 raise _fail(source, f"{section}.{name}", f"unknown {section} {name!r}; known: {', '.join(names)}")
+            if section == "modality" and isinstance(table, dict) and "metric" in table:
+                table = dict(table)
+                _check_round_metrics(source, name, table.pop("metric"))
             _check_table(source, f"{section}.{name}", table)
+
+
+def _check_round_metrics(source: str, modality: str, tables) -> None:
+    """``[modality.R.metric.X]``: metric X's settings in loops whose rounds are of modality R."""
+    where = f"modality.{modality}.metric"
+    if modality not in ROUND_MODALITIES:
+        raise _fail(source, where, f"a round is never of modality {modality!r}; "
+                                   f"per-metric tables go under {', '.join(ROUND_MODALITIES)}")
+    if not isinstance(tables, dict):
+        raise _fail(source, where, f"expected tables such as [{where}.NAME]")
+    for name, table in tables.items():
+        if name not in REGISTRY:
+            raise _fail(source, f"{where}.{name}", f"unknown metric {name!r}; known: {', '.join(REGISTRY)}")
+        _check_table(source, f"{where}.{name}", table)
 
 
 def _merge(base: dict, overlay: dict) -> dict:
@@ -181,7 +201,7 @@ class RuleSet:
         spec = get_spec(metric)
         doc = self.document
         settings: dict = dict(doc.get("defaults", {}))
-        settings.update(doc.get("modality", {}).get(spec.modality, {}))
+        settings.update({k: v for k, v in doc.get("modality", {}).get(spec.modality, {}).items() if k != "metric"})
         settings.update(doc.get("family", {}).get(spec.family, {}))
         settings.update(doc.get("metric", {}).get(metric, {}))
         scale = self.threshold_scale
@@ -194,6 +214,20 @@ class RuleSet:
         rule = MetricRule(metric=metric, **settings)
         _check_rule(rule, self.sources)
         return rule
+
+    def for_round(self, modality: str) -> "RuleSet":
+        """The rules of a loop whose rounds are of ``modality``: its ``[modality.<modality>.metric.X]``
+        tables override ``[metric.X]`` key by key.
+
+        A text round's embedding suite runs on featurized text, where a metric can
+        mean something else than on embeddings (the shipped rules route the
+        spread of hashed text embeddings to the drift signal: which words are
+        frequent moves it, not only how many).
+        """
+        scoped = self.document.get("modality", {}).get(modality, {}).get("metric")
+        if not scoped:
+            return self
+        return RuleSet(_merge(self.document, {"metric": scoped}), self.sources)
 
     def with_calibration(self, threshold_scale: float, noise_factors: dict[str, float], target_arl0: float) -> "RuleSet":
         """A copy whose calibration table and per-metric noise factors are replaced."""
@@ -234,8 +268,9 @@ def load_rules(*paths: str | Path | None) -> RuleSet:
         doc = _merge(doc, overlay)
         sources.append(str(path))
     rules = RuleSet(doc, tuple(sources))
-    for metric in REGISTRY:  # validate every resolved rule now, not at the first audit
-        rules.for_metric(metric)
+    for view in (rules, *(rules.for_round(m) for m in ROUND_MODALITIES)):  # validate now, not at the first audit
+        for metric in REGISTRY:
+            view.for_metric(metric)
     return rules
 
 
@@ -259,6 +294,9 @@ def dump_rules_toml(document: dict, header: str = "") -> str:
             lines += ["", f"[{key}]"] + [f"{k} = {scalar(v)}" for k, v in document[key].items()]
     for section in ("modality", "family", "metric"):
         for name, table in document.get(section, {}).items():
-            if table:
-                lines += ["", f"[{section}.{name}]"] + [f"{k} = {scalar(v)}" for k, v in table.items()]
+            plain = {k: v for k, v in table.items() if not isinstance(v, dict)}
+            if plain:
+                lines += ["", f"[{section}.{name}]"] + [f"{k} = {scalar(v)}" for k, v in plain.items()]
+            for metric, scoped in table.get("metric", {}).items() if section == "modality" else ():
+                lines += ["", f"[{section}.{name}.metric.{metric}]"] + [f"{k} = {scalar(v)}" for k, v in scoped.items()]
     return "\n".join(lines) + "\n"

@@ -150,7 +150,14 @@ def test_rules_signal_and_alarm_are_validated(tmp_path):
                           ("[calibration]\nthreshold_scale = inf\n", "threshold_scale = inf: expected a finite"),
                           ("[metric.recall]\nthreshold = nan\n", r"\[metric.recall\] threshold = nan: expected a finite"),
                           ("[metric.recall]\nthreshold = inf\n", r"threshold = inf: expected a finite number"),
-                          ("[family.coverage]\nz_h = -inf\n", r"\[family.coverage\] z_h = -inf: expected a finite")):
+                          ("[family.coverage]\nz_h = -inf\n", r"\[family.coverage\] z_h = -inf: expected a finite"),
+                          ('[modality.text.metric.recal]\nsignal = "drift"\n',
+                           r"\[modality.text.metric.recal\] unknown metric 'recal'"),
+                          ('[modality.text.metric.recall]\nsignal = "loud"\n',
+                           r"\[modality.text.metric.recall\] signal = 'loud': expected one of"),
+                          ('[modality.any.metric.recall]\nsignal = "drift"\n',
+                           r"\[modality.any.metric\] a round is never of modality 'any'"),
+                          ("[modality.text]\nmetric = 3\n", r"\[modality.text.metric\] expected tables")):
         bad.write_text(text)
         with pytest.raises(CollapseMonitorError, match=message):
             load_rules(bad)
@@ -161,6 +168,16 @@ def test_rules_signal_and_alarm_are_validated(tmp_path):
     good.write_text('[alarm]\narl0 = 5000\n[metric.recall]\nsignal = "collapse"\n')
     custom = load_rules(good)
     assert custom.arl0 == 5000 and custom.signal_of("recall") == "collapse"
+    # In text loops the shipped rules route the spread of featurized text to drift; a user can route it back.
+    assert rules.signal_of("effective_rank") == "collapse" and rules.for_round("embedding") is rules
+    assert rules.for_round("text").signal_of("effective_rank") == "drift"
+    assert rules.for_round("text").signal_of("log_volume_ratio") == "drift"
+    assert rules.for_round("text").signal_of("distinct_2") == "collapse"
+    good.write_text('[metric.effective_rank]\nwindow = 7\n[modality.text.metric.effective_rank]\nsignal = "collapse"\n')
+    custom = load_rules(good).for_round("text")
+    assert custom.signal_of("effective_rank") == "collapse" and custom.for_metric("effective_rank").window == 7
+    assert custom.signal_of("log_volume_ratio") == "drift"
+    assert load_rules(good).fingerprint != custom.fingerprint
 
 
 def test_null_statistics_come_from_the_pipeline_audits():

@@ -450,7 +450,9 @@ def test_calibration_hits_its_target_on_held_out_control_loops():
 def test_calibrated_rules_round_trip_through_toml(tmp_path):
     cal = calibrate(_controls(10, 30, seed=3), RULES, target_arl0=50, runs=200, seed=0)
     path = tmp_path / "rules.toml"
-    path.write_text(cal.toml({"metric": {"coverage": {"window": 6}}}, source="test controls"))
+    path.write_text(cal.toml({"metric": {"coverage": {"window": 6}},
+                              "modality": {"text": {"window": 5, "metric": {"recall": {"signal": "none"}}}}},
+                             source="test controls"))
     text = path.read_text()
     assert text.startswith("# collapse-monitor alert rules, calibrated") and "test controls" in text
     rules = load_rules(path)
@@ -458,6 +460,8 @@ def test_calibrated_rules_round_trip_through_toml(tmp_path):
     assert rules.for_metric("coverage").window == 6  # the user's own settings are kept
     assert rules.for_metric("recall").noise_factor == pytest.approx(cal.noise_factors["recall"], rel=1e-3)
     assert rules.target_arl0 == 50
+    assert rules.for_round("text").signal_of("recall") == "none" and rules.signal_of("recall") == "drift"
+    assert rules.for_metric("distinct_2").window == 5
 
 
 def test_calibration_refuses_unusable_controls():

@@ -144,3 +144,18 @@ def test_split_reference_guarantee_says_the_reference_was_split():
 def test_null_from_rows_keeps_metrics_missing_in_some_pseudo_rounds():
     null = null_from_rows([{"a": 1.0, "b": 2.0}, {"a": 2.0}], round_size=5, pool_size=50)
     assert null.metrics == ("a", "b") and np.isnan(null.values[1, 1])
+
+
+def test_a_text_loops_embedding_spread_feeds_the_drift_signal():
+    """In a text loop the same loss of log-volume pages drift, not collapse ([modality.text.metric.*])."""
+    rng = np.random.default_rng(4)
+    metrics = ("log_volume_ratio", "distinct_2")
+    null = _null(np.column_stack([rng.normal(0, 0.1, 2000), rng.normal(0.6, 0.01, 2000)]), metrics)
+    drop = np.r_[rng.normal(0, 0.1, 10), rng.normal(-0.25, 0.1, 10)]
+    text_loop = _trajectory({"log_volume_ratio": drop, "distinct_2": rng.normal(0.6, 0.01, 20)})
+    ev = evaluate_loop(text_loop, load_rules(), null=null)
+    assert ev.sequential.signal_metrics["drift"] == ["log_volume_ratio"]
+    assert ev.sequential.signal_metrics["collapse"] == ["distinct_2"]
+    assert not ev.sequential.alarms("collapse").any() and ev.sequential.alarms("drift").any()
+    signals = {s.signal: s for s in ev.signals}
+    assert signals["collapse"].severity == "ok" and signals["drift"].metrics == ("log_volume_ratio",)

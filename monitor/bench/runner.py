@@ -516,10 +516,12 @@ def evaluate_run(trajectory: pd.DataFrame, generations: np.ndarray, rules, null=
         rules: the resolved :class:`~monitor.rules.RuleSet`.
         null: the run's :class:`~monitor.null.LoopNull`: the sequential alarm; None: the derivative rules.
     """
+    from metrics_core.registry import round_modality
     from monitor.alerts import OK, evaluate_loop, metric_risk
 
     gens = np.asarray(generations, dtype=np.int64)
     position = {int(g): i for i, g in enumerate(gens)}
+    rules = rules.for_round(round_modality(trajectory["metric"].unique()))
     ev = evaluate_loop(trajectory, rules, null=null)
 
     def aligned(rounds, values, fill):

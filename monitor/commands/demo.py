@@ -262,7 +262,7 @@ def run(args) -> int:
     table.add_column("risk", justify="right")
     table.add_column("status")
     severities: dict[str, str] = {}
-    rules = settings.rules()
+    rules = settings.rules().for_round("text")  # the demo audits text rounds
     guarantee: dict | None = None
     drift_alarm: int | None = None
     alarm: int | None = None
