@@ -76,8 +76,11 @@ _MODALITY_CACHE = INPUTS - "pipeline" - "round_texts" + TASK_SOURCE
 def prepare_reference(modality: str, reference_data, options: dict, cache_dir: str, reference_fingerprint: str,
                       reference_where: str) -> AuditPipeline:
     """The reference prepared once for this audit (see :class:`monitor.pipeline.AuditPipeline`)."""
-    return AuditPipeline(modality, reference_data, cache_dir=cache_dir, reference_fingerprint=reference_fingerprint,
-                         reference_where=reference_where, **options)
+    pipeline = AuditPipeline(modality, reference_data, cache_dir=cache_dir, reference_fingerprint=reference_fingerprint,
+                             reference_where=reference_where, **options)
+    for note in pipeline.notes:
+        get_run_logger().warning("%s", note)
+    return pipeline
 
 
 @task(cache_policy=_MODALITY_CACHE, persist_result=True, result_serializer="json")

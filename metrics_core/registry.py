@@ -81,16 +81,20 @@ _SPECS = (
     MetricSpec("cluster_jsd", "coverage", "embedding", False, (0.0, 1.0),
                "Lin 1991", "Jensen-Shannon divergence (base 2) of the cluster histograms", self_value=0.0),
     # Text rounds (metrics_core.text, metrics_core.text_validity).
-    MetricSpec("validity_rate", "validity", "text", True, (0.0, 1.0),
-               "LLM Data Auditor survey §2.2, §2.4", "share of samples with no empty/encoding/truncation/length failure"),
-    MetricSpec("invalid_empty", "validity", "text", False, (0.0, 1.0),
-               "LLM Data Auditor survey §2.4", "share of whitespace-only samples"),
-    MetricSpec("invalid_encoding", "validity", "text", False, (0.0, 1.0),
-               "LLM Data Auditor survey §2.4", "share of samples with U+FFFD, control characters or mojibake"),
-    MetricSpec("invalid_truncated", "validity", "text", False, (0.0, 1.0),
-               "LLM Data Auditor survey §2.4", "share of samples lacking terminal punctuation or with unclosed quotes/brackets"),
-    MetricSpec("invalid_too_long", "validity", "text", False, (0.0, 1.0),
-               "LLM Data Auditor survey §2.4", "share of samples longer than max_chars code points"),
+    MetricSpec("validity_rate", "validity", "text", True, (0.0, 2.0),
+               "LLM Data Auditor survey §2.2, §2.4", "1 minus the share of samples with an empty/encoding/truncation/"
+               "length failure beyond the reference's (1: as valid as the reference; checks the reference fails "
+               "in over 20% of its texts are off)"),
+    MetricSpec("invalid_empty", "validity", "text", False, (-1.0, 1.0),
+               "LLM Data Auditor survey §2.4", "share of whitespace-only samples, minus the reference's"),
+    MetricSpec("invalid_encoding", "validity", "text", False, (-1.0, 1.0),
+               "LLM Data Auditor survey §2.4", "share of samples with U+FFFD, control characters or mojibake, "
+               "minus the reference's"),
+    MetricSpec("invalid_truncated", "validity", "text", False, (-1.0, 1.0),
+               "LLM Data Auditor survey §2.4", "share of samples lacking terminal punctuation or with unclosed "
+               "quotes/brackets, minus the reference's"),
+    MetricSpec("invalid_too_long", "validity", "text", False, (-1.0, 1.0),
+               "LLM Data Auditor survey §2.4", "share of samples longer than max_chars code points, minus the reference's"),
     MetricSpec("distinct_1", "diversity", "text", True, (0.0, 1.0),
                "Li et al. 2016", "distinct unigrams over total unigrams, pooled over the round"),
     MetricSpec("distinct_2", "diversity", "text", True, (0.0, 1.0),

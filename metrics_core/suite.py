@@ -37,7 +37,7 @@ from metrics_core.sampling import subsample
 from metrics_core.spectral import ReferenceSpectrum, effective_rank, fit_reference_spectrum, log_volume_ratio
 
 # Bumped whenever a metric's definition or defaults change; part of every cache key.
-METRICS_VERSION = "2"
+METRICS_VERSION = "3"
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,13 @@ import numpy as np
 from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, _check_bootstrap, mean_estimate
 from metrics_core.clusters import _check_positive_int, _check_seed, _check_tail_mass, jensen_shannon_divergence, tail_clusters
 from metrics_core._checks import _check_texts
-from metrics_core.text_validity import DEFAULT_MAX_CHARS, text_validity
+from metrics_core.text_validity import (
+    DEFAULT_FAILURE_LIMIT,
+    DEFAULT_MAX_CHARS,
+    ValidityBaseline,
+    fit_validity_baseline,
+    text_validity,
+)
 from metrics_core.univariate import ks_statistic
 
 TOKEN_PATTERN = r"\w+(?:'\w+)*"
@@ -749,6 +755,7 @@ class TextReference:
         rare_types: the rare types (see :func:`fit_text_reference`).
         tail_mass: the token-mass share that defined them.
         lengths: ``[N]`` int64 token lengths of the reference samples, sorted (read-only).
+        validity: the reference's validity checks (validity is reported relative to them).
     """
 
     types: tuple[str, ...]
@@ -757,6 +764,7 @@ class TextReference:
     rare_types: frozenset[str]
     tail_mass: float
     lengths: np.ndarray
+    validity: ValidityBaseline
 
     @property
     def n_samples(self) -> int:
@@ -773,7 +781,7 @@ class TextReference:
 
 
 def fit_text_reference(texts, *, tail_mass: float = DEFAULT_TAIL_MASS) -> TextReference:
-    r"""Fit the reference profile once: type frequencies, rare types, token lengths.
+    r"""Fit the reference profile once: type frequencies, rare types, token lengths, validity checks.
 
     Rare types: types are sorted by frequency ascending, ties by the type
     string (code-point order); the rare set is the longest prefix whose
@@ -806,6 +814,7 @@ def fit_text_reference(texts, *, tail_mass: float = DEFAULT_TAIL_MASS) -> TextRe
         rare_types=frozenset(types[i] for i in rare),
         tail_mass=tail_mass,
         lengths=_readonly(np.sort(stats.lengths)),
+        validity=fit_validity_baseline(list(stats.texts)),
     )
 
 
@@ -931,6 +940,7 @@ class TextSuiteConfig:
     max_chars: int = DEFAULT_MAX_CHARS
     check_truncation: bool = True
     require_terminal_punctuation: bool = True
+    validity_failure_limit: float = DEFAULT_FAILURE_LIMIT
     mattr_window: int = DEFAULT_MATTR_WINDOW
     num_perm: int = DEFAULT_NUM_PERM
     shingle_size: int = DEFAULT_SHINGLE_SIZE
@@ -939,12 +949,28 @@ class TextSuiteConfig:
     zipf_max_rank: int = DEFAULT_ZIPF_MAX_RANK
 
 
+def validity_switched_off(reference_profile, config: TextSuiteConfig | None = None) -> dict[str, float]:
+    """The validity checks :func:`text_suite` switches off for this reference, with the reference's failure share.
+
+    Example:
+        >>> validity_switched_off(fit_text_reference(["a gloss", "another gloss"]))
+        {'terminal_punctuation': 1.0}
+    """
+    config = config or TextSuiteConfig()
+    return _as_reference(reference_profile).validity.switched_off(
+        max_chars=config.max_chars, check_truncation=config.check_truncation,
+        require_terminal_punctuation=config.require_terminal_punctuation, failure_limit=config.validity_failure_limit)
+
+
 def text_suite(reference_profile, round_texts, *, config: TextSuiteConfig | None = None, **overrides) -> dict[str, Estimate]:
     """Every text metric of one round, keyed by :data:`TEXT_METRIC_NAMES`, in that order.
 
     The round is tokenised once (:func:`text_stats`). Values are
     :class:`Estimate`: validity shares (``validity_rate`` and the
-    ``invalid_<reason>`` *shares* of :func:`metrics_core.text_validity.text_validity`),
+    ``invalid_<reason>`` *shares* of :func:`metrics_core.text_validity.text_validity`,
+    relative to the reference's: a check the reference fails in more than
+    ``validity_failure_limit`` of its texts is off, see
+    :func:`validity_switched_off`),
     the duplicate rates and ``mean_length`` carry bootstrap intervals; the
     others are point estimates (``ci_low`` etc. None). Bootstrap seeds are
     ``seed`` plus a fixed offset per metric.
@@ -972,7 +998,8 @@ def text_suite(reference_profile, round_texts, *, config: TextSuiteConfig | None
 
     out: dict[str, Estimate] = text_validity(
         texts, max_chars=config.max_chars, check_truncation=config.check_truncation,
-        require_terminal_punctuation=config.require_terminal_punctuation, seed=seed, **boot,
+        require_terminal_punctuation=config.require_terminal_punctuation, reference=ref.validity,
+        failure_limit=config.validity_failure_limit, seed=seed, **boot,
     ).metrics()
     for n in range(1, DEFAULT_MAX_N + 1):
         out[f"distinct_{n}"] = Estimate(distinct_n(stats, n))

@@ -17,12 +17,22 @@ Rules (a sample may fail several; each failure counts under its own reason):
   does not end in terminal punctuation (:data:`TERMINAL_RE`), or it has an
   unterminated double quote or an unclosed bracket (:func:`has_unclosed_delimiters`).
 * ``too_long``: more than ``max_chars`` code points (``len(text)``).
+
+**Relative to the reference.** Real text fails some rules: dictionary
+glosses, titles or short answers carry no final period. A rule that calls the
+reference itself invalid teaches users to ignore validity. So, given the
+reference's :class:`ValidityBaseline`, :func:`text_validity` first measures
+each of the five checks (``empty``, ``encoding``, ``terminal_punctuation``,
+``unclosed_delimiters``, ``too_long``; the last two make up ``truncated``) on
+the reference, switches off every check the reference fails more often than
+``failure_limit`` (default 20%), and reports the round's shares *relative to
+the reference's*, under the checks left on.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from metrics_core._checks import _check_texts
@@ -30,7 +40,10 @@ from metrics_core._checks import _check_texts
 from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, _check_bootstrap, mean_estimate
 
 DEFAULT_MAX_CHARS = 20_000
+DEFAULT_FAILURE_LIMIT = 0.2
 VALIDITY_REASONS = ("empty", "encoding", "truncated", "too_long")
+#: The checks behind the reasons: ``truncated`` is ``terminal_punctuation`` or ``unclosed_delimiters``.
+VALIDITY_CHECKS = ("empty", "encoding", "terminal_punctuation", "unclosed_delimiters", "too_long")
 
 # What cp1252 shows for the UTF-8 continuation bytes 0x80-0x9F (0x81, 0x8D, 0x8F,
 # 0x90 and 0x9D are undefined there and decode as the C1 code points, as in latin-1).
@@ -111,6 +124,51 @@ def _check_max_chars(max_chars) -> int:
     return int(max_chars)
 
 
+def _check_failure_limit(failure_limit) -> float:
+    if isinstance(failure_limit, bool) or not isinstance(failure_limit, (int, float)) or not 0 <= failure_limit <= 1:
+        raise ValueError(f"failure_limit: expected a share in [0, 1], got {failure_limit!r}")
+    return float(failure_limit)
+
+
+def _content_checks(texts: list[str]) -> np.ndarray:
+    """``[n, 4]`` failures of the checks that do not depend on options: empty, encoding, terminal, delimiters."""
+    out = np.zeros((len(texts), 4), dtype=bool)
+    for i, t in enumerate(texts):
+        empty = not t.strip()
+        out[i, 0] = empty
+        out[i, 1] = ENCODING_NOISE_RE.search(t) is not None
+        if not empty:  # whitespace-only samples are empty, never truncated
+            out[i, 2] = TERMINAL_RE.search(t.rstrip()) is None
+            out[i, 3] = has_unclosed_delimiters(t)
+    return out
+
+
+def _with_length(content: np.ndarray, char_lengths: np.ndarray, max_chars: int) -> np.ndarray:
+    return np.column_stack([content, char_lengths > max_chars])
+
+
+def validity_checks(texts, *, max_chars: int = DEFAULT_MAX_CHARS) -> np.ndarray:
+    """Per-sample failures of each check, a bool matrix ``[n, 5]`` in :data:`VALIDITY_CHECKS` order.
+
+    Example:
+        >>> validity_checks(["Fine.", "  ", "cut (off"]).astype(int).tolist()
+        [[0, 0, 0, 0, 0], [1, 0, 0, 0, 0], [0, 0, 1, 1, 0]]
+    """
+    texts = _check_texts(texts, "texts")
+    max_chars = _check_max_chars(max_chars)
+    return _with_length(_content_checks(texts), np.fromiter(map(len, texts), np.int64, len(texts)), max_chars)
+
+
+def _active_checks(check_truncation: bool, require_terminal_punctuation: bool) -> np.ndarray:
+    return np.array([True, True, check_truncation and require_terminal_punctuation, check_truncation, True])
+
+
+def _reasons(checks: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """``[n, 5]`` check failures -> ``[n, 4]`` reason failures under the ``active`` checks."""
+    on = checks & active
+    return np.column_stack([on[:, 0], on[:, 1], on[:, 2] | on[:, 3], on[:, 4]])
+
+
 def invalid_reasons(
     texts,
     *,
@@ -135,18 +193,56 @@ def invalid_reasons(
         >>> invalid_reasons(["Fine.", "  ", "cut off"]).astype(int).tolist()
         [[0, 0, 0, 0], [1, 0, 0, 0], [0, 0, 1, 0]]
     """
+    checks = validity_checks(texts, max_chars=max_chars)
+    return _reasons(checks, _active_checks(check_truncation, require_terminal_punctuation))
+
+
+@dataclass(frozen=True, eq=False)
+class ValidityBaseline:
+    """The reference's failures of each validity check (:func:`fit_validity_baseline`).
+
+    Attributes:
+        content_checks: ``[N, 4]`` bool failures of empty, encoding,
+            terminal_punctuation and unclosed_delimiters per reference sample.
+        char_lengths: ``[N]`` int64 code-point lengths (``too_long`` at any ``max_chars``).
+    """
+
+    content_checks: np.ndarray
+    char_lengths: np.ndarray
+
+    def checks(self, max_chars: int = DEFAULT_MAX_CHARS) -> np.ndarray:
+        """``[N, 5]`` failures of the reference in :data:`VALIDITY_CHECKS` order."""
+        return _with_length(self.content_checks, self.char_lengths, _check_max_chars(max_chars))
+
+    def check_shares(self, max_chars: int = DEFAULT_MAX_CHARS) -> dict[str, float]:
+        """Share of reference samples failing each check."""
+        return dict(zip(VALIDITY_CHECKS, self.checks(max_chars).mean(axis=0).tolist()))
+
+    def switched_off(self, *, max_chars: int = DEFAULT_MAX_CHARS, check_truncation: bool = True,
+                     require_terminal_punctuation: bool = True,
+                     failure_limit: float = DEFAULT_FAILURE_LIMIT) -> dict[str, float]:
+        """The enabled checks the reference fails more often than ``failure_limit``, with its share.
+
+        Example:
+            >>> fit_validity_baseline(["a gloss", "another gloss", "Fine."]).switched_off()
+            {'terminal_punctuation': 0.6666666666666666}
+        """
+        limit = _check_failure_limit(failure_limit)
+        active = _active_checks(check_truncation, require_terminal_punctuation)
+        return {c: share for c, share, on in zip(VALIDITY_CHECKS, self.checks(max_chars).mean(axis=0).tolist(), active)
+                if on and share > limit}
+
+
+def fit_validity_baseline(texts) -> ValidityBaseline:
+    """Run every validity check on the reference texts once.
+
+    Example:
+        >>> fit_validity_baseline(["Fine.", "cut (off"]).check_shares()["unclosed_delimiters"]
+        0.5
+    """
     texts = _check_texts(texts, "texts")
-    max_chars = _check_max_chars(max_chars)
-    out = np.zeros((len(texts), len(VALIDITY_REASONS)), dtype=bool)
-    for i, t in enumerate(texts):
-        empty = not t.strip()
-        out[i, 0] = empty
-        out[i, 1] = ENCODING_NOISE_RE.search(t) is not None
-        out[i, 2] = check_truncation and not empty and looks_truncated(
-            t, require_terminal_punctuation=require_terminal_punctuation
-        )
-        out[i, 3] = len(t) > max_chars
-    return out
+    lengths = np.fromiter(map(len, texts), np.int64, len(texts))
+    return ValidityBaseline(content_checks=_content_checks(texts), char_lengths=lengths)
 
 
 @dataclass(frozen=True, eq=False)
@@ -154,17 +250,25 @@ class TextValidityResult:
     r"""Validity of one set of texts (see :func:`text_validity`).
 
     Attributes:
-        validity_rate: share of samples failing no rule, [0, 1], higher is better.
+        validity_rate: share of samples failing no rule, [0, 1], higher is
+            better; relative to a reference: :math:`1 - (u - u_{ref})`, 1 when
+            as valid as the reference.
         reason_shares: reason -> share of samples failing that rule
-            (``invalid_empty`` etc. in :meth:`metrics`), [0, 1], lower is better.
-        reason_counts: reason -> number of samples failing that rule.
+            (``invalid_empty`` etc. in :meth:`metrics`), [0, 1], lower is
+            better; relative to a reference: the share minus the reference's.
+        reason_counts: reason -> number of samples failing that rule (absolute).
         n_samples: number of samples.
+        reference_shares: reason -> the reference's share (None without a reference).
+        switched_off: check -> the reference's failure share, for each check
+            switched off because the reference fails it too often.
     """
 
     validity_rate: Estimate
     reason_shares: dict[str, Estimate]
     reason_counts: dict[str, int]
     n_samples: int
+    reference_shares: dict[str, float] | None = None
+    switched_off: dict[str, float] = field(default_factory=dict)
 
     def metrics(self) -> dict[str, Estimate]:
         """``validity_rate`` and ``invalid_<reason>`` shares, as :class:`Estimate`."""
@@ -179,6 +283,8 @@ def text_validity(
     max_chars: int = DEFAULT_MAX_CHARS,
     check_truncation: bool = True,
     require_terminal_punctuation: bool = True,
+    reference: ValidityBaseline | None = None,
+    failure_limit: float = DEFAULT_FAILURE_LIMIT,
     n_boot: int = 0,
     level: float = DEFAULT_LEVEL,
     seed: int = 0,
@@ -186,10 +292,10 @@ def text_validity(
     r"""Validity rate and per-reason failure shares (survey §2.2 validity, §2.4 breakdowns).
 
     With :math:`f_{ir} = 1` when sample :math:`i` fails rule :math:`r`
-    (:func:`invalid_reasons`):
+    (:func:`invalid_reasons`) and :math:`u_i = \max_r f_{ir}`:
 
     .. math::
-        \text{validity\_rate} = \frac1n \sum_{i=1}^n \prod_r (1 - f_{ir}), \qquad
+        \text{validity\_rate} = 1 - \frac1n \sum_{i=1}^n u_i, \qquad
         \text{invalid\_}r = \frac1n \sum_{i=1}^n f_{ir}.
 
     The rate is in [0, 1], higher is better; a sample failing several rules
@@ -199,11 +305,27 @@ def text_validity(
     interval is the bootstrap of a mean of per-sample indicators
     (:func:`metrics_core.bootstrap.mean_estimate`).
 
+    **Relative to a reference** (``reference``, from
+    :func:`fit_validity_baseline`): every check the reference fails in more
+    than ``failure_limit`` of its samples is switched off (listed in
+    ``switched_off``), and with :math:`\bar u^{ref}` and
+    :math:`\bar f^{ref}_r` the reference's shares under the checks left on,
+
+    .. math::
+        \text{validity\_rate} = 1 - \Big(\frac1n \sum_i u_i - \bar u^{ref}\Big), \qquad
+        \text{invalid\_}r = \frac1n \sum_i f_{ir} - \bar f^{ref}_r:
+
+    1 and 0 mean "as valid as the reference"; the rate lies in
+    :math:`[\bar u^{ref}, 1 + \bar u^{ref}]` and a reason in [-1, 1].
+
     Args:
         texts: non-empty list of ``str``.
         max_chars: longest valid sample in code points (default 20,000).
         check_truncation: False disables the truncation rule.
         require_terminal_punctuation: False keeps only its quote/bracket check.
+        reference: the reference's :class:`ValidityBaseline` (None: absolute shares).
+        failure_limit: with a reference, the largest share of reference
+            samples a check may fail and stay on (default 0.2).
         n_boot: bootstrap replicates (0: point estimates).
         level: confidence level.
         seed: bootstrap seed (every share uses the same replicates).
@@ -212,16 +334,33 @@ def text_validity(
         >>> res = text_validity(["Good.", "", "Trunc", "Bad \ufffd."])
         >>> res.validity_rate.value, res.reason_counts
         (0.25, {'empty': 1, 'encoding': 1, 'truncated': 1, 'too_long': 0})
+        >>> glosses = fit_validity_baseline(["a gloss", "a (short) gloss", "an entry"])
+        >>> res = text_validity(["a gloss", "a (cut gloss"], reference=glosses)
+        >>> res.switched_off, res.validity_rate.value, res.reason_shares["truncated"].value
+        ({'terminal_punctuation': 1.0}, 0.5, 0.5)
     """
     _check_bootstrap(n_boot, level)
-    flags = invalid_reasons(
-        texts, max_chars=max_chars, check_truncation=check_truncation,
-        require_terminal_punctuation=require_terminal_punctuation,
-    )
+    limit = _check_failure_limit(failure_limit)
+    checks = validity_checks(texts, max_chars=max_chars)
+    active = _active_checks(check_truncation, require_terminal_punctuation)
     boot = {"n_boot": n_boot, "level": level, "seed": seed}
+    switched_off: dict[str, float] = {}
+    ref_reason = np.zeros(len(VALIDITY_REASONS))
+    ref_invalid = 0.0
+    if reference is not None:
+        ref_checks = reference.checks(max_chars)
+        ref_check_shares = ref_checks.mean(axis=0)
+        off = active & (ref_check_shares > limit)
+        switched_off = {c: float(ref_check_shares[j]) for j, c in enumerate(VALIDITY_CHECKS) if off[j]}
+        active = active & ~off
+        ref_flags = _reasons(ref_checks, active)
+        ref_reason, ref_invalid = ref_flags.mean(axis=0), float(ref_flags.any(axis=1).mean())
+    flags = _reasons(checks, active)
     return TextValidityResult(
-        validity_rate=mean_estimate(~flags.any(axis=1), **boot),
-        reason_shares={r: mean_estimate(flags[:, j], **boot) for j, r in enumerate(VALIDITY_REASONS)},
+        validity_rate=mean_estimate((~flags.any(axis=1)) + ref_invalid, **boot),
+        reason_shares={r: mean_estimate(flags[:, j] - ref_reason[j], **boot) for j, r in enumerate(VALIDITY_REASONS)},
         reason_counts={r: int(flags[:, j].sum()) for j, r in enumerate(VALIDITY_REASONS)},
         n_samples=int(flags.shape[0]),
+        reference_shares=None if reference is None else dict(zip(VALIDITY_REASONS, ref_reason.tolist())),
+        switched_off=switched_off,
     )

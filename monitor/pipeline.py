@@ -65,6 +65,24 @@ def finite_metrics(metrics: dict[str, Estimate]) -> dict[str, Estimate]:
             if est.value is not None and np.isfinite(float(est.value))}
 
 
+_CHECK_NAMES = {"empty": "empty texts", "encoding": "encoding noise", "terminal_punctuation": "terminal punctuation",
+                "unclosed_delimiters": "unclosed quotes or brackets", "too_long": "texts over max_chars"}
+
+
+def _validity_notes(text_reference, reference_where: str) -> list[str]:
+    """One line naming the validity checks switched off because the reference itself fails them."""
+    from metrics_core.text import validity_switched_off
+    from metrics_core.text_validity import DEFAULT_FAILURE_LIMIT
+
+    off = validity_switched_off(text_reference)
+    if not off:
+        return []
+    checks = ", ".join(f"{_CHECK_NAMES[c]} ({share:.0%} of the reference fails it)" for c, share in off.items())
+    return [f"{reference_where}: validity check{'s' if len(off) > 1 else ''} off for this loop, since the reference "
+            f"fails {'them' if len(off) > 1 else 'it'} in over {DEFAULT_FAILURE_LIMIT:.0%} of its texts: {checks}; the other checks "
+            f"are reported relative to the reference's rates"]
+
+
 @dataclass
 class RoundAudit:
     """What one round's audit produced: finite metrics (modality first, then the suite) and its embeddings."""
@@ -116,12 +134,14 @@ class AuditPipeline:
         self.tabular_columns: dict[str, list[str]] | None = None
         self._profile = None
         self._embedder = None
+        self.notes: list[str] = []  # said once per audit (the flow logs them as warnings)
         if modality == "embedding":
             self._reference_embeddings = np.asarray(reference, dtype=np.float64)
         elif modality == "text":
             from metrics_core.text import fit_text_reference
 
             self.text_reference = fit_text_reference(list(reference))
+            self.notes.extend(_validity_notes(self.text_reference, reference_where))
             self._reference_embeddings = None
         else:
             from metrics_core.tabular import encode_rows, fit_tabular_reference, infer_schema

@@ -5,6 +5,7 @@ import json
 import pytest
 from mlflow.tracking import MlflowClient
 
+import metrics_core
 from flows.audit import audit_round, backfill_loop
 from monitor.cli import main
 from monitor.config import load_settings
@@ -34,7 +35,7 @@ def test_backfill_reaudits_stale_rounds_and_resumes_after_a_failure(home, shrink
     with store.engine.begin() as conn:
         conn.exec_driver_sql("UPDATE metric_values SET metrics_version = '1' WHERE loop = 'bf' AND round IN (1, 3)")
     assert backfill_loop("bf")["audited"] == [1, 3]
-    assert {a["metrics_version"] for a in store.round_audits("bf").values()} == {"2"}
+    assert {a["metrics_version"] for a in store.round_audits("bf").values()} == {metrics_core.METRICS_VERSION}
 
     # A forced backfill stops at round 2 (its file went missing), then resumes where it stopped.
     moved = rounds[2].with_suffix(".moved")

@@ -8,6 +8,7 @@ from mlflow.tracking import MlflowClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from flows.audit import audit_round
+import metrics_core
 from metrics_core.registry import metric_names
 from monitor.config import load_settings
 from monitor.exporter import StoreCollector, Exporter
@@ -80,7 +81,7 @@ def test_audit_flow_store_mlflow_and_exporter(home, shrinking_rounds):
     assert [r.data.tags["collapse_round"] for r in nested] == ["0", "1", "2", "3"]
     for r, run in enumerate(nested):
         assert run.data.tags["mlflow.parentRunId"] == parent
-        assert run.data.tags["collapse_loop"] == "loop-a" and run.data.tags["collapse_metrics_version"] == "2"
+        assert run.data.tags["collapse_loop"] == "loop-a" and run.data.tags["collapse_metrics_version"] == metrics_core.METRICS_VERSION
         assert run.data.tags["collapse_fingerprint"] == store.round_audits("loop-a")[r]["fingerprint"]
         assert run.data.metrics["recall"] == pytest.approx(recalls[r])
         assert [h.step for h in client.get_metric_history(run.info.run_id, "recall")] == [r]
@@ -123,7 +124,7 @@ def test_audit_flow_store_mlflow_and_exporter(home, shrinking_rounds):
     )
     assert samples[("collapse_up", ())] == 1.0
     (info,) = [dict(lbl) for name, lbl in samples if name == "collapse_build_info"]
-    assert info["version"] == "0.1.0" and info["metrics_version"] == "2"
+    assert info["version"] == "0.1.0" and info["metrics_version"] == metrics_core.METRICS_VERSION
     # every audit of the loop (4 rounds and one re-audit), counted in the store where any process's exporter reads it
     loop_label = (("loop", "loop-a"),)
     assert samples[("collapse_audits_total", loop_label)] == 5.0

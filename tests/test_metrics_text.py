@@ -49,12 +49,15 @@ from metrics_core.text import (
 )
 from metrics_core.univariate import ks_statistic
 from metrics_core.text_validity import (
+    VALIDITY_CHECKS,
     VALIDITY_REASONS,
+    fit_validity_baseline,
     has_encoding_noise,
     has_unclosed_delimiters,
     invalid_reasons,
     looks_truncated,
     text_validity,
+    validity_checks,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -721,3 +724,80 @@ def test_text_suite_of_the_reference_against_itself():
     out = text_suite(fit_text_reference(texts), texts, n_boot=0)
     assert out["length_ks"].value == 0.0 and out["unigram_jsd"].value == 0.0
     assert out["vocab_coverage"].value == 1.0 and out["vocab_tail_coverage"].value == 1.0
+
+
+def test_validity_relative_to_a_reference_that_lacks_final_periods():
+    """Dictionary glosses end without a period: that check is off, the others are relative to the reference."""
+    glosses = ["a domesticated carnivorous mammal", "(botany) a flowering plant", "the act of running",
+               "a small (furry) animal", "a large body of water"]
+    ref = fit_validity_baseline(glosses)
+    assert ref.check_shares() == {"empty": 0.0, "encoding": 0.0, "terminal_punctuation": 1.0,
+                                  "unclosed_delimiters": 0.0, "too_long": 0.0}
+    assert ref.switched_off() == {"terminal_punctuation": 1.0}
+    assert ref.switched_off(require_terminal_punctuation=False) == {}
+    round_texts = ["a flowering (small animal", "the act of water", "a body of", "   ", "a mammal (botany"]
+    res = text_validity(round_texts, reference=ref)
+    # Hand count: unclosed brackets in 2 of 5, one empty; none is flagged for the missing period.
+    assert res.switched_off == {"terminal_punctuation": 1.0}
+    assert res.reason_counts == {"empty": 1, "encoding": 0, "truncated": 2, "too_long": 0}
+    assert res.validity_rate.value == pytest.approx(0.4)
+    assert res.metrics()["invalid_truncated"].value == pytest.approx(0.4)
+    assert res.reference_shares == {"empty": 0.0, "encoding": 0.0, "truncated": 0.0, "too_long": 0.0}
+    assert text_validity(glosses, reference=ref).validity_rate.value == 1.0  # the reference is valid against itself
+    assert text_validity(glosses).validity_rate.value == 0.0  # absolute: every gloss "truncated"
+
+
+def test_validity_reports_shares_above_the_reference():
+    ref = fit_validity_baseline(["Fine."] * 9 + ["cut (off."])  # 10% unclosed: under the limit, stays on
+    assert ref.switched_off() == {}
+    res = text_validity(["Fine."] * 7 + ["cut (off."] * 3, reference=ref, n_boot=200, seed=1)
+    assert res.validity_rate.value == pytest.approx(1 - (0.3 - 0.1))
+    assert res.reason_shares["truncated"].value == pytest.approx(0.2)
+    assert res.reason_shares["empty"].value == 0.0 and res.reference_shares["truncated"] == pytest.approx(0.1)
+    assert res.reason_shares["truncated"].ci_low < 0.2 < res.reason_shares["truncated"].ci_high
+    better = text_validity(["Fine."] * 10, reference=ref)
+    assert better.validity_rate.value == pytest.approx(1.1) and better.reason_shares["truncated"].value == pytest.approx(-0.1)
+    assert text_validity(["cut (off."], reference=ref, failure_limit=0.05).switched_off == {"unclosed_delimiters": 0.1}
+    with pytest.raises(ValueError, match="failure_limit: expected a share in"):
+        text_validity(["Fine."], reference=ref, failure_limit=1.5)
+
+
+def naive_terminal_fails(text):
+    s = text.rstrip()
+    k = len(s)
+    while k > 0 and s[k - 1] in _CLOSERS:
+        k -= 1
+    return text.strip() != "" and not (k > 0 and s[k - 1] in _TERMINALS)
+
+
+def test_relative_validity_matches_naive_rules_on_random_strings():
+    rng = np.random.default_rng(12)
+    alphabet = list("ab .!?\"()[]") + ["\ufffd", "\x00"]
+    def texts(n, weights):
+        return ["".join(rng.choice(alphabet, size=int(rng.integers(0, 12)), p=weights)) for _ in range(n)]
+    uniform = np.full(len(alphabet), 1 / len(alphabet))
+    for reference, round_texts, max_chars in ((texts(400, uniform), texts(300, uniform), 9),
+                                              (texts(500, uniform), texts(200, uniform), 11)):
+        naive = {c: [] for c in VALIDITY_CHECKS}
+        for t in reference:
+            empty, encoding, _, too_long = naive_reasons(t, max_chars=max_chars)
+            naive["empty"].append(empty)
+            naive["encoding"].append(encoding)
+            naive["terminal_punctuation"].append(naive_terminal_fails(t))
+            naive["unclosed_delimiters"].append(naive_reasons(t, max_chars=max_chars, require_terminal=False)[2])
+            naive["too_long"].append(too_long)
+        shares = {c: float(np.mean(v)) for c, v in naive.items()}
+        np.testing.assert_allclose(validity_checks(reference, max_chars=max_chars).mean(axis=0),
+                                   [shares[c] for c in VALIDITY_CHECKS])
+        ref = fit_validity_baseline(reference)
+        res = text_validity(round_texts, reference=ref, max_chars=max_chars)
+        off = {c for c, v in shares.items() if v > 0.2}
+        assert set(res.switched_off) == off and "terminal_punctuation" in off  # random strings rarely end in . ! ?
+        kwargs = {"max_chars": max_chars, "require_terminal": "terminal_punctuation" not in off,
+                  "check_truncation": not {"terminal_punctuation", "unclosed_delimiters"} <= off}
+        keep = np.array([c not in off for c in ("empty", "encoding")] + [True, "too_long" not in off])
+        want_round = np.array([naive_reasons(t, **kwargs) for t in round_texts]) & keep
+        want_ref = np.array([naive_reasons(t, **kwargs) for t in reference]) & keep
+        assert res.validity_rate.value == pytest.approx(1 - want_round.any(axis=1).mean() + want_ref.any(axis=1).mean())
+        for j, reason in enumerate(VALIDITY_REASONS):
+            assert res.reason_shares[reason].value == pytest.approx(want_round[:, j].mean() - want_ref[:, j].mean())

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import metrics_core
 from metrics_core.registry import metric_names
 from monitor.cli import main
 from monitor.config import load_settings
@@ -195,7 +196,6 @@ def test_schema_file_overrides_the_inferred_column_kinds(tmp_path):
 
 
 def test_text_embeddings_are_cached_by_content_and_metrics_version(tmp_path, monkeypatch):
-    import metrics_core
     from monitor.embedding_cache import EmbeddingCache
     from monitor.pipeline import AuditPipeline
 
@@ -214,10 +214,24 @@ def test_text_embeddings_are_cached_by_content_and_metrics_version(tmp_path, mon
 
     monkeypatch.setattr(EmbeddingCache, "embed", counting_embed)
     a_ref, a_rnd, key = text_embeddings(tmp_path, "hashing", "fp", ref, rnd, seed=0)
-    assert key.endswith("@metrics-v2") and calls == [40, 30]
+    assert key.endswith(f"@metrics-v{metrics_core.METRICS_VERSION}") and calls == [40, 30]
     b_ref, b_rnd, key_again = text_embeddings(tmp_path, "hashing", "fp", ref, rnd, seed=0)
     assert key_again == key and calls == [40, 30]  # every text from the cache
     assert np.array_equal(a_ref, b_ref) and np.array_equal(a_rnd, b_rnd)
-    monkeypatch.setattr(metrics_core, "METRICS_VERSION", "3")
+    monkeypatch.setattr(metrics_core, "METRICS_VERSION", "bumped")
     _, _, bumped = text_embeddings(tmp_path, "hashing", "fp", ref, rnd, seed=0)
-    assert bumped.endswith("@metrics-v3") and calls == [40, 30, 40, 30]  # a version bump re-embeds
+    assert bumped.endswith("@metrics-vbumped") and calls == [40, 30, 40, 30]  # a version bump re-embeds
+
+
+def test_a_text_reference_without_final_periods_switches_that_check_off_and_says_so():
+    """The demo's WordNet glosses have no final period: validity is measured against them, not against a rule."""
+    from monitor.pipeline import AuditPipeline
+
+    glosses = [f"a small gloss number {i} of a word" for i in range(60)]
+    pipe = AuditPipeline("text", glosses, n_boot=0, seed=0, reference_where="ref.jsonl")
+    assert pipe.notes == ["ref.jsonl: validity check off for this loop, since the reference fails it in over 20% of "
+                          "its texts: terminal punctuation (100% of the reference fails it); the other checks are "
+                          "reported relative to the reference's rates"]
+    metrics = pipe.modality_metrics(glosses[:30] + ["a gloss (cut"] * 10)
+    assert metrics["validity_rate"].value == pytest.approx(0.75) and metrics["invalid_truncated"].value == pytest.approx(0.25)
+    assert AuditPipeline("text", [g + "." for g in glosses], n_boot=0, seed=0).notes == []
