@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 from typing import ClassVar, Union
 
@@ -66,6 +66,7 @@ DEFAULT_MIN_EXPECTED = 5.0
 DEFAULT_DET_MAX_ROWS = 10_000
 DEFAULT_N_SPLITS = 3
 DEFAULT_MAX_ITER = 1000
+DEFAULT_FAILURE_LIMIT = 0.2  # a constraint the reference violates more often than this is switched off
 
 # Stable names of the suite's metrics, in report order.
 TABULAR_METRICS = (
@@ -1230,18 +1231,88 @@ def _constraint_checks(constraint: Constraint, df: pd.DataFrame) -> tuple[np.nda
 
 @dataclass(frozen=True)
 class ViolationResult:
-    """The violation rate with its counts and each constraint's own rate (NaN: no checks)."""
+    """The violation rate with its counts and each constraint's own rate (NaN: no checks).
+
+    ``switched_off``: label -> the reference's own violation rate, for each
+    constraint switched off because the reference violates it too often.
+    """
 
     rate: Estimate
     n_checks: int
     n_violations: int
     per_constraint: dict[str, float]
+    switched_off: dict[str, float] = field(default_factory=dict)
+
+
+def _labelled_checks(df: pd.DataFrame, items) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(label, checked, violated)`` per constraint; a repeated label gets ``#2``, ``#3``..."""
+    out, seen = [], set()
+    for constraint in items:
+        checked, violated = _constraint_checks(constraint, df)
+        label, k = constraint.label, 2
+        while label in seen:
+            label, k = f"{constraint.label}#{k}", k + 1
+        seen.add(label)
+        out.append((label, checked, violated))
+    return out
+
+
+@dataclass(frozen=True)
+class ViolationBaseline:
+    """The reference's violations of each constraint (:func:`fit_violation_baseline`).
+
+    Attributes:
+        rates: label -> the whole reference's violation rate (NaN: no checks).
+        n_rows: the round size the mean counts are for.
+        checks, violations: label -> mean checks and violations over the
+            reference's subsamples of ``n_rows`` rows.
+    """
+
+    rates: dict[str, float]
+    n_rows: int
+    checks: dict[str, float]
+    violations: dict[str, float]
+
+
+def fit_violation_baseline(reference_df: pd.DataFrame, constraints, n_rows: int, *, repeats: int = 8,
+                           seed: int = 0) -> ViolationBaseline:
+    r"""The reference's violations of each constraint, on the whole of it and at a round's size.
+
+    ``unique`` and ``functional_dependency`` fail more often in a larger table,
+    so the reference is compared at the round's size: its counts are the means
+    over ``repeats`` seeded subsamples of ``n_rows`` rows without replacement
+    (the whole reference once when it has at most ``n_rows`` rows).
+
+    Example:
+        >>> ref = pd.DataFrame({"age": [5, 130, 40, 41]})
+        >>> fit_violation_baseline(ref, [{"type": "range", "column": "age", "max": 120}], 4).rates
+        {'range:age': 0.25}
+    """
+    _check_dataframe(reference_df, "reference")
+    items = load_constraints(constraints)
+    _check_positive_int(n_rows, "n_rows")
+    _check_positive_int(repeats, "repeats")
+    whole = {label: int(v.sum()) / int(c.sum()) if c.sum() else math.nan
+             for label, c, v in _labelled_checks(reference_df, items)}
+    n = len(reference_df)
+    rng = np.random.default_rng(seed)
+    samples = [reference_df] if n <= n_rows else \
+        [reference_df.iloc[np.sort(rng.choice(n, size=n_rows, replace=False))] for _ in range(repeats)]
+    checks = {label: 0.0 for label in whole}
+    violations = {label: 0.0 for label in whole}
+    for sample in samples:
+        for label, c, v in _labelled_checks(sample, items):
+            checks[label] += int(c.sum()) / len(samples)
+            violations[label] += int(v.sum()) / len(samples)
+    return ViolationBaseline(whole, n_rows, checks, violations)
 
 
 def violation_rate(
     round_df: pd.DataFrame,
     constraints,
     *,
+    reference: ViolationBaseline | None = None,
+    failure_limit: float = DEFAULT_FAILURE_LIMIT,
     n_boot: int = 0,
     level: float = DEFAULT_LEVEL,
     seed: int = 0,
@@ -1273,9 +1344,20 @@ def violation_rate(
     :math:`\sum_i w_i v_i / \sum_i w_i c_i`; a row drawn twice is not a new
     uniqueness failure. Range [0, 1]; lower is better.
 
+    **Relative to the reference** (``reference``, from
+    :func:`fit_violation_baseline` at the round's size): a constraint the
+    whole reference violates in more than ``failure_limit`` of its checks is
+    switched off (``switched_off``; it describes the data, not an error), and
+    the rate is :math:`\text{VR} - \text{VR}^{ref}`, with
+    :math:`\text{VR}^{ref}` the reference's pooled rate over the constraints
+    left on at the round's size: 0 means as often as the reference, in [-1, 1].
+
     Args:
         round_df: the round's table (any columns the constraints name).
         constraints: see :func:`load_constraints`; at least one.
+        reference: the reference's :class:`ViolationBaseline` (None: the absolute rate).
+        failure_limit: with a reference, the largest violation rate of the
+            reference a constraint may have and stay on (default 0.2).
         n_boot: bootstrap replicates for the interval (0: none).
         level: confidence level.
         seed: bootstrap seed.
@@ -1286,35 +1368,49 @@ def violation_rate(
         ...                         {"type": "unique", "column": "id"}])
         >>> r.rate.value, r.n_violations, r.n_checks  # (1 + 2) / (3 + 4)
         (0.42857142857142855, 3, 7)
+        >>> ref = pd.DataFrame({"age": [5, 30, 40, 50], "id": [1, 1, 1, 2]})
+        >>> base = fit_violation_baseline(ref, [{"type": "range", "column": "age", "min": 0, "max": 120},
+        ...                                     {"type": "unique", "column": "id"}], 4)
+        >>> r = violation_rate(df, [{"type": "range", "column": "age", "min": 0, "max": 120},
+        ...                         {"type": "unique", "column": "id"}], reference=base)
+        >>> r.switched_off, r.rate.value  # the reference repeats ids in 2 of 4 rows: that check is off
+        ({'unique:id': 0.5}, 0.3333333333333333)
     """
     _check_dataframe(round_df, "round")
     items = load_constraints(constraints)
     if not items:
         raise ValueError("constraints: expected at least one constraint, got none")
+    if isinstance(failure_limit, bool) or not isinstance(failure_limit, (int, float)) or not 0 <= failure_limit <= 1:
+        raise ValueError(f"failure_limit: expected a share in [0, 1], got {failure_limit!r}")
     m = len(round_df)
     checks = np.zeros(m, dtype=np.int64)
     fails = np.zeros(m, dtype=np.int64)
-    per_constraint = {}
-    for constraint in items:
-        checked, violated = _constraint_checks(constraint, round_df)
+    per_constraint, switched_off = {}, {}
+    ref_checks = ref_violations = 0.0
+    for label, checked, violated in _labelled_checks(round_df, items):
+        if reference is not None:
+            if reference.rates[label] > failure_limit:  # NaN (no reference checks) stays on
+                switched_off[label] = reference.rates[label]
+                continue
+            ref_checks += reference.checks[label]
+            ref_violations += reference.violations[label]
         checks += checked
         fails += violated
-        label, k = constraint.label, 2
-        while label in per_constraint:
-            label, k = f"{constraint.label}#{k}", k + 1
         n_checked = int(checked.sum())
         per_constraint[label] = int(violated.sum()) / n_checked if n_checked else math.nan
     n_checks, n_fails = int(checks.sum()), int(fails.sum())
     if n_checks == 0:
-        raise ValueError("constraints: no check applies to the round (every constrained value is null)")
+        why = "every constraint is switched off or checks only nulls" if switched_off else "every constrained value is null"
+        raise ValueError(f"constraints: no check applies to the round ({why})")
     c, v = checks.astype(np.float64), fails.astype(np.float64)
+    offset = ref_violations / ref_checks if ref_checks > 0 else 0.0
 
     def ratio(w: np.ndarray) -> float:
         denom = float(w @ c)
-        return float(w @ v) / denom if denom > 0 else math.nan
+        return float(w @ v) / denom - offset if denom > 0 else math.nan
 
     rate = bootstrap_estimate(ratio, m, n_boot=n_boot, level=level, seed=seed)
-    return ViolationResult(rate, n_checks, n_fails, per_constraint)
+    return ViolationResult(rate, n_checks, n_fails, per_constraint, switched_off)
 
 
 # --------------------------------------------------------------------------
@@ -1356,6 +1452,7 @@ def tabular_suite(
     min_expected: float = DEFAULT_MIN_EXPECTED,
     n_splits: int = DEFAULT_N_SPLITS,
     max_iter: int = DEFAULT_MAX_ITER,
+    violation_reference: ViolationBaseline | None = None,
 ) -> TabularResult:
     r"""Every tabular metric of one round, against a fitted reference.
 
@@ -1376,7 +1473,9 @@ def tabular_suite(
     * ``category_coverage``, ``rare_category_coverage``: :func:`category_coverage`
       (higher better);
     * ``cov_gap``: :func:`cov_gap` of ``protected_attribute`` (lower better);
-    * ``violation_rate``: :func:`violation_rate` of ``constraints`` (lower better).
+    * ``violation_rate``: :func:`violation_rate` of ``constraints`` (lower better),
+      relative to the reference's with ``violation_reference`` (absent when the
+      reference violates every constraint too often).
 
     A metric is absent when it does not apply: no numeric (categorical)
     columns, no numeric pair with a defined reference correlation, no pair with
@@ -1389,6 +1488,8 @@ def tabular_suite(
             and listed in ``extra_columns``.
         protected_attribute: a categorical column for ``cov_gap``.
         constraints: see :func:`load_constraints`, for ``violation_rate``.
+        violation_reference: :func:`fit_violation_baseline` of the reference
+            at the round's size (None: the absolute violation rate).
         seed: seed of the DetScore folds (``seed``) and of the violation-rate
             bootstrap (``seed + 1``).
         n_boot: violation-rate bootstrap replicates (0: none).
@@ -1456,8 +1557,11 @@ def tabular_suite(
     if protected_attribute is not None:
         metrics["cov_gap"] = Estimate(_tvd_column(fit, rnd, protected_attribute))
     per_constraint: dict[str, float] = {}
-    if constraints is not None and load_constraints(constraints):
-        violations = violation_rate(rnd.df, constraints, n_boot=n_boot, level=level, seed=seed + 1)
+    every_one_off = violation_reference is not None and all(
+        r > DEFAULT_FAILURE_LIMIT for r in violation_reference.rates.values())
+    if constraints is not None and load_constraints(constraints) and not every_one_off:
+        violations = violation_rate(rnd.df, constraints, reference=violation_reference, n_boot=n_boot, level=level,
+                                    seed=seed + 1)
         metrics["violation_rate"] = violations.rate
         per_constraint = violations.per_constraint
 

@@ -83,6 +83,19 @@ def _validity_notes(text_reference, reference_where: str) -> list[str]:
             f"are reported relative to the reference's rates"]
 
 
+def _constraint_notes(baseline, reference_where: str) -> list[str]:
+    """One line naming the constraints switched off because the reference itself violates them."""
+    from metrics_core.tabular import DEFAULT_FAILURE_LIMIT
+
+    off = {label: rate for label, rate in baseline.rates.items() if rate > DEFAULT_FAILURE_LIMIT}
+    if not off:
+        return []
+    listed = ", ".join(f"{label} ({rate:.0%} of the reference's checks fail)" for label, rate in off.items())
+    return [f"{reference_where}: constraint{'s' if len(off) > 1 else ''} off for this loop, since the reference "
+            f"violates {'them' if len(off) > 1 else 'it'} in over {DEFAULT_FAILURE_LIMIT:.0%} of its checks: "
+            f"{listed}; violation_rate is reported relative to the reference's rate"]
+
+
 @dataclass
 class RoundAudit:
     """What one round's audit produced: finite metrics (modality first, then the suite) and its embeddings."""
@@ -148,11 +161,15 @@ class AuditPipeline:
             from monitor.modalities import load_constraints_file, load_schema_file
 
             self.constraints = load_constraints_file(constraints_path)
+            self._reference_frame = reference
+            self._violation_baselines: dict[int, object] = {}
             try:
                 self.schema = infer_schema(reference, load_schema_file(schema_path))
             except ValueError as exc:  # an override naming an unknown column, or numeric on text
                 raise InputError(f"{reference_where}: schema: {exc}") from exc
             self.tabular_fit = fit_tabular_reference(reference, self.schema, seed=seed)
+            if self.constraints:
+                self.notes.extend(_constraint_notes(self._violation_baseline(len(reference)), reference_where))
             self._reference_embeddings = encode_rows(reference, self.schema, self.tabular_fit)
             self.tabular_columns = {"numeric": list(self.schema.numeric),
                                     "categorical": list(self.schema.categorical)}
@@ -240,11 +257,26 @@ class AuditPipeline:
 
             try:
                 result = tabular_suite(self.tabular_fit, round_data, protected_attribute=self.protected_attribute,
-                                       constraints=self.constraints, seed=self.seed, n_boot=n_boot)
+                                       constraints=self.constraints, seed=self.seed, n_boot=n_boot,
+                                       violation_reference=self._violation_baseline(len(round_data)))
             except ValueError as exc:  # e.g. a protected attribute or constrained column the table lacks
                 raise InputError(f"{round_where}: {exc}") from exc
             return dict(result.metrics)
         return {}
+
+    def _violation_baseline(self, n_rows: int):
+        """The reference's constraint violations at a round size (None without constraints), once per size."""
+        if not self.constraints:
+            return None
+        if n_rows not in self._violation_baselines:
+            from metrics_core.tabular import fit_violation_baseline
+
+            try:
+                self._violation_baselines[n_rows] = fit_violation_baseline(self._reference_frame, self.constraints,
+                                                                           n_rows, seed=self.seed)
+            except ValueError as exc:  # a constrained column the reference lacks
+                raise InputError(f"{self.reference_where}: {exc}") from exc
+        return self._violation_baselines[n_rows]
 
     # -- step 3: the embedding suite ---------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from metrics_core.tabular import (
     encode_rows,
     encoded_feature_names,
     fit_tabular_reference,
+    fit_violation_baseline,
     infer_schema,
     ks_statistics,
     load_constraints,
@@ -534,6 +535,44 @@ def test_violation_rate_range_allowed_unique_hand_cases():
     assert r.rate.value == pytest.approx(7 / 18, abs=1e-15)
     assert r.per_constraint == {"range:age": 0.5, "allowed:sex": 0.25, "unique:id": 0.4, "unique:id#2": 0.4}
     assert r.rate.ci_low is None
+
+
+def test_violation_rate_relative_to_the_reference_hand_case():
+    """A constraint the reference itself breaks is off; the rest is reported above the reference's rate."""
+    reference = pd.DataFrame({"age": [10.0, 20, 30, 40, 50, 60, 70, 80, 90, 130], "sex": ["F", "M"] * 4 + ["X", "X"]})
+    constraints = [RangeConstraint("age", 0, 120), AllowedValuesConstraint("sex", ("F", "M"))]
+    base = fit_violation_baseline(reference, constraints, 10)
+    assert base.rates == {"range:age": 0.1, "allowed:sex": 0.2}  # 1/10 and 2/10: both stay on (limit 0.2)
+    round_df = pd.DataFrame({"age": [10.0, 150, 160, 30, 40], "sex": ["F", "M", "F", "M", "F"]})
+    r = violation_rate(round_df, constraints, reference=base)
+    # Round: 2 of 10 checks fail; reference at size 10: 3 of 20 -> 0.2 - 0.15.
+    assert r.switched_off == {} and r.rate.value == pytest.approx(0.2 - 0.15)
+    strict = violation_rate(round_df, constraints, reference=base, failure_limit=0.15)
+    # allowed:sex is off (the reference has X twice); range alone: 2/5 - 1/10.
+    assert strict.switched_off == {"allowed:sex": 0.2} and strict.rate.value == pytest.approx(0.4 - 0.1)
+    assert strict.per_constraint == {"range:age": 0.4}
+    with pytest.raises(ValueError, match="every constraint is switched off"):
+        violation_rate(round_df, constraints, reference=base, failure_limit=0.05)
+
+
+def test_violation_baseline_compares_the_reference_at_the_round_size():
+    """Uniqueness fails more often in a bigger table: the reference's rate is taken at the round's size."""
+    rng = np.random.default_rng(5)
+    reference = pd.DataFrame({"id": rng.integers(0, 2000, size=4000)})
+    unique = [UniqueConstraint("id")]
+    base = fit_violation_baseline(reference, unique, 200, repeats=8, seed=3)
+    whole = violation_rate(reference, unique).rate.value
+    assert base.rates["unique:id"] == pytest.approx(whole) and whole > 0.5  # 4,000 draws of 2,000 ids
+    # Independent: the same seeded subsamples, absolute rates, averaged.
+    draw = np.random.default_rng(3)
+    subsamples = [reference.iloc[np.sort(draw.choice(4000, size=200, replace=False))] for _ in range(8)]
+    counts = [violation_rate(sub, unique) for sub in subsamples]
+    assert base.checks["unique:id"] == pytest.approx(np.mean([c.n_checks for c in counts]))
+    assert base.violations["unique:id"] == pytest.approx(np.mean([c.n_violations for c in counts]))
+    assert base.violations["unique:id"] / base.checks["unique:id"] < 0.1  # about 200/2000/2 at the round's size
+    fresh = pd.DataFrame({"id": rng.integers(0, 2000, size=200)})  # a round like the reference: about 0
+    assert abs(violation_rate(fresh, unique, reference=fit_violation_baseline(
+        reference, unique, 200, seed=3, repeats=8), failure_limit=1.0).rate.value) < 0.05
 
 
 def test_violation_rate_functional_dependency_hand_case():

@@ -235,3 +235,25 @@ def test_a_text_reference_without_final_periods_switches_that_check_off_and_says
     metrics = pipe.modality_metrics(glosses[:30] + ["a gloss (cut"] * 10)
     assert metrics["validity_rate"].value == pytest.approx(0.75) and metrics["invalid_truncated"].value == pytest.approx(0.25)
     assert AuditPipeline("text", [g + "." for g in glosses], n_boot=0, seed=0).notes == []
+
+
+def test_a_constraint_the_reference_breaks_is_switched_off_and_the_rest_is_relative(tmp_path):
+    import pandas as pd
+
+    from monitor.pipeline import AuditPipeline
+
+    rng = np.random.default_rng(2)
+    reference = pd.DataFrame({"age": rng.uniform(0, 100, 400), "grade": rng.choice(["a", "b", "z"], 400, p=[.4, .3, .3])})
+    constraints = tmp_path / "constraints.toml"
+    constraints.write_text('[[constraints]]\ntype = "range"\ncolumn = "age"\nmin = 0\nmax = 90\n\n'
+                           '[[constraints]]\ntype = "allowed"\ncolumn = "grade"\nvalues = ["a", "b"]\n')
+    pipe = AuditPipeline("tabular", reference, constraints_path=str(constraints), n_boot=0, seed=0,
+                         reference_where="ref.csv")
+    off = (reference["grade"] == "z").mean()
+    assert pipe.notes == [f"ref.csv: constraint off for this loop, since the reference violates it in over 20% of its "
+                          f"checks: allowed:grade ({off:.0%} of the reference's checks fail); violation_rate is "
+                          f"reported relative to the reference's rate"]
+    like_reference = reference.sample(200, random_state=1)
+    assert abs(pipe.modality_metrics(like_reference)["violation_rate"].value) < 0.05
+    older = like_reference.assign(age=like_reference["age"] + 20)  # ages past 90 grow from about 10% to 30%
+    assert pipe.modality_metrics(older)["violation_rate"].value > 0.15
