@@ -3,8 +3,42 @@ import os
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+TESTS = Path(__file__).parent
+LAYERS = ("metrics", "engine", "inputs", "publishing", "flows", "cli", "meta_evaluation", "faults")
+# Real servers a module starts (the rest is found from fixtures and skip reasons below).
+SERVER_MODULES = {"test_mlflow_server.py": "mlflow_server", "test_dask.py": "dask", "test_serve.py": "prefect_server"}
+_BINARIES = ("promtool", "amtool", "prometheus")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark each test with its layer (its folder) and with the real servers it needs."""
+    for item in items:
+        path = Path(str(item.fspath))
+        if TESTS not in path.parents:
+            continue  # the doctests of the packages
+        layer = path.relative_to(TESTS).parts[0]
+        if layer in LAYERS:
+            item.add_marker(getattr(pytest.mark, layer))
+        fixtures = set(getattr(item, "fixturenames", ()))
+        servers = set()
+        if path.name in SERVER_MODULES:
+            servers.add(SERVER_MODULES[path.name])
+        if "prefect_harness" in fixtures:
+            servers.add("prefect")
+        if "prefect_api" in fixtures:
+            servers.add("prefect_server")
+        callspec = getattr(item, "callspec", None)
+        if {"postgres_url", "postgres_databases"} & fixtures or (callspec and callspec.params.get("store_url") == "postgres"):
+            servers.add("postgres")
+        if any(b in str(m.kwargs.get("reason", "")) for m in item.iter_markers("skipif") for b in _BINARIES):
+            servers.add("prometheus")
+        for server in servers:
+            item.add_marker(getattr(pytest.mark, server))
 
 
 @pytest.fixture(scope="module")

@@ -16,14 +16,6 @@ from pathlib import Path
 
 import pytest
 
-FAULTS_DIR = Path(__file__).parent
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if FAULTS_DIR in Path(item.fspath).parents:
-            item.add_marker(pytest.mark.faults)
-
 
 @pytest.fixture(scope="module")
 def prefect_api(tmp_path_factory):

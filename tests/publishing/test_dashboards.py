@@ -39,7 +39,7 @@ from monitor.exporter import Exporter
 from monitor.rules import load_rules
 from monitor.store import RoundRecord, TrajectoryStore
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PROM_DIR = ROOT / "dashboards" / "prometheus"
 RULES_FILE = PROM_DIR / "collapse.rules.yml"
 RULES_TEST_FILE = PROM_DIR / "collapse.rules.test.yml"

@@ -19,10 +19,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 import metrics_core
-from monitor.alerts import first_alarm_index, first_raise_index
+from monitor.alerts import first_raise_index
 from monitor.bench import loops, report, runner, scoring
 from monitor.cli import main
-from monitor.derivatives import metric_derivatives
 from monitor.errors import CollapseMonitorError
 from monitor.rules import load_rules
 

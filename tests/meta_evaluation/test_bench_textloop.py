@@ -15,7 +15,7 @@ from metrics_core.text import distinct_n, tokenize
 from monitor.bench import textloop as T
 from monitor.bench.trace import LoopTrace
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "monitor" / "data"
 # Small but real: the shipped corpus with a few hundred training glosses keeps each run well under a second.
 SMALL = dict(n_train=200, n_samples=600, n_audit=60, n_reference=60)

@@ -52,7 +52,7 @@ from monitor.exporter import Exporter
 from monitor.rules import load_rules
 from monitor.store import RoundRecord, TrajectoryStore
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RULES_FILE = ROOT / "dashboards" / "prometheus" / "collapse.rules.yml"
 SCRAPE_CONFIG = ROOT / "docker" / "prometheus.yml"
 ALERTMANAGER_CONFIG = ROOT / "dashboards" / "alertmanager" / "alertmanager.yml"

@@ -28,7 +28,7 @@ from metrics_core.featurize import (
 from metrics_core.featurize_st import load_sentence_transformer, resolve_model_dir
 from monitor.embedding_cache import EmbeddingCache, text_key
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MASK64 = (1 << 64) - 1
 
 

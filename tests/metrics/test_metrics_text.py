@@ -60,7 +60,7 @@ from metrics_core.text_validity import (
     validity_checks,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WORDS = (
     "time person year way day thing man world life hand part child eye woman place work week case point "
     "government company number group problem fact be have do say get make go know take see come think look "
