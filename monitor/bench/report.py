@@ -248,8 +248,11 @@ def _target_lines(result: BenchResult) -> list[str]:
                      + f"; over all pairs it beats {pairs['beats']}, ties {pairs['ties']} and loses {pairs['loses']}.")
     quiet = [f for f, v in t["per_family"].items() if v["drift_control_quiet"]]
     loud = [f for f, v in t["per_family"].items() if v["drift_control_quiet"] is False]
-    lines.append(f"**The pure-drift control raises no collapse alarm**: quiet on {len(quiet)} loops"
-                 + (f"; collapse alarms on {', '.join(f'`{f}`' for f in loud)}" if loud else "") + ".")
+    if quiet or loud:
+        lines.append(f"**The pure-drift control raises no collapse alarm**: {'missed' if loud else 'met'}; quiet on "
+                     f"{len(quiet)} of the {len(quiet) + len(loud)} loop(s) with one"
+                     + (f" ({', '.join(f'`{f}`' for f in quiet)})" if quiet else "")
+                     + (f"; collapse alarms on {', '.join(f'`{f}`' for f in loud)}" if loud else "") + ".")
     out = [f"- {line}" for line in lines]
     out.append("")
     out.append("Reasons, per loop (from the runs):")
