@@ -13,8 +13,15 @@ centres :math:`c_1..c_K`, :math:`a(x) = \arg\min_k \lVert x - c_k\rVert^2`
 :math:`p_k = |\{i: a(r_i)=k\}|/N` and round shares
 :math:`q_k = |\{j: a(f_j)=k\}|/M`.
 
-k-means engine. Lloyd's algorithm (Lloyd 1982) from k-means++ seeds (Arthur &
-Vassilvitskii 2007), in torch on ``default_device()``. Nearest-centre
+k-means engine. Lloyd's algorithm (Lloyd 1982), ours, in torch on
+``default_device()``, from scikit-learn's greedy k-means++ seeds (Arthur &
+Vassilvitskii 2007; :func:`kmeans_plusplus_init`). Why Lloyd is ours and not
+``sklearn.cluster.KMeans``: ``benchmarks/bench_kmeans.py`` measures the two
+equal from the same seeds (same labels, inertia to 1e-6) and about as fast on
+a CPU (sklearn 0.9-1.2x ours), but ours runs its GEMMs on a GPU when there is
+one, and the same assignment code labels every round, with the near-ties
+decided in float64 as below, so the reference's shares and a round's are
+computed alike on any device. Nearest-centre
 assignment works on tiles of rows (at most ``2**22`` float32 distances per
 tile, so ``N = 100,000``, ``K = 1,000``, ``D = 384`` never builds more than a
 16 MiB block), each produced by one float32 GEMM,
@@ -29,8 +36,8 @@ pass works on rows translated by their mean (by the centres' mean in
 :func:`assign_clusters`), which shrinks the rounding band; memory is one
 float32 copy of the data on the device plus bounded tiles.
 
-Cost: k-means++ makes K sequential passes over the data (one float32 GEMV
-each) and every Lloyd iteration one GEMM, both :math:`O(NKD)`; for
+Cost: k-means++ makes K sequential passes over the data (a few candidates
+each, float64 on the CPU) and every Lloyd iteration one GEMM, both :math:`O(NKD)`; for
 ``N = 100,000``, ``D = 384``, ``K = 50`` a fit takes seconds on a CPU.
 """
 
@@ -234,42 +241,18 @@ def _point_sqdist(prep: _Prepared, centres: torch.Tensor, labels: torch.Tensor) 
 # --------------------------------------------------------------------------
 
 
-def _kmeanspp(prep: _Prepared, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Indices of ``k`` rows chosen by k-means++ D² sampling (one trial per centre)."""
-    n = prep.n
-    factor = (prep.d + 16) * _EPS32
+def _kmeanspp(prep: _Prepared, k: int, random_state: np.random.RandomState) -> np.ndarray:
+    """Indices of ``k`` rows chosen by scikit-learn's greedy k-means++ (see :func:`kmeans_plusplus_init`)."""
+    from sklearn.cluster import kmeans_plusplus
 
-    def sqdist_to(i: int) -> np.ndarray:
-        # One float32 GEMV, ||x||^2 + ||c||^2 - 2 x.c (no N x D temporary);
-        # rows within its rounding band of 0 (the row itself, duplicates,
-        # near-duplicates) are recomputed in float64 from difference vectors,
-        # so duplicates get exactly 0.
-        base = prep.sqnorm32 + prep.sqnorm32[i]
-        est = torch.addmv(base, prep.fast, prep.fast[i], alpha=-2.0)
-        near = (est <= base * factor).nonzero(as_tuple=True)[0].cpu()
-        out = est.clamp_min(0.0).cpu().numpy().astype(np.float64)
-        if near.shape[0]:
-            out[near.numpy()] = _exact_pair_sqdist(
-                prep.exact, near, prep.exact[i : i + 1], torch.zeros_like(near)
-            ).numpy()
-        return out
-
-    chosen = [int(rng.integers(n))]
-    d2 = sqdist_to(chosen[0])
-    for _ in range(1, k):
-        cum = np.cumsum(d2)
-        total = cum[-1]
-        if not total > 0.0:
-            raise ValueError(
-                f"reference: only {len(chosen)} distinct rows (in float32) but n_clusters={k}; "
-                f"lower n_clusters"
-            )
-        u = rng.random() * total
-        i = int(np.searchsorted(cum, u, side="right"))
-        i = min(i, int(np.flatnonzero(d2 > 0.0)[-1]))
-        chosen.append(i)
-        d2 = np.minimum(d2, sqdist_to(i))
-    return np.array(chosen, dtype=np.int64)
+    centred = prep.exact.numpy().astype(np.float64) - prep.offset
+    centres, indices = kmeans_plusplus(centred, k, random_state=random_state)
+    # Rows at distance 0 from the centres are never drawn while others remain, so a repeated
+    # centre means fewer distinct rows than clusters (counted only then: a sort of every row).
+    if np.unique(centres.astype(np.float32), axis=0).shape[0] < k:
+        distinct = np.unique(centred.astype(np.float32), axis=0).shape[0]
+        raise ValueError(f"reference: only {distinct} distinct rows (in float32) but n_clusters={k}; lower n_clusters")
+    return indices.astype(np.int64)
 
 
 def _update(prep: _Prepared, labels: torch.Tensor, centres: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -338,26 +321,26 @@ class KMeansResult:
 
 
 def kmeans_plusplus_init(x, n_clusters: int, *, seed: int = 0, device=None) -> np.ndarray:
-    r"""Row indices chosen by k-means++ seeding (Arthur & Vassilvitskii, SODA 2007).
+    r"""Row indices chosen by greedy k-means++ seeding (Arthur & Vassilvitskii, SODA 2007), scikit-learn's.
 
-    The first row is ``rng.integers(N)``; each next row is drawn with
-    probability :math:`D(x)^2 / \sum_x D(x)^2`, :math:`D(x)` the distance to the
-    nearest row chosen so far, by inverting the cumulative sum at
-    ``rng.random() * total`` (``searchsorted(..., side="right")``), so a row at
-    :math:`D(x) = 0` (a duplicate of a chosen row) is never drawn. One trial per
-    centre (the original algorithm, not scikit-learn's greedy variant).
-    ``rng = numpy.random.default_rng(seed)``. :math:`D(x)^2` is computed on
-    the mean-centred rows with a float32 GEMV,
-    :math:`\lVert x\rVert^2 + \lVert c\rVert^2 - 2x^\top c` (clamped at 0), except
-    that rows within its rounding band of 0 are recomputed in float64, so
-    duplicates of a chosen row get exactly 0.
+    Each centre after the first is the best of :math:`2 + \lfloor\ln K
+floor`
+    rows drawn with probability :math:`D(x)^2 / \sum_x D(x)^2` (:math:`D(x)`
+    the distance to the nearest centre so far): the one that lowers the
+    potential most (``sklearn.cluster.kmeans_plusplus``, on the mean-centred
+    float64 rows, ``random_state = numpy.random.RandomState(seed)``). The
+    library's greedy variant, not our single-trial one:
+    ``benchmarks/bench_kmeans.py`` measured 1.4-1.5x the inertia after Lloyd
+    with single-trial seeds on a 50-mode mixture. Rows at :math:`D(x) = 0`
+    (duplicates of a chosen row) are never drawn, so it needs as many
+    distinct rows as clusters.
 
     Args:
         x: ``[N, D]`` float array.
         n_clusters: number of rows to choose, ``1 <= n_clusters <= N``; needs at
-            least that many distinct rows.
+            least that many distinct rows (in float32, as the assignment sees them).
         seed: seed of the generator.
-        device: torch device, default CUDA when present else CPU.
+        device: unused (the seeding runs on the CPU); kept for symmetry with :func:`kmeans`.
 
     Returns:
         ``[n_clusters]`` int64 row indices, in the order chosen.
@@ -370,10 +353,9 @@ def kmeans_plusplus_init(x, n_clusters: int, *, seed: int = 0, device=None) -> n
     t = _check_embeddings(x, "x")
     k = _check_n_clusters(n_clusters, t.shape[0], "x")
     seed = _check_seed(seed)
-    device = resolve_device(device)
     offset = t.cpu().numpy().mean(axis=0, dtype=np.float64)
-    prep = _prepare(t, offset, device)
-    return _kmeanspp(prep, k, np.random.default_rng(seed))
+    prep = _prepare(t, offset, torch.device("cpu"))
+    return _kmeanspp(prep, k, np.random.RandomState(seed))
 
 
 def _check_n_clusters(n_clusters, n: int, name: str) -> int:
@@ -415,7 +397,7 @@ def kmeans(
     and its old cluster's mean is recomputed without it.
 
     Restarts: ``n_init`` runs draw their k-means++ seeds one after the other
-    from one ``numpy.random.default_rng(seed)`` (restart 0 is the run with
+    from one ``numpy.random.RandomState(seed)`` (restart 0 is the run with
     ``n_init=1``); the one with the lowest inertia wins (ties: the earliest).
     Same inputs and seed give identical results.
 
@@ -458,13 +440,13 @@ def kmeans(
     offset = t.cpu().numpy().mean(axis=0, dtype=np.float64)
     prep = _prepare(t, offset, device)
     tol_abs = tol * prep.sum_sqnorm / (n * d)
-    rng = np.random.default_rng(seed)
+    random_state = np.random.RandomState(seed)  # restarts draw their seeds one after the other
     best = None
     for restart in range(n_init):
         if init_np is not None:
             start = torch.from_numpy(init_np)
         else:
-            start = prep.exact[torch.from_numpy(_kmeanspp(prep, k, rng))].to(torch.float64)
+            start = prep.exact[torch.from_numpy(_kmeanspp(prep, k, random_state))].to(torch.float64)
         centres, n_iter, converged = _lloyd(prep, start, max_iter, tol_abs)
         inertia = float(_point_sqdist(prep, centres, _assign(prep, centres)).sum())
         if best is None or inertia < best[0]:

@@ -42,17 +42,22 @@ def naive_assign(x, c) -> np.ndarray:
     return naive_sqdist(x, c).argmin(axis=1)  # argmin: first (smallest id) on ties
 
 
-def naive_kmeanspp(x: np.ndarray, k: int, rng: np.random.Generator) -> list[int]:
-    """k-means++ with the documented draw protocol, D^2 exact in float64."""
+def sklearn_kmeanspp(x: np.ndarray, k: int, random_state: np.random.RandomState) -> list[int]:
+    """The documented seeding: scikit-learn's greedy k-means++ on the mean-centred float64 rows."""
+    from sklearn.cluster import kmeans_plusplus
+
     x = np.asarray(x, dtype=np.float64)
+    return kmeans_plusplus(x - x.mean(axis=0), k, random_state=random_state)[1].tolist()
+
+
+def single_trial_kmeanspp(x: np.ndarray, k: int, rng: np.random.Generator) -> list[int]:
+    """The original k-means++ (one D^2 draw per centre), for comparison."""
     chosen = [int(rng.integers(len(x)))]
     d2 = ((x - x[chosen[0]]) ** 2).sum(axis=1)
     for _ in range(1, k):
-        cum = np.cumsum(d2)
-        i = int(np.searchsorted(cum, rng.random() * cum[-1], side="right"))
-        i = min(i, int(np.flatnonzero(d2 > 0)[-1]))
-        chosen.append(i)
-        d2 = np.minimum(d2, ((x - x[i]) ** 2).sum(axis=1))
+        i = int(np.searchsorted(np.cumsum(d2), rng.random() * d2.sum(), side="right"))
+        chosen.append(min(i, int(np.flatnonzero(d2 > 0)[-1])))
+        d2 = np.minimum(d2, ((x - x[chosen[-1]]) ** 2).sum(axis=1))
     return chosen
 
 
@@ -366,11 +371,21 @@ def test_kmeans_matches_naive_with_empty_clusters():
 
 
 @pytest.mark.parametrize("seed,n,d,k", [(0, 100, 2, 5), (1, 500, 10, 40), (2, 60, 384, 60)])
-def test_kmeanspp_matches_naive(seed, n, d, k):
+def test_kmeanspp_is_sklearns_greedy_seeding(seed, n, d, k):
     x = np.random.default_rng(seed).standard_normal((n, d))
     ours = kmeans_plusplus_init(x, k, seed=seed)
-    assert ours.tolist() == naive_kmeanspp(x, k, np.random.default_rng(seed))
+    assert ours.tolist() == sklearn_kmeanspp(x, k, np.random.RandomState(seed))
     assert len(set(ours.tolist())) == k
+
+
+def test_greedy_seeds_end_lower_than_single_trial_seeds_on_a_mixture():
+    """Why the library's seeding (benchmarks/bench_kmeans.py): better local optima on many modes."""
+    rng = np.random.default_rng(4)
+    centres = rng.normal(0, 4, size=(30, 8))
+    x = centres[rng.integers(0, 30, size=3000)] + rng.normal(size=(3000, 8))
+    greedy = [kmeans(x, 30, seed=s).inertia for s in range(4)]
+    single = [kmeans(x, 30, init=x[single_trial_kmeanspp(x, 30, np.random.default_rng(s))]).inertia for s in range(4)]
+    assert np.mean(greedy) < 0.95 * np.mean(single), (greedy, single)
 
 
 def test_kmeanspp_skips_duplicates_and_refuses_too_few_distinct_rows():
@@ -389,8 +404,8 @@ def test_kmeans_n_init_picks_lowest_inertia_restart():
     x = rng.uniform(size=(150, 2))
     k = 6
     ours = kmeans(x, k, seed=9, n_init=4, tol=0.0)
-    draws = np.random.default_rng(9)  # restarts draw one after the other from one generator
-    naive = [naive_lloyd(x, x[naive_kmeanspp(x, k, draws)], 50, 0.0) for _ in range(4)]
+    draws = np.random.RandomState(9)  # restarts draw one after the other from one generator
+    naive = [naive_lloyd(x, x[sklearn_kmeanspp(x, k, draws)], 50, 0.0) for _ in range(4)]
     inertias = [r[2] for r in naive]
     assert ours.restart == int(np.argmin(inertias))
     assert ours.inertia == pytest.approx(min(inertias), rel=1e-12)
