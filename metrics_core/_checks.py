@@ -95,3 +95,13 @@ def _check_texts(texts, name: str = "texts") -> list[str]:
         if not isinstance(t, str):
             raise ValueError(f"{name}[{i}]: expected str, got {type(t).__name__}")
     return list(texts)
+
+
+#: A validity check (text) or constraint (tables) the reference itself fails more often than this is switched off.
+DEFAULT_FAILURE_LIMIT = 0.2
+
+
+def _check_failure_limit(failure_limit) -> float:
+    if isinstance(failure_limit, bool) or not isinstance(failure_limit, (int, float)) or not 0 <= failure_limit <= 1:
+        raise ValueError(f"failure_limit: expected a share in [0, 1], got {failure_limit!r}")
+    return float(failure_limit)

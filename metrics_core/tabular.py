@@ -51,6 +51,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+from metrics_core._checks import DEFAULT_FAILURE_LIMIT, _check_failure_limit
 from metrics_core.bootstrap import DEFAULT_LEVEL, DEFAULT_N_BOOT, Estimate, bootstrap_estimate
 from metrics_core.sampling import subsample_indices
 from metrics_core.univariate import ks_statistic
@@ -66,7 +67,6 @@ DEFAULT_MIN_EXPECTED = 5.0
 DEFAULT_DET_MAX_ROWS = 10_000
 DEFAULT_N_SPLITS = 3
 DEFAULT_MAX_ITER = 1000
-DEFAULT_FAILURE_LIMIT = 0.2  # a constraint the reference violates more often than this is switched off
 
 # Stable names of the suite's metrics, in report order.
 TABULAR_METRICS = (
@@ -1292,18 +1292,19 @@ def fit_violation_baseline(reference_df: pd.DataFrame, constraints, n_rows: int,
     items = load_constraints(constraints)
     _check_positive_int(n_rows, "n_rows")
     _check_positive_int(repeats, "repeats")
-    whole = {label: int(v.sum()) / int(c.sum()) if c.sum() else math.nan
-             for label, c, v in _labelled_checks(reference_df, items)}
+    whole_checks = _labelled_checks(reference_df, items)
+    whole = {label: int(v.sum()) / int(c.sum()) if c.sum() else math.nan for label, c, v in whole_checks}
     n = len(reference_df)
     rng = np.random.default_rng(seed)
-    samples = [reference_df] if n <= n_rows else \
-        [reference_df.iloc[np.sort(rng.choice(n, size=n_rows, replace=False))] for _ in range(repeats)]
+    per_sample = [whole_checks] if n <= n_rows else [
+        _labelled_checks(reference_df.iloc[np.sort(rng.choice(n, size=n_rows, replace=False))], items)
+        for _ in range(repeats)]
     checks = {label: 0.0 for label in whole}
     violations = {label: 0.0 for label in whole}
-    for sample in samples:
-        for label, c, v in _labelled_checks(sample, items):
-            checks[label] += int(c.sum()) / len(samples)
-            violations[label] += int(v.sum()) / len(samples)
+    for sample in per_sample:
+        for label, c, v in sample:
+            checks[label] += int(c.sum()) / len(per_sample)
+            violations[label] += int(v.sum()) / len(per_sample)
     return ViolationBaseline(whole, n_rows, checks, violations)
 
 
@@ -1380,8 +1381,7 @@ def violation_rate(
     items = load_constraints(constraints)
     if not items:
         raise ValueError("constraints: expected at least one constraint, got none")
-    if isinstance(failure_limit, bool) or not isinstance(failure_limit, (int, float)) or not 0 <= failure_limit <= 1:
-        raise ValueError(f"failure_limit: expected a share in [0, 1], got {failure_limit!r}")
+    _check_failure_limit(failure_limit)
     m = len(round_df)
     checks = np.zeros(m, dtype=np.int64)
     fails = np.zeros(m, dtype=np.int64)

@@ -35,12 +35,11 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
-from metrics_core._checks import _check_texts
+from metrics_core._checks import DEFAULT_FAILURE_LIMIT, _check_failure_limit, _check_texts
 
 from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, _check_bootstrap, mean_estimate
 
 DEFAULT_MAX_CHARS = 20_000
-DEFAULT_FAILURE_LIMIT = 0.2
 VALIDITY_REASONS = ("empty", "encoding", "truncated", "too_long")
 #: The checks behind the reasons: ``truncated`` is ``terminal_punctuation`` or ``unclosed_delimiters``.
 VALIDITY_CHECKS = ("empty", "encoding", "terminal_punctuation", "unclosed_delimiters", "too_long")
@@ -122,12 +121,6 @@ def _check_max_chars(max_chars) -> int:
     if isinstance(max_chars, bool) or not isinstance(max_chars, (int, np.integer)) or max_chars < 1:
         raise ValueError(f"max_chars: expected a positive integer, got {max_chars!r}")
     return int(max_chars)
-
-
-def _check_failure_limit(failure_limit) -> float:
-    if isinstance(failure_limit, bool) or not isinstance(failure_limit, (int, float)) or not 0 <= failure_limit <= 1:
-        raise ValueError(f"failure_limit: expected a share in [0, 1], got {failure_limit!r}")
-    return float(failure_limit)
 
 
 def _content_checks(texts: list[str]) -> np.ndarray:
@@ -340,7 +333,7 @@ def text_validity(
         ({'terminal_punctuation': 1.0}, 0.5, 0.5)
     """
     _check_bootstrap(n_boot, level)
-    limit = _check_failure_limit(failure_limit)
+    _check_failure_limit(failure_limit)
     checks = validity_checks(texts, max_chars=max_chars)
     active = _active_checks(check_truncation, require_terminal_punctuation)
     boot = {"n_boot": n_boot, "level": level, "seed": seed}
@@ -348,11 +341,11 @@ def text_validity(
     ref_reason = np.zeros(len(VALIDITY_REASONS))
     ref_invalid = 0.0
     if reference is not None:
+        switched_off = reference.switched_off(max_chars=max_chars, check_truncation=check_truncation,
+                                              require_terminal_punctuation=require_terminal_punctuation,
+                                              failure_limit=failure_limit)
+        active = active & np.array([c not in switched_off for c in VALIDITY_CHECKS])
         ref_checks = reference.checks(max_chars)
-        ref_check_shares = ref_checks.mean(axis=0)
-        off = active & (ref_check_shares > limit)
-        switched_off = {c: float(ref_check_shares[j]) for j, c in enumerate(VALIDITY_CHECKS) if off[j]}
-        active = active & ~off
         ref_flags = _reasons(ref_checks, active)
         ref_reason, ref_invalid = ref_flags.mean(axis=0), float(ref_flags.any(axis=1).mean())
     flags = _reasons(checks, active)

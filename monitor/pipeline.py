@@ -69,31 +69,33 @@ _CHECK_NAMES = {"empty": "empty texts", "encoding": "encoding noise", "terminal_
                 "unclosed_delimiters": "unclosed quotes or brackets", "too_long": "texts over max_chars"}
 
 
-def _validity_notes(text_reference, reference_where: str) -> list[str]:
-    """One line naming the validity checks switched off because the reference itself fails them."""
-    from metrics_core.text import validity_switched_off
-    from metrics_core.text_validity import DEFAULT_FAILURE_LIMIT
+def _switched_off_note(reference_where: str, what: str, off: dict[str, float], fails: str, unit: str,
+                       share_phrase: str, rest: str) -> list[str]:
+    """One line naming the checks switched off because the reference itself fails them (none: no line)."""
+    from metrics_core._checks import DEFAULT_FAILURE_LIMIT
 
-    off = validity_switched_off(text_reference)
     if not off:
         return []
-    checks = ", ".join(f"{_CHECK_NAMES[c]} ({share:.0%} of the reference fails it)" for c, share in off.items())
-    return [f"{reference_where}: validity check{'s' if len(off) > 1 else ''} off for this loop, since the reference "
-            f"fails {'them' if len(off) > 1 else 'it'} in over {DEFAULT_FAILURE_LIMIT:.0%} of its texts: {checks}; the other checks "
-            f"are reported relative to the reference's rates"]
+    several = len(off) > 1
+    listed = ", ".join(f"{name} ({share:.0%} {share_phrase})" for name, share in off.items())
+    return [f"{reference_where}: {what}{'s' if several else ''} off for this loop, since the reference {fails} "
+            f"{'them' if several else 'it'} in over {DEFAULT_FAILURE_LIMIT:.0%} of its {unit}: {listed}; {rest}"]
+
+
+def _validity_notes(text_reference, reference_where: str) -> list[str]:
+    from metrics_core.text import validity_switched_off
+
+    off = {_CHECK_NAMES[c]: share for c, share in validity_switched_off(text_reference).items()}
+    return _switched_off_note(reference_where, "validity check", off, "fails", "texts", "of the reference fails it",
+                              "the other checks are reported relative to the reference's rates")
 
 
 def _constraint_notes(baseline, reference_where: str) -> list[str]:
-    """One line naming the constraints switched off because the reference itself violates them."""
-    from metrics_core.tabular import DEFAULT_FAILURE_LIMIT
+    from metrics_core._checks import DEFAULT_FAILURE_LIMIT
 
     off = {label: rate for label, rate in baseline.rates.items() if rate > DEFAULT_FAILURE_LIMIT}
-    if not off:
-        return []
-    listed = ", ".join(f"{label} ({rate:.0%} of the reference's checks fail)" for label, rate in off.items())
-    return [f"{reference_where}: constraint{'s' if len(off) > 1 else ''} off for this loop, since the reference "
-            f"violates {'them' if len(off) > 1 else 'it'} in over {DEFAULT_FAILURE_LIMIT:.0%} of its checks: "
-            f"{listed}; violation_rate is reported relative to the reference's rate"]
+    return _switched_off_note(reference_where, "constraint", off, "violates", "checks",
+                              "of the reference's checks fail", "violation_rate is reported relative to the reference's rate")
 
 
 @dataclass
