@@ -302,7 +302,8 @@ def audit_round(
     ``featurizer`` embeddings, and an Evidently report on descriptors and
     embeddings); ``tabular`` (the tabular metrics, then the embedding suite on
     the encoded rows, and an Evidently ``DataDriftPreset``). Evidently's HTML
-    report is saved as ``reports/<loop>/round_<N>.html`` in the home.
+    report is staged as ``reports/<loop>/round_<N>.html`` in the home and kept in
+    the round's MLflow run once MLflow confirmed it (one copy).
     With ``pool_path`` (real data held out from the reference, same format) the
     loop's null is built from it once (``null_rounds`` pseudo-rounds at this
     round's size, audited by the same pipeline; resumed if interrupted, rebuilt

@@ -7,12 +7,21 @@ embedding function on the missing unique texts only, stores them and returns
 the rows in input order.
 
 Storage is one SQLite file, ``<directory>/embeddings.sqlite3``, table
-``embeddings(featurizer TEXT, key TEXT, dim INTEGER, vector BLOB)`` with the
-vector as little-endian float32 bytes, so a tampered cache can at worst give
+``embeddings(featurizer TEXT, key TEXT, dim INTEGER, vector BLOB, used INTEGER)``
+with the vector as little-endian float32 bytes, so a tampered cache can at worst give
 wrong numbers, never run code. WAL journaling, a busy timeout and ``INSERT OR
 IGNORE`` make concurrent writers from several processes safe: the first
 writer of a (featurizer, text) pair wins, and with a deterministic featurizer
 every writer holds the same vector anyway.
+
+The cache is bounded: ``used`` numbers the calls that last asked for each
+vector, and once the vectors exceed ``max_bytes`` (default 512 MiB, or
+``$COLLAPSE_MONITOR_EMBEDDING_CACHE_MB``) the least recently used are deleted,
+never the ones of the current call. A loop's rounds are new texts each time, so
+without a bound the cache grew by every round's vectors (7.6 MiB per round of
+2,000 short answers, ``benchmarks/bench_audit_footprint.py``) while only
+re-audits and the reference hit it. SQLite reuses the freed pages, so the file
+stops growing near the bound.
 """
 
 from __future__ import annotations
@@ -29,6 +38,8 @@ import numpy as np
 from metrics_core._checks import _check_texts
 
 DB_NAME = "embeddings.sqlite3"
+DEFAULT_MAX_MB = 512
+MAX_MB_ENV = "COLLAPSE_MONITOR_EMBEDDING_CACHE_MB"
 _BUSY_TIMEOUT_S = 120.0
 _LOOKUP_BATCH = 500  # bound on SQL variables per SELECT (SQLite's floor is 999)
 _SCHEMA = """
@@ -37,10 +48,32 @@ CREATE TABLE IF NOT EXISTS embeddings (
     key TEXT NOT NULL,
     dim INTEGER NOT NULL,
     vector BLOB NOT NULL,
+    used INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (featurizer, key)
 ) WITHOUT ROWID
 """
+_USED_INDEX = "CREATE INDEX IF NOT EXISTS embeddings_used ON embeddings (used)"
+
 _FLOAT32_LE = np.dtype("<f4")
+
+
+def _check_max_bytes(max_bytes) -> int:
+    import os
+
+    if max_bytes is None:
+        raw = os.environ.get(MAX_MB_ENV, "").strip()
+        try:
+            mb = float(raw) if raw else DEFAULT_MAX_MB
+        except ValueError:
+            mb = float("nan")
+        if not mb > 0:
+            from monitor.errors import CollapseMonitorError
+
+            raise CollapseMonitorError(f"${MAX_MB_ENV}: expected a size in MiB > 0, got {raw!r}")
+        return int(mb * 2**20)
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
+        raise ValueError(f"max_bytes: expected a positive int, got {max_bytes!r}")
+    return max_bytes
 
 
 def text_key(text: str) -> str:
@@ -75,6 +108,8 @@ class EmbeddingCache:
 
     Args:
         directory: folder of the cache (created when missing).
+        max_bytes: bound on the stored vectors' bytes (least recently used deleted beyond it); default
+            ``$COLLAPSE_MONITOR_EMBEDDING_CACHE_MB`` MiB, else 512 MiB.
 
     Example:
         >>> import tempfile, numpy as np
@@ -92,7 +127,8 @@ class EmbeddingCache:
         CacheStats(rows=2, unique=2, hits=1, misses=1)
     """
 
-    def __init__(self, directory) -> None:
+    def __init__(self, directory, max_bytes: int | None = None) -> None:
+        self.max_bytes = _check_max_bytes(max_bytes)
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / DB_NAME
@@ -100,6 +136,10 @@ class EmbeddingCache:
         with closing(self._connect()) as conn:
             conn.execute("PRAGMA journal_mode=WAL")  # persistent: readers never block the writer
             conn.execute(_SCHEMA)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(embeddings)")}
+            if "used" not in columns:  # a cache written before the bound: every vector counts as oldest
+                conn.execute("ALTER TABLE embeddings ADD COLUMN used INTEGER NOT NULL DEFAULT 0")
+            conn.execute(_USED_INDEX)
             conn.commit()
 
     def _connect(self) -> sqlite3.Connection:
@@ -162,20 +202,27 @@ class EmbeddingCache:
             vectors = self._lookup(conn, featurizer_key, unique_keys)
             hits = len(vectors)
             missing = [k for k in unique_keys if k not in vectors]
-            if missing:
-                new = self._call(embed_fn, [first_text[k] for k in missing])
-                for key, vec in zip(missing, new):
-                    vectors[key] = vec
-                payload = [(featurizer_key, k, new.shape[1], v.tobytes()) for k, v in zip(missing, new)]
-                conn.execute("BEGIN IMMEDIATE")  # take the write lock now: no upgrade deadlock
-                try:
+            new = self._call(embed_fn, [first_text[k] for k in missing]) if missing else None
+            conn.execute("BEGIN IMMEDIATE")  # take the write lock now: no upgrade deadlock
+            try:
+                stamp = conn.execute("SELECT COALESCE(MAX(used), 0) + 1 FROM embeddings").fetchone()[0]
+                found = [k for k in unique_keys if k in vectors]
+                for i in range(0, len(found), _LOOKUP_BATCH):
+                    batch = found[i:i + _LOOKUP_BATCH]
+                    conn.execute(f"UPDATE embeddings SET used = ? WHERE featurizer = ? AND key IN "
+                                 f"({','.join('?' * len(batch))})", [stamp, featurizer_key, *batch])
+                if new is not None:
+                    for key, vec in zip(missing, new):
+                        vectors[key] = vec
                     conn.executemany(
-                        "INSERT OR IGNORE INTO embeddings (featurizer, key, dim, vector) VALUES (?, ?, ?, ?)", payload
+                        "INSERT OR IGNORE INTO embeddings (featurizer, key, dim, vector, used) VALUES (?, ?, ?, ?, ?)",
+                        [(featurizer_key, k, new.shape[1], v.tobytes(), stamp) for k, v in zip(missing, new)],
                     )
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
+                self._evict(conn, stamp)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
 
         dims = {v.shape[0] for v in vectors.values()}
         if len(dims) != 1:
@@ -185,6 +232,25 @@ class EmbeddingCache:
             )
         self.last_stats = CacheStats(rows=len(items), unique=len(unique_keys), hits=hits, misses=len(missing))
         return np.stack([vectors[k] for k in row_keys]).astype(np.float32, copy=False)
+
+    def _evict(self, conn, stamp: int) -> None:
+        """Delete the least recently used vectors beyond ``max_bytes``; never those of call ``stamp``."""
+        total = conn.execute("SELECT COALESCE(SUM(length(vector)), 0) FROM embeddings").fetchone()[0]
+        if total <= self.max_bytes:
+            return
+        doomed, freed = [], 0
+        for featurizer, key, size in conn.execute(
+                "SELECT featurizer, key, length(vector) FROM embeddings WHERE used < ? ORDER BY used", (stamp,)):
+            if total - freed <= self.max_bytes:
+                break
+            doomed.append((featurizer, key))
+            freed += size
+        conn.executemany("DELETE FROM embeddings WHERE featurizer = ? AND key = ?", doomed)
+
+    def stored_bytes(self) -> int:
+        """Bytes of the vectors held (what ``max_bytes`` bounds)."""
+        with closing(self._connect()) as conn:
+            return int(conn.execute("SELECT COALESCE(SUM(length(vector)), 0) FROM embeddings").fetchone()[0])
 
     @staticmethod
     def _call(embed_fn, texts: list[str]) -> np.ndarray:

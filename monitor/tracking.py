@@ -233,6 +233,23 @@ def _opens(tracking_uri: str) -> bool:
         return False
 
 
+def staged_report(reports_root: Path | None, loop: str, round_number: int) -> Path | None:
+    """Where an audit stages a round's Evidently HTML until MLflow holds it (None without a reports folder)."""
+    return None if reports_root is None else reports_root / loop / f"round_{round_number}.html"
+
+
+def release_staged_report(reports_root: Path | None, loop: str, round_number: int, files) -> None:
+    """Delete the round's staged Evidently HTML once MLflow confirmed a write that carried it.
+
+    The report is ~4 MiB, nearly all of it Evidently's inlined JavaScript: keeping it in the reports
+    folder too doubled a text loop's home per round (benchmarks/bench_audit_footprint.py). A later
+    re-log of the round without the file leaves MLflow's copy in place.
+    """
+    staged = staged_report(reports_root, loop, round_number)
+    if staged is not None and any(Path(f) == staged for f in files):
+        staged.unlink(missing_ok=True)
+
+
 def round_artifacts(reports_root: Path | None, loop: str, round_number: int) -> list[str]:
     """The artifacts an audit wrote for a round (its plots folder and Evidently HTML), for a round caught up
     without them on record."""
@@ -240,7 +257,7 @@ def round_artifacts(reports_root: Path | None, loop: str, round_number: int) -> 
         return []
     folder = reports_root / loop / f"round_{round_number}"
     found = sorted(str(p) for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
-    html = reports_root / loop / f"round_{round_number}.html"
+    html = staged_report(reports_root, loop, round_number)
     return found + ([str(html)] if html.is_file() else [])
 
 
@@ -268,7 +285,9 @@ def publish_loop(store, tracking_uri: str, artifact_root: Path, loop: str,
     step are logged, so a re-audit with unchanged values, or a new metrics
     version that changes nothing, adds no point. ``artifacts`` gives the
     files of rounds just audited; other rounds reuse the files on record or,
-    without any, find them under ``reports_root``. A failure leaves that round
+    without any, find them under ``reports_root``. A round's Evidently HTML staged there
+    (``reports_root/<loop>/round_<N>.html``) is deleted once MLflow confirmed it: MLflow keeps
+    the one copy. A failure leaves that round
     and every later one unconfirmed (``left``) instead of failing the audit:
     the store holds everything MLflow needs, and the next publish catches them up.
     """
@@ -308,6 +327,7 @@ def publish_loop(store, tracking_uri: str, artifact_root: Path, loop: str,
                       tuple(Path(a) for a in files if Path(a).exists()), metrics_version=version,
                       timestamp_ms=timestamp_ms)
             store.confirm_mlflow_write(loop, rnd, digest, {**held, **points})
+            release_staged_report(reports_root, loop, rnd, files)
         except Exception:  # noqa: BLE001 - any tracking or store failure: caught up by the next publish
             left.append(rnd)
             continue

@@ -164,7 +164,13 @@ def test_demo_audits_the_l4_loop_and_reports_lead_time(home, capsys):
     assert (workdir / "loop.toml").read_text() == f'bootstrap = {N_BOOT}\npool = "pool.jsonl"\nnull_rounds = 200\n'
     pool = read(workdir / "pool.jsonl")  # the loop without feedback: 64 rounds' worth of generation 0's sentences
     assert len(pool) == 64 * N_AUDIT and pool[:N_AUDIT] != trace.rounds[0]
-    assert (settings.home / "reports" / loop / "round_0.html").is_file()  # the Evidently report
+    from mlflow.tracking import MlflowClient
+
+    from monitor.tracking import find_round_run
+
+    run = find_round_run(settings.mlflow_uri, loop, 0, settings.artifact_root)  # the Evidently report: in MLflow only
+    assert "round_0.html" in [a.path for a in MlflowClient(settings.mlflow_uri).list_artifacts(run.info.run_id)]
+    assert not (settings.home / "reports" / loop / "round_0.html").exists()
 
     # One table row per round; the ground-truth column is the trace's D_g / D_0.
     rows = _table_rows(out)

@@ -2,6 +2,7 @@
 
 import json
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -59,9 +60,17 @@ def test_text_loop_audits_texts_caches_embeddings_and_saves_the_evidently_report
     assert last["vocab_tail_coverage"]["value"] < first["vocab_tail_coverage"]["value"]
     assert last["zipf_exponent"]["value"] > first["zipf_exponent"]["value"]
     assert 0.0 <= last["evidently_drift_share"]["value"] <= 1.0
-    for r in range(3):
-        html = load_settings(home).home / "reports" / "txt" / f"round_{r}.html"
-        assert html.is_file() and html.stat().st_size > 10_000
+    from mlflow.tracking import MlflowClient
+
+    from monitor.tracking import find_round_run
+
+    settings = load_settings(home)
+    for r in range(3):  # MLflow keeps the one copy of each Evidently report; the staged one is gone
+        run = find_round_run(settings.mlflow_uri, "txt", r, settings.artifact_root)
+        html = Path(MlflowClient(settings.mlflow_uri).download_artifacts(run.info.run_id, f"round_{r}.html",
+                                                                          str(tmp_path / f"dl{r}")))
+        assert html.stat().st_size > 10_000 and b"<html" in html.read_bytes()[:2000].lower()
+        assert not (settings.home / "reports" / "txt" / f"round_{r}.html").exists()
     store = TrajectoryStore(load_settings(home).store_url)
     sizes = store.round_sizes("txt")
     assert sizes[["n_reference", "n_round"]].drop_duplicates().values.tolist() == [[240, 160]]
@@ -101,7 +110,7 @@ def test_tabular_loop_with_protected_attribute_and_constraints(home, tmp_path, c
     assert out[1]["recall"]["value"] < out[0]["recall"]["value"]
     assert out[1]["violation_rate"]["value"] < out[0]["violation_rate"]["value"]  # fewer ages above 60
     assert out[1]["evidently_drift_share"]["value"] > out[0]["evidently_drift_share"]["value"]
-    assert (load_settings(home).home / "reports" / "tab" / "round_1.html").is_file()
+    assert not (load_settings(home).home / "reports" / "tab" / "round_1.html").exists()  # staged, then in MLflow
     # The Evidently report is logged to the loop's MLflow run.
     from mlflow.tracking import MlflowClient
 

@@ -669,6 +669,59 @@ def test_cache_input_errors(tmp_path):
         cache.embed(["a", "b"], "k", lambda ts: np.zeros((len(ts), 3)))
 
 
+
+def test_the_cache_is_bounded_and_evicts_the_least_recently_used(tmp_path):
+    # 4 float32 = 16 bytes a vector; a bound of 5 vectors.
+    embedder = CountingEmbedder(lambda ts: np.array([[len(t), ord(t[0]), 0.0, 1.0] for t in ts]))
+    cache = EmbeddingCache(tmp_path, max_bytes=5 * 16)
+    cache.embed(["a1", "a2", "a3"], "k", embedder)  # call 1
+    cache.embed(["b1", "b2"], "k", embedder)  # call 2: 5 vectors, at the bound
+    assert cache.stored_bytes() == 80
+    cache.embed(["a1"], "k", embedder)  # call 3: a hit makes a1 the most recently used
+    out = cache.embed(["c1", "c2"], "k", embedder)  # call 4: 7 vectors, the two least recently used go
+    assert out[:, 0].tolist() == [2.0, 2.0] and cache.stored_bytes() == 80
+    with sqlite3.connect(tmp_path / "embeddings.sqlite3") as conn:
+        kept = {k for (k,) in conn.execute("SELECT key FROM embeddings")}
+    assert kept == {text_key(t) for t in ("a1", "b1", "b2", "c1", "c2")}  # a2, a3: oldest, unused since call 1
+    # A call larger than the bound keeps its own vectors (never evicted by itself) and is still right.
+    big = [f"d{i}" for i in range(8)]
+    assert cache.embed(big, "k", embedder)[:, 1].tolist() == [ord("d")] * 8
+    assert cache.stored_bytes() == 8 * 16
+    cache.embed(big, "k", embedder)
+    assert cache.last_hits == 8
+
+
+def test_a_cache_written_before_the_bound_is_upgraded_in_place(tmp_path):
+    with sqlite3.connect(tmp_path / "embeddings.sqlite3") as conn:  # the schema without `used`
+        conn.execute("CREATE TABLE embeddings (featurizer TEXT NOT NULL, key TEXT NOT NULL, dim INTEGER NOT NULL, "
+                     "vector BLOB NOT NULL, PRIMARY KEY (featurizer, key)) WITHOUT ROWID")
+        conn.execute("INSERT INTO embeddings VALUES ('k', ?, 2, ?)",
+                     (text_key("old"), np.array([7.0, 8.0], dtype="<f4").tobytes()))
+    embedder = CountingEmbedder(lambda ts: np.zeros((len(ts), 2)))
+    cache = EmbeddingCache(tmp_path, max_bytes=16)
+    assert cache.embed(["old"], "k", embedder).tolist() == [[7.0, 8.0]] and embedder.calls == []
+    cache.embed(["new1", "new2"], "k", embedder)  # 3 vectors of 8 bytes over a bound of 16: "old" goes
+    assert cache.stored_bytes() == 16
+    cache.embed(["old"], "k", embedder)
+    assert embedder.calls[-1] == ["old"]
+
+
+def test_the_cache_bound_comes_from_the_environment(tmp_path, monkeypatch):
+    from monitor.embedding_cache import MAX_MB_ENV
+    from monitor.errors import CollapseMonitorError
+
+    assert EmbeddingCache(tmp_path).max_bytes == 512 * 2**20
+    monkeypatch.setenv(MAX_MB_ENV, "0.5")
+    assert EmbeddingCache(tmp_path).max_bytes == 2**19
+    for bad in ("lots", "0", "-3"):
+        monkeypatch.setenv(MAX_MB_ENV, bad)
+        with pytest.raises(CollapseMonitorError, match=rf"^\$COLLAPSE_MONITOR_EMBEDDING_CACHE_MB: expected a size "
+                                                       rf"in MiB > 0, got '{bad}'$"):
+            EmbeddingCache(tmp_path)
+    with pytest.raises(ValueError, match="max_bytes: expected a positive int, got 0"):
+        EmbeddingCache(tmp_path, max_bytes=0)
+
+
 WRITER = """
 import sys
 import numpy as np

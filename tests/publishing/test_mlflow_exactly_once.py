@@ -135,3 +135,27 @@ def test_a_dead_tracking_server_leaves_every_round_in_the_store_in_order(store, 
     dead = "http://127.0.0.1:9"  # discard port: refused at once
     assert tracking.publish_loop(store, dead, root, "L") == ([], [0, 1, 2])
     assert list(tracking.unconfirmed_rounds(store, "L")) == [0, 1, 2]
+
+
+def test_the_staged_evidently_report_is_kept_until_mlflow_holds_it_then_mlflow_has_the_one_copy(
+        store, root, mlflow_uri, tmp_path):
+    reports = tmp_path / "reports"
+    staged = tracking.staged_report(reports, "L", 0)
+    staged.parent.mkdir(parents=True)
+    staged.write_text("<html>drift report of round 0</html>", encoding="utf-8")
+    _store_round(store, "L", 0, RECALLS[0])
+    # MLflow is down: the staged report is all there is, so it stays for the catch-up.
+    assert tracking.publish_loop(store, "http://127.0.0.1:9", root, "L", {0: [str(staged)]}, reports) == ([], [0])
+    assert staged.is_file()
+    # The catch-up finds it on record, logs it, and only then deletes the staged copy.
+    assert tracking.publish_loop(store, mlflow_uri, root, "L", None, reports) == ([0], [])
+    assert not staged.exists()
+    run = tracking.find_round_run(mlflow_uri, "L", 0, root)
+    held = MlflowClient(mlflow_uri).download_artifacts(run.info.run_id, "round_0.html", str(tmp_path / "dl"))
+    assert open(held, encoding="utf-8").read() == "<html>drift report of round 0</html>"
+    # A new payload for the round (another round changed its derivatives) re-logs it without the file:
+    # MLflow's copy stays.
+    _store_round(store, "L", 1, RECALLS[1])
+    _store_round(store, "L", 0, RECALLS[2])
+    assert tracking.publish_loop(store, mlflow_uri, root, "L", None, reports) == ([0, 1], [])
+    assert "round_0.html" in [a.path for a in MlflowClient(mlflow_uri).list_artifacts(run.info.run_id)]
