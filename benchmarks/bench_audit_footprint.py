@@ -14,6 +14,8 @@ words each; 2,000 a round). The script
   embedding suite, and Evidently's report;
 * after the last round, sizes the home by part (store, MLflow database and artifacts, Evidently reports,
   plots, caches, Prefect results) and per audited round;
+* audits the same rounds again (another loop) while ``serve --watch`` runs on the home, so each audit
+  shares the daemon's Prefect API instead of starting its own, and times them;
 * runs ``collapse-monitor status`` on the loop and times it.
 """
 
@@ -102,6 +104,41 @@ def in_process_breakdown(reference: list[str], round_texts: list[str], featurize
     return out
 
 
+def audits_beside_serve(root: Path, home: Path, env: dict, rounds: list[list[str]], ref_path: Path,
+                        featurizer: str, floor: float) -> list[float]:
+    """The same rounds audited (as loop ``answers-served``) while ``serve --watch`` runs on the home: each CLI
+    audit runs its flow against the daemon's Prefect API instead of starting a temporary one."""
+    import signal
+
+    (root / "watched").mkdir(exist_ok=True)
+    serve = subprocess.Popen(CLI + ["serve", "--watch", str(root / "watched"), "--port", "0", "--interval", "60"],
+                             env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    try:
+        deadline = time.time() + 180
+        while not (home / "prefect-api.json").exists():
+            if time.time() > deadline or serve.poll() is not None:
+                print("serve did not advertise its Prefect API; skipping the audits beside it")
+                return []
+            time.sleep(0.5)
+        walls = []
+        for r, texts in enumerate(rounds):
+            path = write_jsonl(root / f"served_{r}.jsonl", texts)
+            wall, proc = timed_run(CLI + ["audit", "answers-served", str(r), str(path), "--reference", str(ref_path),
+                                         "--featurizer", featurizer, "--bootstrap", "20", "--json"], env)
+            if proc.returncode != 0:
+                sys.exit(f"audit of round {r} beside serve failed: {proc.stderr.strip().splitlines()[-1:]}")
+            walls.append(wall)
+            print(f"round {r} beside serve: audit {wall:.1f} s ({wall / floor:.0f}x python -c pass)", flush=True)
+        return walls
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        try:
+            serve.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(serve.pid, signal.SIGKILL)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=6)
@@ -130,6 +167,10 @@ def main() -> None:
                 sys.exit(f"audit of round {r} failed: {proc.stderr.strip().splitlines()[-1:]}")
             walls.append(wall)
             print(f"round {r}: audit {wall:.1f} s ({wall / floor:.0f}x python -c pass)", flush=True)
+        served = audits_beside_serve(root, home, env, rounds, ref_path, args.featurizer, floor)
+        if served:
+            print(f"median audit {np.median(walls):.1f} s alone, {np.median(served):.1f} s beside a running serve "
+                  f"(its Prefect API shared: {np.median(walls) / np.median(served):.2f}x faster)")
         status_wall, _ = timed_run(CLI + ["status", "answers"], env)
         print(f"status answers: {status_wall:.2f} s")
         print("\nhome by part after", args.rounds, "rounds:")

@@ -1,6 +1,7 @@
 """One module per CLI verb; each exposes ``run(args) -> exit code``."""
 
 import os
+from pathlib import Path
 
 
 def quiet_prefect() -> None:
@@ -27,16 +28,84 @@ def _without_traceback(record) -> bool:
     return True
 
 
-def prepare_flows() -> None:
-    """Before a command runs flows: tie the temporary Prefect API to this process, and keep the tracebacks of
-    user-fixable errors out of the run logs."""
+API_FILE = "prefect-api.json"  # in the home: the Prefect API a running `serve` uses, for other commands to share
+
+
+def advertise_api(home: Path, url: str) -> Path:
+    """Record, in the home, the Prefect API this process (a ``serve`` daemon) keeps up (atomic write)."""
+    import json
+
+    path = Path(home) / API_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{API_FILE}.{os.getpid()}")
+    tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def withdraw_api(home: Path) -> None:
+    """Remove this process's record of its Prefect API (another process's record is left alone)."""
+    import json
+
+    path = Path(home) / API_FILE
+    try:
+        if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def running_api(home: Path, timeout: float = 1.0) -> str | None:
+    """The Prefect API a live ``serve`` of this home advertises and that answers its health check, else None.
+
+    A record left by a daemon killed with ``kill -9`` names a dead process or a closed port: it is ignored
+    (and a dead process's record removed), so the caller starts its own temporary API as before.
+    """
+    import json
+    import urllib.request
+
+    path = Path(home) / API_FILE
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        url, pid = str(record["url"]), int(record["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        path.unlink(missing_ok=True)
+        return None
+    except PermissionError:  # alive, another user's
+        pass
+    if not url.startswith(("http://", "https://")):
+        return None
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=timeout) as resp:
+            return url if resp.status == 200 else None
+    except (OSError, ValueError):
+        return None
+
+
+def prepare_flows(home: Path | None = None) -> str | None:
+    """Before a command runs flows: share the Prefect API of a ``serve`` running on ``home`` when there is one
+    (no temporary API to start: the flow still runs here, through the same code), else tie the temporary
+    Prefect API to this process; and keep the tracebacks of user-fixable errors out of the run logs.
+
+    Returns the shared API's URL, or None. Must run before Prefect is imported (it reads its settings then).
+    """
     import logging
 
+    shared = None
+    if home is not None and not os.environ.get("PREFECT_API_URL"):
+        shared = running_api(home)
+        if shared is not None:
+            os.environ["PREFECT_API_URL"] = shared
     tie_temporary_api()
     for name in ("prefect.flow_runs", "prefect.task_runs"):
         logger = logging.getLogger(name)
         if _without_traceback not in logger.filters:
             logger.addFilter(_without_traceback)
+    return shared
 
 
 def _die_with_parent() -> None:  # runs in the child, between fork and exec

@@ -65,7 +65,7 @@ def run(args) -> int:
         )
     if args.json:
         quiet_prefect()
-    prepare_flows()
+    prepare_flows(settings.home)
     from flows.audit import audit_round
     from flows.runners import task_runner
 

@@ -30,7 +30,7 @@ def run(args) -> int:
     settings = load_settings(args.home, args.rules)
     settings.rules()
     quiet_prefect()
-    prepare_flows()
+    prepare_flows(settings.home)
     from flows.audit import backfill_loop, plan_backfill
 
     with TrajectoryStore(settings.store_url) as store:

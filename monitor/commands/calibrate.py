@@ -143,7 +143,7 @@ def build_null(args, settings) -> int:
                                                      else options.get("pool_source", "pool"))
     options.update(pool_path=pool_path, null_rounds=args.null_rounds, pool_source=pool_source)
     quiet_prefect()
-    prepare_flows()
+    prepare_flows(settings.home)
     from flows.audit import audit_round
 
     # Every round not yet audited against this reference (all of them after a split; those left over by an

@@ -5,6 +5,9 @@ with Prefect's ``serve()`` on ``--interval`` seconds (``pause_on_shutdown``
 off, one run at a time) and the Prometheus exporter alongside it, until
 SIGTERM or SIGINT. Prefect is ephemeral unless ``PREFECT_API_URL`` names a
 server. ``--once`` runs one scan in this process and exits (for cron).
+While it runs, the daemon records its Prefect API in the home
+(``prefect-api.json``): ``audit``, ``backfill`` and ``calibrate`` on the same
+home run their flows against it instead of starting a temporary API each.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from pathlib import Path
 
+from monitor.commands import advertise_api, withdraw_api
 from monitor.config import load_settings
 from monitor.errors import CollapseMonitorError
 from monitor.exporter import Exporter
@@ -113,12 +118,14 @@ def _serve_deployment(exporter: Exporter, parameters: dict, interval: float) -> 
     # Prefect's runner turns SIGTERM into a graceful stop and SystemExit(0);
     # SIGINT arrives as KeyboardInterrupt. Either way the finally block of run() stops the exporter.
     temporary = None
+    home = Path(parameters["home"])
     try:
         if server:
+            advertise_api(home, server)  # `audit` and `backfill` on this home use it too
             asyncio.run(_run_deployment(parameters, interval, scheduled_by_server=True))
         else:
             # One temporary API for this process and its flow-run subprocesses
-            # (which would otherwise each start their own).
+            # (which would otherwise each start their own), and for the CLI's audits on this home.
             from prefect.server.api.server import SubprocessASGIServer
             from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -127,11 +134,13 @@ def _serve_deployment(exporter: Exporter, parameters: dict, interval: float) -> 
             prepare_flows()  # a SIGKILL of the daemon takes the API down with it
             temporary = SubprocessASGIServer()
             temporary.start()
+            advertise_api(home, temporary.api_url)
             with temporary_settings({PREFECT_API_URL: temporary.api_url}):
                 asyncio.run(_run_deployment(parameters, interval, scheduled_by_server=False))
     except (SystemExit, KeyboardInterrupt):
         pass
     finally:
+        withdraw_api(home)
         if temporary is not None:
             temporary.stop()
 

@@ -42,12 +42,32 @@ def _check_store(home, src, loop):
         assert all(a["audited_at"] < files["handled_at"].max() + 1 for a in audits.values())
 
 
+def _cli_audit_on_the_daemons_api(tmp_path, home) -> str:
+    """While serve runs: a CLI audit on its home runs its flow against the daemon's advertised API; its URL."""
+    import json
+
+    api = json.loads((home / "prefect-api.json").read_text())
+    assert api["url"].startswith("http://127.0.0.1:")
+    save_array(tmp_path / "cli_ref.npy", 10)
+    save_array(tmp_path / "cli_round.npy", 11)
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PREFECT_API_URL"}
+    proc = subprocess.run([sys.executable, "-m", "monitor.cli", "--home", str(home), "audit", "cli-loop", "0",
+                           str(tmp_path / "cli_round.npy"), "--reference", str(tmp_path / "cli_ref.npy"),
+                           "--bootstrap", "0", "--json"], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["loop"] == "cli-loop"
+    audits = [r for r in _completed_runs(api["url"]) if r["parameters"].get("loop") == "cli-loop"]
+    assert len(audits) == 1 and audits[0]["deployment_id"] is None  # the CLI's own flow run, on the daemon's API
+    return api["url"]
+
+
 def test_serve_watches_a_directory_audits_new_rounds_once_and_stops_on_sigterm(tmp_path):
     home, src, port = tmp_path / "home", tmp_path / "src", free_port()
     src.mkdir()
     proc = start_serve(home, src, port)
     try:
         _feed_and_check(tmp_path, proc, port, src, "lp")
+        _cli_audit_on_the_daemons_api(tmp_path, home)
     except BaseException:
         out = stop_serve(proc)
         print(out[-5000:])
@@ -58,6 +78,28 @@ def test_serve_watches_a_directory_audits_new_rounds_once_and_stops_on_sigterm(t
     assert out.count("round 0 audited: ") == 1 and out.count("round 1 audited: ") == 1, out[-3000:]
     _check_store(home, src, "lp")
     assert scrape(port) == ""  # the exporter went down with the process
+    assert not (home / "prefect-api.json").exists()  # withdrawn on a clean stop
+
+
+def test_a_stale_or_dead_api_record_is_ignored(tmp_path, monkeypatch):
+    import json
+    import os
+
+    from monitor.commands import API_FILE, advertise_api, prepare_flows, running_api, withdraw_api
+
+    assert running_api(tmp_path) is None  # no record
+    (tmp_path / API_FILE).write_text("not json")
+    assert running_api(tmp_path) is None
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / API_FILE).write_text(json.dumps({"url": "http://127.0.0.1:9/api", "pid": dead.pid}))
+    assert running_api(tmp_path) is None and not (tmp_path / API_FILE).exists()  # a kill -9 left it: removed
+    advertise_api(tmp_path, f"http://127.0.0.1:{free_port()}/api")  # alive (this process), nothing listening
+    assert running_api(tmp_path, timeout=2) is None and (tmp_path / API_FILE).exists()
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    assert prepare_flows(tmp_path) is None and "PREFECT_API_URL" not in os.environ  # falls back to its own API
+    withdraw_api(tmp_path)
+    assert not (tmp_path / API_FILE).exists()
 
 
 def test_serve_refuses_a_missing_watch_directory_before_starting(tmp_path):
