@@ -20,11 +20,11 @@ from prefect.tasks import exponential_backoff
 
 import metrics_core
 from metrics_core.bootstrap import Estimate
-from metrics_core.sampling import DEFAULT_MAX_SAMPLES
 from monitor import comparability, evaluation, exporter, io, loaders, modalities, tracking
 from monitor.config import check_loop_name, check_round_number, load_settings
 from monitor.derivatives import finite_or_none
 from monitor.errors import CollapseMonitorError, InputError
+from monitor.options import AuditOptions
 from monitor import null as null_mod
 from monitor.pipeline import AuditPipeline, check_featurizable
 from monitor.rules import load_rules
@@ -268,27 +268,17 @@ def audit_round(
     round_number: int,
     data_path: str,
     reference_path: str,
+    options: AuditOptions | None = None,
     home: str | None = None,
-    k: int = 5,
-    n_boot: int = 200,
-    seed: int = 0,
-    max_samples: int | None = DEFAULT_MAX_SAMPLES,
-    allow_size_change: bool = False,
     rules_path: str | None = None,
-    modality: str | None = None,
-    text_field: str = "text",
-    featurizer: str = modalities.HASHING,
-    protected_attribute: str | None = None,
-    constraints_path: str | None = None,
-    schema_path: str | None = None,
     pushgateway: str | None = None,
     pool_path: str | None = None,
-    null_rounds: int = null_mod.DEFAULT_NULL_ROUNDS,
     allow_reference_change: bool = False,
     pool_source: str = "pool",
 ) -> dict:
     """Audit one generation round against the reference and publish the verdict.
 
+    ``options`` (:class:`monitor.options.AuditOptions`, its defaults when None) say how the loop is audited.
     Both sets are subsampled (seeded, without replacement) to at most
     ``max_samples`` rows so rounds are compared at equal sizes; an audit whose
     sizes or reference differ from the loop's other rounds is refused unless
@@ -318,12 +308,15 @@ def audit_round(
     """
     logger = get_run_logger()
     started = time.perf_counter()
+    options = options or AuditOptions()
+    k, n_boot, seed, max_samples = options.k, options.n_boot, options.seed, options.max_samples
+    text_field, featurizer = options.text_field, options.featurizer
     try:
         check_loop_name(loop)
         check_round_number(round_number)
         settings = load_settings(home, rules_path)
         load_rules(settings.rules_path)  # a bad rules file fails before any work
-        modality = loaders.detect_modality(data_path, modality, text_field, round_number=round_number)
+        modality = loaders.detect_modality(data_path, options.modality, text_field, round_number=round_number)
         modalities.check_featurizer(featurizer)
         modality_metrics: dict[str, dict] = {}
         if modality == "embedding":
@@ -345,8 +338,8 @@ def audit_round(
         else:
             n_reference, n_round = reference.n_used, round_.n_used
         check_comparable(
-            settings.store_url, loop, round_number, n_reference, n_round, reference.fingerprint, allow_size_change,
-            allow_reference_change,
+            settings.store_url, loop, round_number, n_reference, n_round, reference.fingerprint,
+            options.allow_size_change, allow_reference_change,
         )
         _check_suite_sizes(n_reference, n_round, k, reference, round_, round_number)
         report_path = str(settings.home / "reports" / loop / f"round_{round_number}.html")
@@ -356,13 +349,9 @@ def audit_round(
                           "tabular": lambda: reference.frame}[modality]()
         round_input = {"embedding": lambda: round_data, "text": lambda: round_.texts,
                        "tabular": lambda: round_.frame}[modality]()
-        pipeline = prepare_reference(
-            modality, reference_data,
-            {"k": k, "n_boot": n_boot, "seed": seed, "featurizer": featurizer,
-             "protected_attribute": protected_attribute, "constraints_path": constraints_path,
-             "schema_path": schema_path},
-            str(settings.home / "cache"), reference.fingerprint, f"{reference.path} (reference)",
-        )
+        pipeline = prepare_reference(modality, reference_data, options.pipeline_options(),
+                                     str(settings.home / "cache"), reference.fingerprint,
+                                     f"{reference.path} (reference)")
         if modality == "text":
             modality_future = compute_text_metrics.with_options(result_storage=settings.results_dir).submit(
                 reference.fingerprint, round_.fingerprint, n_boot, seed, metrics_core.METRICS_VERSION,
@@ -411,20 +400,11 @@ def audit_round(
         )
         if pool_path is not None:  # before the round is stored: a pool that cannot make a null stores nothing
             ensure_null(settings.store_url, loop, pipeline, pool_path, modality, n_round, reference.fingerprint,
-                        {"k": k, "seed": seed, "featurizer": featurizer, "text_field": text_field,
-                         "max_samples": max_samples, "protected_attribute": protected_attribute,
-                         "constraints_path": constraints_path, "schema_path": schema_path},
-                        null_rounds, seed, text_field, pool_source)
+                        options.null_options(), options.null_rounds, seed, text_field, pool_source)
         before = _snapshot(settings.store_url, loop, round_number)
         try:
             verdict, artifacts = _store_and_publish(settings, record, loop, round_number, data_path, reference_path,
-                                                    {"k": k, "n_boot": n_boot, "seed": seed,
-                                                     "max_samples": max_samples, "modality": modality,
-                                                     "text_field": text_field, "featurizer": featurizer,
-                                                     "protected_attribute": protected_attribute,
-                                                     "constraints_path": constraints_path, "schema_path": schema_path,
-                                                     "allow_size_change": allow_size_change, "pool_path": pool_path,
-                                                     "null_rounds": null_rounds, "pool_source": pool_source},
+                                                    options.record(modality, pool_path, pool_source),
                                                     report_path if modality != "embedding" else None)
         except BaseException:
             _restore(settings, loop, round_number, before)  # a failed audit stores nothing
@@ -550,9 +530,10 @@ def backfill_loop(loop: str, home: str | None = None, force: bool = False, rules
     audited = []
     for src in todo:
         logger.info("backfill %s: re-auditing round %d", loop, src["round"])
-        audit_round(loop, src["round"], src["data_path"], src["reference_path"], home=str(settings.home),
+        options, extras = AuditOptions.from_record(src["options"])
+        audit_round(loop, src["round"], src["data_path"], src["reference_path"], options, home=str(settings.home),
                     rules_path=None if settings.rules_path is None else str(settings.rules_path),
-                    pushgateway=pushgateway, **src["options"])
+                    pushgateway=pushgateway, **extras)
         audited.append(src["round"])
     with TrajectoryStore(settings.store_url) as store:
         store.finish_backfill(backfill_id)

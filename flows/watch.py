@@ -19,6 +19,7 @@ from flows.runners import task_runner
 from monitor import tracking, watch
 from monitor.config import load_settings
 from monitor.errors import CollapseMonitorError
+from monitor.options import AuditOptions
 from monitor.rules import load_rules
 from monitor.store import TrajectoryStore
 
@@ -103,9 +104,10 @@ def watch_rounds(
             data_path = fetch(rf.url, cache, fingerprint)
             reference_path = fetch(rf.reference, cache, None)
             logger.info("watch: auditing %s (%s)", name, rf.url)
-            audit(rf.loop, rf.round, data_path, reference_path, home=str(settings.home),
+            options, extras = AuditOptions.from_record(rf.options)
+            audit(rf.loop, rf.round, data_path, reference_path, options, home=str(settings.home),
                   rules_path=None if settings.rules_path is None else str(settings.rules_path),
-                  pushgateway=pushgateway, **rf.options)
+                  pushgateway=pushgateway, **extras)
         except CollapseMonitorError as exc:
             logger.error("watch: %s refused: %s", name, exc)
             mark_file(settings.store_url, rf.url, "failed", fingerprint, rf.size, rf.mtime, str(exc))

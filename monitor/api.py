@@ -29,7 +29,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from metrics_core.sampling import DEFAULT_MAX_SAMPLES
 from monitor.config import check_loop_name, check_round_number, load_settings
 from monitor.errors import InputError
 
@@ -108,44 +107,42 @@ class CollapseMonitor:
         pool: optional real data held out from the reference, of the same kind: the loop's null
             is built from it at the first round, and alarms carry a false-alarm guarantee.
         home: state directory (default ``$COLLAPSE_MONITOR_HOME`` or ``./.collapse-monitor``).
-        **options: ``audit_round`` options fixed for every round: ``k``, ``n_boot``,
+        rules_path: alert rules overlaid on the defaults (else the home's, see :mod:`monitor.config`).
+        **options: :class:`monitor.options.AuditOptions` fixed for every round: ``k``, ``n_boot``,
             ``seed``, ``max_samples``, ``modality``, ``text_field``, ``featurizer``,
-            ``protected_attribute``, ``constraints_path``, ``schema_path``,
-            ``rules_path``, ``allow_size_change``.
+            ``protected_attribute``, ``constraints_path``, ``schema_path``, ``allow_size_change``,
+            ``null_rounds``.
     """
 
-    _OPTIONS = {"k": 5, "n_boot": 200, "seed": 0, "max_samples": DEFAULT_MAX_SAMPLES, "modality": None,
-                "text_field": "text", "featurizer": "hashing", "protected_attribute": None,
-                "constraints_path": None, "schema_path": None, "rules_path": None, "allow_size_change": False,
-                "null_rounds": 1000}
+    def __init__(self, loop: str, reference, *, pool=None, home: str | os.PathLike | None = None,
+                 rules_path: str | os.PathLike | None = None, **options):
+        from monitor.options import AuditOptions
 
-    def __init__(self, loop: str, reference, *, pool=None, home: str | os.PathLike | None = None, **options):
-        unknown = set(options) - set(self._OPTIONS)
+        unknown = set(options) - set(AuditOptions.model_fields)
         if unknown:
-            raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(self._OPTIONS)}")
+            raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}; known: "
+                            f"{', '.join(AuditOptions.model_fields)}, rules_path")
         self.loop = check_loop_name(loop)
-        self.options = {**self._OPTIONS, **options}
-        self.settings = load_settings(home, self.options["rules_path"])
+        self.options = AuditOptions(**options)
+        self.settings = load_settings(home, rules_path)
         self.settings.rules()  # a bad rules file is refused now, not at the first round
         self.inputs = self.settings.home / "inputs" / loop
-        self.reference_path = materialise(reference, self.inputs, "reference", None, self.options["text_field"])
+        self.reference_path = materialise(reference, self.inputs, "reference", None, self.options.text_field)
         self.pool_path = None if pool is None else materialise(pool, self.inputs, "pool", None,
-                                                                 self.options["text_field"])
+                                                                 self.options.text_field)
 
     def audit_round(self, round_number: int, data) -> Verdict:
         """Audit one round (a path, texts, a DataFrame or an array) and return the loop's verdict."""
         check_round_number(round_number)
-        path = materialise(data, self.inputs, "round", round_number, self.options["text_field"])
+        path = materialise(data, self.inputs, "round", round_number, self.options.text_field)
         from monitor.commands import quiet_prefect
 
         quiet_prefect()
         from flows.audit import audit_round
 
-        opts = {key: value for key, value in self.options.items() if key != "rules_path"}
         result = audit_round(
             loop=self.loop, round_number=round_number, data_path=path, reference_path=self.reference_path,
-            home=str(self.settings.home), pool_path=self.pool_path,
+            options=self.options, home=str(self.settings.home), pool_path=self.pool_path,
             rules_path=None if self.settings.rules_path is None else str(self.settings.rules_path),
-            **opts,
         )
         return Verdict.from_result(result)

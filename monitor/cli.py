@@ -7,7 +7,8 @@ import importlib
 import sys
 
 from monitor import __version__
-from metrics_core.sampling import DEFAULT_MAX_SAMPLES
+from monitor.audit_defaults import AUDIT_DEFAULTS as AUDIT
+from monitor.audit_defaults import MIN_NULL_ROUNDS
 from monitor.config import DEFAULT_PORT
 from monitor.errors import CollapseMonitorError, disk_full_message
 
@@ -55,14 +56,14 @@ def _flag_parents() -> dict[str, argparse.ArgumentParser]:
     as_json = parent()
     as_json.add_argument("--json", action="store_true", help="print exactly one JSON object")
     sampling = parent()
-    sampling.add_argument("--k", type=_positive_int, default=5, help="k-NN neighbourhood size (default 5)")
-    sampling.add_argument("--seed", type=_non_negative_int, default=0,
-                          help="bootstrap and subsampling seed (default 0)")
-    sampling.add_argument("--max-samples", type=_positive_int, default=DEFAULT_MAX_SAMPLES,
-                          help=f"subsample each set to at most this many rows (default {DEFAULT_MAX_SAMPLES})")
+    sampling.add_argument("--k", type=_positive_int, default=AUDIT["k"], help=f"k-NN neighbourhood size (default {AUDIT['k']})")
+    sampling.add_argument("--seed", type=_non_negative_int, default=AUDIT["seed"],
+                          help=f"bootstrap and subsampling seed (default {AUDIT['seed']})")
+    sampling.add_argument("--max-samples", type=_positive_int, default=AUDIT["max_samples"],
+                          help=f"subsample each set to at most this many rows (default {AUDIT['max_samples']})")
     null = parent()
-    null.add_argument("--null-rounds", type=_positive_int, default=1000,
-                      help="pseudo-rounds in the loop's null (default 1000, at least 200)")
+    null.add_argument("--null-rounds", type=_positive_int, default=AUDIT["null_rounds"],
+                      help=f"pseudo-rounds in the loop's null (default {AUDIT['null_rounds']}, at least {MIN_NULL_ROUNDS})")
     runner = parent()
     runner.add_argument("--task-runner", choices=("threads", "dask"), default="threads",
                         help="where each audit's tasks run (default threads)")
@@ -96,9 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--reference", required=True, help="the reference file, same modality as the round")
     audit.add_argument("--modality", choices=("embedding", "text", "tabular"),
                        help="input modality (default: detected from the round file)")
-    audit.add_argument("--text-field", default="text",
-                       help="JSONL field or CSV/Parquet column holding the text (default 'text')")
-    audit.add_argument("--featurizer", default="hashing",
+    audit.add_argument("--text-field", default=AUDIT["text_field"],
+                       help=f"JSONL field or CSV/Parquet column holding the text (default {AUDIT['text_field']!r})")
+    audit.add_argument("--featurizer", default=AUDIT["featurizer"],
                        help="text embeddings: 'hashing' (default, model-free) or "
                             "'sentence-transformers:<local model path or installed package>'")
     audit.add_argument("--protected-attribute", help="tabular: the column whose group shares CovGap compares")
@@ -107,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "(column = \"numeric\" or \"categorical\")")
     audit.add_argument("--pool", help="real data held out from the reference (same format): the loop's null is built "
                                       "from it once, and alarms get a false-alarm guarantee (see docs/alerts.md)")
-    audit.add_argument("--bootstrap", type=_non_negative_int, default=200, help="bootstrap replicates, 0 for none (default 200)")
+    audit.add_argument("--bootstrap", type=_non_negative_int, default=AUDIT["n_boot"],
+                       help=f"bootstrap replicates, 0 for none (default {AUDIT['n_boot']})")
     audit.add_argument("--allow-size-change", action="store_true",
                        help="audit even if the sizes differ from the loop's other rounds")
 

@@ -39,10 +39,10 @@ from pathlib import Path
 
 import numpy as np
 
+from monitor.audit_defaults import AUDIT_DEFAULTS, MIN_NULL_ROUNDS
 from monitor.errors import CollapseMonitorError
 
-DEFAULT_NULL_ROUNDS = 1000
-MIN_NULL_ROUNDS = 200
+DEFAULT_NULL_ROUNDS = AUDIT_DEFAULTS["null_rounds"]
 OFFSET_Z = 2.0  # the offset bound's confidence, in standard errors
 POOL_RATIO_MIN = 16  # pool rows per round row below which a pool is too small for full sensitivity
 NULL_VERSION = "1"

@@ -45,7 +45,8 @@ ROUND_FILE = re.compile(r"^round_(\d+)(\.(?:npy|jsonl|txt|csv|parquet))$", re.IG
 REFERENCE_STEM = "reference"
 LOOP_CONFIG = "loop.toml"
 DONE_SUFFIX = ".done"
-# loop.toml / manifest key -> audit_round keyword; path-valued keys are resolved against the file's directory.
+# loop.toml / manifest key -> AuditOptions field (``pool`` -> the per-call ``pool_path``); path-valued keys are
+# resolved against the file's directory.
 LOOP_OPTIONS = {
     "modality": "modality", "text_field": "text_field", "featurizer": "featurizer", "k": "k",
     "bootstrap": "n_boot", "seed": "seed", "max_samples": "max_samples",

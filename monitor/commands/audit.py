@@ -86,25 +86,22 @@ def run(args) -> int:
 
 
 def _audit(audit_round, runner, args, data_path, reference_path, settings, modality) -> dict:
+    from monitor.options import AuditOptions
+
+    options = AuditOptions(
+        k=args.k, n_boot=args.bootstrap, seed=args.seed, max_samples=args.max_samples,
+        allow_size_change=args.allow_size_change, modality=modality, text_field=args.text_field,
+        featurizer=args.featurizer, protected_attribute=args.protected_attribute, constraints_path=args.constraints,
+        schema_path=args.schema, null_rounds=args.null_rounds,
+    )
     return audit_round.with_options(task_runner=runner)(
         loop=args.loop,
         round_number=args.round,
         data_path=data_path,
         reference_path=reference_path,
+        options=options,
         home=str(settings.home),
-        k=args.k,
-        n_boot=args.bootstrap,
-        seed=args.seed,
-        max_samples=args.max_samples,
-        allow_size_change=args.allow_size_change,
         rules_path=None if settings.rules_path is None else str(settings.rules_path),
-        modality=modality,
-        text_field=args.text_field,
-        featurizer=args.featurizer,
-        protected_attribute=args.protected_attribute,
-        constraints_path=args.constraints,
-        schema_path=args.schema,
         pushgateway=args.push_gateway or os.environ.get("COLLAPSE_MONITOR_PUSHGATEWAY"),
         pool_path=None if args.pool is None else str(Path(args.pool).resolve()),
-        null_rounds=args.null_rounds,
     )

@@ -151,14 +151,18 @@ def build_null(args, settings) -> int:
     todo = [s for s in sources if s["reference_path"] != reference_path and s is not latest] + [latest]
     rules_path = None if settings.rules_path is None else str(settings.rules_path)
     result = None
+    from monitor.options import AuditOptions
+
     with NullProgress(settings.store_url, loop, args.null_rounds, show=not args.json):
         for src in todo:
-            opts = {**src["options"], **{k: options[k] for k in ("pool_path", "null_rounds", "pool_source")}}
+            recorded, _ = AuditOptions.from_record(src["options"])
             moved = src["reference_path"] != reference_path
-            if moved:
-                opts["allow_size_change"] = True  # the reference part is smaller than the reference it came from
-            result = audit_round(loop, src["round"], src["data_path"], reference_path, home=str(settings.home),
-                                 rules_path=rules_path, allow_reference_change=moved, **opts)
+            # A moved round: the reference part is smaller than the reference it came from.
+            opts = recorded.model_copy(update={"null_rounds": args.null_rounds,
+                                               "allow_size_change": recorded.allow_size_change or moved})
+            result = audit_round(loop, src["round"], src["data_path"], reference_path, opts, home=str(settings.home),
+                                 rules_path=rules_path, allow_reference_change=moved, pool_path=pool_path,
+                                 pool_source=pool_source)
     guarantee = result["guarantee"]
     summary = {"loop": loop, "pool": pool_path, "split": split, "rounds_reaudited": sorted(s["round"] for s in todo),
                "guarantee": guarantee, "signals": result["signals"], "status": result["status"]}

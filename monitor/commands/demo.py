@@ -240,7 +240,9 @@ def run(args) -> int:
               f"{args.bootstrap} bootstrap replicates; files in {workdir}", soft_wrap=True)
 
     from flows.audit import audit_round
+    from monitor.options import AuditOptions
 
+    options = AuditOptions(n_boot=args.bootstrap, null_rounds=args.null_rounds)
     store = TrajectoryStore(settings.store_url)
     exporter = None
     if not args.no_serve:
@@ -280,8 +282,8 @@ def run(args) -> int:
                     spinner.update(text=f"auditing round 0 and building the loop's null ({args.null_rounds} "
                                         f"pseudo-rounds of {pool_rows} generation-0 sentences; the first audit "
                                         "also starts Prefect and MLflow)...")
-                result = audit_round(loop, generation, str(path), str(reference_path), home=str(settings.home),
-                                     n_boot=args.bootstrap, pool_path=str(pool_path), null_rounds=args.null_rounds,
+                result = audit_round(loop, generation, str(path), str(reference_path), options,
+                                     home=str(settings.home), pool_path=str(pool_path),
                                      rules_path=None if settings.rules_path is None else str(settings.rules_path))
                 guarantee = result.get("guarantee") or guarantee
                 # The status at this round from the transitions so far (result["status"] is the loop's

@@ -7,6 +7,7 @@ from mlflow.tracking import MlflowClient
 
 import metrics_core
 from flows.audit import audit_round, backfill_loop
+from monitor.options import AuditOptions
 from monitor.cli import main
 from monitor.config import load_settings
 from monitor.errors import CollapseMonitorError
@@ -25,7 +26,7 @@ def _recall_points(loop):
 def test_backfill_reaudits_stale_rounds_and_resumes_after_a_failure(home, shrinking_rounds, capsys):
     ref, rounds = shrinking_rounds
     for r, path in enumerate(rounds):
-        audit_round("bf", r, str(path), str(ref), n_boot=0)
+        audit_round("bf", r, str(path), str(ref), AuditOptions(n_boot=0))
     store = TrajectoryStore(load_settings().store_url)
     assert [s["round"] for s in store.sources("bf")] == [0, 1, 2, 3]
     assert store.sources("bf")[2]["options"]["n_boot"] == 0

@@ -8,6 +8,7 @@ from mlflow.tracking import MlflowClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from flows.audit import audit_round
+from monitor.options import AuditOptions
 import metrics_core
 from metrics_core.registry import metric_names
 from monitor.config import load_settings
@@ -138,12 +139,12 @@ def test_audit_flow_store_mlflow_and_exporter(home, shrinking_rounds):
 
 def test_out_of_order_round_recomputes_derivatives_and_mlflow_keeps_one_run(home, shrinking_rounds):
     ref, rounds = shrinking_rounds
-    r0 = audit_round("loop-b", 0, str(rounds[0]), str(ref), n_boot=0)
-    r2 = audit_round("loop-b", 2, str(rounds[2]), str(ref), n_boot=0)
+    r0 = audit_round("loop-b", 0, str(rounds[0]), str(ref), AuditOptions(n_boot=0))
+    r2 = audit_round("loop-b", 2, str(rounds[2]), str(ref), AuditOptions(n_boot=0))
     assert r2["derivatives"]["coverage"]["delta"] == pytest.approx(
         r2["metrics"]["coverage"]["value"] - r0["metrics"]["coverage"]["value"]
     )
-    r1 = audit_round("loop-b", 1, str(rounds[1]), str(ref), n_boot=0)
+    r1 = audit_round("loop-b", 1, str(rounds[1]), str(ref), AuditOptions(n_boot=0))
     assert r1["metrics"]["coverage"]["ci_low"] is None  # n_boot=0: no interval
     store = TrajectoryStore(load_settings().store_url)
     d = store.derivatives("loop-b").set_index(["round", "metric"])
@@ -157,11 +158,11 @@ def test_out_of_order_round_recomputes_derivatives_and_mlflow_keeps_one_run(home
 
 def test_changed_round_data_reaudits_with_new_fingerprint(home, shrinking_rounds, tmp_path):
     ref, rounds = shrinking_rounds
-    audit_round("loop-c", 0, str(rounds[0]), str(ref), n_boot=0)
+    audit_round("loop-c", 0, str(rounds[0]), str(ref), AuditOptions(n_boot=0))
     before = TrajectoryStore(load_settings().store_url).trajectory("loop-c")
     changed = tmp_path / "changed.npy"
     np.save(changed, np.load(rounds[3]))
-    res = audit_round("loop-c", 0, str(changed), str(ref), n_boot=0)
+    res = audit_round("loop-c", 0, str(changed), str(ref), AuditOptions(n_boot=0))
     after = TrajectoryStore(load_settings().store_url).trajectory("loop-c")
     assert (before["fingerprint"] != after["fingerprint"]).all()
     assert after.set_index("metric").loc["recall", "value"] == pytest.approx(res["metrics"]["recall"]["value"])
@@ -200,7 +201,7 @@ def test_a_half_migrated_mlflow_database_is_repaired_only_when_it_holds_no_run(h
     db = settings.home / "mlflow.db"
     _half_migrated_mlflow_db(db, with_run=with_run)
     before = db.read_bytes()
-    audit_round("mb", 0, str(rounds[0]), str(ref), n_boot=0)
+    audit_round("mb", 0, str(rounds[0]), str(ref), AuditOptions(n_boot=0))
     aside = list(settings.home.glob("mlflow.db.broken-*"))
     with TrajectoryStore(settings.store_url) as store:
         assert len(store.trajectory("mb")) > 0  # the audit itself never depends on MLflow
@@ -220,7 +221,7 @@ def test_an_audit_that_fails_after_storing_leaves_the_round_as_it_was(home, shri
     import flows.audit as audit_module
 
     ref, rounds = shrinking_rounds
-    first = audit_round("fd", 0, str(rounds[0]), str(ref), n_boot=0)
+    first = audit_round("fd", 0, str(rounds[0]), str(ref), AuditOptions(n_boot=0))
     settings = load_settings()
     with TrajectoryStore(settings.store_url) as store:
         kept = store.trajectory("fd").drop(columns=["audited_at"])
@@ -232,7 +233,7 @@ def test_an_audit_that_fails_after_storing_leaves_the_round_as_it_was(home, shri
     monkeypatch.setattr(audit_module, "write_round_artifacts", disk_full)
     for rnd, data in ((0, rounds[2]), (1, rounds[1])):  # a re-audit with other data, and a new round
         with pytest.raises(OSError, match="No space left"):
-            audit_round("fd", rnd, str(data), str(ref), n_boot=0)
+            audit_round("fd", rnd, str(data), str(ref), AuditOptions(n_boot=0))
     with TrajectoryStore(settings.store_url) as store:
         after = store.trajectory("fd").drop(columns=["audited_at"])
         assert after.equals(kept)  # round 0 as the first audit stored it, round 1 absent

@@ -51,12 +51,15 @@ def _cli_audit_on_the_daemons_api(tmp_path, home) -> str:
     save_array(tmp_path / "cli_ref.npy", 10)
     save_array(tmp_path / "cli_round.npy", 11)
     env = {k: v for k, v in __import__("os").environ.items() if k != "PREFECT_API_URL"}
+    started = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 1))
     proc = subprocess.run([sys.executable, "-m", "monitor.cli", "--home", str(home), "audit", "cli-loop", "0",
                            str(tmp_path / "cli_round.npy"), "--reference", str(tmp_path / "cli_ref.npy"),
                            "--bootstrap", "0", "--json"], capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout)["loop"] == "cli-loop"
-    audits = [r for r in _completed_runs(api["url"]) if r["parameters"].get("loop") == "cli-loop"]
+    # The temporary API's database outlives it (Prefect's home): this audit's run is the one on this round file.
+    audits = [r for r in _completed_runs(api["url"]) if r["parameters"].get("loop") == "cli-loop"
+              and r["parameters"].get("data_path") == str(tmp_path / "cli_round.npy") and r["created"] >= started]
     assert len(audits) == 1 and audits[0]["deployment_id"] is None  # the CLI's own flow run, on the daemon's API
     return api["url"]
 

@@ -11,6 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from flows.audit import audit_round
+from monitor.options import AuditOptions
 from monitor.config import load_settings
 from monitor.store import TrajectoryStore
 from monitor.tracking import find_loop_run, round_runs, unconfirmed_rounds
@@ -59,18 +60,18 @@ def test_rounds_audited_while_the_tracking_server_is_down_are_caught_up_once(hom
     ref, rounds = shrinking_rounds
     server = _start_server(backend, artifacts, port)
     try:
-        audit_round("down", 0, str(rounds[0]), str(ref), n_boot=0)
+        audit_round("down", 0, str(rounds[0]), str(ref), AuditOptions(n_boot=0))
     finally:
         _stop(server)
     # Server down: the audits complete and the rounds wait in the store.
-    r1 = audit_round("down", 1, str(rounds[1]), str(ref), n_boot=0)
-    r2 = audit_round("down", 2, str(rounds[2]), str(ref), n_boot=0)
+    r1 = audit_round("down", 1, str(rounds[1]), str(ref), AuditOptions(n_boot=0))
+    r2 = audit_round("down", 2, str(rounds[2]), str(ref), AuditOptions(n_boot=0))
     assert (r1["round"], r2["round"]) == (1, 2)
     store = TrajectoryStore(load_settings().store_url)
     assert list(unconfirmed_rounds(store, "down")) == [1, 2]
     server = _start_server(backend, artifacts, port)
     try:
-        audit_round("down", 3, str(rounds[3]), str(ref), n_boot=0)
+        audit_round("down", 3, str(rounds[3]), str(ref), AuditOptions(n_boot=0))
         assert unconfirmed_rounds(store, "down") == {}
         settings = load_settings()
         run = find_loop_run(uri, "down", settings.artifact_root)
@@ -84,7 +85,7 @@ def test_rounds_audited_while_the_tracking_server_is_down_are_caught_up_once(hom
         assert [r.data.tags["collapse_round"] for r in nested] == ["0", "1", "2", "3"]
         assert "alerts.json" in {a.path for a in client.list_artifacts(nested[1].info.run_id)}
         # Re-auditing unchanged data logs nothing new.
-        audit_round("down", 1, str(rounds[1]), str(ref), n_boot=0)
+        audit_round("down", 1, str(rounds[1]), str(ref), AuditOptions(n_boot=0))
         assert len(client.get_metric_history(run.info.run_id, "recall")) == 4
         assert len(round_runs(uri, "down", settings.artifact_root)) == 4
     finally:

@@ -80,12 +80,13 @@ def test_push_sends_one_loops_series_grouped_by_loop(gateway, tmp_path):
 @pytest.mark.usefixtures("prefect_harness")
 def test_audit_pushes_after_the_round_and_survives_a_dead_gateway(home, shrinking_rounds, gateway):
     from flows.audit import audit_round
+    from monitor.options import AuditOptions
 
     ref, rounds = shrinking_rounds
-    audit_round("pg", 0, str(rounds[0]), str(ref), n_boot=0, pushgateway=gateway)
+    audit_round("pg", 0, str(rounds[0]), str(ref), AuditOptions(n_boot=0), pushgateway=gateway)
     assert any(name == "collapse_metric_value" and dict(lbl).get("loop") == "pg" for name, lbl in _samples(gateway))
     # Nothing listens here: the push fails after its retries, the audit still stores the round.
     dead = f"http://127.0.0.1:{_free_port()}"
-    result = audit_round("pg", 1, str(rounds[1]), str(ref), n_boot=0, pushgateway=dead)
+    result = audit_round("pg", 1, str(rounds[1]), str(ref), AuditOptions(n_boot=0), pushgateway=dead)
     assert result["round"] == 1
     assert sorted(TrajectoryStore(f"sqlite:///{home / 'store.db'}").trajectory("pg")["round"].unique()) == [0, 1]

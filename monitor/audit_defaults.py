@@ -1,0 +1,24 @@
+"""The audit options' defaults, written once: plain values the CLI's parser reads without importing pydantic.
+
+:class:`monitor.options.AuditOptions` (the flow's options model) takes its defaults from here.
+"""
+
+from __future__ import annotations
+
+from metrics_core.sampling import DEFAULT_MAX_SAMPLES
+
+AUDIT_DEFAULTS = {
+    "k": 5,  # k-NN neighbourhood size
+    "n_boot": 200,  # bootstrap replicates per metric (0: none)
+    "seed": 0,  # subsampling, bootstrap and featurizer seed
+    "max_samples": DEFAULT_MAX_SAMPLES,  # rows of the reference and of a round kept (seeded subsample)
+    "allow_size_change": False,  # audit a round whose sizes or reference differ from the loop's
+    "modality": None,  # "embedding", "text" or "tabular"; None: detected from the round file
+    "text_field": "text",  # JSONL field holding a text
+    "featurizer": "hashing",  # text featurizer ("hashing" or "sentence-transformers:<model>")
+    "protected_attribute": None,  # tabular: the column CovGap groups by
+    "constraints_path": None,  # tabular: constraints TOML for the violation rate
+    "schema_path": None,  # tabular: column kinds TOML
+    "null_rounds": 1000,  # pseudo-rounds of the loop's null (with a pool)
+}
+MIN_NULL_ROUNDS = 200

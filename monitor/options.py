@@ -1,0 +1,75 @@
+"""The audit options: one pydantic model for the ``audit-round`` flow, the CLI, the in-loop API, watch and backfill.
+
+Prefect validates a flow's pydantic parameters, so a bad option fails before the flow runs. The per-call
+inputs (the loop, the round, its files, the home, the pool) stay separate flow parameters; the options are
+what a loop is audited *with*, recorded with each round so a backfill or ``calibrate`` re-audits it the same
+way (:meth:`AuditOptions.record`, :meth:`AuditOptions.from_record`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from monitor.audit_defaults import AUDIT_DEFAULTS
+
+_D = AUDIT_DEFAULTS
+# Recorded with a round beside the options: where its null's pool came from (per call, not an option).
+_RECORD_EXTRAS = ("pool_path", "pool_source")
+
+
+class AuditOptions(BaseModel):
+    """How a loop's rounds are audited (defaults: :data:`monitor.audit_defaults.AUDIT_DEFAULTS`).
+
+    >>> AuditOptions(n_boot=0).n_boot, AuditOptions().k
+    (0, 5)
+    >>> AuditOptions(k=0)
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for AuditOptions
+    k
+      Input should be greater than or equal to 1 [type=greater_than_equal, input_value=0, input_type=int]
+        For further information visit https://errors.pydantic.dev/2.../v/greater_than_equal
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    k: int = Field(_D["k"], ge=1)
+    n_boot: int = Field(_D["n_boot"], ge=0)
+    seed: int = Field(_D["seed"], ge=0)
+    max_samples: int | None = Field(_D["max_samples"], ge=1)
+    allow_size_change: bool = _D["allow_size_change"]
+    modality: Literal["embedding", "text", "tabular"] | None = _D["modality"]
+    text_field: str = _D["text_field"]
+    featurizer: str = _D["featurizer"]
+    protected_attribute: str | None = _D["protected_attribute"]
+    constraints_path: str | None = _D["constraints_path"]
+    schema_path: str | None = _D["schema_path"]
+    null_rounds: int = Field(_D["null_rounds"], ge=1)  # under MIN_NULL_ROUNDS: refused, in one line, by the null
+
+    def pipeline_options(self) -> dict:
+        """What :class:`monitor.pipeline.AuditPipeline` takes besides the reference."""
+        return self.model_dump(include={"k", "n_boot", "seed", "featurizer", "protected_attribute",
+                                        "constraints_path", "schema_path"})
+
+    def null_options(self) -> dict:
+        """The options a loop's null depends on (part of its key: a change rebuilds it)."""
+        return self.model_dump(include={"k", "seed", "featurizer", "text_field", "max_samples",
+                                        "protected_attribute", "constraints_path", "schema_path"})
+
+    def record(self, modality: str, pool_path: str | None, pool_source: str) -> dict:
+        """What the store records with a round to re-audit it the same way (the detected modality fixed)."""
+        return {**self.model_dump(exclude={"modality"}), "modality": modality, "pool_path": pool_path,
+                "pool_source": pool_source}
+
+    @classmethod
+    def from_record(cls, record: dict) -> tuple["AuditOptions", dict]:
+        """A recorded round's options and its per-call extras (``pool_path``, ``pool_source`` where present).
+
+        >>> options, extras = AuditOptions.from_record({"k": 3, "pool_path": None, "pool_source": "pool"})
+        >>> options.k, extras
+        (3, {'pool_path': None, 'pool_source': 'pool'})
+        """
+        extras = {key: record[key] for key in _RECORD_EXTRAS if key in record}
+        return cls(**{key: value for key, value in record.items() if key not in _RECORD_EXTRAS}), extras
