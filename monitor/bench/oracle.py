@@ -404,19 +404,25 @@ def wishart_log_ratio(sample: np.ndarray, cov_g: np.ndarray, cov_0: np.ndarray) 
     >>> x = np.array([[0.0], [2.0]])  # A = 2, n - 1 = 1
     >>> round(wishart_log_ratio(x, np.eye(1) * 0.5, np.eye(1)), 6)  # -(2 - 1) * 2 / 2 - log(0.5) / 2
     -0.653426
+    >>> flat = np.array([[0.0, 1.0], [0.0, -1.0], [0.0, 3.0]])  # no spread in the first coordinate
+    >>> round(wishart_log_ratio(flat, np.diag([0.0, 1.0]), np.eye(2)), 1)  # floored there: huge, never NaN
+    708.4
     """
     x = np.atleast_2d(np.asarray(sample, dtype=float))
     centred = x - x.mean(axis=0)
-    scatter = centred.T @ centred
 
-    def inverse_and_logdet(cov):
+    def quadratic_and_logdet(cov):
+        # tr(S^-1 A) = sum_i |centred v_i|^2 / lambda_i in S's eigenbasis: a floored eigenvalue gives a large or
+        # infinite term, never the inf * 0 = NaN of an explicit inverse times a scatter without spread there.
         values, vectors = np.linalg.eigh(np.asarray(cov, dtype=float))
         values = np.clip(values, np.finfo(float).tiny, None)
-        return (vectors / values) @ vectors.T, float(np.log(values).sum())
+        spread = ((centred @ vectors) ** 2).sum(axis=0)
+        with np.errstate(over="ignore", divide="ignore"):
+            return float(np.sum(spread / values)), float(np.log(values).sum())
 
-    inv_g, logdet_g = inverse_and_logdet(cov_g)
-    inv_0, logdet_0 = inverse_and_logdet(cov_0)
-    return float(-0.5 * np.sum((inv_g - inv_0) * scatter) - 0.5 * (x.shape[0] - 1) * (logdet_g - logdet_0))
+    quad_g, logdet_g = quadratic_and_logdet(cov_g)
+    quad_0, logdet_0 = quadratic_and_logdet(cov_0)
+    return float(-0.5 * (quad_g - quad_0) - 0.5 * (x.shape[0] - 1) * (logdet_g - logdet_0))
 
 
 def spread_log_evalues(trace: LoopTrace) -> np.ndarray | None:

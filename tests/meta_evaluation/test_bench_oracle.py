@@ -146,6 +146,19 @@ def test_collapse_oracle_bets_only_on_lost_spread_and_only_on_gaussian_loops():
     assert spread_log_evalues(L.LOOPS["L2-K10-d8"](0, 2, 1, n_audit=30, n_reference=30)) is None
 
 
+
+def test_collapse_oracle_is_never_nan_on_a_numerically_singular_late_covariance():
+    # L1-d16-M1000, seed 2: late covariances have eigenvalues at the floor in rotated directions; an explicit
+    # inverse times the round's scatter overflowed to inf - inf = NaN there and stopped a full benchmark run.
+    from monitor.bench import runner as R
+
+    settings = R.default_settings(False, 8)
+    trace = R.generate_trace("L1-d16-M1000", 2, settings)
+    log_e = spread_log_evalues(trace)
+    assert not np.isnan(log_e).any() and log_e.shape == (len(trace.rounds),)
+    assert oracle_alarms(log_e).any()  # and the oracle still alarms: the spread collapsed
+
+
 def test_zipf_oracle_pipeline_has_mean_one_under_p0():
     trace = L.zipf_tail_loop(0, 2, V=50, T=200, n_documents=2, tokens_per_document=2)
     p = oracle_models(trace)
