@@ -173,12 +173,13 @@ def main() -> None:
                   f"(its Prefect API shared: {np.median(walls) / np.median(served):.2f}x faster)")
         status_wall, _ = timed_run(CLI + ["status", "answers"], env)
         print(f"status answers: {status_wall:.2f} s")
-        print("\nhome by part after", args.rounds, "rounds:")
+        audited = len(walls) + len(served)  # both loops' rounds are in the home
+        print("\nhome by part after", audited, "audited rounds:")
         parts = sorted(((size_of(p), p.name) for p in home.iterdir()), reverse=True)
         total = sum(s for s, _ in parts)
         for s, name in parts:
-            print(f"  {name:<24} {s / 2**20:8.2f} MiB  {s / 2**20 / args.rounds:7.2f} MiB per round")
-        print(f"  {'total':<24} {total / 2**20:8.2f} MiB  {total / 2**20 / args.rounds:7.2f} MiB per round")
+            print(f"  {name:<24} {s / 2**20:8.2f} MiB  {s / 2**20 / audited:7.2f} MiB per round")
+        print(f"  {'total':<24} {total / 2**20:8.2f} MiB  {total / 2**20 / audited:7.2f} MiB per round")
         for sub in ("mlartifacts", "reports", "cache", "prefect-results"):
             folder = home / sub
             if folder.is_dir():
