@@ -135,9 +135,10 @@ class CollapseMonitor:
         """Audit one round (a path, texts, a DataFrame or an array) and return the loop's verdict."""
         check_round_number(round_number)
         path = materialise(data, self.inputs, "round", round_number, self.options.text_field)
-        from monitor.commands import quiet_prefect
+        from monitor.commands import prepare_flows, quiet_prefect
 
         quiet_prefect()
+        prepare_flows(self.settings.home)  # a serve's API when one runs on this home; else a temporary API tied to us
         from flows.audit import audit_round
 
         result = audit_round(
