@@ -342,7 +342,7 @@ def audit_round(
             options.allow_size_change, allow_reference_change,
         )
         _check_suite_sizes(n_reference, n_round, k, reference, round_, round_number)
-        report_path = str(settings.home / "reports" / loop / f"round_{round_number}.html")
+        report_path = str(tracking.staged_report(settings.home / "reports", loop, round_number))
         # Text metrics, the Evidently report and the embedding groups are independent tasks, run in parallel.
         modality_future = drift_future = None
         reference_data = {"embedding": lambda: ref_data, "text": lambda: reference.texts,

@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS embeddings (
 ) WITHOUT ROWID
 """
 _USED_INDEX = "CREATE INDEX IF NOT EXISTS embeddings_used ON embeddings (used)"
+_STORED_BYTES = "SELECT COALESCE(SUM(length(vector)), 0) FROM embeddings"
 
 _FLOAT32_LE = np.dtype("<f4")
 
@@ -235,7 +236,7 @@ class EmbeddingCache:
 
     def _evict(self, conn, stamp: int) -> None:
         """Delete the least recently used vectors beyond ``max_bytes``; never those of call ``stamp``."""
-        total = conn.execute("SELECT COALESCE(SUM(length(vector)), 0) FROM embeddings").fetchone()[0]
+        total = conn.execute(_STORED_BYTES).fetchone()[0]
         if total <= self.max_bytes:
             return
         doomed, freed = [], 0
@@ -250,7 +251,7 @@ class EmbeddingCache:
     def stored_bytes(self) -> int:
         """Bytes of the vectors held (what ``max_bytes`` bounds)."""
         with closing(self._connect()) as conn:
-            return int(conn.execute("SELECT COALESCE(SUM(length(vector)), 0) FROM embeddings").fetchone()[0])
+            return int(conn.execute(_STORED_BYTES).fetchone()[0])
 
     @staticmethod
     def _call(embed_fn, texts: list[str]) -> np.ndarray:

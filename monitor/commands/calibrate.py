@@ -114,6 +114,7 @@ def build_null(args, settings) -> int:
     from monitor.api import materialise
     from monitor.commands import prepare_flows, quiet_prefect
     from monitor.null import load_pool, split_reference
+    from monitor.options import AuditOptions
 
     loop = check_loop_name(args.loop)
     with TrajectoryStore(settings.store_url) as store:
@@ -122,26 +123,25 @@ def build_null(args, settings) -> int:
         raise CollapseMonitorError(f"loop {loop!r}: no recorded rounds; audit a round first (with --pool to build "
                                    "its null at once)")
     latest = sources[-1]
-    options = dict(latest["options"])
+    latest_options, latest_extras = AuditOptions.from_record(latest["options"])
     reference_path = latest["reference_path"]
-    modality = options.get("modality") or "embedding"
-    text_field = options.get("text_field", "text")
+    modality = latest_options.modality or "embedding"
+    text_field = latest_options.text_field
     split = None
     if args.pool is not None:
         pool_path = str(Path(args.pool).resolve())
-    elif options.get("pool_path"):
-        pool_path = options["pool_path"]
+    elif latest_extras.get("pool_path"):
+        pool_path = latest_extras["pool_path"]
     else:
         # No pool: split the reference, record the split, and re-audit every round against the reference part.
-        reference, _ = load_pool(reference_path, modality, text_field=text_field, seed=options.get("seed", 0))
-        part, pool = split_reference(reference, seed=options.get("seed", 0))
+        reference, _ = load_pool(reference_path, modality, text_field=text_field, seed=latest_options.seed)
+        part, pool = split_reference(reference, seed=latest_options.seed)
         directory = settings.home / "inputs" / loop
         reference_path = materialise(part, directory, "reference-part", None, text_field)
         pool_path = materialise(pool, directory, "pool-part", None, text_field)
         split = {"reference": latest["reference_path"], "reference_part": reference_path, "pool_part": pool_path}
     pool_source = "split" if split is not None else ("pool" if args.pool is not None
-                                                     else options.get("pool_source", "pool"))
-    options.update(pool_path=pool_path, null_rounds=args.null_rounds, pool_source=pool_source)
+                                                     else latest_extras.get("pool_source", "pool"))
     quiet_prefect()
     prepare_flows(settings.home)
     from flows.audit import audit_round
@@ -151,8 +151,6 @@ def build_null(args, settings) -> int:
     todo = [s for s in sources if s["reference_path"] != reference_path and s is not latest] + [latest]
     rules_path = None if settings.rules_path is None else str(settings.rules_path)
     result = None
-    from monitor.options import AuditOptions
-
     with NullProgress(settings.store_url, loop, args.null_rounds, show=not args.json):
         for src in todo:
             recorded, _ = AuditOptions.from_record(src["options"])
