@@ -37,6 +37,7 @@ was built with; the pool's finite size is covered by the offset bound.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,7 +51,8 @@ SIGNALS = ("collapse", "drift")
 DEFAULT_ARL0 = 1000.0
 CRITICAL_FACTOR = 100.0
 CLEAR_LOG = float(np.log(10.0))
-COMBINED_WEIGHT = 0.25  # per signal; the per-metric charts share the rest
+COMBINED_SHARE = 0.5  # of a signal's budget, for its combined chart; its unit charts share the rest
+IDENTICAL_CORRELATION = 0.999  # null correlation at which two metrics are one chart (metric_units)
 NAMED_LOG_EVIDENCE = float(np.log(20.0))  # a metric's own chart this high names it in an alarm
 POOL_RATIO_FULL = 64.0  # pool rows per round row for the offset to cost little sensitivity
 
@@ -60,22 +62,83 @@ def orientation(metric: str) -> float:
     return 1.0 if get_spec(metric).higher_is_better else -1.0
 
 
-def chart_weights(signal_metrics: dict[str, list[str]]) -> dict[str, float]:
-    """Mixture weights of the charts: ``signal:<name>`` combined charts and ``metric:<name>`` charts.
+def chart_weights(signal_units: dict[str, list[tuple[str, ...]]]) -> dict[str, float]:
+    """Mixture weights of the distinct charts: ``signal:<name>`` combined charts and ``metric:<first member>``
+    unit charts.
 
-    >>> w = chart_weights({"collapse": ["a", "b"], "drift": ["c"]})
-    >>> w["signal:collapse"], w["metric:a"], round(sum(w.values()), 12)
-    (0.25, 0.16666666666666666, 1.0)
+    Every signal that has metrics gets an equal share of the false-alarm budget, so a signal fed by many
+    metrics (drift) does not dilute one fed by few (collapse). Within a signal the combined chart takes half
+    the share and the units (metrics the null cannot tell apart, :func:`metric_units`) split the other half.
+    A signal with a single unit has a single chart: its combined score is that unit's score, and the chart
+    takes the whole share (the unit's ``metric:`` names alias it).
+
+    >>> w = chart_weights({"collapse": [("a",), ("b", "c")], "drift": [("d",)]})
+    >>> w["signal:collapse"], w["metric:a"], w["metric:b"], w["signal:drift"], "metric:d" in w
+    (0.25, 0.125, 0.125, 0.5, False)
     """
-    signals = [s for s, ms in signal_metrics.items() if ms]
-    metrics = [m for s in signals for m in signal_metrics[s]]
-    if not metrics:
-        return {}
-    combined = COMBINED_WEIGHT if len(signals) > 1 else 2 * COMBINED_WEIGHT
-    out = {f"signal:{s}": combined for s in signals}
-    rest = 1.0 - combined * len(signals)
-    out.update({f"metric:{m}": rest / len(metrics) for m in metrics})
+    signals = [s for s, units in signal_units.items() if units]
+    out: dict[str, float] = {}
+    for s in signals:
+        share, units = 1.0 / len(signals), signal_units[s]
+        if len(units) == 1:
+            out[f"signal:{s}"] = share
+            continue
+        out[f"signal:{s}"] = COMBINED_SHARE * share
+        out.update({f"metric:{unit[0]}": (1.0 - COMBINED_SHARE) * share / len(units) for unit in units})
     return out
+
+
+def metric_units(null_z: np.ndarray, metrics: list[str], threshold: float = IDENTICAL_CORRELATION) -> list[tuple[str, ...]]:
+    """Group metrics whose oriented null scores are (near) identical, each group one chart.
+
+    ``distinct_1`` and ``ttr`` of a text round are the same number; two charts on it would each take a share
+    of the budget for one piece of evidence. Grouping is decided on the null alone (complete linkage on the
+    correlation of the pseudo-rounds' scores, pairs of rows where both are defined), so the weights are fixed
+    before the first round, as the guarantee needs.
+
+    Args:
+        null_z: ``[B, K]`` oriented null scores of ``metrics``.
+        metrics: the ``K`` metric names, in order.
+        threshold: correlation at or above which two metrics are one unit.
+
+    >>> z = np.random.default_rng(0).standard_normal((200, 2))
+    >>> metric_units(np.column_stack([z[:, 0], z[:, 0], z[:, 1]]), ["a", "b", "c"])
+    [('a', 'b'), ('c',)]
+    """
+    k = len(metrics)
+    corr = np.eye(k)
+    for i in range(k):
+        for j in range(i + 1, k):
+            both = np.isfinite(null_z[:, i]) & np.isfinite(null_z[:, j])
+            if both.sum() > 2:
+                a, b = null_z[both, i], null_z[both, j]
+                if a.std() > 0 and b.std() > 0:
+                    corr[i, j] = corr[j, i] = float(np.corrcoef(a, b)[0, 1])
+    units: list[list[int]] = []
+    for i in range(k):
+        for unit in units:
+            if all(corr[i, j] >= threshold for j in unit):
+                unit.append(i)
+                break
+        else:
+            units.append([i])
+    return [tuple(metrics[i] for i in unit) for unit in units]
+
+
+def unit_scores(z: np.ndarray, null_z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``([T], [B])``: a unit's score (the mean of its members' defined scores, in the null's SD of that mean)
+    on the rounds ``z`` ``[T, K]`` and on the null's pseudo-rounds ``null_z`` ``[B, K]``.
+
+    >>> u, n = unit_scores(np.array([[2.0, 2.0]]), np.array([[1.0, 1.0], [-1.0, -1.0]]))
+    >>> u.round(4).tolist(), n.round(4).tolist()
+    [[1.4142], [0.7071, -0.7071]]
+    """
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a round where no member is defined: NaN
+        null_mean = np.nanmean(null_z, axis=1)
+        round_mean = np.nanmean(z, axis=1)
+    sd = float(np.nanstd(null_mean, ddof=1))
+    return round_mean / sd, null_mean / sd
 
 
 def combined_scores(z: np.ndarray, corr: np.ndarray) -> np.ndarray:
@@ -209,27 +272,41 @@ def evaluate_sequential(trajectory: pd.DataFrame, null: LoopNull, signal_of: dic
         s = signal_of.get(metric, "none")
         if s in SIGNALS and null.usable[j] and metric in wide.columns:
             signal_metrics[s].append(metric)
-    weights = chart_weights(signal_metrics)
     orient = np.array([orientation(m) for m in null.metrics])
     null_z = null.null_scores(orient)
     values = np.column_stack([wide[m].to_numpy(dtype=np.float64) if m in wide.columns else np.full(len(rounds), np.nan)
                               for m in null.metrics]) if len(null.metrics) else np.zeros((len(rounds), 0))
     z = null.scores(values, orient)
+    signal_units = {s: metric_units(null_z[:, [null.index(m) for m in ms]], ms) if ms else []
+                    for s, ms in signal_metrics.items()}
+    weights = chart_weights(signal_units)
     scores, charts, thresholds = {}, {}, {}
     for signal, metrics in signal_metrics.items():
         if not metrics:
             continue
-        cols = np.array([null.index(m) for m in metrics])
-        corr = null.correlation(orient, cols)
-        name = f"signal:{signal}"
-        detector = ECusum.from_null(combined_scores(null_z[:, cols], corr), offset=null.offset)
-        charts[name] = detector.run(combined_scores(z[:, cols], corr))
+        for m in metrics:
+            scores[m] = z[:, null.index(m)]
+        units, name = signal_units[signal], f"signal:{signal}"
+        unit_charts = {}
+        for unit in units:
+            cols = [null.index(m) for m in unit]
+            round_u, null_u = (z[:, cols[0]], null_z[:, cols[0]]) if len(cols) == 1 else \
+                unit_scores(z[:, cols], null_z[:, cols])
+            unit_charts[unit] = ECusum.from_null(null_u, offset=null.offset).run(round_u)
+        if len(units) == 1:  # one chart: the combined score is the unit's score
+            charts[name] = unit_charts[units[0]]
+        else:
+            cols = np.array([null.index(m) for m in metrics])
+            corr = null.correlation(orient, cols)
+            detector = ECusum.from_null(combined_scores(null_z[:, cols], corr), offset=null.offset)
+            charts[name] = detector.run(combined_scores(z[:, cols], corr))
         thresholds[name] = float(np.log(arl0 / weights[name]))
-        for m, c in zip(metrics, cols):
-            scores[m] = z[:, c]
-            name = f"metric:{m}"
-            charts[name] = ECusum.from_null(null_z[:, c], offset=null.offset).run(z[:, c])
-            thresholds[name] = float(np.log(arl0 / weights[name]))
+        for unit in units:
+            # every member's name shows its unit's chart, at the unit's weight (the signal's if it is alone)
+            weight = weights[name] if len(units) == 1 else weights[f"metric:{unit[0]}"]
+            for m in unit:
+                charts[f"metric:{m}"] = charts[name] if len(units) == 1 else unit_charts[unit]
+                thresholds[f"metric:{m}"] = float(np.log(arl0 / weight))
     levels = {}
     for signal, metrics in signal_metrics.items():
         names = [f"signal:{signal}", *(f"metric:{m}" for m in metrics)] if metrics else []

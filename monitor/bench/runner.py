@@ -215,7 +215,7 @@ class BenchSettings:
     schedules: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(FULL_SCHEDULES))
     evidently_check: str = "all"
     null_rounds: int = 1000
-    pool_ratio: int = 64
+    pool_ratio: int = 256
     c0_generations: int = 375
     arl0: float = 1000.0
 
@@ -247,7 +247,7 @@ def default_settings(quick: bool, seeds: int | None = None) -> BenchSettings:
     Full: 301 samples per round and in the reference; no bootstrap (the alarm
     scores every metric against the loop's null, not its bootstrap error); 99
     MMD permutations (so :math:`p \ge 1/100`); per (loop, seed) a null of 1,000
-    pseudo-rounds from a pool of 64 round sizes; no-feedback controls of
+    pseudo-rounds from a pool of 256 round sizes; no-feedback controls of
     :math:`\lceil 3000 / \text{seeds} \rceil` generations, so false alarms
     are counted on at least 3,000 rounds per loop. Quick: 101 samples, 49
     permutations, :data:`QUICK_SCHEDULES`, nulls of 40 pseudo-rounds (a smoke test of the path, not a

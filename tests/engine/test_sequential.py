@@ -8,7 +8,7 @@ from monitor.alerts import evaluate_loop
 from monitor.detectors import ECusum, log_mgf_upper_bound, siegmund_arl
 from monitor.null import LoopNull, null_from_rows, pseudo_round_indices, split_reference
 from monitor.rules import load_rules
-from monitor.sequential import chart_weights, combined_scores, evaluate_sequential
+from monitor.sequential import chart_weights, combined_scores, evaluate_sequential, metric_units, unit_scores
 
 
 def test_e_cusum_matches_a_hand_computed_stream():
@@ -53,10 +53,42 @@ def test_siegmund_arl_is_exact_at_zero_drift_and_grows_with_negative_drift():
 
 
 def test_chart_weights_sum_to_one_and_combined_scores_use_the_correlation():
-    w = chart_weights({"collapse": ["a"], "drift": []})
-    assert w == {"signal:collapse": 0.5, "metric:a": 0.5}
+    # a signal of one unit is one chart with the whole budget
+    assert chart_weights({"collapse": [("a",)], "drift": []}) == {"signal:collapse": 1.0}
+    # each signal an equal share, whatever its number of metrics; half of it for the combined chart
+    w = chart_weights({"collapse": [("a",), ("b", "c")], "drift": [("d",), ("e",), ("f",), ("g",)]})
+    assert w["signal:collapse"] == w["signal:drift"] == 0.25
+    assert w["metric:a"] == w["metric:b"] == 0.125 and w["metric:d"] == 0.0625
+    assert "metric:c" not in w and abs(sum(w.values()) - 1.0) < 1e-12
     corr = np.array([[1.0, 1.0], [1.0, 1.0]])  # perfectly correlated: the sum is one metric counted twice
     assert combined_scores(np.array([[1.0, 1.0]]), corr).tolist() == [1.0]
+
+
+def test_identical_metrics_share_one_chart_and_one_weight():
+    rng = np.random.default_rng(5)
+    a, b, c = rng.standard_normal((3, 400))
+    null_z = np.column_stack([a, a, b + 0.01 * c, b, c])
+    assert metric_units(null_z, ["a1", "a2", "b1", "b2", "c"]) == [("a1", "a2"), ("b1", "b2"), ("c",)]
+    # correlated but distinct metrics stay apart
+    assert metric_units(np.column_stack([a, 0.9 * a + 0.44 * b]), ["x", "y"]) == [("x",), ("y",)]
+    # a unit's score is its members' mean in the null SD of that mean: identical members give the member's score
+    u, n = unit_scores(np.array([[3.0, 3.0]]), np.column_stack([a, a]))
+    assert abs(u[0] - 3.0 / a.std(ddof=1)) < 1e-12 and abs(n.std(ddof=1) - 1.0) < 1e-12
+
+
+def test_a_duplicated_metric_does_not_dilute_the_signal():
+    # Two collapse metrics, one twice under two names: the charts are those of two units, not three.
+    rng = np.random.default_rng(2)
+    base = rng.standard_normal((600, 2))
+    null = LoopNull(np.column_stack([base[:, 0], base[:, 0], base[:, 1]]), ("distinct_1", "ttr", "entropy_1"),
+                    round_size=50, pool_size=50 * 256)
+    rows = [(r, m, v) for r in range(4) for m, v in (("distinct_1", -4.0), ("ttr", -4.0), ("entropy_1", 0.0))]
+    traj = pd.DataFrame(rows, columns=["round", "metric", "value"])
+    ev = evaluate_sequential(traj, null, {"distinct_1": "collapse", "ttr": "collapse", "entropy_1": "collapse"})
+    assert ev.charts["metric:ttr"] is ev.charts["metric:distinct_1"]
+    assert ev.thresholds["metric:ttr"] == ev.thresholds["metric:distinct_1"] == pytest.approx(np.log(1000 / 0.25))
+    assert ev.scores["ttr"][0] > 3  # a drop of distinct-1 is bad
+    assert ev.levels["collapse"][-1] >= 1
 
 
 def test_pseudo_rounds_and_split_are_reproducible_and_disjoint():

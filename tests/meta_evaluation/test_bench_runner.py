@@ -140,11 +140,12 @@ def test_fast_evidently_share_on_text_and_tabular_rounds():
 
 def _independent_first_alarm(bench, run, rules) -> int | None:
     """First collapse alarm from the run's null, recomputed with plain numpy: per-metric z against the null's
-    mean and spread, each metric's e-CUSUM (hand-written here) against log(A / w); the combined chart
-    only adds alarms, so the first per-metric crossing bounds it from above and is checked separately."""
+    mean and spread, each metric's e-CUSUM (hand-written here) against log(A / w), w the documented weight
+    (each signal an equal share; a signal of one metric one chart with all of it, else half of it split
+    over its metrics); the combined chart only adds alarms, so the first per-metric crossing bounds it
+    from above and is checked separately."""
     from monitor.detectors import DEFAULT_DELTAS
     from monitor.detectors.e_cusum import log_mgf_upper_bound
-    from monitor.sequential import chart_weights
 
     null = bench.nulls[(run.family, run.seed)]
     signal = {m: rules.signal_of(m) for m in null.metrics}
@@ -156,7 +157,9 @@ def _independent_first_alarm(bench, run, rules) -> int | None:
     wide = run.trajectory.pivot_table(index="round", columns="metric", values="value").reindex(run.generations)
     by_signal = {s: [m for j, m in enumerate(null.metrics) if usable[j] and signal[m] == s and m in wide.columns]
                  for s in ("collapse", "drift")}
-    weights = chart_weights(by_signal)
+    n_signals = sum(1 for ms in by_signal.values() if ms)
+    collapse = by_signal["collapse"]
+    weight = 1.0 / n_signals if len(collapse) == 1 else 0.5 / n_signals / len(collapse)
     spread = 1.0 / np.sqrt(1.0 - null.round_size / null.pool_size)
     offset = 2.0 * np.sqrt(null.round_size / null.pool_size + 1.0 / len(values))
     first = None
@@ -172,7 +175,7 @@ def _independent_first_alarm(bench, run, rules) -> int | None:
                 np.array(DEFAULT_DELTAS) * (zt - offset) - log_m
             cusums = np.maximum(cusums, 0.0) + step
             stat = np.log(np.exp(cusums).sum() / len(DEFAULT_DELTAS))
-            if stat >= np.log(TINY.arl0 / weights[f"metric:{m}"]):
+            if stat >= np.log(TINY.arl0 / weight):
                 first = t if first is None else min(first, t)
                 break
     return first
