@@ -169,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "docs/benchmark.md", "json")
     bench.add_argument("--quick", action="store_true", help="few seeds and small samples (CI: under 2 minutes)")
     bench.add_argument("--seeds", type=_positive_int, help="seeds per loop (default: 2 quick, 8 full)")
+    bench.add_argument("--text-seeds", type=_positive_int,
+                       help="seeds per text loop (L3, L4; default: all quick, half of --seeds full)")
     bench.add_argument("--loops", metavar="PATTERN", help="only loop ids matching this glob, e.g. 'L1-*'")
     bench.add_argument("--workers", type=_positive_int, default=2, help="worker processes (default 2)")
     bench.add_argument("--out", default="docs/benchmark.md",

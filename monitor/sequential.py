@@ -131,7 +131,7 @@ def unit_scores(z: np.ndarray, null_z: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
     >>> u, n = unit_scores(np.array([[2.0, 2.0]]), np.array([[1.0, 1.0], [-1.0, -1.0]]))
     >>> u.round(4).tolist(), n.round(4).tolist()
-    [[1.4142], [0.7071, -0.7071]]
+    ([1.4142], [0.7071, -0.7071])
     """
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a round where no member is defined: NaN

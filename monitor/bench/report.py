@@ -303,7 +303,8 @@ def render_markdown(result: BenchResult, plots: dict[str, str], results_json: st
         ["command", f"`{command}`" if command else
          "`collapse-monitor bench" + (" --quick" if s.quick else "") + f" --seeds {len(s.seeds)}`"],
         ["date", result.date],
-        ["seeds", ", ".join(str(x) for x in s.seeds)],
+        ["seeds", ", ".join(str(x) for x in s.seeds) + ("" if s.text_seeds is None else
+                  "; text loops (L3, L4): " + ", ".join(str(x) for x in s.text_seeds))],
         ["samples per audit round (and reference)", f"{s.n_audit} (L5: the real table's 178 rows as reference)"],
         ["bootstrap replicates per metric", str(s.n_boot)],
         ["MMD permutations per round", str(s.n_permutations)],

@@ -190,7 +190,10 @@ class BenchSettings:
 
     Attributes:
         quick: quick (CI) or full mode, for the report.
-        seeds: run seeds; every loop and control runs at each.
+        seeds: run seeds; every loop and control runs at each (text loops: ``text_seeds``).
+        text_seeds: run seeds of the text loops (L3, L4), whose rounds cost about 20 times a numeric
+            round's; None: ``seeds``. Their no-feedback controls run longer, so that every loop's false
+            alarms are still counted on ``c0_generations * len(seeds)`` rounds.
         n_audit: samples per audit round, and reference size where the loop has one
             (L3: documents per round and in the reference; L5's reference is the whole real table).
         n_boot: bootstrap replicates of every metric (the daemon's default is 200).
@@ -218,10 +221,15 @@ class BenchSettings:
     pool_ratio: int = 256
     c0_generations: int = 375
     arl0: float = 1000.0
+    text_seeds: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
-        if not self.seeds or any(not isinstance(s, int) or s < 0 for s in self.seeds):
-            raise ValueError(f"seeds: expected a non-empty tuple of ints >= 0, got {self.seeds!r}")
+        for name in ("seeds", "text_seeds"):
+            seeds = getattr(self, name)
+            if name == "text_seeds" and seeds is None:
+                continue
+            if not seeds or any(not isinstance(s, int) or s < 0 for s in seeds):
+                raise ValueError(f"{name}: expected a non-empty tuple of ints >= 0, got {seeds!r}")
         for name in ("n_audit", "n_boot", "n_permutations", "k"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < (0 if name == "n_boot" else 1):
@@ -231,25 +239,47 @@ class BenchSettings:
         if self.evidently_check not in ("all", "collapse", "none"):
             raise ValueError(f"evidently_check: expected 'all', 'collapse' or 'none', got {self.evidently_check!r}")
 
+    def seeds_of(self, family: str) -> tuple[int, ...]:
+        """The seeds a loop family runs at.
+
+        >>> s = BenchSettings(False, (0, 1, 2, 3), 301, 0, 99, text_seeds=(0, 1))
+        >>> s.seeds_of("L1-d1-M20"), s.seeds_of("L4-text"), s.schedule("C0-L4-text")[0] // s.c0_generations
+        ((0, 1, 2, 3), (0, 1), 2)
+        """
+        return self.text_seeds if self.text_seeds is not None and is_text_family(family) else self.seeds
+
     def schedule(self, run_id: str) -> tuple[int, int]:
         if run_id.startswith("C0-"):
-            return self.c0_generations, 1
+            # every loop's false alarms counted on as many rounds, whatever its number of seeds
+            rounds = self.c0_generations * len(self.seeds)
+            return -(-rounds // len(self.seeds_of(family_of(run_id)))), 1
         return self.schedules[family_of(run_id)]
 
     def as_dict(self) -> dict:
         return {**dataclasses.asdict(self), "seeds": list(self.seeds),
+                "text_seeds": None if self.text_seeds is None else list(self.text_seeds),
                 "schedules": {k: list(v) for k, v in self.schedules.items()}}
 
 
-def default_settings(quick: bool, seeds: int | None = None) -> BenchSettings:
-    """The benchmark's sizes: full (8 seeds) or quick (2 seeds, small samples, short runs).
+def is_text_family(family: str) -> bool:
+    """Whether a loop family's rounds are text (L3, L4).
+
+    >>> is_text_family("L3-tau0.9"), is_text_family("L5-wine")
+    (True, False)
+    """
+    return family.startswith(("L3-", "L4-"))
+
+
+def default_settings(quick: bool, seeds: int | None = None, text_seeds: int | None = None) -> BenchSettings:
+    """The benchmark's sizes: full (8 seeds, 4 for the text loops) or quick (2 seeds, small samples, short runs).
 
     Full: 301 samples per round and in the reference; no bootstrap (the alarm
     scores every metric against the loop's null, not its bootstrap error); 99
     MMD permutations (so :math:`p \ge 1/100`); per (loop, seed) a null of 1,000
     pseudo-rounds from a pool of 256 round sizes; no-feedback controls of
     :math:`\lceil 3000 / \text{seeds} \rceil` generations, so false alarms
-    are counted on at least 3,000 rounds per loop. Quick: 101 samples, 49
+    are counted on at least 3,000 rounds per loop; the text loops, whose rounds cost about 20 times more,
+    at half the seeds (their C0 runs twice as long), so that the whole run fits 90 minutes on 2 cores. Quick: 101 samples, 49
     permutations, :data:`QUICK_SCHEDULES`, nulls of 40 pseudo-rounds (a smoke test of the path, not a
     measurement) from a pool of 16 round sizes, 10-generation no-feedback controls and no Evidently check.
     Sizes are odd: EDS is undefined on 1-d rounds with as many negative as
@@ -258,20 +288,27 @@ def default_settings(quick: bool, seeds: int | None = None) -> BenchSettings:
     Args:
         quick: quick mode.
         seeds: number of seeds (``0 .. seeds - 1``); default 2 quick, 8 full.
+        text_seeds: number of seeds of the text loops; default: all of them quick, half of them full.
 
     >>> s = default_settings(True)
-    >>> s.seeds, s.n_audit, s.schedules["L4-text"]
-    ((0, 1), 101, (5, 1))
+    >>> s.seeds, s.n_audit, s.schedules["L4-text"], s.seeds_of("L4-text")
+    ((0, 1), 101, (5, 1), (0, 1))
+    >>> default_settings(False).seeds_of("L3-tau1.0")
+    (0, 1, 2, 3)
     """
     n = (2 if quick else 8) if seeds is None else seeds
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"seeds: expected a positive int, got {seeds!r}")
+    n_text = (n if quick else max(1, n // 2)) if text_seeds is None else text_seeds
+    if not isinstance(n_text, int) or n_text < 1:
+        raise ValueError(f"text_seeds: expected a positive int, got {text_seeds!r}")
+    text = None if n_text == n else tuple(range(n_text))
     if quick:
         return BenchSettings(quick=True, seeds=tuple(range(n)), n_audit=101, n_boot=0, n_permutations=49,
                              schedules=dict(QUICK_SCHEDULES), evidently_check="none", null_rounds=40,
-                             pool_ratio=16, c0_generations=10)
+                             pool_ratio=16, c0_generations=10, text_seeds=text)
     return BenchSettings(quick=False, seeds=tuple(range(n)), n_audit=301, n_boot=0, n_permutations=99,
-                         schedules=dict(FULL_SCHEDULES), c0_generations=-(-3000 // n))
+                         schedules=dict(FULL_SCHEDULES), c0_generations=-(-3000 // n), text_seeds=text)
 
 
 def loop_overrides(run_id: str, n_audit: int) -> dict:
@@ -729,7 +766,7 @@ def _job_cost(run_id: str, settings: BenchSettings) -> float:
 
 def make_null_jobs(families: Sequence[str], settings: BenchSettings) -> list[NullJob]:
     """One null per (loop, seed), most expensive first."""
-    jobs = [NullJob(f, seed, settings) for f in families for seed in settings.seeds]
+    jobs = [NullJob(f, seed, settings) for f in families for seed in settings.seeds_of(f)]
     return sorted(jobs, key=lambda j: -_job_cost(j.run_id, settings))
 
 
@@ -741,11 +778,11 @@ def make_jobs(families: Sequence[str], settings: BenchSettings, rules, nulls: di
     def check(run_id: str, seed: int) -> bool:
         wanted = settings.evidently_check == "all" or (settings.evidently_check == "collapse"
                                                         and run_id in COLLAPSE_LOOPS)
-        return wanted and seed == settings.seeds[0]
+        return wanted and seed == settings.seeds_of(family_of(run_id))[0]
 
     nulls = nulls or {}
     jobs = [Job(run_id, seed, settings, rules, check(run_id, seed), nulls.get((family, seed)))
-            for family in families for run_id in family_members(family) for seed in settings.seeds]
+            for family in families for run_id in family_members(family) for seed in settings.seeds_of(family)]
     return sorted(jobs, key=lambda j: -_job_cost(j.run_id, settings))
 
 

@@ -21,13 +21,14 @@ def _command_line(args) -> str:
     """The command that regenerates this report, for its settings table.
 
     >>> from argparse import Namespace
-    >>> _command_line(Namespace(quick=False, seeds=4, loops="L[34]-*", out="docs/benchmark-text.md"))
-    "collapse-monitor bench --seeds 4 --loops 'L[34]-*' --out docs/benchmark-text.md"
+    >>> _command_line(Namespace(quick=False, seeds=4, text_seeds=None, loops="L[34]-*", out="docs/x.md"))
+    "collapse-monitor bench --seeds 4 --loops 'L[34]-*' --out docs/x.md"
     """
     import shlex
 
     words = ["collapse-monitor", "bench", *(["--quick"] if args.quick else [])]
     words += ["--seeds", str(args.seeds)] if args.seeds else []
+    words += ["--text-seeds", str(args.text_seeds)] if getattr(args, "text_seeds", None) else []
     words += ["--loops", args.loops] if args.loops else []
     words += ["--out", args.out] if args.out != "docs/benchmark.md" else []
     return " ".join(shlex.quote(w) for w in words)
@@ -39,15 +40,18 @@ def run(args) -> int:
     settings = load_settings(args.home, args.rules)
     rules = settings.rules()
     families = runner.select_families(args.loops)
-    bench_settings = runner.default_settings(args.quick, args.seeds)
+    bench_settings = runner.default_settings(args.quick, args.seeds, getattr(args, "text_seeds", None))
     workers = int(args.workers)
     sources = [str(settings.rules_path)] if settings.rules_path else ["monitor/default_rules.toml (shipped defaults)"]
     started = time.perf_counter()
     if not args.json:
         members = sum(len(runner.family_members(f)) for f in families)
-        n_runs = members * len(bench_settings.seeds)
+        n_runs = sum(len(runner.family_members(f)) * len(bench_settings.seeds_of(f)) for f in families)
+        n_nulls = sum(len(bench_settings.seeds_of(f)) for f in families)
+        seeds = f"{len(bench_settings.seeds)} seeds" + (
+            f" ({len(bench_settings.text_seeds)} for text loops)" if bench_settings.text_seeds is not None else "")
         print(f"benchmark ({'quick' if args.quick else 'full'}): {len(families)} loops, {members} loops and controls x "
-              f"{len(bench_settings.seeds)} seeds = {n_runs} runs and {len(families) * len(bench_settings.seeds)} "
+              f"{seeds} = {n_runs} runs and {n_nulls} "
               f"nulls of {bench_settings.null_rounds} pseudo-rounds on {workers} worker(s); "
               f"n_audit {bench_settings.n_audit}", file=sys.stderr)
     result = runner.run_benchmark(bench_settings, rules, families=families, workers=workers,
