@@ -73,3 +73,36 @@ class AuditOptions(BaseModel):
         """
         extras = {key: record[key] for key in _RECORD_EXTRAS if key in record}
         return cls(**{key: value for key, value in record.items() if key not in _RECORD_EXTRAS}), extras
+
+
+def option_minimum(name: str) -> int | None:
+    """The smallest value an integer option takes (its ``ge`` bound), None for an option that is not an integer.
+
+    >>> option_minimum("k"), option_minimum("n_boot"), option_minimum("featurizer")
+    (1, 0, None)
+    """
+    for bound in AuditOptions.model_fields[name].metadata:
+        if hasattr(bound, "ge"):
+            return int(bound.ge)
+    return None
+
+
+def option_problem(name: str, value) -> str | None:
+    """Why ``value`` is not a valid ``name`` option, in a few words (None when it is); strict, as a file's
+    typed values are: ``"5"`` is not an integer and ``true`` is not 1.
+
+    >>> option_problem("k", 0), option_problem("modality", "audio"), option_problem("seed", 3)
+    ('expected an integer >= 1, got 0', "expected 'embedding', 'text' or 'tabular', got 'audio'", None)
+    """
+    from pydantic import ValidationError
+
+    try:
+        AuditOptions.model_validate({name: value}, strict=True)
+    except ValidationError as exc:
+        minimum = option_minimum(name)
+        if minimum is not None:
+            return f"expected an integer >= {minimum}, got {value!r}"
+        return f"{exc.errors()[0]['msg'][0].lower()}{exc.errors()[0]['msg'][1:]}, got {value!r}".replace(
+            "input should be", "expected")
+    return None
+

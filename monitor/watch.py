@@ -38,6 +38,7 @@ from pathlib import Path, PurePosixPath
 
 from monitor.config import MAX_ROUND, check_loop_name
 from monitor.null import MIN_NULL_ROUNDS
+from monitor.options import AuditOptions, option_problem
 from monitor.errors import CollapseMonitorError
 from monitor.loaders import CHUNK_BYTES, SUPPORTED_EXTENSIONS
 
@@ -54,13 +55,6 @@ LOOP_OPTIONS = {
     "allow_size_change": "allow_size_change", "pool": "pool_path", "null_rounds": "null_rounds",
 }
 _PATH_OPTIONS = ("constraints", "schema", "pool")
-_OPTION_TYPES = {"k": int, "bootstrap": int, "seed": int, "max_samples": int, "allow_size_change": bool,
-                 "null_rounds": int}
-# Smallest value an integer option may take: checked when loop.toml is read, so a bad value refuses the loop
-# once (retried when the file changes) instead of failing every scan.
-_OPTION_MINIMA = {"k": 1, "bootstrap": 0, "seed": 0, "max_samples": 1, "null_rounds": MIN_NULL_ROUNDS}
-
-
 @dataclass(frozen=True)
 class RoundFile:
     """A round file found in a source, with what auditing it needs."""
@@ -128,11 +122,18 @@ def _options(raw: dict, where: str, base: str, fs) -> dict:
     for key, value in raw.items():
         if key in ("reference", "require_done"):
             continue
-        kind = _OPTION_TYPES.get(key, str)
-        if kind is int and (isinstance(value, bool) or not isinstance(value, int) or value < _OPTION_MINIMA[key]):
-            raise CollapseMonitorError(f"{where}: {key}: expected an integer >= {_OPTION_MINIMA[key]}, got {value!r}")
-        if kind is not int and not isinstance(value, kind):
-            raise CollapseMonitorError(f"{where}: {key}: expected a {kind.__name__}, got {value!r}")
+        # Checked when loop.toml is read, so a bad value refuses the loop once (retried when the file
+        # changes) instead of failing every scan; the types and bounds are the audit options' own.
+        name = LOOP_OPTIONS[key]
+        if name == "null_rounds" and isinstance(value, int) and not isinstance(value, bool) \
+                and value < MIN_NULL_ROUNDS:
+            problem = f"expected an integer >= {MIN_NULL_ROUNDS}, got {value!r}"
+        elif name in AuditOptions.model_fields:
+            problem = option_problem(name, value)
+        else:  # pool: a path
+            problem = None if isinstance(value, str) and value else f"expected a path, got {value!r}"
+        if problem:
+            raise CollapseMonitorError(f"{where}: {key}: {problem}")
         out[LOOP_OPTIONS[key]] = _local_path(fs, _join(base, value)) if key in _PATH_OPTIONS else value
     return out
 
