@@ -77,6 +77,34 @@ def _check_nonzero_rows(x: torch.Tensor, name: str) -> None:
         )
 
 
+def _check_int(value, name: str, minimum: int | None = None) -> int:
+    """An integer (a numpy integer too, never a bool) of at least ``minimum``, as a Python ``int``.
+
+    >>> _check_int(np.int64(3), "k", 1), _check_seed(0)
+    (3, 0)
+    >>> _check_positive_int(0, "k")
+    Traceback (most recent call last):
+    ...
+    ValueError: k: expected a positive integer, got 0
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+            or (minimum is not None and value < minimum):
+        expected = "an integer" if minimum is None else "a positive integer" if minimum == 1 \
+            else f"an integer >= {minimum}"
+        raise ValueError(f"{name}: expected {expected}, got {value!r}")
+    return int(value)
+
+
+def _check_positive_int(value, name: str, minimum: int = 1) -> int:
+    """An integer of at least ``minimum`` (default 1), as a Python ``int``."""
+    return _check_int(value, name, minimum)
+
+
+def _check_seed(seed) -> int:
+    """A random seed: an integer >= 0 (what numpy's generators take)."""
+    return _check_int(seed, "seed", 0)
+
+
 def _check_texts(texts, name: str = "texts") -> list[str]:
     """A non-empty list of ``str`` from a list, tuple, 1-D array or series; ValueError naming the bad item.
 

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from metrics_core._checks import _check_embeddings, _check_same_dim
+from metrics_core._checks import _check_embeddings, _check_positive_int, _check_same_dim, _check_seed
 from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, _check_bootstrap, bootstrap_estimate
 from metrics_core.knn import resolve_device
 
@@ -78,10 +78,6 @@ def _is_int(v) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
-def _check_positive_int(v, name: str) -> int:
-    if not _is_int(v) or v < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {v!r}")
-    return int(v)
 
 
 def _check_tail_mass(tail_mass) -> float:
@@ -100,10 +96,6 @@ def _check_tol(tol) -> float:
     return float(tol)
 
 
-def _check_seed(seed) -> int:
-    if not _is_int(seed) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
-    return int(seed)
 
 
 def _check_centres(centres, name: str = "centres") -> np.ndarray:

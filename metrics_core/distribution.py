@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from metrics_core._checks import _check_embeddings, _check_nonzero_rows, _check_same_dim
+from metrics_core._checks import _check_embeddings, _check_nonzero_rows, _check_positive_int, _check_same_dim
 from metrics_core._moments import BlockMoments, use_blocks
 from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, _check_bootstrap, bootstrap_counts, bootstrap_estimate
 from metrics_core.knn import _check_chunk_size, resolve_device
@@ -47,10 +47,6 @@ _EPS64 = float(np.finfo(np.float64).eps)
 
 
 
-def _check_positive_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 # --------------------------------------------------------------------------

@@ -119,7 +119,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 import torch
-from metrics_core._checks import _check_texts
+from metrics_core._checks import _check_int, _check_positive_int, _check_texts
 
 # Part of the key, and from_arrays refuses any other: change it when the features or the
 # projection change. v2: sparse-jl became the default, so stored v1 (LSA) featurizers are refitted.
@@ -149,10 +149,6 @@ _ASCII_WORD = np.zeros(128, dtype=bool)
 _ASCII_WORD[[ord(c) for c in "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"]] = True
 
 
-def _check_positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _fmix64(h: np.ndarray) -> np.ndarray:
@@ -439,10 +435,6 @@ def hashed_ngram_counts(texts, *, n_features: int = DEFAULT_N_FEATURES, n_thread
     return parts[0] if len(parts) == 1 else sp.vstack(parts, format="csr")
 
 
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed: expected an integer, got {seed!r}")
-    return int(seed)
 
 
 def sparse_jl_map(buckets, *, dim: int, nnz_per_bucket: int = DEFAULT_NNZ_PER_BUCKET, seed: int = 0):
@@ -484,7 +476,7 @@ def sparse_jl_map(buckets, *, dim: int, nnz_per_bucket: int = DEFAULT_NNZ_PER_BU
     s = _check_positive_int(nnz_per_bucket, "nnz_per_bucket")
     if s > dim:
         raise ValueError(f"nnz_per_bucket: expected at most dim = {dim}, got {s}")
-    seed = _check_seed(seed)
+    seed = _check_int(seed, "seed")  # a hash seed: any integer
     ids = np.asarray(buckets)
     if ids.ndim != 1 or not (np.issubdtype(ids.dtype, np.integer) or ids.size == 0):
         raise ValueError(f"buckets: expected a 1-d integer array, got {ids.dtype} {ids.shape}")
@@ -544,7 +536,7 @@ class HashingFeaturizer:
         n_features = _check_n_features(self.n_features)
         dim = _check_positive_int(self.dim, "dim")
         _check_positive_int(self.n_reference, "n_reference")
-        object.__setattr__(self, "seed", _check_seed(self.seed))
+        object.__setattr__(self, "seed", _check_int(self.seed, "seed"))  # a hash seed: any integer
         if self.method not in (SPARSE_JL, LSA, RANDOM):
             raise ValueError(f"method: expected {SPARSE_JL!r}, {LSA!r} or {RANDOM!r}, got {self.method!r}")
         idf = np.asarray(self.idf)
@@ -779,7 +771,7 @@ def fit_hashing_featurizer(
     items = _check_texts(reference_texts, "reference_texts")
     dim = _check_positive_int(dim, "dim")
     n_features = _check_n_features(n_features)
-    seed = _check_seed(seed)
+    seed = _check_int(seed, "seed")  # a hash seed: any integer
     if method not in (SPARSE_JL, LSA):
         raise ValueError(f"method: expected {SPARSE_JL!r} or {LSA!r}, got {method!r}")
     nnz_per_bucket = min(_check_positive_int(nnz_per_bucket, "nnz_per_bucket"), dim)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from metrics_core._checks import _check_embeddings, _check_same_dim
+from metrics_core._checks import _check_embeddings, _check_same_dim, _check_seed
 from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, bootstrap_estimate
 from metrics_core.knn import DEFAULT_CHUNK_SIZE, nearest_neighbours
 
@@ -215,9 +215,7 @@ def fit_dcr_reference(
     n = ref.shape[0]
     if holdout_index is None:
         fraction = _check_fraction(holdout_fraction, "holdout_fraction")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise ValueError(f"seed: expected an integer, got {seed!r}")
-        hold = _split_indices(n, fraction, int(seed))
+        hold = _split_indices(n, fraction, _check_seed(seed))
         used_seed: int | None = int(seed)
     else:
         hold = _explicit_holdout(holdout_index, n)

@@ -51,7 +51,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from metrics_core._checks import DEFAULT_FAILURE_LIMIT, _check_failure_limit
+from metrics_core._checks import DEFAULT_FAILURE_LIMIT, _check_failure_limit, _check_positive_int
 from metrics_core.bootstrap import DEFAULT_LEVEL, DEFAULT_N_BOOT, Estimate, bootstrap_estimate
 from metrics_core.sampling import subsample_indices
 from metrics_core.univariate import ks_statistic
@@ -121,9 +121,6 @@ def _check_dataframe(df, name: str) -> None:
         raise ValueError(f"{name}: expected unique column names, got duplicates {dup!r}")
 
 
-def _check_positive_int(value, name: str, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
 
 
 def _check_share(value, name: str) -> None:

@@ -40,8 +40,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, _check_bootstrap, mean_estimate
-from metrics_core.clusters import _check_positive_int, _check_seed, _check_tail_mass, jensen_shannon_divergence, tail_clusters
-from metrics_core._checks import _check_texts
+from metrics_core.clusters import _check_tail_mass, jensen_shannon_divergence, tail_clusters
+from metrics_core._checks import _check_positive_int, _check_seed, _check_texts
 from metrics_core.text_validity import (
     DEFAULT_FAILURE_LIMIT,
     DEFAULT_MAX_CHARS,

@@ -505,13 +505,13 @@ def test_fit_input_errors():
         fit_hashing_featurizer([])
     with pytest.raises(ValueError, match="no text holds a word"):
         fit_hashing_featurizer(["!", "a b", ""])
-    with pytest.raises(ValueError, match=r"dim: expected an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"dim: expected a positive integer, got 0"):
         fit_hashing_featurizer(["some text"], dim=0)
     with pytest.raises(ValueError, match=r"n_features: expected at most"):
         fit_hashing_featurizer(["some text"], n_features=2**31)
     with pytest.raises(ValueError, match=r"method: expected 'sparse-jl' or 'lsa', got 'random'"):
         fit_hashing_featurizer(["some text"], method="random")
-    with pytest.raises(ValueError, match=r"nnz_per_bucket: expected an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"nnz_per_bucket: expected a positive integer, got 0"):
         fit_hashing_featurizer(["some text"], nnz_per_bucket=0)
 
 

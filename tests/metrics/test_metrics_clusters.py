@@ -603,7 +603,7 @@ def test_bad_input():
         fit_reference_clusters(ref, n_clusters=4, n_init=0)
     with pytest.raises(ValueError, match="tol: expected a finite number >= 0"):
         kmeans(ref, 4, tol=-1.0)
-    with pytest.raises(ValueError, match="seed: expected a non-negative integer"):
+    with pytest.raises(ValueError, match="seed: expected an integer >= 0"):
         kmeans(ref, 4, seed=-1)
     with pytest.raises(ValueError, match=r"init: expected shape \(4, 3\), got \(3, 3\)"):
         kmeans(ref, 4, init=ref[:3])

@@ -225,7 +225,7 @@ def test_fit_reference_bins_and_levels():
     q = np.quantile(np.r_[np.zeros(80), np.ones(20), np.arange(2.0, 22.0)], np.linspace(0, 1, 11))[1:-1]
     assert tied.bin_edges["t"].tolist() == sorted(set(q.tolist()))
     assert tied.bin_edges["t"].size < 9
-    with pytest.raises(ValueError, match=r"n_bins: expected an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"n_bins: expected a positive integer, got 0"):
         fit_tabular_reference(ref, n_bins=0)
 
 
