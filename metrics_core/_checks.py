@@ -105,6 +105,27 @@ def _check_seed(seed) -> int:
     return _check_int(seed, "seed", 0)
 
 
+def _check_dataframe(df, name: str) -> None:
+    """A non-empty pandas DataFrame with unique string column names."""
+    import pandas as pd  # only tables need it
+
+    if not isinstance(df, pd.DataFrame):
+        raise ValueError(f"{name}: expected a pandas DataFrame, got {type(df).__name__}")
+    if df.shape[0] == 0 or df.shape[1] == 0:
+        raise ValueError(f"{name}: expected a non-empty table, got shape {df.shape}")
+    bad = [c for c in df.columns if not isinstance(c, str)]
+    if bad:
+        raise ValueError(f"{name}: expected string column names, got {bad!r}")
+    dup = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
+    if dup:
+        raise ValueError(f"{name}: expected unique column names, got duplicates {dup!r}")
+
+
+def _check_share(value, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
+        raise ValueError(f"{name}: expected a share in (0, 1], got {value!r}")
+
+
 def _check_texts(texts, name: str = "texts") -> list[str]:
     """A non-empty list of ``str`` from a list, tuple, 1-D array or series; ValueError naming the bad item.
 
