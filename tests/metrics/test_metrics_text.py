@@ -22,13 +22,11 @@ from metrics_core.text import (
     TextReference,
     TextStats,
     TextSuiteConfig,
-    _universal_hash,
     compression_ratio,
     distinct_n,
     exact_duplicate_indicator,
     exact_duplicate_rate,
     fit_text_reference,
-
     length_ks,
     lsh_bands,
     mattr,
@@ -47,7 +45,7 @@ from metrics_core.text import (
     vocab_tail_coverage,
     zipf_exponent,
 )
-from metrics_core.univariate import ks_statistic
+from metrics_core.text.minhash import _universal_hash
 from metrics_core.text_validity import (
     VALIDITY_CHECKS,
     VALIDITY_REASONS,
@@ -59,6 +57,7 @@ from metrics_core.text_validity import (
     text_validity,
     validity_checks,
 )
+from metrics_core.univariate import ks_statistic
 
 REPO = Path(__file__).resolve().parents[2]
 WORDS = (
