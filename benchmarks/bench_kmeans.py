@@ -1,4 +1,4 @@
-"""k-means: ours (``metrics_core.clusters.kmeans``) against scikit-learn's ``KMeans`` (Lloyd), side by side.
+"""k-means: ours (``metrics_core.kmeans.kmeans``) against scikit-learn's ``KMeans`` (Lloyd), side by side.
 
 Run: ``.venv/bin/python benchmarks/bench_kmeans.py``
 
@@ -41,7 +41,7 @@ def main() -> None:
     from sklearn.cluster import KMeans
     from threadpoolctl import threadpool_limits
 
-    from metrics_core.clusters import kmeans, kmeans_plusplus_init
+    from metrics_core.kmeans import kmeans, kmeans_plusplus_init
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", nargs="+", default=["10000x64", "50000x384"], help="NxD")

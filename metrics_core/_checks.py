@@ -7,6 +7,8 @@ file and round and show it as one line.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -124,6 +126,20 @@ def _check_dataframe(df, name: str) -> None:
 def _check_share(value, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
         raise ValueError(f"{name}: expected a share in (0, 1], got {value!r}")
+
+def _check_tail_mass(tail_mass) -> float:
+    if isinstance(tail_mass, bool) or not isinstance(tail_mass, (int, float, np.integer, np.floating)):
+        raise ValueError(f"tail_mass: expected a share in (0, 1), got {tail_mass!r}")
+    if not 0.0 < float(tail_mass) < 1.0:
+        raise ValueError(f"tail_mass: expected a share in (0, 1), got {tail_mass!r}")
+    return float(tail_mass)
+
+def _check_tol(tol) -> float:
+    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.integer, np.floating)):
+        raise ValueError(f"tol: expected a finite number >= 0, got {tol!r}")
+    if not (math.isfinite(float(tol)) and float(tol) >= 0.0):
+        raise ValueError(f"tol: expected a finite number >= 0, got {tol!r}")
+    return float(tol)
 
 
 def _check_texts(texts, name: str = "texts") -> list[str]:

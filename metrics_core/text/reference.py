@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from metrics_core.clusters import _check_tail_mass, jensen_shannon_divergence, tail_clusters
+from metrics_core._checks import _check_tail_mass
+from metrics_core.clusters import jensen_shannon_divergence, tail_clusters
 from metrics_core.text_validity import (
     ValidityBaseline,
     fit_validity_baseline,

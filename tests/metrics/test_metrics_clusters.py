@@ -12,18 +12,16 @@ import scipy.stats
 import torch
 
 from metrics_core.bootstrap import bootstrap_counts
-from metrics_core import clusters as C
+import metrics_core.kmeans as K
 from metrics_core.clusters import (
     ReferenceClusters,
-    assign_clusters,
     expected_tail_coverage,
     fit_reference_clusters,
     jensen_shannon_divergence,
-    kmeans,
-    kmeans_plusplus_init,
     tail_clusters,
     tail_mode_coverage,
 )
+from metrics_core.kmeans import assign_clusters, kmeans, kmeans_plusplus_init
 
 Z975 = float(scipy.stats.norm.ppf(0.975))
 
@@ -434,9 +432,9 @@ def test_kmeans_independent_of_threads_and_tiles(monkeypatch):
         one = kmeans(x, 9, seed=2)
     finally:
         torch.set_num_threads(threads)
-    monkeypatch.setattr(C, "_MIN_ROW_TILE", 37)
-    monkeypatch.setattr(C, "_MAX_ROW_TILE", 37)
-    monkeypatch.setattr(C, "_BATCH_ELEMENTS", 300)
+    monkeypatch.setattr(K, "_MIN_ROW_TILE", 37)
+    monkeypatch.setattr(K, "_MAX_ROW_TILE", 37)
+    monkeypatch.setattr(K, "_BATCH_ELEMENTS", 300)
     tiled = kmeans(x, 9, seed=2)
     for other in (one, tiled):
         np.testing.assert_array_equal(other.centres, base.centres)
@@ -462,8 +460,8 @@ def test_assign_matches_naive_across_tiles(monkeypatch, seed, offset):
     rng = np.random.default_rng(seed)
     c = rng.standard_normal((37, 5)) + offset
     x = np.concatenate([rng.standard_normal((500, 5)) + offset, c[:5]]).astype(np.float32)  # + rows on centres
-    monkeypatch.setattr(C, "_MIN_ROW_TILE", 64)
-    monkeypatch.setattr(C, "_MAX_ROW_TILE", 64)
+    monkeypatch.setattr(K, "_MIN_ROW_TILE", 64)
+    monkeypatch.setattr(K, "_MAX_ROW_TILE", 64)
     ours = assign_clusters(x, c)
     assert ours.tolist() == naive_assign(x, c).tolist()
     if offset == 0.0:  # (float32 rounding of 1e5 + z moves a row off its centre)
@@ -481,8 +479,8 @@ def test_assign_exact_ties_on_a_lattice(monkeypatch, seed):
     d = naive_sqdist(x, c)
     n_ties = int(((d == d.min(axis=1, keepdims=True)).sum(axis=1) > 1).sum())
     assert n_ties > 50  # many rows really are ties
-    monkeypatch.setattr(C, "_MIN_ROW_TILE", 32)
-    monkeypatch.setattr(C, "_MAX_ROW_TILE", 32)
+    monkeypatch.setattr(K, "_MIN_ROW_TILE", 32)
+    monkeypatch.setattr(K, "_MAX_ROW_TILE", 32)
     assert assign_clusters(x, c).tolist() == naive_assign(x, c).tolist()
 
 
