@@ -327,9 +327,12 @@ def publish_loop(store, tracking_uri: str, artifact_root: Path, loop: str,
                       tuple(Path(a) for a in files if Path(a).exists()), metrics_version=version,
                       timestamp_ms=timestamp_ms)
             store.confirm_mlflow_write(loop, rnd, digest, {**held, **points})
-            release_staged_report(reports_root, loop, rnd, files)
         except Exception:  # noqa: BLE001 - any tracking or store failure: caught up by the next publish
             left.append(rnd)
             continue
         logged.append(rnd)
+        try:
+            release_staged_report(reports_root, loop, rnd, files)
+        except OSError:  # MLflow holds the round: a staged copy that cannot be deleted costs space, not data
+            pass
     return logged, left

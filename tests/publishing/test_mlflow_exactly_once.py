@@ -137,6 +137,22 @@ def test_a_dead_tracking_server_leaves_every_round_in_the_store_in_order(store, 
     assert list(tracking.unconfirmed_rounds(store, "L")) == [0, 1, 2]
 
 
+def test_a_staged_report_that_cannot_be_deleted_does_not_unconfirm_its_round(store, root, mlflow_uri, tmp_path,
+                                                                            monkeypatch):
+    reports = tmp_path / "reports"
+    staged = tracking.staged_report(reports, "L", 0)
+    staged.parent.mkdir(parents=True)
+    staged.write_text("<html>round 0</html>", encoding="utf-8")
+    _store_round(store, "L", 0, RECALLS[0])
+
+    def refuse(self, missing_ok=False):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(tracking.Path, "unlink", refuse)
+    assert tracking.publish_loop(store, mlflow_uri, root, "L", {0: [str(staged)]}, reports) == ([0], [])
+    assert staged.is_file() and list(tracking.unconfirmed_rounds(store, "L")) == []
+
+
 def test_the_staged_evidently_report_is_kept_until_mlflow_holds_it_then_mlflow_has_the_one_copy(
         store, root, mlflow_uri, tmp_path):
     reports = tmp_path / "reports"
