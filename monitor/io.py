@@ -42,6 +42,12 @@ def load_embeddings(path: str | Path, role: str, round_number: int | None = None
     where = _where(p, role, round_number)
     if not p.is_file():
         raise InputError(f"{where}: file not found")
+    from monitor.loaders import remembered
+
+    return remembered("npy", p, (), lambda: _read_embeddings(p, where))
+
+
+def _read_embeddings(p: Path, where: str) -> LoadedArray:
     try:
         with open(p, "rb") as fh:
             magic = fh.read(6)

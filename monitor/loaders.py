@@ -64,7 +64,8 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from io import BytesIO
@@ -158,6 +159,34 @@ def _size_text(n_bytes: int) -> str:
         if n_bytes >= factor and n_bytes % factor == 0:
             return f"{n_bytes // factor} {unit}"
     return f"{n_bytes} bytes"
+
+
+# Files parsed in this process, by identity and state: the CLI validates its inputs before the flow runs and
+# the flow loads them again in the same process; a daemon audits many rounds against one reference.
+_REMEMBERED: OrderedDict = OrderedDict()
+REMEMBERED_FILES = 4
+
+
+def remembered(kind: str, path: Path, options: tuple, read: Callable):
+    """``read()``'s result, parsed once per file state: a second load of an unchanged file (same device,
+    inode, size, modification and change times) with the same options returns the first one's result.
+
+    Only successful loads are kept (an error is raised again, with the caller's role and round); at most
+    :data:`REMEMBERED_FILES` of them, least recently used dropped.
+    """
+    try:
+        st = path.stat()
+    except OSError:
+        return read()
+    key = (kind, str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, options)
+    if key in _REMEMBERED:
+        _REMEMBERED.move_to_end(key)
+        return _REMEMBERED[key]
+    value = read()
+    _REMEMBERED[key] = value
+    while len(_REMEMBERED) > REMEMBERED_FILES:
+        _REMEMBERED.popitem(last=False)
+    return value
 
 
 def _check_max_samples(max_samples) -> None:
@@ -703,6 +732,11 @@ def load_texts(
     _existing_file(p, where)
     ext = _extension(p, where)
     _check_readable_as("text", ext, where)
+    return remembered("text", p, (field, max_samples, seed, max_line_bytes),
+                      lambda: _read_texts(p, where, ext, field, max_samples, seed, max_line_bytes))
+
+
+def _read_texts(p: Path, where: str, ext: str, field: str, max_samples, seed: int, max_line_bytes: int) -> LoadedTexts:
     collector = _TextCollector(max_samples, seed)
     if ext in (".txt", ".jsonl"):
         fingerprint = _texts_from_lines(p, where, ext, field, collector, max_line_bytes)
@@ -904,7 +938,12 @@ def load_table(
     _existing_file(p, where)
     ext = _extension(p, where)
     _check_readable_as("tabular", ext, where)
+    return remembered("table", p, (tuple(sorted(reference.items())), max_samples, seed, max_line_bytes),
+                      lambda: _read_table(p, where, ext, reference, max_samples, seed, max_line_bytes))
 
+
+def _read_table(p: Path, where: str, ext: str, reference: dict, max_samples, seed: int,
+                max_line_bytes: int) -> LoadedTable:
     from_strings = ext == ".csv"
     if from_strings:
         columns = _csv_header(p, where, max_line_bytes)

@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import shutil
 import tracemalloc
 
@@ -601,3 +602,28 @@ def test_bad_max_samples(tmp_path, bad):
     p = _numbered_txt(tmp_path / "r.txt", 3)
     with pytest.raises(ValueError, match="max_samples: expected a positive integer or None"):
         load_texts(p, "round", 1, max_samples=bad)
+
+
+def test_a_file_is_parsed_once_per_state_and_an_error_is_never_remembered(tmp_path, monkeypatch):
+    from monitor import io, loaders
+
+    reads = []
+    real = loaders._read_texts
+    monkeypatch.setattr(loaders, "_read_texts", lambda *a: reads.append(a[0]) or real(*a))
+    p = tmp_path / "r.jsonl"
+    p.write_text('{"text": "a"}\n{"text": "b"}\n', encoding="utf-8")
+    first = loaders.load_texts(p, "reference")
+    again = loaders.load_texts(p, "round", 3)  # the CLI's check, then the flow's load: one read
+    assert again is first and len(reads) == 1
+    assert loaders.load_texts(p, "round", 3, max_samples=1).n_used == 1 and len(reads) == 2  # other options
+    p.write_text('{"text": "a"}\n{"text": "c"}\n', encoding="utf-8")  # same size, new content
+    changed = loaders.load_texts(p, "round", 3)
+    assert changed.texts == ["a", "c"] and changed.fingerprint != first.fingerprint and len(reads) == 3
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"txt": "a"}\n', encoding="utf-8")
+    for role, rnd, where in (("reference", None, "(reference)"), ("round", 7, "(round, round 7)")):
+        with pytest.raises(InputError, match=re.escape(where)):
+            loaders.load_texts(bad, role, rnd)
+    arr = tmp_path / "e.npy"
+    np.save(arr, np.ones((4, 2)))
+    assert io.load_embeddings(arr, "reference") is io.load_embeddings(arr, "round", 1)
