@@ -20,13 +20,13 @@ from prefect.tasks import exponential_backoff
 
 import metrics_core
 from metrics_core.bootstrap import Estimate
-from monitor import comparability, evaluation, exporter, io, loaders, modalities, tracking
+from monitor import comparability, evaluation, exporter, loaders, modalities, tracking
 from monitor.config import check_loop_name, check_round_number, load_settings
 from monitor.derivatives import finite_or_none
-from monitor.errors import CollapseMonitorError, InputError
+from monitor.errors import CollapseMonitorError
 from monitor.options import AuditOptions
 from monitor import null as null_mod
-from monitor.pipeline import AuditPipeline, check_featurizable
+from monitor.pipeline import AuditPipeline
 from monitor.rules import load_rules
 from monitor.store import RoundRecord, TrajectoryStore
 
@@ -50,22 +50,10 @@ _IO_RETRIES = {"retries": 3, "retry_delay_seconds": exponential_backoff(backoff_
 _CACHE = INPUTS - "pipeline" - "round_data" - "profile" + TASK_SOURCE
 
 
-@task(**_IO_RETRIES)
-def load_array(path: str, role: str, round_number: int | None) -> io.LoadedArray:
-    return io.load_embeddings(path, role, round_number)
-
-
-@task(**_IO_RETRIES)
-def load_texts(path: str, role: str, round_number: int | None, field: str, max_samples: int | None,
-               seed: int) -> loaders.LoadedTexts:
-    return loaders.load_texts(path, role, round_number, field=field, max_samples=max_samples, seed=seed)
-
-
-@task(**_IO_RETRIES)
-def load_table(path: str, role: str, round_number: int | None, reference_columns: dict | None,
-               max_samples: int | None, seed: int) -> loaders.LoadedTable:
-    return loaders.load_table(path, role, round_number, reference_columns=reference_columns,
-                              max_samples=max_samples, seed=seed)
+@task(cache_policy=NO_CACHE, **_IO_RETRIES)  # in-process loads of an unchanged file are remembered (loaders)
+def load_input(modality: str, path: str, role: str, round_number: int | None, options: AuditOptions,
+               reference: modalities.LoadedInput | None = None) -> modalities.LoadedInput:
+    return modalities.MODALITY[modality].load(path, role, round_number, options, reference)
 
 
 # Texts and tables are keyed by their files' fingerprints (task inputs too); the pipeline holds the reference.
@@ -309,7 +297,7 @@ def audit_round(
     logger = get_run_logger()
     started = time.perf_counter()
     options = options or AuditOptions()
-    k, n_boot, seed, max_samples = options.k, options.n_boot, options.seed, options.max_samples
+    n_boot, seed = options.n_boot, options.seed
     text_field, featurizer = options.text_field, options.featurizer
     try:
         check_loop_name(loop)
@@ -319,54 +307,37 @@ def audit_round(
         modality = loaders.detect_modality(data_path, options.modality, text_field, round_number=round_number)
         modalities.check_featurizer(featurizer)
         modality_metrics: dict[str, dict] = {}
-        if modality == "embedding":
-            reference = load_array(reference_path, "reference", None)
-            round_ = load_array(data_path, "round", round_number)
-            io.check_same_dim(reference, round_, round_number)
-            ref_data = metrics_core.subsample(reference.data, max_samples, seed)
-            round_data = metrics_core.subsample(round_.data, max_samples, seed)
-        elif modality == "text":
-            reference = load_texts(reference_path, "reference", None, text_field, max_samples, seed)
-            round_ = load_texts(data_path, "round", round_number, text_field, max_samples, seed)
-            check_featurizable(reference.texts, featurizer, f"{reference.path} (reference)")
-            check_featurizable(round_.texts, featurizer, f"{round_.path} (round, round {round_number})")
-        else:
-            reference = load_table(reference_path, "reference", None, None, max_samples, seed)
-            round_ = load_table(data_path, "round", round_number, reference.column_kinds, max_samples, seed)
-        if modality == "embedding":
-            n_reference, n_round = int(ref_data.shape[0]), int(round_data.shape[0])
-        else:
-            n_reference, n_round = reference.n_used, round_.n_used
+        kind = modalities.MODALITY[modality]
+        reference = load_input(modality, reference_path, "reference", None, options)
+        round_ = load_input(modality, data_path, "round", round_number, options, reference)
+        kind.check_pair(reference, round_, options, round_number)
+        n_reference, n_round = reference.n_used, round_.n_used
         check_comparable(
             settings.store_url, loop, round_number, n_reference, n_round, reference.fingerprint,
             options.allow_size_change, allow_reference_change,
         )
-        _check_suite_sizes(n_reference, n_round, k, reference, round_, round_number)
         report_path = str(tracking.staged_report(settings.home / "reports", loop, round_number))
         # Text metrics, the Evidently report and the embedding groups are independent tasks, run in parallel.
         modality_future = drift_future = None
-        reference_data = {"embedding": lambda: ref_data, "text": lambda: reference.texts,
-                          "tabular": lambda: reference.frame}[modality]()
-        round_input = {"embedding": lambda: round_data, "text": lambda: round_.texts,
-                       "tabular": lambda: round_.frame}[modality]()
-        pipeline = prepare_reference(modality, reference_data, options.pipeline_options(),
+        ref_data, round_data = reference.data, round_.data  # embeddings: replaced below for text and tables
+        pipeline = prepare_reference(modality, reference.data, options.pipeline_options(),
                                      str(settings.home / "cache"), reference.fingerprint,
                                      f"{reference.path} (reference)")
         if modality == "text":
             modality_future = compute_text_metrics.with_options(result_storage=settings.results_dir).submit(
                 reference.fingerprint, round_.fingerprint, n_boot, seed, metrics_core.METRICS_VERSION,
-                pipeline, round_.texts,
+                pipeline, round_.data,
             )
-            ref_data, round_data, _ = embed_round(pipeline, round_input)
+            ref_data, round_data, _ = embed_round(pipeline, round_.data)
             drift_future = drift_report.submit(
-                "text", seed, reference_texts=reference.texts, round_texts=round_.texts,
+                "text", seed, reference_texts=reference.data, round_texts=round_.data,
                 reference_embeddings=ref_data, round_embeddings=round_data)
         elif modality == "tabular":
             modality_metrics, round_data = compute_tabular(
-                pipeline, round_.frame, f"{round_.path} (round, round {round_number})")
+                pipeline, round_.data, f"{round_.path} (round, round {round_number})")
             ref_data = pipeline.reference_embeddings
-            drift_future = drift_report.submit("tabular", seed, reference_frame=reference.frame,
-                                               round_frame=round_.frame, columns=pipeline.tabular_columns)
+            drift_future = drift_report.submit("tabular", seed, reference_frame=reference.data,
+                                               round_frame=round_.data, columns=pipeline.tabular_columns)
         version = metrics_core.METRICS_VERSION
         profile = reference_profile(pipeline)
         group_task = compute_metric_group.with_options(result_storage=settings.results_dir)
@@ -474,12 +445,6 @@ def _count_audit(loop, round_number, home, rules_path, outcome: str, seconds: fl
         get_run_logger().warning("could not count the audit of loop %s round %s: %s", loop, round_number, exc)
 
 
-def _check_suite_sizes(n_reference: int, n_round: int, k: int, reference, round_, round_number: int) -> None:
-    """k-NN radii need k other points in each set."""
-    if n_reference < k + 1:
-        raise InputError(f"{reference.path} (reference): {n_reference} rows, but k={k} needs at least {k + 1}")
-    if n_round < k + 1:
-        raise InputError(f"{round_.path} (round, round {round_number}): {n_round} rows, but k={k} needs at least {k + 1}")
 
 
 def plan_backfill(sources: list[dict], audits: dict[int, dict], started: float | None,

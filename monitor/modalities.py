@@ -1,4 +1,9 @@
-"""Text and tabular rounds: featurizers, the fitted-featurizer cache, and the tabular option files.
+"""The round modalities (embedding, text, tabular): one object each that loads and checks its inputs; plus
+the text featurizers, the fitted-featurizer cache, and the tabular option files.
+
+:data:`MODALITY` maps a modality's name to its :class:`Modality`. The CLI, the
+flow and the null's pool load through it, so "how is a text round read and
+checked" is written once, not once per caller.
 
 :class:`monitor.pipeline.AuditPipeline` composes these with ``metrics_core``:
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -91,3 +97,205 @@ def load_schema_file(path: str | None) -> dict[str, str] | None:
         if kind not in ("numeric", "categorical"):
             raise InputError(f"{path}: [columns] {column} = {kind!r}: expected \"numeric\" or \"categorical\"")
     return columns
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The modalities
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadedInput:
+    """One input file of a modality, loaded and checked.
+
+    Attributes:
+        path: the file.
+        data: what the audit uses, subsampled to ``max_samples``: ``[N, D]`` float array, list of str or
+            DataFrame.
+        fingerprint: content fingerprint of the whole file.
+        loaded: the loader's own result (``io.LoadedArray``, ``loaders.LoadedTexts`` or ``loaders.LoadedTable``).
+    """
+
+    path: Path
+    data: object
+    fingerprint: str
+    loaded: object
+
+    @property
+    def n_used(self) -> int:
+        return len(self.data)
+
+
+def _where(loaded: LoadedInput, role: str, round_number: int | None) -> str:
+    return f"{loaded.path} ({role})" if round_number is None else f"{loaded.path} ({role}, round {round_number})"
+
+
+class Modality:
+    """How rounds of one modality are read and checked (the metrics are :class:`monitor.pipeline.AuditPipeline`'s)."""
+
+    name: str = ""
+
+    def load(self, path, role: str, round_number: int | None, options, reference: LoadedInput | None = None,
+             *, max_samples: int | None | bool = True) -> LoadedInput:
+        """Load ``path`` as a ``role`` (``"reference"``, ``"round"`` or ``"pool"``) of this modality.
+
+        Args:
+            options: the loop's :class:`~monitor.options.AuditOptions`.
+            reference: the loaded reference, which a round is read against (tables: its column kinds).
+            max_samples: ``True``: the options' ``max_samples``; else that cap (None: every row).
+        """
+        raise NotImplementedError
+
+    def load_pool(self, path, options, reference_columns: dict | None = None) -> LoadedInput:
+        """A loop's pool for its null: every row, read like a reference (tables: against its column kinds)."""
+        return self.load(path, "pool", None, options, max_samples=None)
+
+    def check_pair(self, reference: LoadedInput, round_: LoadedInput, options, round_number: int) -> None:
+        """Refuse, in one line, a round that cannot be audited against this reference."""
+        self._check_specific(reference, round_, options, round_number)
+        for loaded, role, rnd in ((reference, "reference", None), (round_, "round", round_number)):
+            if loaded.n_used < options.k + 1:  # k-NN radii need k other points in each set
+                raise InputError(f"{_where(loaded, role, rnd)}: {loaded.n_used} rows, but k={options.k} needs at "
+                                 f"least {options.k + 1}")
+
+    def _check_specific(self, reference: LoadedInput, round_: LoadedInput, options, round_number: int) -> None:
+        """The modality's own checks, before the sizes."""
+
+    # -- the audit's steps, on a monitor.pipeline.AuditPipeline (which holds the prepared reference) --------
+
+    def prepare(self, pipe, *, constraints_path: str | None, schema_path: str | None) -> None:
+        """Fit what rounds are compared with on ``pipe.reference`` (sets ``pipe``'s reference state)."""
+        raise NotImplementedError
+
+    def embed(self, pipe, round_data) -> np.ndarray:
+        """The round's rows in the reference's embedding space."""
+        raise NotImplementedError
+
+    def own_metrics(self, pipe, round_data, *, n_boot: int, round_where: str) -> dict:
+        """The modality's own metrics of one round (before the embedding suite), in registry order."""
+        return {}
+
+    def _cap(self, options, max_samples):
+        return options.max_samples if max_samples is True else max_samples
+
+
+class EmbeddingModality(Modality):
+    name = "embedding"
+
+    def prepare(self, pipe, *, constraints_path, schema_path):
+        pipe._reference_embeddings = np.asarray(pipe.reference, dtype=np.float64)
+
+    def embed(self, pipe, round_data):
+        return np.asarray(round_data, dtype=np.float64)
+
+    def load(self, path, role, round_number, options, reference=None, *, max_samples=True):
+        from metrics_core import subsample
+        from monitor import io
+
+        loaded = io.load_embeddings(path, role, round_number)
+        data = subsample(loaded.data, self._cap(options, max_samples), options.seed)
+        return LoadedInput(loaded.path, data, loaded.fingerprint, loaded)
+
+    def _check_specific(self, reference, round_, options, round_number):
+        from monitor import io
+
+        io.check_same_dim(reference.loaded, round_.loaded, round_number)
+
+
+class TextModality(Modality):
+    name = "text"
+
+    def prepare(self, pipe, *, constraints_path, schema_path):
+        from metrics_core.text import fit_text_reference
+        from monitor.pipeline import _validity_notes
+
+        pipe.text_reference = fit_text_reference(list(pipe.reference))
+        pipe.notes.extend(_validity_notes(pipe.text_reference, pipe.reference_where))
+        pipe._reference_embeddings = None  # embedded on first use: the featurizer is fitted or loaded then
+
+    def embed(self, pipe, round_data):
+        pipe.reference_embeddings  # noqa: B018 - fits the featurizer (and its key) first
+        # No refusal here: a text without a hashing token only drops the cosine metrics of its round where
+        # failed groups are skipped (pseudo-rounds, the benchmark); the CLI and the flow refuse such inputs up
+        # front in one line (check_pair).
+        return pipe._embed_texts(list(round_data))
+
+    def own_metrics(self, pipe, round_data, *, n_boot, round_where):
+        from metrics_core.text import text_suite
+
+        return text_suite(pipe.text_reference, list(round_data), n_boot=n_boot, seed=pipe.seed)
+
+    def load(self, path, role, round_number, options, reference=None, *, max_samples=True):
+        from monitor import loaders
+
+        loaded = loaders.load_texts(path, role, round_number, field=options.text_field,
+                                    max_samples=self._cap(options, max_samples), seed=options.seed)
+        return LoadedInput(loaded.path, loaded.texts, loaded.fingerprint, loaded)
+
+    def _check_specific(self, reference, round_, options, round_number):
+        from monitor.pipeline import check_featurizable
+
+        check_featurizable(reference.data, options.featurizer, _where(reference, "reference", None))
+        check_featurizable(round_.data, options.featurizer, _where(round_, "round", round_number))
+
+
+class TabularModality(Modality):
+    name = "tabular"
+
+    def prepare(self, pipe, *, constraints_path, schema_path):
+        from metrics_core.tabular import encode_rows, fit_tabular_reference, infer_schema
+        from monitor.pipeline import _constraint_notes
+
+        reference = pipe.reference
+        pipe.constraints = load_constraints_file(constraints_path)
+        pipe._reference_frame = reference
+        pipe._violation_baselines = {}
+        try:
+            pipe.schema = infer_schema(reference, load_schema_file(schema_path))
+        except ValueError as exc:  # an override naming an unknown column, or numeric on text
+            raise InputError(f"{pipe.reference_where}: schema: {exc}") from exc
+        pipe.tabular_fit = fit_tabular_reference(reference, pipe.schema, seed=pipe.seed)
+        if pipe.constraints:
+            pipe.notes.extend(_constraint_notes(pipe._violation_baseline(len(reference)), pipe.reference_where))
+        pipe._reference_embeddings = encode_rows(reference, pipe.schema, pipe.tabular_fit)
+        pipe.tabular_columns = {"numeric": list(pipe.schema.numeric), "categorical": list(pipe.schema.categorical)}
+
+    def embed(self, pipe, round_data):
+        from metrics_core.tabular import encode_rows
+
+        return encode_rows(round_data, pipe.schema, pipe.tabular_fit)
+
+    def own_metrics(self, pipe, round_data, *, n_boot, round_where):
+        from metrics_core.tabular import tabular_suite
+
+        try:
+            result = tabular_suite(pipe.tabular_fit, round_data, protected_attribute=pipe.protected_attribute,
+                                   constraints=pipe.constraints, seed=pipe.seed, n_boot=n_boot,
+                                   violation_reference=pipe._violation_baseline(len(round_data)))
+        except ValueError as exc:  # e.g. a protected attribute or constrained column the table lacks
+            raise InputError(f"{round_where}: {exc}") from exc
+        return dict(result.metrics)
+
+    def load(self, path, role, round_number, options, reference=None, *, max_samples=True):
+        from monitor import loaders
+
+        kinds = None if reference is None else reference.loaded.column_kinds
+        loaded = loaders.load_table(path, role, round_number, reference_columns=kinds,
+                                    max_samples=self._cap(options, max_samples), seed=options.seed)
+        return LoadedInput(loaded.path, loaded.frame, loaded.fingerprint, loaded)
+
+    def load_pool(self, path, options, reference_columns=None):
+        from monitor import loaders
+
+        loaded = loaders.load_table(path, "pool", None, reference_columns=reference_columns, max_samples=None,
+                                    seed=options.seed)
+        return LoadedInput(loaded.path, loaded.frame, loaded.fingerprint, loaded)
+
+    def _check_specific(self, reference, round_, options, round_number):
+        column = options.protected_attribute
+        if column and column not in reference.loaded.column_kinds:
+            raise InputError(f"{_where(reference, 'reference', None)}: protected attribute column {column!r} is missing")
+
+
+MODALITY: dict[str, Modality] = {m.name: m for m in (EmbeddingModality(), TextModality(), TabularModality())}
+

@@ -214,16 +214,11 @@ def null_from_rows(rows: list[dict[str, float]], round_size: int, pool_size: int
 def load_pool(path: str, modality: str, *, text_field: str = "text", reference_columns: dict | None = None,
               seed: int = 0):
     """A pool file, loaded like a reference of its modality: ``(rows, fingerprint)``."""
-    from monitor import io, loaders
+    from monitor.modalities import MODALITY
+    from monitor.options import AuditOptions
 
-    if modality == "embedding":
-        loaded = io.load_embeddings(path, "pool", None)
-        return loaded.data, loaded.fingerprint
-    if modality == "text":
-        loaded = loaders.load_texts(path, "pool", None, field=text_field, max_samples=None, seed=seed)
-        return loaded.texts, loaded.fingerprint
-    loaded = loaders.load_table(path, "pool", None, reference_columns=reference_columns, max_samples=None, seed=seed)
-    return loaded.frame, loaded.fingerprint
+    loaded = MODALITY[modality].load_pool(path, AuditOptions(text_field=text_field, seed=seed), reference_columns)
+    return loaded.data, loaded.fingerprint
 
 
 def file_signature(path: str | Path) -> str:

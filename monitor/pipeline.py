@@ -31,7 +31,7 @@ import numpy as np
 import metrics_core
 from metrics_core.bootstrap import Estimate
 from monitor.errors import InputError
-from monitor.modalities import HASHING, SENTENCE_TRANSFORMERS_PREFIX, check_featurizer
+from monitor.modalities import HASHING, MODALITY, SENTENCE_TRANSFORMERS_PREFIX, check_featurizer
 
 MODALITIES = ("embedding", "text", "tabular")
 
@@ -150,31 +150,8 @@ class AuditPipeline:
         self._profile = None
         self._embedder = None
         self.notes: list[str] = []  # said once per audit (the flow logs them as warnings)
-        if modality == "embedding":
-            self._reference_embeddings = np.asarray(reference, dtype=np.float64)
-        elif modality == "text":
-            from metrics_core.text import fit_text_reference
-
-            self.text_reference = fit_text_reference(list(reference))
-            self.notes.extend(_validity_notes(self.text_reference, reference_where))
-            self._reference_embeddings = None
-        else:
-            from metrics_core.tabular import encode_rows, fit_tabular_reference, infer_schema
-            from monitor.modalities import load_constraints_file, load_schema_file
-
-            self.constraints = load_constraints_file(constraints_path)
-            self._reference_frame = reference
-            self._violation_baselines: dict[int, object] = {}
-            try:
-                self.schema = infer_schema(reference, load_schema_file(schema_path))
-            except ValueError as exc:  # an override naming an unknown column, or numeric on text
-                raise InputError(f"{reference_where}: schema: {exc}") from exc
-            self.tabular_fit = fit_tabular_reference(reference, self.schema, seed=seed)
-            if self.constraints:
-                self.notes.extend(_constraint_notes(self._violation_baseline(len(reference)), reference_where))
-            self._reference_embeddings = encode_rows(reference, self.schema, self.tabular_fit)
-            self.tabular_columns = {"numeric": list(self.schema.numeric),
-                                    "categorical": list(self.schema.categorical)}
+        self.kind = MODALITY[modality]
+        self.kind.prepare(self, constraints_path=constraints_path, schema_path=schema_path)
 
     # -- configuration ---------------------------------------------------------------------------------------
 
@@ -232,17 +209,7 @@ class AuditPipeline:
 
     def embed(self, round_data) -> np.ndarray:
         """The round's rows in the reference's embedding space."""
-        if self.modality == "embedding":
-            return np.asarray(round_data, dtype=np.float64)
-        if self.modality == "text":
-            self.reference_embeddings  # noqa: B018 - fits the featurizer (and its key) first
-            # No refusal here: a text without a hashing token only drops the cosine metrics of its round where
-            # failed groups are skipped (pseudo-rounds, the benchmark); the CLI and the flow refuse such inputs up
-            # front in one line (check_featurizable).
-            return self._embed_texts(list(round_data))
-        from metrics_core.tabular import encode_rows
-
-        return encode_rows(round_data, self.schema, self.tabular_fit)
+        return self.kind.embed(self, round_data)
 
     # -- step 1: the modality's own metrics --------------------------------------------------------------------
 
@@ -250,21 +217,7 @@ class AuditPipeline:
                          round_where: str = "round") -> dict[str, Estimate]:
         """Text or tabular metrics of one round (none for embeddings), in registry order."""
         n_boot = self.config.n_boot if n_boot is None else int(n_boot)
-        if self.modality == "text":
-            from metrics_core.text import text_suite
-
-            return text_suite(self.text_reference, list(round_data), n_boot=n_boot, seed=self.seed)
-        if self.modality == "tabular":
-            from metrics_core.tabular import tabular_suite
-
-            try:
-                result = tabular_suite(self.tabular_fit, round_data, protected_attribute=self.protected_attribute,
-                                       constraints=self.constraints, seed=self.seed, n_boot=n_boot,
-                                       violation_reference=self._violation_baseline(len(round_data)))
-            except ValueError as exc:  # e.g. a protected attribute or constrained column the table lacks
-                raise InputError(f"{round_where}: {exc}") from exc
-            return dict(result.metrics)
-        return {}
+        return self.kind.own_metrics(self, round_data, n_boot=n_boot, round_where=round_where)
 
     def _violation_baseline(self, n_rows: int):
         """The reference's constraint violations at a round size (None without constraints), once per size."""
