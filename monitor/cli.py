@@ -86,8 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     flags = _flag_parents()
 
-    def verb(name: str, help: str, *shared: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help, parents=[flags["state"], *(flags[s] for s in shared)])
+    def verb(name: str, help: str, *shared: str, aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+        parser = sub.add_parser(name, help=help, parents=[flags["state"], *(flags[s] for s in shared)],
+                                aliases=list(aliases))
+        parser.set_defaults(module=name.replace("-", "_"))  # an alias runs the verb's module
+        return parser
 
     audit = verb("audit", "audit one generation round against the reference", "json", "sampling", "null", "runner")
     audit.add_argument("loop", help="name of the self-training loop")
@@ -165,16 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="audit round files and loop folders that are links out of the watched directory "
                             "(refused by default)")
 
-    bench = verb("bench", "meta-evaluation benchmark: collapse loops and controls with known onsets; writes "
-                          "docs/benchmark.md", "json")
-    bench.add_argument("--quick", action="store_true", help="few seeds and small samples (CI: under 2 minutes)")
-    bench.add_argument("--seeds", type=_positive_int, help="seeds per loop (default: 2 quick, 8 full)")
-    bench.add_argument("--text-seeds", type=_positive_int,
+    meta = verb("meta-evaluate", "the meta-evaluation (survey 8.1): seeded collapse loops and controls with known "
+                                  "onsets, the alarm scored against baselines and an oracle; writes "
+                                  "docs/meta-evaluation.md", "json", aliases=("bench",))
+    meta.add_argument("--quick", action="store_true", help="few seeds and small samples (CI: under 2 minutes)")
+    meta.add_argument("--seeds", type=_positive_int, help="seeds per loop (default: 2 quick, 8 full)")
+    meta.add_argument("--text-seeds", type=_positive_int,
                        help="seeds per text loop (L3, L4; default: all quick, half of --seeds full)")
-    bench.add_argument("--loops", metavar="PATTERN", help="only loop ids matching this glob, e.g. 'L1-*'")
-    bench.add_argument("--workers", type=_positive_int, default=2, help="worker processes (default 2)")
-    bench.add_argument("--out", default="docs/benchmark.md",
-                       help="the Markdown report; plots go beside it in <stem>/ (default docs/benchmark.md)")
+    meta.add_argument("--loops", metavar="PATTERN", help="only loop ids matching this glob, e.g. 'L1-*'")
+    meta.add_argument("--workers", type=_positive_int, default=2, help="worker processes (default 2)")
+    meta.add_argument("--out", default="docs/meta-evaluation.md",
+                       help="the Markdown report; plots go beside it in <stem>/ (default docs/meta-evaluation.md)")
 
     demo = verb("demo", "the L4 real-text collapse loop (a bigram model refitted on its own samples), audited round "
                         "by round, with its alarm and lead time over the true onset")
@@ -199,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        cmd = importlib.import_module(f"monitor.commands.{args.command}")
+        cmd = importlib.import_module(f"monitor.commands.{args.module}")
         return cmd.run(args)
     except CollapseMonitorError as exc:
         print(f"collapse-monitor: error: {exc}", file=sys.stderr)

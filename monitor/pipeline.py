@@ -2,7 +2,7 @@
 
 The daemon's flow (:mod:`flows.audit`, one Prefect task per step), the
 per-loop null (:mod:`monitor.null`, thousands of pseudo-rounds) and the
-meta-evaluation (:mod:`monitor.bench.runner`) all audit through
+meta-evaluation (:mod:`monitor.meta_evaluation.runner`) all audit through
 :class:`AuditPipeline`, so what the benchmark measures and what the null
 calibrates is the daemon's own code, step for step:
 

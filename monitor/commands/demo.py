@@ -1,6 +1,6 @@
 r"""``collapse-monitor demo``: the L4 real-text collapse loop, audited through the daemon's flow.
 
-The loop (:func:`monitor.bench.textloop.l4_text`, benchmark loop L4 of the
+The loop (:func:`monitor.meta_evaluation.textloop.l4_text`, benchmark loop L4 of the
 survey's §8.1 meta-evaluation) starts from a word bigram model fitted on 1000
 real WordNet glosses shipped with the package; each generation refits it, by
 maximum likelihood and without smoothing, only on ``M`` sentences sampled
@@ -204,7 +204,7 @@ def run(args) -> int:
     prepare_flows()
     import numpy as np
 
-    from monitor.bench.textloop import decode, run_with_models, sample_ngram, wordnet_vocabulary
+    from monitor.meta_evaluation.textloop import decode, run_with_models, sample_ngram, wordnet_vocabulary
 
     con = console()
     started = time.perf_counter()

@@ -18,7 +18,7 @@ import re
 
 import pytest
 
-from monitor.bench.textloop import l4_text
+from monitor.meta_evaluation.textloop import l4_text
 from monitor.cli import main
 from monitor.commands.demo import (alarm_summary, demo_loop_name, jsonl_bytes, lead_time_lines,
                                    worst_severity, write_if_changed)

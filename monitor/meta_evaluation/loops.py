@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from monitor.bench.trace import LoopTrace
+from monitor.meta_evaluation.trace import LoopTrace
 from monitor.simulate import GaussianMixture, fit_em
 
 # --- seed streams -----------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Tests of the pure-drift controls D0-<loop id> (monitor.bench.drift): the mean moves, the spread does not.
+"""Tests of the pure-drift controls D0-<loop id> (monitor.meta_evaluation.drift): the mean moves, the spread does not.
 
 Statistical checks use fixed seeds; each states its tolerance in standard errors next to the assertion.
 """
@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from monitor.bench import loops as L
-from monitor.bench.drift import (
+from monitor.meta_evaluation import loops as L
+from monitor.meta_evaluation.drift import (
     DRIFT_CONTROLS,
     drift_copula_loop,
     drift_copula_models,

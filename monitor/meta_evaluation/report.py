@@ -1,18 +1,18 @@
-r"""The benchmark's report: ``docs/benchmark.md``, one PNG per loop and the raw results as JSON.
+r"""The meta-evaluation's report: ``docs/meta-evaluation.md``, one PNG per loop and the raw results as JSON.
 
 Every sentence about a target is assembled from computed numbers
-(:func:`monitor.bench.runner.targets`); nothing here states a conclusion of
+(:func:`monitor.meta_evaluation.runner.targets`); nothing here states a conclusion of
 its own. Numbers are printed with :func:`fmt`, the same function the tests
 use to find the JSON's numbers in the Markdown.
 
-Files, for ``out = docs/benchmark.md``:
+Files, for ``out = docs/meta-evaluation.md``:
 
-* ``docs/benchmark.md``: settings, headline table, targets, a section per loop
+* ``docs/meta-evaluation.md``: settings, headline table, targets, a section per loop
   (baselines at equal false-alarm rate, per-metric table, plot), timings;
-* ``docs/benchmark/<loop id>.png``: key metrics of one seed's collapse run
+* ``docs/meta-evaluation/<loop id>.png``: key metrics of one seed's collapse run
   with their 95% interval, the onset (vertical dashed line) and the engine's
   alarm (vertical solid line), plus the loop risk and the two raw-data baselines;
-* ``docs/benchmark/results.json``: :meth:`BenchResult.summary` plus one
+* ``docs/meta-evaluation/results.json``: :meth:`BenchResult.summary` plus one
   record per run (alarm generations, risk, drift share and MMD p-value per
   round), enough to recompute every table.
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from monitor.bench.runner import (
+from monitor.meta_evaluation.runner import (
     BASELINE_TITLES,
     BASELINES,
     TARGET_FALSE_ALARMS_PER_1000,
@@ -83,7 +83,7 @@ def jsonable(obj):
 
 
 def threshold_text(t: float) -> str:
-    """A threshold from :func:`~monitor.bench.scoring.threshold_for_false_alarm_rate` as a condition.
+    """A threshold from :func:`~monitor.meta_evaluation.scoring.threshold_for_false_alarm_rate` as a condition.
 
     Its finite thresholds are the next float above a control score, so they read ``> score``.
 
@@ -283,7 +283,7 @@ def render_markdown(result: BenchResult, plots: dict[str, str], results_json: st
     """The whole report as Markdown text.
 
     Args:
-        result: the benchmark's result.
+        result: the meta-evaluation's result.
         plots: loop id -> PNG path relative to the Markdown file.
         results_json: the results JSON's path relative to the Markdown file.
         out_dir_name: the folder of plots and results, for the text.
@@ -291,9 +291,9 @@ def render_markdown(result: BenchResult, plots: dict[str, str], results_json: st
     s = result.settings
     timings = result.timings
     check = result.summary()["evidently_check"]
-    lines = ["# Benchmark: collapse detection on seeded loops with known onsets", ""]
+    lines = ["# Meta-evaluation: collapse detection on seeded loops with known onsets", ""]
     lines.append(
-        "Written by `collapse-monitor bench` (`monitor/bench/runner.py`, `monitor/bench/report.py`); survey §8.1 "
+        "Written by `collapse-monitor bench` (`monitor/meta_evaluation/runner.py`, `monitor/meta_evaluation/report.py`); survey §8.1 "
         "meta-evaluation. Every number below is computed by that run; regenerate with the command in the "
         f"settings table. Raw per-run results: [`{results_json}`]({results_json}).")
     lines.append("")
@@ -329,18 +329,18 @@ def render_markdown(result: BenchResult, plots: dict[str, str], results_json: st
     lines += [
         "- Rounds are audited generations; the daemon's round number is the generation, so **lead time** = onset "
         "generation minus the generation of the first alarm (positive = early). The onset is the first generation "
-        "past the ground-truth collapse threshold, from the generator's true parameters (`monitor/bench/loops.py`, "
-        "`monitor/bench/textloop.py`). Runs whose onset lies beyond their last generation have no lead time.",
+        "past the ground-truth collapse threshold, from the generator's true parameters (`monitor/meta_evaluation/loops.py`, "
+        "`monitor/meta_evaluation/textloop.py`). Runs whose onset lies beyond their last generation have no lead time.",
         "- **Engine alarm**: the first audited round at which the **collapse signal** is raised, by "
         "`monitor.alerts.evaluate_loop` with the run's null (e-CUSUM charts on level deviations from the null, "
         "guaranteed ARL0 >= 1,000; docs/alerts.md), as the daemon reports it. Each (loop, seed) has its own null: "
-        "a pool of real data (generation 0, `monitor/bench/pools.py`) of `pool_ratio` round sizes, and "
+        "a pool of real data (generation 0, `monitor/meta_evaluation/pools.py`) of `pool_ratio` round sizes, and "
         "`null_rounds` pseudo-rounds audited against the run's reference by the daemon's pipeline "
         "(`monitor.pipeline.AuditPipeline`, as every round is). Per-metric alarm: that metric's own chart over "
         "its threshold. **First alert**: the first round at which either signal (collapse or drift) is raised, "
         "what a pager receives first; the one mixture guarantee covers both signals.",
         "- **Oracle**: a likelihood-ratio e-CUSUM that knows every generation's true model "
-        "(`monitor/bench/oracle.py`) at the same ARL0: the physically achievable P(alarm before onset) at this "
+        "(`monitor/meta_evaluation/oracle.py`) at the same ARL0: the physically achievable P(alarm before onset) at this "
         "audit schedule and round size, for a detector of any change. On the Gaussian loops (L1) the **collapse "
         "oracle** (`spread_log_evalues`) is the ceiling for a detector that must ignore drift, as the collapse "
         "signal does: it knows the true covariances, sees only the round's scatter matrix (blind to the mean) and "
@@ -349,10 +349,10 @@ def render_markdown(result: BenchResult, plots: dict[str, str], results_json: st
         "generation (a miss counts as a failure). Lead-time median and IQR are over the detected runs.",
         "- **False alarms per 1,000 C0 rounds** and **ARL0**: on the no-feedback controls only (every round a "
         "fresh draw of generation 0), each run counts its first raise only, with the rounds up to it at risk "
-        "(`monitor.bench.scoring.false_alarm_summary`); in brackets: false alarms / rounds at risk, and the exact "
+        "(`monitor.meta_evaluation.scoring.false_alarm_summary`); in brackets: false alarms / rounds at risk, and the exact "
         "Poisson 95% upper bound per 1,000. C1 (accumulate) and C2 (fresh real data) drift in truth: their "
         "alarms are scored against their own true parameters (the loop's onset rule applied to them) and "
-        "reported as small-drift alarms. D0 is a pure drift at constant spread (`monitor/bench/drift.py`): "
+        "reported as small-drift alarms. D0 is a pure drift at constant spread (`monitor/meta_evaluation/drift.py`): "
         "it must raise no collapse alarm, and the drift signal should fire.",
         "- **ROC-AUC**: the per-round risk (engine: the loop's collapse risk; metric: its risk) against \"past "
         "onset\", pooled over the collapse and control rounds of all seeds.",
@@ -533,7 +533,7 @@ def plot_family(fam: dict, runs: list[RunResult], path: Path) -> Path:
 
 def run_records(runs: list[RunResult]) -> list[dict]:
     """Per run: what the tables are computed from (alarm generations, risk, drift share, MMD p-values)."""
-    from monitor.bench import scoring
+    from monitor.meta_evaluation import scoring
 
     records = []
     for r in runs:
@@ -557,8 +557,8 @@ def write_report(result: BenchResult, out: str | Path, command: str | None = Non
     """Write the Markdown report, one PNG per loop and ``results.json`` (plots and JSON in ``<stem>/``).
 
     Args:
-        result: the benchmark's result.
-        out: the Markdown path, e.g. ``docs/benchmark.md``.
+        result: the meta-evaluation's result.
+        out: the Markdown path, e.g. ``docs/meta-evaluation.md``.
         command: the command line that regenerates it (default: one built from the settings).
 
     Returns:

@@ -2,8 +2,8 @@ r"""The benchmark runner: audit every seeded loop and control in-process, run th
 
 Survey §8.1 (meta-evaluation). A *family* is one collapse loop (``L1-d1-M20``,
 ..., ``L4-text``) with its three controls ``C0-``, ``C1-``, ``C2-<loop id>``
-(:mod:`monitor.bench.loops`, :mod:`monitor.bench.textloop`). A *run* is one
-family member at one seed, generated as a :class:`~monitor.bench.trace.LoopTrace`.
+(:mod:`monitor.meta_evaluation.loops`, :mod:`monitor.meta_evaluation.textloop`). A *run* is one
+family member at one seed, generated as a :class:`~monitor.meta_evaluation.trace.LoopTrace`.
 
 **Audit, as the daemon does it** (``flows/audit.py``), but in-process: no
 Prefect, MLflow or store. Per run the reference is prepared once (the
@@ -20,7 +20,7 @@ then every audited generation ``g`` gets
 * Evidently's drift share (below), recorded as ``evidently_drift_share`` for
   text and tabular rounds, as the daemon does, and for every modality as a baseline;
 * the MMD permutation p-value of the round against the reference
-  (:func:`monitor.bench.baselines.mmd_permutation_pvalue`), a baseline only.
+  (:func:`monitor.meta_evaluation.baselines.mmd_permutation_pvalue`), a baseline only.
 
 Metric values that are not finite are dropped from that round, as the daemon
 drops them. The trajectory rows (``loop, round, metric, value, ci_low,
@@ -53,7 +53,7 @@ to Evidently: the pooled principal components alone,
 columns. The runner checks it against the full report on chosen rounds
 (``BenchSettings.evidently_check``) and reports the largest difference.
 
-Scoring is :mod:`monitor.bench.scoring`; see :func:`score_family`.
+Scoring is :mod:`monitor.meta_evaluation.scoring`; see :func:`score_family`.
 """
 
 from __future__ import annotations
@@ -71,11 +71,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from monitor.bench import baselines, scoring
-from monitor.bench import drift as drift_controls
-from monitor.bench import loops as numeric_loops
-from monitor.bench import textloop
-from monitor.bench.trace import LoopTrace
+from monitor.meta_evaluation import baselines, scoring
+from monitor.meta_evaluation import drift as drift_controls
+from monitor.meta_evaluation import loops as numeric_loops
+from monitor.meta_evaluation import textloop
+from monitor.meta_evaluation.trace import LoopTrace
 from monitor.errors import CollapseMonitorError
 from monitor.pipeline import AuditPipeline
 
@@ -83,7 +83,7 @@ TARGET_FALSE_ALARMS_PER_1000 = 1.0  # the issue's target; the equal-rate fallbac
 TARGET_P_BEFORE_ONSET = 0.9
 DRIFT_SHARE = "evidently_drift_share"
 EVIDENTLY_EMBEDDING_DIMS = 16  # monitor.evidently_report.DEFAULT_EMBEDDING_DIMS
-CONTROL_PREFIXES = ("C0", "C1", "C2", "D0")  # D0: pure drift (monitor.bench.drift), where the family has one
+CONTROL_PREFIXES = ("C0", "C1", "C2", "D0")  # D0: pure drift (monitor.meta_evaluation.drift), where the family has one
 BASELINES = ("fixed_threshold", "one_round_delta", "evidently_drift_share", "mmd_permutation")
 BASELINE_TITLES = {
     "fixed_threshold": "fixed threshold on a raw metric",
@@ -626,15 +626,15 @@ def truth_crossing(trace: LoopTrace) -> int | None:
 
 
 def oracle_alarms_of(trace: LoopTrace, settings: BenchSettings) -> np.ndarray:
-    """``[R]`` the oracle's alarm states (:mod:`monitor.bench.oracle`) at the benchmark's ARL0."""
-    from monitor.bench import oracle
+    """``[R]`` the oracle's alarm states (:mod:`monitor.meta_evaluation.oracle`) at the benchmark's ARL0."""
+    from monitor.meta_evaluation import oracle
 
     return oracle.oracle_alarms(oracle.oracle_log_evalues(trace), arl0=settings.arl0)
 
 
 def collapse_oracle_alarms_of(trace: LoopTrace, settings: BenchSettings) -> np.ndarray | None:
     """``[R]`` the collapse oracle's alarm states (spread loss only, Gaussian loops), or None elsewhere."""
-    from monitor.bench import oracle
+    from monitor.meta_evaluation import oracle
 
     log_e = oracle.spread_log_evalues(trace)
     return None if log_e is None else oracle.oracle_alarms(log_e, arl0=settings.arl0)
@@ -664,7 +664,7 @@ class RunResult:
     evidently_check: list[dict]
     seconds: dict[str, float]
     failures: list[str] = field(default_factory=list)
-    oracle_alarms: np.ndarray | None = None  # the oracle's alarm states (monitor.bench.oracle)
+    oracle_alarms: np.ndarray | None = None  # the oracle's alarm states (monitor.meta_evaluation.oracle)
     truth_crossing: int | None = None  # controls: first generation whose true parameters cross the loop's onset rule
     collapse_oracle_alarms: np.ndarray | None = None  # the spread-loss oracle's (Gaussian loops only)
 
@@ -707,7 +707,7 @@ def build_null(job: NullJob):
 
     Returns ``(family, seed, LoopNull, seconds)``.
     """
-    from monitor.bench.pools import draw_pool
+    from monitor.meta_evaluation.pools import draw_pool
     from monitor.null import audit_pseudo_rounds, null_from_rows
 
     settings = job.settings
@@ -919,9 +919,9 @@ def detector_summary(collapse: Sequence[RunResult], alarms: Sequence[np.ndarray]
 
     Returns:
         ``lead_times`` (per collapse run: int, None = missed, or "no onset"), the
-        :func:`~monitor.bench.scoring.summarise_lead_times` fields (None when no
+        :func:`~monitor.meta_evaluation.scoring.summarise_lead_times` fields (None when no
         run reached onset), ``ranking_lead``, ``alarm_generations`` and the
-        :func:`~monitor.bench.scoring.false_alarm_summary` fields under ``false_alarms``.
+        :func:`~monitor.meta_evaluation.scoring.false_alarm_summary` fields under ``false_alarms``.
     """
     leads, reached, alarm_gens = [], [], []
     for run, a in zip(collapse, alarms):
@@ -1065,16 +1065,16 @@ def score_family(runs: Sequence[RunResult], rules) -> dict:
     r"""Every number of one family: the engine's (loop and per metric) and the baselines' at equal false-alarm rate.
 
     * Engine, loop level: lead times of the first loop alarm
-      (:func:`~monitor.bench.scoring.summarise_lead_times`), false alarms on the
-      family's control runs (:func:`~monitor.bench.scoring.false_alarm_summary`),
+      (:func:`~monitor.meta_evaluation.scoring.summarise_lead_times`), false alarms on the
+      family's control runs (:func:`~monitor.meta_evaluation.scoring.false_alarm_summary`),
       pooled ROC-AUC of the loop risk against "past onset" over the collapse
       and control rounds.
     * Engine, per metric: the same with the metric's own first raise and risk.
     * Baselines, thresholded with the engine's raise rule
-      (:func:`~monitor.bench.scoring.sustained_rule` of ``sustain_rounds``)
+      (:func:`~monitor.meta_evaluation.scoring.sustained_rule` of ``sustain_rounds``)
       at the engine's false-alarm rate on these controls (the issue's 1 per
       1000 rounds when the engine has none),
-      :func:`~monitor.bench.scoring.threshold_for_false_alarm_rate`:
+      :func:`~monitor.meta_evaluation.scoring.threshold_for_false_alarm_rate`:
       Evidently drift share and the MMD test at the loop's rate; the fixed
       threshold and the one-round delta per metric at that metric's engine
       rate (metric-level comparison) and at the loop's rate, where the loop

@@ -1,4 +1,4 @@
-"""Tests of the real-data pools (monitor.bench.pools): generation 0's distribution, own seed stream, L4 disjointness.
+"""Tests of the real-data pools (monitor.meta_evaluation.pools): generation 0's distribution, own seed stream, L4 disjointness.
 
 Statistical checks use fixed seeds; each states its tolerance in standard errors next to the assertion.
 """
@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitor.bench import loops as L
-from monitor.bench import textloop as T
-from monitor.bench.pools import draw_pool, family_arguments, family_of, pool_capacity
+from monitor.meta_evaluation import loops as L
+from monitor.meta_evaluation import textloop as T
+from monitor.meta_evaluation.pools import draw_pool, family_arguments, family_of, pool_capacity
 
 L4_SMALL = dict(n_train=200, n_samples=600, n_audit=60, n_reference=300)
 

@@ -1,10 +1,10 @@
-"""``collapse-monitor bench``: the meta-evaluation benchmark (seeded collapse loops and controls, known onsets).
+"""``collapse-monitor meta-evaluate`` (alias ``bench``): seeded collapse loops and controls with known onsets.
 
 Runs every selected loop and its controls at every seed in worker processes,
 audits each round in-process with the daemon's metric functions and alert
 engine, scores the engine and the baselines at an equal false-alarm rate, and
 writes the Markdown report (``--out``), one PNG per loop and ``results.json``
-beside it. See ``monitor/bench/runner.py`` for the definitions.
+beside it. See ``monitor/meta_evaluation/runner.py`` for the definitions.
 """
 
 from __future__ import annotations
@@ -22,20 +22,20 @@ def _command_line(args) -> str:
 
     >>> from argparse import Namespace
     >>> _command_line(Namespace(quick=False, seeds=4, text_seeds=None, loops="L[34]-*", out="docs/x.md"))
-    "collapse-monitor bench --seeds 4 --loops 'L[34]-*' --out docs/x.md"
+    "collapse-monitor meta-evaluate --seeds 4 --loops 'L[34]-*' --out docs/x.md"
     """
     import shlex
 
-    words = ["collapse-monitor", "bench", *(["--quick"] if args.quick else [])]
+    words = ["collapse-monitor", "meta-evaluate", *(["--quick"] if args.quick else [])]
     words += ["--seeds", str(args.seeds)] if args.seeds else []
     words += ["--text-seeds", str(args.text_seeds)] if getattr(args, "text_seeds", None) else []
     words += ["--loops", args.loops] if args.loops else []
-    words += ["--out", args.out] if args.out != "docs/benchmark.md" else []
+    words += ["--out", args.out] if args.out != "docs/meta-evaluation.md" else []
     return " ".join(shlex.quote(w) for w in words)
 
 
 def run(args) -> int:
-    from monitor.bench import report, runner
+    from monitor.meta_evaluation import report, runner
 
     settings = load_settings(args.home, args.rules)
     rules = settings.rules()
@@ -50,7 +50,7 @@ def run(args) -> int:
         n_nulls = sum(len(bench_settings.seeds_of(f)) for f in families)
         seeds = f"{len(bench_settings.seeds)} seeds" + (
             f" ({len(bench_settings.text_seeds)} for text loops)" if bench_settings.text_seeds is not None else "")
-        print(f"benchmark ({'quick' if args.quick else 'full'}): {len(families)} loops, {members} loops and controls x "
+        print(f"meta-evaluation ({'quick' if args.quick else 'full'}): {len(families)} loops, {members} loops and controls x "
               f"{seeds} = {n_runs} runs and {n_nulls} "
               f"nulls of {bench_settings.null_rounds} pseudo-rounds on {workers} worker(s); "
               f"n_audit {bench_settings.n_audit}", file=sys.stderr)

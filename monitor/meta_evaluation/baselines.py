@@ -1,9 +1,9 @@
 r"""Baseline detectors of the benchmark (survey §8.1), as per-round scores (higher = more alarming).
 
-Each baseline maps a run to ``scores [R]``; :mod:`monitor.bench.scoring`
+Each baseline maps a run to ``scores [R]``; :mod:`monitor.meta_evaluation.scoring`
 thresholds them (``score >= t`` through an alarm rule) at the threshold that
 gives the same false-alarm rate on the controls as our engine
-(:func:`~monitor.bench.scoring.threshold_for_false_alarm_rate`).
+(:func:`~monitor.meta_evaluation.scoring.threshold_for_false_alarm_rate`).
 
 * :func:`fixed_threshold_scores`: a fixed threshold on the raw metric value;
 * :func:`one_round_delta_scores`: the naive one-round change;

@@ -1,4 +1,4 @@
-"""Tests for the L4 text collapse loop (monitor/bench/textloop.py) and its shipped WordNet corpus."""
+"""Tests for the L4 text collapse loop (monitor/meta_evaluation/textloop.py) and its shipped WordNet corpus."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from metrics_core.text import distinct_n, tokenize
-from monitor.bench import textloop as T
-from monitor.bench.trace import LoopTrace
+from monitor.meta_evaluation import textloop as T
+from monitor.meta_evaluation.trace import LoopTrace
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "monitor" / "data"

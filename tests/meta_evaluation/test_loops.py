@@ -1,4 +1,4 @@
-"""Tests of the numeric collapse loops L1, L2, L3, L5 and their controls (monitor.bench.loops).
+"""Tests of the numeric collapse loops L1, L2, L3, L5 and their controls (monitor.meta_evaluation.loops).
 
 Sizes are kept small; statistical checks state their tolerance and why next to the assertion.
 """
@@ -14,8 +14,8 @@ import pytest
 from scipy import linalg, special, stats
 from sklearn.datasets import load_wine
 
-from monitor.bench import loops
-from monitor.bench.loops import (
+from monitor.meta_evaluation import loops
+from monitor.meta_evaluation.loops import (
     CONTROLS,
     LOOPS,
     copula_refit_models,
@@ -39,7 +39,7 @@ from monitor.bench.loops import (
     zipf_refit_distributions,
     zipf_tail_loop,
 )
-from monitor.bench.trace import LoopTrace
+from monitor.meta_evaluation.trace import LoopTrace
 from monitor.simulate import fit_em
 
 # one tiny configuration per family, used by the generic tests

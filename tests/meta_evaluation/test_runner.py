@@ -1,4 +1,4 @@
-"""Tests of the benchmark runner, its report and the ``collapse-monitor bench`` verb (monitor.bench.runner/report).
+"""Tests of the benchmark runner, its report and the ``collapse-monitor bench`` verb (monitor.meta_evaluation.runner/report).
 
 One tiny family (L1-d1-M20 and its three controls, two seeds, 41 samples per
 round, 13 audited generations every 2) is run once per module in-process; the
@@ -20,7 +20,7 @@ from sklearn.metrics import roc_auc_score
 
 import metrics_core
 from monitor.alerts import first_raise_index
-from monitor.bench import loops, report, runner, scoring
+from monitor.meta_evaluation import loops, report, runner, scoring
 from monitor.cli import main
 from monitor.errors import CollapseMonitorError
 from monitor.rules import load_rules
@@ -401,7 +401,7 @@ def test_fmt_and_jsonable_round_trip():
 
 def test_cli_quick_writes_report_plots_and_json(tmp_path, capsys):
     out = tmp_path / "docs" / "benchmark.md"
-    code = main(["--home", str(tmp_path / "home"), "bench", "--quick", "--loops", FAMILY, "--out", str(out),
+    code = main(["--home", str(tmp_path / "home"), "meta-evaluate", "--quick", "--loops", FAMILY, "--out", str(out),
                  "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err

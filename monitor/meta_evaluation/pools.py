@@ -8,7 +8,7 @@ format of the trace's rounds:
 
 * L1 ``L1-d{d}-M{M}``: :math:`N(0, I_d)`, a float64 ``[size, d]`` array.
 * L2 ``L2-K{K}-d{d}``: the seed's generation-0 mixture
-  (:func:`~monitor.bench.loops.equal_weight_mixture`; it depends on the seed, so the pool
+  (:func:`~monitor.meta_evaluation.loops.equal_weight_mixture`; it depends on the seed, so the pool
   does too), a float64 ``[size, d]`` array.
 * L3 ``L3-tau{tau}``: ``size`` documents of ``tokens_per_document`` i.i.d. tokens of the Zipf
   law, rendered ``"w<rank>"`` as the trace's documents (``tau`` does not touch generation 0).
@@ -44,9 +44,9 @@ import re
 import numpy as np
 import pandas as pd
 
-from monitor.bench import loops as L
-from monitor.bench import textloop as T
-from monitor.bench.drift import DRIFT_CONTROLS
+from monitor.meta_evaluation import loops as L
+from monitor.meta_evaluation import textloop as T
+from monitor.meta_evaluation.drift import DRIFT_CONTROLS
 
 STREAM_POOL = 5  # spawn_key purpose of the pools (loops use 0-4, textloop 0-3, drift 6)
 _PREFIX = re.compile(r"^[CD]\d-")

@@ -2,9 +2,9 @@
 
 import pytest
 
-from monitor.bench import runner as R
+from monitor.meta_evaluation import runner as R
 from monitor.cli import build_parser
-from monitor.commands.bench import _command_line
+from monitor.commands.meta_evaluate import _command_line
 
 
 def test_full_run_puts_text_loops_at_half_the_seeds_with_as_many_c0_rounds():
@@ -35,6 +35,7 @@ def test_text_seeds_are_validated_and_echoed_in_the_command():
         R.default_settings(False, text_seeds=0)
     with pytest.raises(ValueError, match="text_seeds"):
         R.BenchSettings(False, (0,), 301, 0, 99, text_seeds=())
-    args = build_parser().parse_args(["bench", "--seeds", "6", "--text-seeds", "2"])
+    args = build_parser().parse_args(["bench", "--seeds", "6", "--text-seeds", "2"])  # the old name is an alias
     assert args.text_seeds == 2
-    assert _command_line(args) == "collapse-monitor bench --seeds 6 --text-seeds 2"
+    assert args.module == "meta_evaluate"
+    assert _command_line(args) == "collapse-monitor meta-evaluate --seeds 6 --text-seeds 2"

@@ -22,14 +22,14 @@ A round with :math:`e_t = 0` gives :math:`S_t = -\infty` (the next round restart
 What :math:`p_g` is, per family (models regenerated from the seed by the loop modules'
 parameter functions, never estimated from audited data):
 
-* L1: :math:`N(\mu_g, \Sigma_g)` (:func:`~monitor.bench.loops.gaussian_refit_parameters`,
-  :func:`~monitor.bench.drift.drift_gaussian_parameters`); eigenvalues of a numerically
+* L1: :math:`N(\mu_g, \Sigma_g)` (:func:`~monitor.meta_evaluation.loops.gaussian_refit_parameters`,
+  :func:`~monitor.meta_evaluation.drift.drift_gaussian_parameters`); eigenvalues of a numerically
   singular late covariance are floored at the smallest positive double.
-* L2: the mixture density (:func:`~monitor.bench.loops.gmm_refit_models`,
-  :func:`~monitor.bench.drift.drift_gmm_models`).
+* L2: the mixture density (:func:`~monitor.meta_evaluation.loops.gmm_refit_models`,
+  :func:`~monitor.meta_evaluation.drift.drift_gmm_models`).
 * L3: the categorical token probabilities of the rendered documents, token ``"w<i>"`` = word
-  ``i - 1`` (:func:`~monitor.bench.loops.zipf_refit_distributions`,
-  :func:`~monitor.bench.drift.drift_zipf_distributions`); rounds are drawn from :math:`p_g`
+  ``i - 1`` (:func:`~monitor.meta_evaluation.loops.zipf_refit_distributions`,
+  :func:`~monitor.meta_evaluation.drift.drift_zipf_distributions`); rounds are drawn from :math:`p_g`
   itself (not its temperature law). :math:`p_0` is a Zipf law with full support, so a word
   with :math:`p_0 = 0 < p_g` cannot occur; it is checked (AssertionError).
 * L4: sentence probabilities of the bigram (n-gram) model at the sampling temperature
@@ -69,10 +69,10 @@ import numpy as np
 import scipy.sparse
 from scipy import special
 
-from monitor.bench import drift as D
-from monitor.bench import loops as L
-from monitor.bench import textloop as T
-from monitor.bench.trace import LoopTrace
+from monitor.meta_evaluation import drift as D
+from monitor.meta_evaluation import loops as L
+from monitor.meta_evaluation import textloop as T
+from monitor.meta_evaluation.trace import LoopTrace
 from monitor.simulate import GaussianMixture
 
 DEFAULT_ARL0 = 1000.0
@@ -114,7 +114,7 @@ def mixture_logpdf(x: np.ndarray, mixture: GaussianMixture) -> np.ndarray:
 def marginal_log_measure(sorted_column: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     r"""``(log point mass, log density)`` at ``x`` of the interpolated empirical marginal of sorted values ``s``.
 
-    The law of :math:`Q(U)`, :math:`U \sim U(0,1)` (see :class:`~monitor.bench.loops.GaussianCopula`):
+    The law of :math:`Q(U)`, :math:`U \sim U(0,1)` (see :class:`~monitor.meta_evaluation.loops.GaussianCopula`):
     a value repeated ``c >= 2`` times is an atom of mass :math:`(c-1)/(m-1)`; elsewhere in
     :math:`[s_0, s_{m-1}]` the density is :math:`1/((m-1)(s_{k+1} - s_k))` on :math:`[s_k, s_{k+1})`;
     outside, 0 (log: ``-inf``).
@@ -244,7 +244,7 @@ def oracle_models(trace: LoopTrace, **overrides) -> list:
     r"""The true model of every generation ``0..G`` behind ``trace``, regenerated from its seed and params.
 
     L1: ``(mean, cov)`` pairs; L2: :class:`~monitor.simulate.GaussianMixture`; L3: ``[V]`` probability
-    vectors; L4: :class:`~monitor.bench.textloop.NgramModel`; L5: :class:`~monitor.bench.loops.GaussianCopula`.
+    vectors; L4: :class:`~monitor.meta_evaluation.textloop.NgramModel`; L5: :class:`~monitor.meta_evaluation.loops.GaussianCopula`.
     ``overrides``: only ``corpus`` (L4 traces of a custom corpus).
 
     >>> t = L.gaussian_refit_loop(0, 3, n_audit=2, n_reference=2)

@@ -91,7 +91,7 @@ import scipy.sparse
 import scipy.sparse.linalg
 
 from metrics_core.text import tokenize
-from monitor.bench.trace import LoopTrace
+from monitor.meta_evaluation.trace import LoopTrace
 
 BOS, EOS = "<s>", "</s>"
 BOS_ID, EOS_ID = 0, 1

@@ -8,7 +8,7 @@ part it implements.
 
 **Collapse runs.** The detection is the *first* raised round; its generation
 ``a`` is compared with the ground-truth onset generation ``o`` (the first
-generation past onset, :class:`~monitor.bench.trace.LoopTrace`):
+generation past onset, :class:`~monitor.meta_evaluation.trace.LoopTrace`):
 lead time :math:`\ell = o - a` (positive: early). A run whose loop reaches
 onset but whose detector never alarms is a **miss**. A run whose loop never
 reaches onset has no lead time and is neither a hit nor a miss: leave it out

@@ -44,13 +44,13 @@ move as clean as these (a word relabelling changes which bigrams exist, and any 
 of transitions changes the entropy rate), so none is provided.
 
 ``H`` (``horizon``) is the last generation of the family's suggested schedule
-(:func:`monitor.bench.loops.suggested_schedule`; ``n_generations`` for a family it does not
+(:func:`monitor.meta_evaluation.loops.suggested_schedule`; ``n_generations`` for a family it does not
 know), so :math:`s_H = s_{\max} = 1.5` and :math:`m_H \approx 0.5`. L1, L2 and L5 keep
 growing linearly after ``H``. ``truth["shift_sd"]`` (L1, L2, L5) holds :math:`s_g` and
 ``truth["reassigned_mass"]`` / ``truth["tv_distance"]`` (L3) the moved mass and the total
 variation :math:`\tfrac12\lVert p_g - p_0\rVert_1`, next to the family's own truth quantities.
 
-Seed streams: the loops' streams (:mod:`monitor.bench.loops`) for the reference and the audit
+Seed streams: the loops' streams (:mod:`monitor.meta_evaluation.loops`) for the reference and the audit
 rounds (``spawn_key=(3,)`` and ``(4, g)``), plus ``spawn_key=(6,)`` for the drift direction
 or the L3 pairing, a purpose the loop modules do not use.
 """
@@ -63,8 +63,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from monitor.bench import loops as L
-from monitor.bench.trace import LoopTrace
+from monitor.meta_evaluation import loops as L
+from monitor.meta_evaluation.trace import LoopTrace
 from monitor.simulate import GaussianMixture
 
 STREAM_DRIFT = 6  # spawn_key of the drift direction / L3 pairing (loops use 0-4, pools 5)
@@ -149,7 +149,7 @@ def drift_gaussian_loop(seed: int, n_generations: int, audit_every: int = 1, *, 
 
     Reference and audit streams are L1's, so the reference and round 0 equal
     ``gaussian_refit_loop(..., workflow="no_feedback")``'s and round ``g`` is C0's round ``g``
-    plus :math:`s_g u`. ``truth``: :func:`monitor.bench.loops.gaussian_truth` and ``shift_sd``.
+    plus :math:`s_g u`. ``truth``: :func:`monitor.meta_evaluation.loops.gaussian_truth` and ``shift_sd``.
 
     >>> t = drift_gaussian_loop(0, 40, 20, n_audit=3, n_reference=4)
     >>> t.name, t.kind, t.truth["shift_sd"][[0, 20, 40]].tolist(), float(t.truth["trace_cov"][40])
@@ -185,7 +185,7 @@ def mixture_covariance(mixture: GaussianMixture) -> np.ndarray:
 
 def drift_gmm_models(seed: int, n_generations: int, *, K: int = 10, d: int = 8, spread: float = 6.0,
                      horizon: int | None = None, final_shift: float = FINAL_SHIFT) -> list[GaussianMixture]:
-    r"""True mixtures of D0-L2: generation 0 (:func:`~monitor.bench.loops.equal_weight_mixture`) with every mean
+    r"""True mixtures of D0-L2: generation 0 (:func:`~monitor.meta_evaluation.loops.equal_weight_mixture`) with every mean
     moved by :math:`s_g\sigma_u u` (weights and covariances fixed).
 
     >>> models = drift_gmm_models(0, 100, K=3, d=2)  # horizon 100
@@ -207,7 +207,7 @@ def drift_gmm_loop(seed: int, n_generations: int, audit_every: int = 1, *, K: in
                    final_shift: float = FINAL_SHIFT) -> LoopTrace:
     r"""D0-L2: the generation-0 mixture translated as a whole (module docstring); L2's streams.
 
-    ``truth``: :func:`monitor.bench.loops.gmm_truth` (constant) and ``shift_sd``.
+    ``truth``: :func:`monitor.meta_evaluation.loops.gmm_truth` (constant) and ``shift_sd``.
 
     >>> t = drift_gmm_loop(0, 4, K=3, d=2, n_audit=5, n_reference=6, horizon=4)
     >>> t.name, t.rounds[4].shape, t.truth["shift_sd"].tolist(), round(float(t.truth["min_weight"][4]), 6)
@@ -284,7 +284,7 @@ def drift_zipf_loop(seed: int, n_generations: int, audit_every: int = 1, *, V: i
                     horizon: int | None = None, final_mass: float = FINAL_MASS) -> LoopTrace:
     r"""D0-L3: a topic shift at constant diversity (module docstring); L3's streams and rendering.
 
-    ``truth``: :func:`monitor.bench.loops.zipf_truth` of the *sorted* probabilities (constant, generation 0's),
+    ``truth``: :func:`monitor.meta_evaluation.loops.zipf_truth` of the *sorted* probabilities (constant, generation 0's),
     ``reassigned_mass`` :math:`\sum_{i: p_g(i) \ne p_0(i)} p_0(i)`, ``tv_distance``
     :math:`\tfrac12\lVert p_g - p_0\rVert_1` and ``swapped_pairs``.
 
@@ -341,7 +341,7 @@ def drift_copula_loop(seed: int, n_generations: int, audit_every: int = 1, *, da
                       n_audit: int = 1000, horizon: int | None = None, final_shift: float = FINAL_SHIFT) -> LoopTrace:
     r"""D0-L5: the generation-0 copula with every marginal translated (module docstring); L5's streams.
 
-    ``truth``: :func:`monitor.bench.loops.copula_truth` (``sd_ratio`` and ``range_ratio`` 1 up to rounding)
+    ``truth``: :func:`monitor.meta_evaluation.loops.copula_truth` (``sd_ratio`` and ``range_ratio`` 1 up to rounding)
     and ``shift_sd``. The reference is the whole real table, as for L5.
 
     >>> t = drift_copula_loop(0, 4, 2, n_audit=3, horizon=4)
@@ -370,4 +370,4 @@ DRIFT_CONTROLS: dict[str, Callable[..., LoopTrace]] = {
     for loop_id, loop in L.LOOPS.items()
 }
 """Drift controls by id (``D0-<loop id>`` for every L1, L2, L3, L5 loop), called like
-:data:`monitor.bench.loops.LOOPS`: ``fn(seed, n_generations, audit_every=1, **overrides)``."""
+:data:`monitor.meta_evaluation.loops.LOOPS`: ``fn(seed, n_generations, audit_every=1, **overrides)``."""

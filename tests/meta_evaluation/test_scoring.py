@@ -1,4 +1,4 @@
-"""Tests of the benchmark's scoring (monitor.bench.scoring) and baseline detectors (monitor.bench.baselines)."""
+"""Tests of the benchmark's scoring (monitor.meta_evaluation.scoring) and baseline detectors (monitor.meta_evaluation.baselines)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import scipy.stats
 from sklearn.metrics import roc_auc_score
 
 from monitor.alerts import first_raise_index
-from monitor.bench.baselines import (
+from monitor.meta_evaluation.baselines import (
     drift_share_scores,
     fixed_threshold_scores,
     mmd_permutation_pvalue,
     mmd_permutation_scores,
     one_round_delta_scores,
 )
-from monitor.bench.scoring import (
+from monitor.meta_evaluation.scoring import (
     alarm_generation,
     alarms_from_scores,
     false_alarm_summary,

@@ -1,4 +1,4 @@
-"""Tests of the oracle e-CUSUM (monitor.bench.oracle): exact log-likelihood ratios of the true models.
+"""Tests of the oracle e-CUSUM (monitor.meta_evaluation.oracle): exact log-likelihood ratios of the true models.
 
 Statistical checks use fixed seeds; each states its tolerance in standard errors next to the assertion.
 """
@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from monitor.bench import loops as L
-from monitor.bench import textloop as T
-from monitor.bench.drift import DRIFT_CONTROLS, drift_direction
-from monitor.bench.oracle import (
+from monitor.meta_evaluation import loops as L
+from monitor.meta_evaluation import textloop as T
+from monitor.meta_evaluation.drift import DRIFT_CONTROLS, drift_direction
+from monitor.meta_evaluation.oracle import (
     copula_log_evalue,
     gaussian_logpdf,
     length_acceptance,
@@ -150,7 +150,7 @@ def test_collapse_oracle_bets_only_on_lost_spread_and_only_on_gaussian_loops():
 def test_collapse_oracle_is_never_nan_on_a_numerically_singular_late_covariance():
     # L1-d16-M1000, seed 2: late covariances have eigenvalues at the floor in rotated directions; an explicit
     # inverse times the round's scatter overflowed to inf - inf = NaN there and stopped a full benchmark run.
-    from monitor.bench import runner as R
+    from monitor.meta_evaluation import runner as R
 
     settings = R.default_settings(False, 8)
     trace = R.generate_trace("L1-d16-M1000", 2, settings)
