@@ -1,5 +1,4 @@
-"""Prefect flows: orchestration only; the metrics live in metrics_core."""
+"""Prefect flows: orchestration only; the metrics live in metrics_core.
 
-from flows.audit import audit_round
-
-__all__ = ["audit_round"]
+Nothing is imported here, so the commands can reach :mod:`flows.prefect_api` without importing Prefect.
+"""

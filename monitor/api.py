@@ -135,7 +135,7 @@ class CollapseMonitor:
         """Audit one round (a path, texts, a DataFrame or an array) and return the loop's verdict."""
         check_round_number(round_number)
         path = materialise(data, self.inputs, "round", round_number, self.options.text_field)
-        from monitor.commands import prepare_flows, quiet_prefect
+        from flows.prefect_api import prepare_flows, quiet_prefect
 
         quiet_prefect()
         prepare_flows(self.settings.home)  # a serve's API when one runs on this home; else a temporary API tied to us
