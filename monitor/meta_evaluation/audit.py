@@ -1,0 +1,209 @@
+r"""One run audited as the daemon audits a round (:class:`monitor.pipeline.AuditPipeline`), and the engine on it.
+
+Part of the meta-evaluation runner (:mod:`monitor.meta_evaluation.runner`, whose docstring defines the
+terms).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from monitor.meta_evaluation import baselines, scoring
+from monitor.meta_evaluation import loops as numeric_loops
+from monitor.meta_evaluation import textloop
+from monitor.meta_evaluation.trace import LoopTrace
+from monitor.pipeline import AuditPipeline
+from monitor.meta_evaluation.settings import BenchSettings, DRIFT_SHARE, family_of
+from monitor.meta_evaluation.evidently_share import (
+    evidently_columns, evidently_drift_share, evidently_full_report_share,
+)
+
+
+@dataclass
+class RunAudit:
+    """Everything measured on one run before the engine looks at it."""
+
+    trace: LoopTrace
+    trajectory: pd.DataFrame  # loop, round (= generation), metric, value, ci_low, ci_high, std_error
+    drift_share: np.ndarray  # [R] Evidently drift share (fast path)
+    mmd_pvalue: np.ndarray  # [R] MMD permutation p-value
+    evidently_check: list[dict]  # [{"generation", "fast", "full"}]
+    seconds: dict[str, float]
+    failures: list[str] = field(default_factory=list)  # suite groups that could not be computed on a round
+
+
+def _finite(x) -> float | None:
+    return None if x is None or not np.isfinite(float(x)) else float(x)
+
+
+def audit_trace(trace: LoopTrace, settings: BenchSettings, *, check_evidently: Sequence[int] = ()) -> RunAudit:
+    """Audit every round of a trace as the daemon would, plus the two raw-data baselines.
+
+    Args:
+        trace: the run.
+        settings: sizes (``n_boot``, ``k``, ``n_permutations``).
+        check_evidently: round indices whose fast drift share is compared with a full Evidently report.
+    """
+    seconds = {"metrics": 0.0, "evidently": 0.0, "mmd": 0.0, "evidently_check": 0.0}
+    pipeline = AuditPipeline(trace.modality, trace.reference, k=settings.k, n_boot=settings.n_boot, seed=trace.seed)
+    rows, shares, pvalues, checks, failures = [], [], [], [], []
+    mmd_seeds = np.random.SeedSequence(trace.seed).spawn(len(trace.rounds))  # one permutation stream per round
+    for i, (generation, round_data) in enumerate(zip(trace.generations, trace.rounds)):
+        t0 = time.perf_counter()
+        where = f"{trace.name} generation {generation}"
+        audit = pipeline.audit(round_data, round_where=where, skip_failed_groups=True)
+        metrics, round_embeddings = audit.metrics, audit.embeddings
+        failures.extend(audit.failures)
+        ref_frame, cur_frame, numeric, categorical = evidently_columns(
+            trace.modality, trace.reference, round_data, pipeline.reference_embeddings, round_embeddings,
+            pipeline.tabular_columns)
+        t1 = time.perf_counter()
+        share = evidently_drift_share(ref_frame, cur_frame, numeric, categorical)
+        t2 = time.perf_counter()
+        p = baselines.mmd_permutation_pvalue(pipeline.reference_embeddings, round_embeddings,
+                                             n_permutations=settings.n_permutations,
+                                             seed=int(mmd_seeds[i].generate_state(1)[0]))
+        t3 = time.perf_counter()
+        if i in check_evidently:
+            checks.append({"run": trace.name, "seed": trace.seed, "generation": int(generation), "fast": share,
+                           "full": evidently_full_report_share(ref_frame, cur_frame, numeric, categorical)})
+        seconds["metrics"] += t1 - t0
+        seconds["evidently"] += t2 - t1
+        seconds["mmd"] += t3 - t2
+        seconds["evidently_check"] += time.perf_counter() - t3
+        if trace.modality != "embedding":  # the daemon records it for text and tabular rounds
+            from metrics_core.bootstrap import Estimate
+
+            metrics[DRIFT_SHARE] = Estimate(share)
+        for name, est in metrics.items():
+            value = _finite(est.value)
+            if value is None:
+                continue  # the daemon does not store a metric undefined this round
+            rows.append((trace.name, int(generation), name, value, _finite(est.ci_low), _finite(est.ci_high),
+                         _finite(est.std_error)))
+        shares.append(share)
+        pvalues.append(p)
+    trajectory = pd.DataFrame(rows, columns=["loop", "round", "metric", "value", "ci_low", "ci_high", "std_error"])
+    return RunAudit(trace, trajectory, np.asarray(shares, dtype=np.float64), np.asarray(pvalues, dtype=np.float64),
+                    checks, seconds, failures)
+
+@dataclass
+class EngineRun:
+    """The engine's verdicts on one run, aligned with the run's generations.
+
+    Attributes:
+        alarms: ``[R]`` the collapse signal raised (with a null), else some metric raised.
+        metric_alarms: metric -> ``[R]`` its own chart over its threshold (with a null), else its state raised.
+        risk: ``[R]`` the collapse chart's evidence over its threshold (with a null), else the loop's risk.
+        metric_risk: metric -> ``[R]`` the same per metric (0 where it was not audited).
+        first_metrics: the metrics named at the loop's first alarm.
+        drift_alarms: ``[R]`` the drift signal raised (with a null; else the derivative rules' drift metrics).
+    """
+
+    alarms: np.ndarray
+    metric_alarms: dict[str, np.ndarray]
+    risk: np.ndarray
+    metric_risk: dict[str, np.ndarray]
+    first_metrics: list[str]
+    drift_alarms: np.ndarray | None = None
+
+
+def evaluate_run(trajectory: pd.DataFrame, generations: np.ndarray, rules, null=None) -> EngineRun:
+    """Run :func:`monitor.alerts.evaluate_loop` on a run's trajectory and align its verdicts by generation.
+
+    Args:
+        trajectory: the run's rows (round = generation).
+        generations: ``[R]`` the run's audited generations.
+        rules: the resolved :class:`~monitor.rules.RuleSet`.
+        null: the run's :class:`~monitor.null.LoopNull`: the sequential alarm; None: the derivative rules.
+    """
+    from metrics_core.registry import round_modality
+    from monitor.alerts import OK, evaluate_loop, metric_risk
+
+    gens = np.asarray(generations, dtype=np.int64)
+    position = {int(g): i for i, g in enumerate(gens)}
+    rules = rules.for_round(round_modality(trajectory["metric"].unique()))
+    ev = evaluate_loop(trajectory, rules, null=null)
+
+    def aligned(rounds, values, fill):
+        out = np.full(len(gens), fill, dtype=np.asarray(values).dtype if len(values) else float)
+        out[[position[int(r)] for r in rounds]] = values
+        return out
+
+    metric_alarms, metric_risks = {}, {}
+    if ev.sequential is not None:
+        seq = ev.sequential
+        for m in (m for ms in seq.signal_metrics.values() for m in ms):
+            chart = f"metric:{m}"
+            metric_alarms[m] = aligned(seq.rounds, seq.charts[chart] >= seq.thresholds[chart], False)
+            metric_risks[m] = aligned(seq.rounds, seq.evidence(chart), 0.0)
+        alarms = aligned(seq.rounds, seq.alarms("collapse"), False)
+        drift = aligned(seq.rounds, seq.alarms("drift"), False)
+        risk = aligned(seq.rounds, seq.evidence("signal:collapse"), 0.0) if "signal:collapse" in seq.charts \
+            else np.zeros(len(gens))
+        first = scoring.first_alarm(alarms)
+        first_metrics = [] if first is None else seq.named_metrics("collapse", int(np.flatnonzero(
+            seq.rounds == gens[first])[0]))
+        return EngineRun(alarms, metric_alarms, risk, metric_risks, first_metrics, drift)
+    for name, m in ev.metrics.items():
+        metric_alarms[name] = aligned(m.rounds, np.array([s != OK for s in m.severities], dtype=bool), False)
+        metric_risks[name] = aligned(m.rounds, metric_risk(m.derivatives, m.rule), 0.0)
+    collapse = [a for m, a in metric_alarms.items() if rules.signal_of(m) == "collapse"]
+    drift_metrics = [a for m, a in metric_alarms.items() if rules.signal_of(m) == "drift"]
+    alarms = np.any(np.stack(collapse), axis=0) if collapse else np.zeros(len(gens), bool)
+    drift = np.any(np.stack(drift_metrics), axis=0) if drift_metrics else np.zeros(len(gens), bool)
+    risk = np.zeros(len(gens))
+    if not ev.risk.empty:
+        risk[[position[int(r)] for r in ev.risk["round"]]] = ev.risk["risk"].to_numpy(dtype=np.float64)
+    first = scoring.first_alarm(alarms)
+    first_metrics = [] if first is None else sorted(m for m, a in metric_alarms.items() if a[first]
+                                                    and rules.signal_of(m) == "collapse")
+    return EngineRun(alarms, metric_alarms, risk, metric_risks, first_metrics, drift)
+
+
+def truth_crossing(trace: LoopTrace) -> int | None:
+    """First generation whose true parameters cross the family's onset rule (a collapse loop: its onset).
+
+    The controls C1 (accumulate) and C2 (fresh real data) feed data back and
+    their true parameters drift; an alarm before their real crossing is a
+    small-drift alarm, not a false one. None where the rule's quantities are
+    not in the trace (C0, D0) or never cross.
+    """
+    if trace.kind == "collapse":
+        return trace.onset
+    truth, family = trace.truth, family_of(trace.name)
+    if family.startswith("L1-") and "trace_cov" in truth:
+        hit = truth["trace_cov"] < 0.5 * truth["trace_cov"][0]
+    elif family.startswith("L2-") and "min_weight" in truth:
+        hit = truth["min_weight"] < 1.0 / (10 * int(trace.params.get("K", 10)))
+    elif family == "L3-tau1.0" and "observed_support" in truth:
+        hit = truth["observed_support"] < 0.5 * truth["observed_support"][0]
+    elif family.startswith("L3-") and "effective_exponent" in truth:
+        hit = truth["effective_exponent"] >= float(trace.params["beta"]) + 0.5
+    elif family.startswith("L5-") and "sd_ratio" in truth:
+        hit = truth["sd_ratio"] < 0.5
+    elif family == "L4-text" and "distinct_bigrams" in truth:
+        return textloop.collapse_onset(truth["distinct_bigrams"])
+    else:
+        return None
+    return numeric_loops.first_generation(np.asarray(hit))
+
+
+def oracle_alarms_of(trace: LoopTrace, settings: BenchSettings) -> np.ndarray:
+    """``[R]`` the oracle's alarm states (:mod:`monitor.meta_evaluation.oracle`) at the benchmark's ARL0."""
+    from monitor.meta_evaluation import oracle
+
+    return oracle.oracle_alarms(oracle.oracle_log_evalues(trace), arl0=settings.arl0)
+
+
+def collapse_oracle_alarms_of(trace: LoopTrace, settings: BenchSettings) -> np.ndarray | None:
+    """``[R]`` the collapse oracle's alarm states (spread loss only, Gaussian loops), or None elsewhere."""
+    from monitor.meta_evaluation import oracle
+
+    log_e = oracle.spread_log_evalues(trace)
+    return None if log_e is None else oracle.oracle_alarms(log_e, arl0=settings.arl0)
