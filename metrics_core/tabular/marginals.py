@@ -5,7 +5,6 @@ Part of :mod:`metrics_core.tabular` (its docstring states the conventions: schem
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 

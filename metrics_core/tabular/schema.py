@@ -14,7 +14,6 @@ import pandas as pd
 from metrics_core._checks import _check_dataframe, _check_positive_int
 
 
-
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
 KINDS = (NUMERIC, CATEGORICAL)
@@ -43,12 +42,6 @@ def _is_label_dtype(dtype) -> bool:
         or pd.api.types.is_string_dtype(dtype)
         or isinstance(dtype, pd.CategoricalDtype)
     )
-
-
-
-
-
-
 
 
 def _check_overrides(overrides, df: pd.DataFrame) -> dict[str, str]:

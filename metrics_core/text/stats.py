@@ -14,7 +14,6 @@ import numpy as np
 from metrics_core._checks import _check_positive_int, _check_texts
 
 
-
 TOKEN_PATTERN = r"\w+(?:'\w+)*"
 TOKEN_RE = re.compile(TOKEN_PATTERN)
 DEFAULT_MAX_N = 4

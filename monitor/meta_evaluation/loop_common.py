@@ -6,7 +6,6 @@ rules: streams, workflows, controls, onsets).
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from monitor.meta_evaluation.trace import LoopTrace

@@ -6,7 +6,6 @@ rules: streams, workflows, controls, onsets).
 
 from __future__ import annotations
 
-
 import numpy as np
 from scipy import special
 

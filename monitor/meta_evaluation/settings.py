@@ -19,7 +19,6 @@ from monitor.meta_evaluation.trace import LoopTrace
 from monitor.errors import CollapseMonitorError
 
 
-
 TARGET_FALSE_ALARMS_PER_1000 = 1.0  # the target; the equal-rate fallback when the engine has none
 TARGET_P_BEFORE_ONSET = 0.9
 DRIFT_SHARE = "evidently_drift_share"
