@@ -9,7 +9,7 @@ words each; 2,000 a round). The script
 * audits each round with ``collapse-monitor audit`` as a fresh process (no ``PREFECT_API_URL``: each one
   starts its temporary Prefect API, as a script calling the CLI does) and times it, next to a bare
   ``python -c pass`` and ``collapse-monitor --help`` in the same run;
-* times one round's work in-process through the daemon's pipeline (``monitor.pipeline.AuditPipeline``):
+* times one round's work in-process through the daemon's pipeline (``monitor.modalities.pipeline.AuditPipeline``):
   fitting the featurizer and embedding the reference, embedding the round, the text metrics, the
   embedding suite, and Evidently's report;
 * after the last round, sizes the home by part (store, MLflow database and artifacts, Evidently reports,
@@ -72,8 +72,8 @@ def size_of(path: Path) -> int:
 
 
 def in_process_breakdown(reference: list[str], round_texts: list[str], featurizer: str, cache: Path) -> dict:
-    from monitor.evidently_report import text_drift_report
-    from monitor.pipeline import AuditPipeline
+    from monitor.publishing.evidently_report import text_drift_report
+    from monitor.modalities.pipeline import AuditPipeline
 
     out = {}
     t0 = time.perf_counter()

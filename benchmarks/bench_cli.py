@@ -35,8 +35,8 @@ def fill_store(home: Path, rounds: int) -> None:
     from metrics_core.bootstrap import Estimate
     from metrics_core.registry import REGISTRY
     from monitor.config import load_settings
-    from monitor.evaluation import evaluate_and_store
-    from monitor.rules import load_rules
+    from monitor.engine.evaluation import evaluate_and_store
+    from monitor.engine.rules import load_rules
     from monitor.store import RoundRecord, TrajectoryStore
 
     rng = np.random.default_rng(0)

@@ -57,7 +57,7 @@ def fit(workdir: Path, k: int, n_clusters: int) -> None:
     from metrics_core.clusters import fit_reference_clusters
     from metrics_core.knn import knn_radii
     from metrics_core.privacy import fit_dcr_reference
-    from monitor.profile_cache import save_tree
+    from monitor.modalities.profile_cache import save_tree
 
     reference = np.load(workdir / "reference.npy", allow_pickle=False)
     (sq, t_radii) = _timed(lambda: knn_radii(reference, k, squared=True))
@@ -72,7 +72,7 @@ def run_round(workdir: Path, k: int, n_boot: int) -> None:
     from metrics_core.knn import ball_statistics
     from metrics_core.prdc import prdc_from_statistics
     from metrics_core.privacy import distance_to_closest_record
-    from monitor.profile_cache import load_tree
+    from monitor.modalities.profile_cache import load_tree
 
     reference = np.load(workdir / "reference.npy", allow_pickle=False)
     round_ = np.load(workdir / "round.npy", allow_pickle=False)

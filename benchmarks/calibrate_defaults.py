@@ -17,9 +17,9 @@ import pandas as pd
 from rich.progress import Progress
 
 import metrics_core
-from monitor.calibrate import arl_estimate, calibrate, empirical_run_lengths
-from monitor.rules import load_rules
-from monitor.simulate import control_rounds
+from monitor.engine.calibrate import arl_estimate, calibrate, empirical_run_lengths
+from monitor.engine.rules import load_rules
+from monitor.engine.simulate import control_rounds
 
 
 def audit_controls(loop: str, rounds: int, stream: int, progress: Progress) -> pd.DataFrame:

@@ -14,7 +14,7 @@ as they are (``_with_fields``): the annotation query's ``step``,
 ``titleFormat``, ``textFormat``, ``tagKeys`` and ``useValueForTime``, and a
 query variable's ``definition`` (the query shown in the variable editor).
 
-Panels use the series the exporter serves (monitor/exporter.py,
+Panels use the series the exporter serves (monitor/publishing/exporter.py,
 docs/architecture.md "Prometheus series") and the recording rules of
 dashboards/prometheus/collapse.rules.yml, and always the ``$datasource``
 variable.

@@ -20,14 +20,17 @@ from prefect.tasks import exponential_backoff
 
 import metrics_core
 from metrics_core.bootstrap import Estimate
-from monitor import comparability, evaluation, exporter, loaders, modalities, tracking
+from monitor import modalities
+from monitor.inputs import comparability, loaders
+from monitor.engine import evaluation
+from monitor.publishing import exporter, tracking
 from monitor.config import check_loop_name, check_round_number, load_settings
-from monitor.derivatives import finite_or_none
+from monitor.engine.derivatives import finite_or_none
 from monitor.errors import CollapseMonitorError
 from monitor.options import AuditOptions
-from monitor import null as null_mod
-from monitor.pipeline import AuditPipeline
-from monitor.rules import load_rules
+from monitor.engine import null as null_mod
+from monitor.modalities.pipeline import AuditPipeline
+from monitor.engine.rules import load_rules
 from monitor.store import RoundRecord, TrajectoryStore
 
 _IO_ERRORS = (OSError, sqlalchemy.exc.OperationalError, ConnectionError, TimeoutError)
@@ -63,7 +66,7 @@ _MODALITY_CACHE = INPUTS - "pipeline" - "round_texts" + TASK_SOURCE
 @task(cache_policy=NO_CACHE)  # featurizer, embeddings and profile are cached on disk by content
 def prepare_reference(modality: str, reference_data, options: dict, cache_dir: str, reference_fingerprint: str,
                       reference_where: str) -> AuditPipeline:
-    """The reference prepared once for this audit (see :class:`monitor.pipeline.AuditPipeline`)."""
+    """The reference prepared once for this audit (see :class:`monitor.modalities.pipeline.AuditPipeline`)."""
     pipeline = AuditPipeline(modality, reference_data, cache_dir=cache_dir, reference_fingerprint=reference_fingerprint,
                              reference_where=reference_where, **options)
     for note in pipeline.notes:
@@ -78,7 +81,7 @@ def compute_text_metrics(reference_fingerprint: str, round_fingerprint: str, n_b
     return {name: est.as_dict() for name, est in metrics.items()}
 
 
-@task(cache_policy=NO_CACHE)  # cached on disk by content hash, see monitor.embedding_cache
+@task(cache_policy=NO_CACHE)  # cached on disk by content hash, see monitor.modalities.embedding_cache
 def embed_round(pipeline: AuditPipeline, round_data):
     """The reference's and the round's embeddings, and the featurizer's cache key."""
     return pipeline.reference_embeddings, pipeline.embed(round_data), pipeline.feature_key
@@ -98,7 +101,7 @@ def drift_report(modality: str, seed: int, reference_frame=None, round_frame=Non
     on a Dask worker without the state directory)."""
     import tempfile
 
-    from monitor import evidently_report
+    from monitor.publishing import evidently_report
 
     with tempfile.TemporaryDirectory() as tmp:
         html_path = Path(tmp) / "report.html"
@@ -120,7 +123,7 @@ def save_report(html_path: str, html: str) -> None:
     path.write_text(html, encoding="utf-8")
 
 
-@task(cache_policy=NO_CACHE, **_IO_RETRIES)  # cached on disk by key, see monitor.profile_cache
+@task(cache_policy=NO_CACHE, **_IO_RETRIES)  # cached on disk by key, see monitor.modalities.profile_cache
 def reference_profile(pipeline: AuditPipeline) -> metrics_core.ReferenceProfile:
     """The reference's fitted profile: from the cache when present, else fitted and cached."""
     profile = pipeline.fit_profile()
@@ -168,7 +171,7 @@ def persist(store_url: str, record: RoundRecord) -> None:
 def ensure_null(store_url: str, loop: str, pipeline: AuditPipeline, pool_path: str, modality: str, round_size: int,
                 reference_fingerprint: str, options: dict, null_rounds: int, seed: int, text_field: str,
                 source: str = "pool") -> dict:
-    """The loop's null from its pool: stored, resumed or built now (see :mod:`monitor.null`)."""
+    """The loop's null from its pool: stored, resumed or built now (see :mod:`monitor.engine.null`)."""
     logger = get_run_logger()
     with TrajectoryStore(store_url) as store:  # an unchanged pool file (same path, sizes, times) is not re-read
         stored = null_mod.stored_null_for(store, loop, pool_path, reference_fingerprint, round_size, options,
@@ -216,7 +219,7 @@ def record_source(store_url: str, loop: str, round_number: int, data_path: str, 
 @task(**_IO_RETRIES)
 def write_round_artifacts(store_url: str, loop: str, round_number: int, out_dir: str, alerts: list[dict]) -> list[str]:
     """Trajectory plots of every family (PNG) and the alert explanations (JSON) as of this round."""
-    from monitor.plots import loop_plots
+    from monitor.publishing.plots import loop_plots
 
     out = Path(out_dir)
     with TrajectoryStore(store_url) as store:
@@ -286,7 +289,7 @@ def audit_round(
     loop's null is built from it once (``null_rounds`` pseudo-rounds at this
     round's size, audited by the same pipeline; resumed if interrupted, rebuilt
     when the reference, pool, options or metrics change), and the alarm is the
-    sequential one with its false-alarm guarantee (:mod:`monitor.sequential`).
+    sequential one with its false-alarm guarantee (:mod:`monitor.engine.sequential`).
     ``allow_reference_change`` is for ``calibrate LOOP`` moving a loop's rounds
     to the reference part of a recorded split, one round after the other;
     ``pool_source`` is ``"split"`` when the pool is the held-out part of such a split.

@@ -13,7 +13,7 @@ import signal
 from pathlib import Path
 
 from flows.prefect_api import advertise_api, withdraw_api
-from monitor.render import console
+from monitor.publishing.render import console
 
 DEPLOYMENT = "watch"
 

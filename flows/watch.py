@@ -2,7 +2,7 @@
 
 ``collapse-monitor serve --watch ...`` serves this flow as a Prefect
 deployment on an interval. Each run scans the sources (see
-:mod:`monitor.watch`), then audits the ready rounds in (loop, round) order
+:mod:`monitor.inputs.watch`), then audits the ready rounds in (loop, round) order
 with the ``audit-round`` flow. One bad file never stops the others: it is
 marked refused with its one-line error (and not retried until it changes);
 an unexpected failure leaves it pending for the next run.
@@ -16,11 +16,12 @@ from prefect import flow, get_run_logger, task
 
 from flows.audit import _IO_RETRIES, audit_round, publish_mlflow
 from flows.runners import task_runner
-from monitor import tracking, watch
+from monitor.publishing import tracking
+from monitor.inputs import watch
 from monitor.config import load_settings
 from monitor.errors import CollapseMonitorError
 from monitor.options import AuditOptions
-from monitor.rules import load_rules
+from monitor.engine.rules import load_rules
 from monitor.store import TrajectoryStore
 
 

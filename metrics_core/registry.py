@@ -161,7 +161,7 @@ _SPECS = (
                "survey §4.2; Kivinen & Mannila 1995 (FD g3)", "share of declared integrity checks the round fails, "
                "minus the reference's at the round's size (constraints the reference violates in over 20% of its "
                "checks are off)"),
-    # Any input modality (monitor.evidently_report).
+    # Any input modality (monitor.publishing.evidently_report).
     MetricSpec("evidently_drift_share", "fidelity", "any", False, (0.0, 1.0),
                "Evidently 0.7 DataDriftPreset (DriftedColumnsCount)", "share of columns Evidently flags as drifted, round vs reference"),
 )

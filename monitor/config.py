@@ -34,7 +34,7 @@ class Settings:
 
     def rules(self):
         """The resolved alert rules (defaults overlaid with ``rules_path``)."""
-        from monitor.rules import load_rules
+        from monitor.engine.rules import load_rules
 
         return load_rules(self.rules_path)
 

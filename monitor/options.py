@@ -49,7 +49,7 @@ class AuditOptions(BaseModel):
     null_rounds: int = Field(_D["null_rounds"], ge=1)  # under MIN_NULL_ROUNDS: refused, in one line, by the null
 
     def pipeline_options(self) -> dict:
-        """What :class:`monitor.pipeline.AuditPipeline` takes besides the reference."""
+        """What :class:`monitor.modalities.pipeline.AuditPipeline` takes besides the reference."""
         return self.model_dump(include={"k", "n_boot", "seed", "featurizer", "protected_attribute",
                                         "constraints_path", "schema_path"})
 

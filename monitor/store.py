@@ -21,8 +21,8 @@ from sqlalchemy.engine import Engine
 
 from metrics_core.bootstrap import Estimate
 from metrics_core.registry import FAMILIES
-from monitor.derivatives import COLUMNS as DERIVATIVE_COLUMNS
-from monitor.derivatives import finite_or_none
+from monitor.engine.derivatives import COLUMNS as DERIVATIVE_COLUMNS
+from monitor.engine.derivatives import finite_or_none
 
 _meta = sa.MetaData()
 
@@ -104,7 +104,7 @@ round_sources = sa.Table(
     sa.Column("recorded_at", sa.Float, nullable=False),
 )
 
-# MLflow writes per round, exactly once from the store (monitor.tracking): before logging a round's payload
+# MLflow writes per round, exactly once from the store (monitor.publishing.tracking): before logging a round's payload
 # (its digest), its intent and the timestamp its points carry are committed here; after MLflow confirms,
 # ``confirmed_at`` is set. A round whose current payload digest has no confirmed row is caught up, whatever
 # interrupted it; an interrupted write is repeated with the same timestamp, which MLflow deduplicates.
@@ -167,7 +167,7 @@ loop_signals = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
 )
 
-# A loop's null (monitor.null): pseudo-round values audited from its pool, grown
+# A loop's null (monitor.engine.null): pseudo-round values audited from its pool, grown
 # incrementally (an interrupted build resumes), rebuilt when its key changes.
 loop_nulls = sa.Table(
     "loop_nulls",
@@ -521,7 +521,7 @@ class TrajectoryStore:
     def save_evaluation(self, loop: str, evaluation) -> None:
         """Replace a loop's derivatives, alert states and risk, and sync its alert history, atomically.
 
-        ``evaluation`` is a :class:`monitor.alerts.LoopEvaluation`. History
+        ``evaluation`` is a :class:`monitor.engine.alerts.LoopEvaluation`. History
         rows are only ever appended or marked superseded.
         """
         now = time.time()
@@ -599,8 +599,8 @@ class TrajectoryStore:
         return None if row is None else dict(row)
 
     def null(self, loop: str):
-        """The loop's complete null (:class:`monitor.null.LoopNull`), or None (none, or still being built)."""
-        from monitor.null import LoopNull
+        """The loop's complete null (:class:`monitor.engine.null.LoopNull`), or None (none, or still being built)."""
+        from monitor.engine.null import LoopNull
 
         row = self.null_record(loop)
         if row is None or row["n_rounds"] < row["target_rounds"]:

@@ -1,4 +1,4 @@
-r"""One run audited as the daemon audits a round (:class:`monitor.pipeline.AuditPipeline`), and the engine on it.
+r"""One run audited as the daemon audits a round (:class:`monitor.modalities.pipeline.AuditPipeline`), and the engine on it.
 
 Part of the meta-evaluation runner (:mod:`monitor.meta_evaluation.runner`, whose docstring defines the
 terms).
@@ -17,7 +17,7 @@ from monitor.meta_evaluation import baselines, scoring
 from monitor.meta_evaluation import loops as numeric_loops
 from monitor.meta_evaluation import textloop
 from monitor.meta_evaluation.trace import LoopTrace
-from monitor.pipeline import AuditPipeline
+from monitor.modalities.pipeline import AuditPipeline
 from monitor.meta_evaluation.settings import BenchSettings, DRIFT_SHARE, family_of
 from monitor.meta_evaluation.evidently_share import (
     evidently_columns, evidently_drift_share, evidently_full_report_share,
@@ -114,16 +114,16 @@ class EngineRun:
 
 
 def evaluate_run(trajectory: pd.DataFrame, generations: np.ndarray, rules, null=None) -> EngineRun:
-    """Run :func:`monitor.alerts.evaluate_loop` on a run's trajectory and align its verdicts by generation.
+    """Run :func:`monitor.engine.alerts.evaluate_loop` on a run's trajectory and align its verdicts by generation.
 
     Args:
         trajectory: the run's rows (round = generation).
         generations: ``[R]`` the run's audited generations.
-        rules: the resolved :class:`~monitor.rules.RuleSet`.
-        null: the run's :class:`~monitor.null.LoopNull`: the sequential alarm; None: the derivative rules.
+        rules: the resolved :class:`~monitor.engine.rules.RuleSet`.
+        null: the run's :class:`~monitor.engine.null.LoopNull`: the sequential alarm; None: the derivative rules.
     """
     from metrics_core.registry import round_modality
-    from monitor.alerts import OK, evaluate_loop, metric_risk
+    from monitor.engine.alerts import OK, evaluate_loop, metric_risk
 
     gens = np.asarray(generations, dtype=np.int64)
     position = {int(g): i for i, g in enumerate(gens)}

@@ -94,7 +94,7 @@ def drift_share_scores(drift_shares) -> np.ndarray:
 
     The share of columns Evidently's per-column drift tests flag in round
     :math:`r` against the reference, computed by the runner with
-    :mod:`monitor.evidently_report`; this only checks it and maps NaN to
+    :mod:`monitor.publishing.evidently_report`; this only checks it and maps NaN to
     :math:`-\infty`. A higher share is more alarming as it is.
 
     Args:

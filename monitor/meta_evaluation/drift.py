@@ -65,7 +65,7 @@ import pandas as pd
 
 from monitor.meta_evaluation import loops as L
 from monitor.meta_evaluation.trace import LoopTrace
-from monitor.simulate import GaussianMixture
+from monitor.engine.simulate import GaussianMixture
 
 STREAM_DRIFT = 6  # spawn_key of the drift direction / L3 pairing (loops use 0-4, pools 5)
 FINAL_SHIFT = 1.5  # standard deviations at the horizon (L1, L2, L5)

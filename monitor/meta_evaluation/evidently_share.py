@@ -19,8 +19,8 @@ def evidently_columns(modality: str, reference, current, reference_embeddings: n
                       ) -> tuple[pd.DataFrame, pd.DataFrame, list[str], list[str]]:
     r"""The reference and current frames Evidently tests, with their numerical and categorical columns.
 
-    As :mod:`monitor.evidently_report` builds them: text, the five
-    :func:`~monitor.evidently_report.text_descriptors` plus
+    As :mod:`monitor.publishing.evidently_report` builds them: text, the five
+    :func:`~monitor.publishing.evidently_report.text_descriptors` plus
     ``embedding_pc_01..K`` (the embeddings on the top :math:`K=\min(16, D, N+M-1)`
     principal axes of reference and round pooled); tabular, the typed columns
     of the tables; embedding rounds, the ``K`` pooled principal components alone.
@@ -38,7 +38,7 @@ def evidently_columns(modality: str, reference, current, reference_embeddings: n
     >>> num, cat, r.shape
     (['embedding_pc_01', 'embedding_pc_02', 'embedding_pc_03'], [], (3, 3))
     """
-    from monitor import evidently_report
+    from monitor.publishing import evidently_report
 
     if modality == "tabular":
         if tabular_columns is None:
@@ -72,7 +72,7 @@ def evidently_drift_share(reference: pd.DataFrame, current: pd.DataFrame, numeri
     ``get_stattest(reference, current, column_type, None)`` (Evidently's default
     for the type, reference size and number of distinct values) at its default
     threshold. Categorical columns go through the full report
-    (:func:`monitor.evidently_report.tabular_drift_report`), whose dataset
+    (:func:`monitor.publishing.evidently_report.tabular_drift_report`), whose dataset
     conversion this does not reproduce; none of the benchmark's loops has one.
 
     Args:
@@ -89,7 +89,7 @@ def evidently_drift_share(reference: pd.DataFrame, current: pd.DataFrame, numeri
     if not numeric and not categorical:
         raise ValueError("numeric, categorical: expected at least one column, got none")
     if categorical:
-        from monitor import evidently_report
+        from monitor.publishing import evidently_report
 
         return evidently_report.tabular_drift_report(
             reference, current, numeric_columns=numeric, categorical_columns=categorical).drift_share
@@ -110,8 +110,8 @@ def evidently_drift_share(reference: pd.DataFrame, current: pd.DataFrame, numeri
 
 def evidently_full_report_share(reference: pd.DataFrame, current: pd.DataFrame, numeric: Sequence[str],
                                 categorical: Sequence[str] = ()) -> float:
-    """The same drift share from a full Evidently report (:mod:`monitor.evidently_report`), for the check."""
-    from monitor import evidently_report
+    """The same drift share from a full Evidently report (:mod:`monitor.publishing.evidently_report`), for the check."""
+    from monitor.publishing import evidently_report
 
     return evidently_report.tabular_drift_report(
         reference, current, numeric_columns=list(numeric), categorical_columns=list(categorical)).drift_share

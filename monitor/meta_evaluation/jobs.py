@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from monitor.pipeline import AuditPipeline
+from monitor.modalities.pipeline import AuditPipeline
 from monitor.meta_evaluation.settings import (
     BenchSettings, COLLAPSE_LOOPS, CONTROL_LOOPS, family_members, family_of, generate_trace, loop_overrides,
 )
@@ -64,7 +64,7 @@ class Job:
     settings: BenchSettings
     rules: object
     check_evidently: bool = False
-    null: object = None  # the (loop, seed)'s monitor.null.LoopNull; None: the derivative rules
+    null: object = None  # the (loop, seed)'s monitor.engine.null.LoopNull; None: the derivative rules
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def build_null(job: NullJob):
     Returns ``(family, seed, LoopNull, seconds)``.
     """
     from monitor.meta_evaluation.pools import draw_pool
-    from monitor.null import audit_pseudo_rounds, null_from_rows
+    from monitor.engine.null import audit_pseudo_rounds, null_from_rows
 
     settings = job.settings
     started = time.perf_counter()

@@ -12,7 +12,7 @@ import numpy as np
 from scipy import special
 
 from monitor.meta_evaluation.trace import LoopTrace
-from monitor.simulate import GaussianMixture, fit_em
+from monitor.engine.simulate import GaussianMixture, fit_em
 
 from monitor.meta_evaluation.loop_common import (
     _STREAM_DYNAMICS, _STREAM_MODEL0, _STREAM_REAL, _STREAM_REFERENCE, _audit_stream, _check_int, _check_run,
@@ -72,7 +72,7 @@ def _incremental_em(pooled: _PooledStats, batch: np.ndarray, init: GaussianMixtu
                     reg: float = 1e-4) -> tuple[GaussianMixture, _PooledStats]:
     r"""EM on (frozen older batches + a new batch), revisiting only the new batch (Neal & Hinton 1998).
 
-    The M-step is :func:`monitor.simulate.fit_em`'s (weights = mass / n, weighted means,
+    The M-step is :func:`monitor.engine.simulate.fit_em`'s (weights = mass / n, weighted means,
     weighted covariances + ``reg`` I, drop components with pooled mass < 1); with no older
     batches it is exactly ``fit_em``.
     """
@@ -100,7 +100,7 @@ def gmm_refit_models(seed: int, n_generations: int, *, K: int = 10, d: int = 8, 
     r"""True mixtures of every generation of L2 (no audit samples).
 
     Generation 0: :func:`equal_weight_mixture`. Generation ``n + 1`` = EM warm-started
-    at generation ``n`` (:func:`monitor.simulate.fit_em`, ``em_iters`` iterations, which
+    at generation ``n`` (:func:`monitor.engine.simulate.fit_em`, ``em_iters`` iterations, which
     drops a component whose responsibility mass falls below one sample) on:
 
     * ``"replace"``: ``M`` samples of generation ``n`` (L2).

@@ -73,7 +73,7 @@ from monitor.meta_evaluation import drift as D
 from monitor.meta_evaluation import loops as L
 from monitor.meta_evaluation import textloop as T
 from monitor.meta_evaluation.trace import LoopTrace
-from monitor.simulate import GaussianMixture
+from monitor.engine.simulate import GaussianMixture
 
 DEFAULT_ARL0 = 1000.0
 _PREFIX = re.compile(r"^[CD]\d-")
@@ -243,7 +243,7 @@ def _parts(name: str) -> tuple[str, str]:
 def oracle_models(trace: LoopTrace, **overrides) -> list:
     r"""The true model of every generation ``0..G`` behind ``trace``, regenerated from its seed and params.
 
-    L1: ``(mean, cov)`` pairs; L2: :class:`~monitor.simulate.GaussianMixture`; L3: ``[V]`` probability
+    L1: ``(mean, cov)`` pairs; L2: :class:`~monitor.engine.simulate.GaussianMixture`; L3: ``[V]`` probability
     vectors; L4: :class:`~monitor.meta_evaluation.textloop.NgramModel`; L5: :class:`~monitor.meta_evaluation.loops.GaussianCopula`.
     ``overrides``: only ``corpus`` (L4 traces of a custom corpus).
 

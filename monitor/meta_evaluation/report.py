@@ -332,11 +332,11 @@ def render_markdown(result: BenchResult, plots: dict[str, str], results_json: st
         "past the ground-truth collapse threshold, from the generator's true parameters (`monitor/meta_evaluation/loops.py`, "
         "`monitor/meta_evaluation/textloop.py`). Runs whose onset lies beyond their last generation have no lead time.",
         "- **Engine alarm**: the first audited round at which the **collapse signal** is raised, by "
-        "`monitor.alerts.evaluate_loop` with the run's null (e-CUSUM charts on level deviations from the null, "
+        "`monitor.engine.alerts.evaluate_loop` with the run's null (e-CUSUM charts on level deviations from the null, "
         "guaranteed ARL0 >= 1,000; docs/alerts.md), as the daemon reports it. Each (loop, seed) has its own null: "
         "a pool of real data (generation 0, `monitor/meta_evaluation/pools.py`) of `pool_ratio` round sizes, and "
         "`null_rounds` pseudo-rounds audited against the run's reference by the daemon's pipeline "
-        "(`monitor.pipeline.AuditPipeline`, as every round is). Per-metric alarm: that metric's own chart over "
+        "(`monitor.modalities.pipeline.AuditPipeline`, as every round is). Per-metric alarm: that metric's own chart over "
         "its threshold. **First alert**: the first round at which either signal (collapse or drift) is raised, "
         "what a pager receives first; the one mixture guarantee covers both signals.",
         "- **Oracle**: a likelihood-ratio e-CUSUM that knows every generation's true model "
@@ -367,7 +367,7 @@ def render_markdown(result: BenchResult, plots: dict[str, str], results_json: st
         "- **Ranking lead**: the median lead time over the runs that reached onset with a miss counted as -inf; "
         "the engine *beats* a baseline when its ranking lead is larger (on a tie: a larger P(alarm before onset)).",
         "- **Evidently's drift share** runs Evidently's own default per-column test (`get_stattest`, as its "
-        "`ValueDrift` does) on the columns `monitor/evidently_report.py` builds (text: descriptors and pooled "
+        "`ValueDrift` does) on the columns `monitor/publishing/evidently_report.py` builds (text: descriptors and pooled "
         "principal components of the embeddings; tabular: the columns; embedding loops: the pooled principal "
         "components), without rendering the report; the settings table gives its check against full reports.",
         "",

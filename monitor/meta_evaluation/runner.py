@@ -9,11 +9,11 @@ family member at one seed, generated as a :class:`~monitor.meta_evaluation.trace
 Prefect, MLflow or store. Per run the reference is prepared once (the
 embedding suite's :func:`metrics_core.fit_reference_profile`; text: the
 hashing featurizer fitted on the reference and :func:`metrics_core.text.fit_text_reference`;
-tabular: the schema and encoding fitted by :class:`monitor.pipeline.AuditPipeline`),
+tabular: the schema and encoding fitted by :class:`monitor.modalities.pipeline.AuditPipeline`),
 then every audited generation ``g`` gets
 
 * the modality's own metrics (text: :func:`metrics_core.text.text_suite`;
-  tabular: :func:`metrics_core.tabular.tabular_suite`), through :class:`monitor.pipeline.AuditPipeline`,
+  tabular: :func:`metrics_core.tabular.tabular_suite`), through :class:`monitor.modalities.pipeline.AuditPipeline`,
   the daemon's own audit steps;
 * :func:`metrics_core.embedding_suite` on the embeddings (embedding rounds as
   they are, text through the hashing featurizer, tabular rows encoded);
@@ -28,7 +28,7 @@ ci_high, std_error``, the columns of ``TrajectoryStore.trajectory``) use the
 **generation as the round number** (what a user passes to ``collapse-monitor
 audit``), so slopes are per generation and lead times are in generations.
 
-**The engine**: :func:`monitor.alerts.evaluate_loop` on the run's whole
+**The engine**: :func:`monitor.engine.alerts.evaluate_loop` on the run's whole
 trajectory with the given rules (the calibrated operating point: the shipped
 defaults unless ``--rules`` overlays them). The replay of a trajectory's states
 at round ``r`` only uses rounds up to ``r``, so the replay of the finished run
@@ -38,14 +38,14 @@ says what the daemon reported at every round. Per round:
   critical) at round ``r``; the loop's alarm is the first such round;
 * metric ``m``'s alarm state = ``m``'s own state is raised;
 * loop risk = the engine's ``risk`` column; metric risk =
-  :func:`monitor.alerts.metric_risk` (0 on a round where the metric is missing).
+  :func:`monitor.engine.alerts.metric_risk` (0 on a round where the metric is missing).
 
-**Evidently's drift share, fast.** :mod:`monitor.evidently_report` builds a
+**Evidently's drift share, fast.** :mod:`monitor.publishing.evidently_report` builds a
 full Evidently report, about 0.12 s per column, almost all of it plotly
 widget rendering. :func:`evidently_drift_share` runs the same per-column test
 Evidently's ``ValueDrift`` runs (``get_one_column_drift``: drop infinite and
 NaN values, ``get_stattest(reference, current, type, None)``, its default
-threshold), on the columns :mod:`monitor.evidently_report` builds (text: the
+threshold), on the columns :mod:`monitor.publishing.evidently_report` builds (text: the
 five descriptors and the pooled principal components of the embeddings;
 tabular: the typed columns; embedding rounds, which the daemon does not send
 to Evidently: the pooled principal components alone,
@@ -138,7 +138,7 @@ class BenchResult:
     machine: dict
     date: str = ""
     rules_target_arl0: float | None = None  # the rules' own calibration target (rounds)
-    nulls: dict = field(default_factory=dict, repr=False)  # (family, seed) -> monitor.null.LoopNull
+    nulls: dict = field(default_factory=dict, repr=False)  # (family, seed) -> monitor.engine.null.LoopNull
 
     def summary(self) -> dict:
         """JSON-ready: settings, headline, targets, per-family scores and timings (not the per-round data)."""

@@ -22,7 +22,7 @@ of :func:`summarise_lead_times` (its alarms still show in the ROC-AUC).
 
 **Control runs** (no feedback, every alarm is false). Each run is monitored
 from its first round until its first raise, as an in-control run length
-(:func:`monitor.calibrate.arl_estimate` counts the same way): a run of
+(:func:`monitor.engine.calibrate.arl_estimate` counts the same way): a run of
 :math:`R` rounds with first raise at index :math:`i` contributes one false
 alarm and :math:`i+1` rounds at risk; a run without one contributes 0 and
 :math:`R` (censored). With :math:`F` false alarms in :math:`T` rounds at risk,
@@ -287,7 +287,7 @@ def sustained_rule(rounds: int) -> AlarmRule:
 
     :math:`\text{alarm}_r = \bigwedge_{s=r-k+1}^{r} \text{exceed}_s` (False for
     :math:`r < k-1`), the engine's ``sustain_rounds`` raise logic
-    (:func:`monitor.alerts.first_raise_index`). ``rounds=1`` is the identity.
+    (:func:`monitor.engine.alerts.first_raise_index`). ``rounds=1`` is the identity.
     Monotone: more exceedances never delay a raise, as
     :func:`threshold_for_false_alarm_rate` requires.
 

@@ -22,7 +22,7 @@ from monitor.errors import CollapseMonitorError
 TARGET_FALSE_ALARMS_PER_1000 = 1.0  # the issue's target; the equal-rate fallback when the engine has none
 TARGET_P_BEFORE_ONSET = 0.9
 DRIFT_SHARE = "evidently_drift_share"
-EVIDENTLY_EMBEDDING_DIMS = 16  # monitor.evidently_report.DEFAULT_EMBEDDING_DIMS
+EVIDENTLY_EMBEDDING_DIMS = 16  # monitor.publishing.evidently_report.DEFAULT_EMBEDDING_DIMS
 CONTROL_PREFIXES = ("C0", "C1", "C2", "D0")  # D0: pure drift (monitor.meta_evaluation.drift), where the family has one
 BASELINES = ("fixed_threshold", "one_round_delta", "evidently_drift_share", "mmd_permutation")
 BASELINE_TITLES = {
@@ -138,7 +138,7 @@ class BenchSettings:
         schedules: loop id -> (n_generations, audit_every); controls use their loop's.
         evidently_check: compare the fast drift share with a full Evidently report on the last
             round of the first seed's runs: ``"all"`` of them, the ``"collapse"`` runs only, or ``"none"``.
-        null_rounds: pseudo-rounds of each (loop, seed)'s null (:mod:`monitor.null`).
+        null_rounds: pseudo-rounds of each (loop, seed)'s null (:mod:`monitor.engine.null`).
         pool_ratio: the pool a user gives for the null, in round sizes (drawn from generation 0).
         c0_generations: generations of every no-feedback control run (audited every one), so
             that false alarms are counted on ``c0_generations * len(seeds)`` rounds per loop.

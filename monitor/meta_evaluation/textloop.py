@@ -53,7 +53,7 @@ generation-0 model as L4):
 
 * C0 no feedback: every audited round is a fresh draw of real glosses (the
   reference distribution itself, as the issue words it and as
-  ``monitor.simulate.control_rounds`` does), disjoint from the reference, so
+  ``monitor.engine.simulate.control_rounds`` does), disjoint from the reference, so
   audit and reference are exchangeable and any alarm is unambiguously false;
   the truth is the generation-0 model's, constant (nothing is refitted).
   ``source="model0"`` instead audits fresh samples of the fixed generation-0

@@ -328,7 +328,7 @@ def test_calibrate_from_a_reference_writes_rules_that_later_commands_use(home, t
     assert rules_file == Path(load_settings(home).home) / "rules.toml"
     assert summary["control_rounds"] == 12 and 0.0 < summary["finite_population_factor"] < 1.0
     assert summary["arl0"] >= 50 - 3 * summary["arl0_se"]
-    from monitor.rules import load_rules
+    from monitor.engine.rules import load_rules
 
     rules = load_rules(rules_file)
     assert rules.threshold_scale == pytest.approx(summary["threshold_scale"], rel=1e-3)

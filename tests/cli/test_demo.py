@@ -20,7 +20,7 @@ import pytest
 
 from monitor.meta_evaluation.textloop import l4_text
 from monitor.cli import main
-from monitor.commands.demo import (alarm_summary, demo_loop_name, jsonl_bytes, lead_time_lines,
+from monitor.cli.demo import (alarm_summary, demo_loop_name, jsonl_bytes, lead_time_lines,
                                    worst_severity, write_if_changed)
 from monitor.config import load_settings
 from monitor.store import TrajectoryStore
@@ -166,7 +166,7 @@ def test_demo_audits_the_l4_loop_and_reports_lead_time(home, capsys):
     assert len(pool) == 64 * N_AUDIT and pool[:N_AUDIT] != trace.rounds[0]
     from mlflow.tracking import MlflowClient
 
-    from monitor.tracking import find_round_run
+    from monitor.publishing.tracking import find_round_run
 
     run = find_round_run(settings.mlflow_uri, loop, 0, settings.artifact_root)  # the Evidently report: in MLflow only
     assert "round_0.html" in [a.path for a in MlflowClient(settings.mlflow_uri).list_artifacts(run.info.run_id)]

@@ -10,9 +10,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from monitor.cli import main
 from monitor.config import load_settings
 from monitor.errors import CollapseMonitorError
-from monitor.null import ensure_loop_null, null_from_rows
-from monitor.pipeline import AuditPipeline
-from monitor.rules import load_rules
+from monitor.engine.null import ensure_loop_null, null_from_rows
+from monitor.modalities.pipeline import AuditPipeline
+from monitor.engine.rules import load_rules
 from monitor.store import TrajectoryStore
 
 
@@ -63,7 +63,7 @@ def test_audit_with_a_pool_builds_the_null_and_raises_the_collapse_signal(home, 
         text = capsys.readouterr().out
         assert "false-alarm guarantee: ARL0 >= 1000 rounds" in text and "collapse signal:" in text
         # the exporter serves them
-        from monitor.exporter import Exporter
+        from monitor.publishing.exporter import Exporter
 
         exporter = Exporter(store, "127.0.0.1", 0)
         try:
@@ -119,7 +119,7 @@ def test_null_build_resumes_after_an_interruption_with_the_same_pseudo_rounds(tm
 
 
 def test_an_unchanged_pool_is_not_read_again_and_a_changed_one_is(home, pooled_loop, monkeypatch, capsys):
-    import monitor.null as null_mod
+    import monitor.engine.null as null_mod
 
     args = ["--reference", str(pooled_loop["reference"]), "--pool", str(pooled_loop["pool"]), "--null-rounds", "200",
             "--bootstrap", "0", "--json"]

@@ -9,12 +9,12 @@ from scipy import stats
 
 from metrics_core.bootstrap import Estimate
 from metrics_core.registry import REGISTRY
-from monitor.alerts import CRITICAL, OK, WARNING, evaluate_loop, first_raise_index, metric_risk
-from monitor.calibrate import arl_estimate, calibrate, control_residuals, empirical_run_lengths
-from monitor.derivatives import compute_derivatives, metric_derivatives, theil_sen_se_ratio
+from monitor.engine.alerts import CRITICAL, OK, WARNING, evaluate_loop, first_raise_index, metric_risk
+from monitor.engine.calibrate import arl_estimate, calibrate, control_residuals, empirical_run_lengths
+from monitor.engine.derivatives import compute_derivatives, metric_derivatives, theil_sen_se_ratio
 from monitor.errors import CollapseMonitorError
-from monitor.evaluation import evaluate_and_store
-from monitor.rules import load_rules
+from monitor.engine.evaluation import evaluate_and_store
+from monitor.engine.rules import load_rules
 from monitor.store import RoundRecord, TrajectoryStore
 
 # The shipped calibration (threshold scale, noise factors) is data; the engine's arithmetic is tested without it.
@@ -484,7 +484,7 @@ def test_compute_derivatives_handles_every_metric_of_a_loop():
 
 
 def test_calibration_run_lengths_use_the_same_raise_logic_as_the_replay():
-    from monitor.alerts import first_alarm_index
+    from monitor.engine.alerts import first_alarm_index
 
     rng = np.random.default_rng(11)
     rule = RULES.for_metric("coverage")

@@ -4,11 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitor.alerts import evaluate_loop
-from monitor.detectors import ECusum, log_mgf_upper_bound, siegmund_arl
-from monitor.null import LoopNull, null_from_rows, pseudo_round_indices, split_reference
-from monitor.rules import load_rules
-from monitor.sequential import chart_weights, combined_scores, evaluate_sequential, metric_units, unit_scores
+from monitor.engine.alerts import evaluate_loop
+from monitor.engine.detectors import ECusum, log_mgf_upper_bound, siegmund_arl
+from monitor.engine.null import LoopNull, null_from_rows, pseudo_round_indices, split_reference
+from monitor.engine.rules import load_rules
+from monitor.engine.sequential import chart_weights, combined_scores, evaluate_sequential, metric_units, unit_scores
 
 
 def test_e_cusum_matches_a_hand_computed_stream():

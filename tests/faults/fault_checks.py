@@ -10,7 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from mlflow.tracking import MlflowClient
 
-from monitor import tracking
+from monitor.publishing import tracking
 from monitor.config import load_settings
 from monitor.store import TrajectoryStore
 

@@ -68,15 +68,15 @@ def arm(phase: str) -> None:
     if phase == "none":
         return
     if phase == "loading":  # the round's file is being read
-        from monitor import io
+        from monitor.inputs import io
 
         _wrap(io, "load_embeddings", before=lambda path, role, *a, **k: role == "round")
     elif phase == "reference-fit":
-        from monitor.pipeline import AuditPipeline
+        from monitor.modalities.pipeline import AuditPipeline
 
         _wrap(AuditPipeline, "fit_profile", before=_always)
     elif phase == "metrics":
-        from monitor.pipeline import AuditPipeline
+        from monitor.modalities.pipeline import AuditPipeline
 
         _wrap(AuditPipeline, "suite_group", before=_nth_call(2))  # one metric group done, the next one running
     elif phase == "store-commit":

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from fault_checks import audit, check_repaired
 
-from monitor import tracking
+from monitor.publishing import tracking
 from monitor.store import TrajectoryStore
 
 

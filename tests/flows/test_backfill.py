@@ -12,7 +12,7 @@ from monitor.cli import main
 from monitor.config import load_settings
 from monitor.errors import CollapseMonitorError
 from monitor.store import TrajectoryStore
-from monitor.tracking import find_loop_run
+from monitor.publishing.tracking import find_loop_run
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

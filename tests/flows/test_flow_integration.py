@@ -12,9 +12,9 @@ from monitor.options import AuditOptions
 import metrics_core
 from metrics_core.registry import metric_names
 from monitor.config import load_settings
-from monitor.exporter import StoreCollector, Exporter
+from monitor.publishing.exporter import StoreCollector, Exporter
 from monitor.store import TrajectoryStore
-from monitor.tracking import experiment_name, find_round_run, round_runs, unconfirmed_rounds
+from monitor.publishing.tracking import experiment_name, find_round_run, round_runs, unconfirmed_rounds
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

@@ -88,7 +88,7 @@ def test_a_stale_or_dead_api_record_is_ignored(tmp_path, monkeypatch):
     import json
     import os
 
-    from monitor.commands import API_FILE, advertise_api, prepare_flows, running_api, withdraw_api
+    from monitor.cli import API_FILE, advertise_api, prepare_flows, running_api, withdraw_api
 
     assert running_api(tmp_path) is None  # no record
     (tmp_path / API_FILE).write_text("not json")

@@ -10,7 +10,7 @@ import fsspec
 import numpy as np
 import pytest
 
-from monitor import watch
+from monitor.inputs import watch
 from monitor.errors import CollapseMonitorError
 from monitor.store import TrajectoryStore
 

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from monitor import loaders
+from monitor.inputs import loaders
 from monitor.errors import InputError
-from monitor.loaders import detect_modality, infer_column_kinds, load_table, load_texts
+from monitor.inputs.loaders import detect_modality, infer_column_kinds, load_table, load_texts
 
 MiB = 1024 * 1024
 
@@ -605,7 +605,7 @@ def test_bad_max_samples(tmp_path, bad):
 
 
 def test_a_file_is_parsed_once_per_state_and_an_error_is_never_remembered(tmp_path, monkeypatch):
-    from monitor import io, loaders
+    from monitor.inputs import io, loaders
 
     reads = []
     real = loaders._read_texts

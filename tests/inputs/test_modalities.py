@@ -62,7 +62,7 @@ def test_text_loop_audits_texts_caches_embeddings_and_saves_the_evidently_report
     assert 0.0 <= last["evidently_drift_share"]["value"] <= 1.0
     from mlflow.tracking import MlflowClient
 
-    from monitor.tracking import find_round_run
+    from monitor.publishing.tracking import find_round_run
 
     settings = load_settings(home)
     for r in range(3):  # MLflow keeps the one copy of each Evidently report; the staged one is gone
@@ -114,7 +114,7 @@ def test_tabular_loop_with_protected_attribute_and_constraints(home, tmp_path, c
     # The Evidently report is logged to the loop's MLflow run.
     from mlflow.tracking import MlflowClient
 
-    from monitor.tracking import find_round_run
+    from monitor.publishing.tracking import find_round_run
 
     settings = load_settings(home)
     run = find_round_run(settings.mlflow_uri, "tab", 1, settings.artifact_root)
@@ -179,7 +179,7 @@ def test_sentence_transformers_featurizer_from_the_installed_model_package(home,
 
 def test_schema_file_overrides_the_inferred_column_kinds(tmp_path):
     from monitor.errors import InputError
-    from monitor.pipeline import AuditPipeline
+    from monitor.modalities.pipeline import AuditPipeline
 
     def tabular_metrics_and_embeddings(ref, rnd, schema_path=None, **kw):
         pipe = AuditPipeline("tabular", ref, schema_path=schema_path, n_boot=0, seed=0)
@@ -205,8 +205,8 @@ def test_schema_file_overrides_the_inferred_column_kinds(tmp_path):
 
 
 def test_text_embeddings_are_cached_by_content_and_metrics_version(tmp_path, monkeypatch):
-    from monitor.embedding_cache import EmbeddingCache
-    from monitor.pipeline import AuditPipeline
+    from monitor.modalities.embedding_cache import EmbeddingCache
+    from monitor.modalities.pipeline import AuditPipeline
 
     def text_embeddings(cache_dir, featurizer, fingerprint, ref, rnd, seed):
         pipe = AuditPipeline("text", ref, featurizer=featurizer, cache_dir=cache_dir, reference_fingerprint=fingerprint,
@@ -234,7 +234,7 @@ def test_text_embeddings_are_cached_by_content_and_metrics_version(tmp_path, mon
 
 def test_a_text_reference_without_final_periods_switches_that_check_off_and_says_so():
     """The demo's WordNet glosses have no final period: validity is measured against them, not against a rule."""
-    from monitor.pipeline import AuditPipeline
+    from monitor.modalities.pipeline import AuditPipeline
 
     glosses = [f"a small gloss number {i} of a word" for i in range(60)]
     pipe = AuditPipeline("text", glosses, n_boot=0, seed=0, reference_where="ref.jsonl")
@@ -249,7 +249,7 @@ def test_a_text_reference_without_final_periods_switches_that_check_off_and_says
 def test_a_constraint_the_reference_breaks_is_switched_off_and_the_rest_is_relative(tmp_path):
     import pandas as pd
 
-    from monitor.pipeline import AuditPipeline
+    from monitor.modalities.pipeline import AuditPipeline
 
     rng = np.random.default_rng(2)
     reference = pd.DataFrame({"age": rng.uniform(0, 100, 400), "grade": rng.choice(["a", "b", "z"], 400, p=[.4, .3, .3])})

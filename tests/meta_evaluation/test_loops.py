@@ -40,7 +40,7 @@ from monitor.meta_evaluation.loops import (
     zipf_tail_loop,
 )
 from monitor.meta_evaluation.trace import LoopTrace
-from monitor.simulate import fit_em
+from monitor.engine.simulate import fit_em
 
 # one tiny configuration per family, used by the generic tests
 SMALL = {
@@ -271,7 +271,7 @@ def test_l2_loses_modes_over_time_for_most_seeds():
 def test_l2_generation_zero_and_incremental_em_match_fit_em():
     model0 = loops.equal_weight_mixture(4)
     assert np.allclose(model0.weights, 0.1) and model0.means.shape == (10, 8)
-    # C1's first refit has a single batch, where incremental EM is exactly monitor.simulate.fit_em
+    # C1's first refit has a single batch, where incremental EM is exactly monitor.engine.simulate.fit_em
     replace = gmm_refit_models(4, 1, M=300)
     accumulate = gmm_refit_models(4, 1, M=300, workflow="accumulate")
     np.testing.assert_allclose(accumulate[1].weights, replace[1].weights, atol=1e-12)

@@ -29,7 +29,7 @@ from monitor.meta_evaluation.oracle import (
     spread_log_evalues,
     wishart_log_ratio,
 )
-from monitor.simulate import GaussianMixture
+from monitor.engine.simulate import GaussianMixture
 
 L4_SMALL = dict(n_train=200, n_samples=600, n_audit=60, n_reference=60)
 

@@ -19,11 +19,11 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 import metrics_core
-from monitor.alerts import first_raise_index
+from monitor.engine.alerts import first_raise_index
 from monitor.meta_evaluation import loops, report, runner, scoring
 from monitor.cli import main
 from monitor.errors import CollapseMonitorError
-from monitor.rules import load_rules
+from monitor.engine.rules import load_rules
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
@@ -113,10 +113,10 @@ def test_fast_evidently_share_equals_the_full_report(bench):
 
 
 def test_fast_evidently_share_on_text_and_tabular_rounds():
-    """Against monitor.evidently_report's full reports, built the way the daemon builds them."""
+    """Against monitor.publishing.evidently_report's full reports, built the way the daemon builds them."""
     from metrics_core.featurize import fit_hashing_featurizer
-    from monitor import evidently_report
-    from monitor.pipeline import AuditPipeline
+    from monitor.publishing import evidently_report
+    from monitor.modalities.pipeline import AuditPipeline
 
     text = loops.zipf_tail_loop(0, 3, V=300, T=3000, tau=0.9, n_documents=40, tokens_per_document=8)
     featurizer = fit_hashing_featurizer(text.reference, seed=0)
@@ -144,8 +144,8 @@ def _independent_first_alarm(bench, run, rules) -> int | None:
     (each signal an equal share; a signal of one metric one chart with all of it, else half of it split
     over its metrics); the combined chart only adds alarms, so the first per-metric crossing bounds it
     from above and is checked separately."""
-    from monitor.detectors import DEFAULT_DELTAS
-    from monitor.detectors.e_cusum import log_mgf_upper_bound
+    from monitor.engine.detectors import DEFAULT_DELTAS
+    from monitor.engine.detectors.e_cusum import log_mgf_upper_bound
 
     null = bench.nulls[(run.family, run.seed)]
     signal = {m: rules.signal_of(m) for m in null.metrics}
@@ -275,7 +275,7 @@ def test_risk_roc_auc_equals_sklearn_on_the_pooled_rounds(bench):
 
 
 def _naive_rate(control_scores, threshold, sustain) -> float:
-    """False raises per 1000 rounds at risk of 'score >= t held sustain rounds', by monitor.alerts' raise logic."""
+    """False raises per 1000 rounds at risk of 'score >= t held sustain rounds', by monitor.engine.alerts' raise logic."""
     events = exposure = 0
     for s in control_scores:
         first = int(first_raise_index(np.asarray(s) >= threshold, sustain)) if threshold < np.inf else -1

@@ -9,7 +9,7 @@ import pytest
 import scipy.stats
 from sklearn.metrics import roc_auc_score
 
-from monitor.alerts import first_raise_index
+from monitor.engine.alerts import first_raise_index
 from monitor.meta_evaluation.baselines import (
     drift_share_scores,
     fixed_threshold_scores,
@@ -30,7 +30,7 @@ from monitor.meta_evaluation.scoring import (
     sustained_rule,
     threshold_for_false_alarm_rate,
 )
-from monitor.calibrate import arl_estimate
+from monitor.engine.calibrate import arl_estimate
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
@@ -152,7 +152,7 @@ def test_false_alarm_summary_zero_alarms_rule_of_three():
 
 
 def test_false_alarm_summary_matches_calibrate_arl_estimate():
-    # monitor.calibrate counts run lengths the same way: first alarm index + 1, length + 1 when none, censored
+    # monitor.engine.calibrate counts run lengths the same way: first alarm index + 1, length + 1 when none, censored
     rng = np.random.default_rng(3)
     length = 30
     runs = [rng.random(length) < 0.02 for _ in range(40)]

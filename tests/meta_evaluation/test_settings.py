@@ -4,7 +4,7 @@ import pytest
 
 from monitor.meta_evaluation import runner as R
 from monitor.cli import build_parser
-from monitor.commands.meta_evaluate import _command_line
+from monitor.cli.meta_evaluate import _command_line
 
 
 def test_full_run_puts_text_loops_at_half_the_seeds_with_as_many_c0_rounds():

@@ -26,7 +26,7 @@ from metrics_core.featurize import (
     sparse_jl_map,
 )
 from metrics_core.featurize_st import load_sentence_transformer, resolve_model_dir
-from monitor.embedding_cache import EmbeddingCache, text_key
+from monitor.modalities.embedding_cache import EmbeddingCache, text_key
 
 REPO = Path(__file__).resolve().parents[2]
 MASK64 = (1 << 64) - 1
@@ -707,7 +707,7 @@ def test_a_cache_written_before_the_bound_is_upgraded_in_place(tmp_path):
 
 
 def test_the_cache_bound_comes_from_the_environment(tmp_path, monkeypatch):
-    from monitor.embedding_cache import MAX_MB_ENV
+    from monitor.modalities.embedding_cache import MAX_MB_ENV
     from monitor.errors import CollapseMonitorError
 
     assert EmbeddingCache(tmp_path).max_bytes == 512 * 2**20
@@ -725,7 +725,7 @@ def test_the_cache_bound_comes_from_the_environment(tmp_path, monkeypatch):
 WRITER = """
 import sys
 import numpy as np
-from monitor.embedding_cache import EmbeddingCache
+from monitor.modalities.embedding_cache import EmbeddingCache
 
 directory, start = sys.argv[1], int(sys.argv[2])
 texts = [f"text number {i}" for i in range(start, start + 3000)]

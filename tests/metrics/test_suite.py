@@ -7,8 +7,8 @@ import pytest
 
 from metrics_core import Estimate, SuiteConfig, embedding_suite, fit_reference_profile, subsample, subsample_indices
 from metrics_core.registry import metric_names
-from monitor import profile_cache
-from monitor.comparability import check_comparable
+from monitor.modalities import profile_cache
+from monitor.inputs.comparability import check_comparable
 from monitor.errors import InputError
 
 import pandas as pd

@@ -34,9 +34,9 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from metrics_core.bootstrap import Estimate
-from monitor.evaluation import evaluate_and_store
-from monitor.exporter import Exporter
-from monitor.rules import load_rules
+from monitor.engine.evaluation import evaluate_and_store
+from monitor.publishing.exporter import Exporter
+from monitor.engine.rules import load_rules
 from monitor.store import RoundRecord, TrajectoryStore
 
 ROOT = Path(__file__).resolve().parents[2]

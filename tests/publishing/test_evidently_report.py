@@ -1,4 +1,4 @@
-"""Tests of the Evidently drift reports (monitor.evidently_report)."""
+"""Tests of the Evidently drift reports (monitor.publishing.evidently_report)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import scipy.stats
 from sklearn.decomposition import PCA
 
-from monitor.evidently_report import (
+from monitor.publishing.evidently_report import (
     DRIFT_SHARE_METRIC,
     TEXT_DESCRIPTOR_COLUMNS,
     DriftReport,

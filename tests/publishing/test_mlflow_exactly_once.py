@@ -10,8 +10,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from metrics_core.bootstrap import Estimate
-from monitor import evaluation, tracking
-from monitor.rules import load_rules
+from monitor.engine import evaluation
+from monitor.publishing import tracking
+from monitor.engine.rules import load_rules
 from monitor.store import RoundRecord, TrajectoryStore
 
 RECALLS = [0.80, 0.74, 0.66, 0.61, 0.52]

@@ -14,7 +14,7 @@ from flows.audit import audit_round
 from monitor.options import AuditOptions
 from monitor.config import load_settings
 from monitor.store import TrajectoryStore
-from monitor.tracking import find_loop_run, round_runs, unconfirmed_rounds
+from monitor.publishing.tracking import find_loop_run, round_runs, unconfirmed_rounds
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

@@ -4,7 +4,7 @@ One Prometheus is started on loopback (temporary storage, 1 s scrape and rule
 intervals) with the shipped ``dashboards/prometheus/collapse.rules.yml``,
 copied byte for byte, and a scrape config derived from
 ``docker/prometheus.yml`` (same job name). It scrapes three targets of that
-job: a real ``monitor.exporter.Exporter`` over a SQLite store of real
+job: a real ``monitor.publishing.exporter.Exporter`` over a SQLite store of real
 ``RoundRecord``s evaluated by the engine, a second exporter whose store is
 unreadable, and a port where nothing listens.
 
@@ -47,9 +47,9 @@ import pytest
 import yaml
 
 from metrics_core.bootstrap import Estimate
-from monitor.evaluation import evaluate_and_store
-from monitor.exporter import Exporter
-from monitor.rules import load_rules
+from monitor.engine.evaluation import evaluate_and_store
+from monitor.publishing.exporter import Exporter
+from monitor.engine.rules import load_rules
 from monitor.store import RoundRecord, TrajectoryStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -231,7 +231,7 @@ def stack(tmp_path_factory):
         conn.exec_driver_sql("DROP TABLE metric_values")
 
     # The unreadable store logs a traceback at every scrape (once a second here).
-    exporter_log = logging.getLogger("monitor.exporter")
+    exporter_log = logging.getLogger("monitor.publishing.exporter")
     exporter_log_disabled, exporter_log.disabled = exporter_log.disabled, True
     procs: list[subprocess.Popen] = []
     exporters = [Exporter(store, "127.0.0.1", 0), Exporter(broken, "127.0.0.1", 0)]

@@ -10,9 +10,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from metrics_core.bootstrap import Estimate
-from monitor.evaluation import evaluate_and_store
-from monitor.exporter import push_loop
-from monitor.rules import load_rules
+from monitor.engine.evaluation import evaluate_and_store
+from monitor.publishing.exporter import push_loop
+from monitor.engine.rules import load_rules
 from monitor.store import RoundRecord, TrajectoryStore
 
 GATEWAY = shutil.which("prometheus-pushgateway") or shutil.which("pushgateway")

@@ -92,9 +92,9 @@ def test_two_processes_auditing_one_loop_concurrently_leave_each_round_once_and_
 def test_the_alarm_path_stores_and_reads_back_on_each_backend(store):
     import numpy as np
 
-    from monitor.evaluation import evaluate_and_store
-    from monitor.null import LoopNull
-    from monitor.rules import load_rules
+    from monitor.engine.evaluation import evaluate_and_store
+    from monitor.engine.null import LoopNull
+    from monitor.engine.rules import load_rules
 
     rng = np.random.default_rng(0)
     metrics = ("log_volume_ratio", "recall")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from monitor.commands.status import loop_report
+from monitor.cli.status import loop_report
 from monitor.config import check_loop_name, load_settings
 from monitor.errors import CollapseMonitorError
-from monitor.plots import html_report, loop_plots
-from monitor.render import console
+from monitor.publishing.plots import html_report, loop_plots
+from monitor.publishing.render import console
 from monitor.store import TrajectoryStore
 
 

@@ -42,7 +42,7 @@ def load_embeddings(path: str | Path, role: str, round_number: int | None = None
     where = _where(p, role, round_number)
     if not p.is_file():
         raise InputError(f"{where}: file not found")
-    from monitor.loaders import remembered
+    from monitor.inputs.loaders import remembered
 
     return remembered("npy", p, (), lambda: _read_embeddings(p, where))
 

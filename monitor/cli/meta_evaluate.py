@@ -42,7 +42,7 @@ def run(args) -> int:
     families = runner.select_families(args.loops)
     bench_settings = runner.default_settings(args.quick, args.seeds, getattr(args, "text_seeds", None))
     workers = int(args.workers)
-    sources = [str(settings.rules_path)] if settings.rules_path else ["monitor/default_rules.toml (shipped defaults)"]
+    sources = [str(settings.rules_path)] if settings.rules_path else ["monitor/engine/default_rules.toml (shipped defaults)"]
     started = time.perf_counter()
     if not args.json:
         members = sum(len(runner.family_members(f)) for f in families)
@@ -81,7 +81,7 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(report.jsonable(summary), allow_nan=False))
         return 0
-    from monitor.render import console
+    from monitor.publishing.render import console
 
     con = console()
     for line in report.headline_table(result.headline):

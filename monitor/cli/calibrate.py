@@ -1,6 +1,6 @@
 """``collapse-monitor calibrate``: build or refresh a loop's null, or calibrate the derivative rules.
 
-``calibrate LOOP [--pool POOL]`` gives the loop its null (:mod:`monitor.null`)
+``calibrate LOOP [--pool POOL]`` gives the loop its null (:mod:`monitor.engine.null`)
 and so its alarm a false-alarm guarantee: the latest recorded round is
 re-audited through the flow with the pool, which builds (or, when the
 reference, pool, options or metrics changed, rebuilds) the null, and every
@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from monitor import io
-from monitor.calibrate import calibrate
+from monitor.inputs import io
+from monitor.engine.calibrate import calibrate
 from monitor.config import check_loop_name, load_settings
 from monitor.errors import CollapseMonitorError, InputError
-from monitor.render import console
-from monitor.rules import _read
+from monitor.publishing.render import console
+from monitor.engine.rules import _read
 from monitor.store import TrajectoryStore
 
 
@@ -112,8 +112,8 @@ class NullProgress:
 def build_null(args, settings) -> int:
     """``calibrate LOOP``: build or refresh the loop's null from its pool, its recorded pool, or a recorded split."""
     from monitor.api import materialise
-    from monitor.commands import prepare_flows, quiet_prefect
-    from monitor.null import load_pool, split_reference
+    from monitor.cli import prepare_flows, quiet_prefect
+    from monitor.engine.null import load_pool, split_reference
     from monitor.options import AuditOptions
 
     loop = check_loop_name(args.loop)

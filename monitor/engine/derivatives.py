@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from metrics_core.registry import get_spec
-from monitor.rules import MetricRule, RuleSet
+from monitor.engine.rules import MetricRule, RuleSet
 
 # Columns of the derivatives table, in order.
 COLUMNS = (
@@ -124,7 +124,7 @@ def metric_derivatives(
     Returns:
         One ``[..., L]`` float array per name in :data:`COLUMNS` (NaN where undefined).
 
-    >>> from monitor.rules import load_rules
+    >>> from monitor.engine.rules import load_rules
     >>> d = metric_derivatives(np.arange(4), np.array([0.9, 0.8, 0.7, 0.6]), np.full(4, 0.01),
     ...                        load_rules().for_metric("coverage"))
     >>> [round(float(x), 3) for x in d["slope"]], round(float(d["loss"][-1]), 3)

@@ -1,7 +1,7 @@
 r"""The alarm: e-CUSUM charts on level deviations from the loop's null, with a guaranteed false-alarm rate.
 
 Every metric of a round is scored against the loop's null
-(:mod:`monitor.null`): :math:`z_{t,m}`, positive in the bad direction, in null
+(:mod:`monitor.engine.null`): :math:`z_{t,m}`, positive in the bad direction, in null
 standard deviations. Each metric feeds one **signal** (its rule's ``signal``):
 
 * ``collapse``: the round's own spread contracts (diversity: effective rank,
@@ -11,7 +11,7 @@ standard deviations. Each metric feeds one **signal** (its rule's ``signal``):
   validity, and the direction-based Vendi score and self-cosine similarity,
   which a mean shift reads as lost diversity).
 
-The charts, all :class:`monitor.detectors.ECusum` on the null's pseudo-round
+The charts, all :class:`monitor.engine.detectors.ECusum` on the null's pseudo-round
 scores, with the null's offset bound:
 
 * per signal, the **combined** score
@@ -44,8 +44,8 @@ import numpy as np
 import pandas as pd
 
 from metrics_core.registry import get_spec
-from monitor.detectors import DEFAULT_DELTAS, ECusum, siegmund_arl
-from monitor.null import POOL_RATIO_MIN, LoopNull
+from monitor.engine.detectors import DEFAULT_DELTAS, ECusum, siegmund_arl
+from monitor.engine.null import POOL_RATIO_MIN, LoopNull
 
 SIGNALS = ("collapse", "drift")
 DEFAULT_ARL0 = 1000.0

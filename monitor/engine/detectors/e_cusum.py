@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from monitor.detectors.base import Detector
+from monitor.engine.detectors.base import Detector
 
 DEFAULT_DELTAS = (0.25, 0.5, 1.0, 2.0)
 # The MGF at delta = 2 is dominated by null scores near 2, which a thousand pseudo-rounds show; beyond

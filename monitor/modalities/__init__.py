@@ -5,7 +5,7 @@ the text featurizers, the fitted-featurizer cache, and the tabular option files.
 flow and the null's pool load through it, so "how is a text round read and
 checked" is written once, not once per caller.
 
-:class:`monitor.pipeline.AuditPipeline` composes these with ``metrics_core``:
+:class:`monitor.modalities.pipeline.AuditPipeline` composes these with ``metrics_core``:
 
 * text: :func:`metrics_core.text.text_suite`, then embeddings from a
   featurizer (``hashing``, fitted on the reference, or ``sentence-transformers``
@@ -131,7 +131,7 @@ def _where(loaded: LoadedInput, role: str, round_number: int | None) -> str:
 
 
 class Modality:
-    """How rounds of one modality are read and checked (the metrics are :class:`monitor.pipeline.AuditPipeline`'s)."""
+    """How rounds of one modality are read and checked (the metrics are :class:`monitor.modalities.pipeline.AuditPipeline`'s)."""
 
     name: str = ""
 
@@ -161,7 +161,7 @@ class Modality:
     def _check_specific(self, reference: LoadedInput, round_: LoadedInput, options, round_number: int) -> None:
         """The modality's own checks, before the sizes."""
 
-    # -- the audit's steps, on a monitor.pipeline.AuditPipeline (which holds the prepared reference) --------
+    # -- the audit's steps, on a monitor.modalities.pipeline.AuditPipeline (which holds the prepared reference) --------
 
     def prepare(self, pipe, *, constraints_path: str | None, schema_path: str | None) -> None:
         """Fit what rounds are compared with on ``pipe.reference`` (sets ``pipe``'s reference state)."""
@@ -190,14 +190,14 @@ class EmbeddingModality(Modality):
 
     def load(self, path, role, round_number, options, reference=None, *, max_samples=True):
         from metrics_core import subsample
-        from monitor import io
+        from monitor.inputs import io
 
         loaded = io.load_embeddings(path, role, round_number)
         data = subsample(loaded.data, self._cap(options, max_samples), options.seed)
         return LoadedInput(loaded.path, data, loaded.fingerprint, loaded)
 
     def _check_specific(self, reference, round_, options, round_number):
-        from monitor import io
+        from monitor.inputs import io
 
         io.check_same_dim(reference.loaded, round_.loaded, round_number)
 
@@ -207,7 +207,7 @@ class TextModality(Modality):
 
     def prepare(self, pipe, *, constraints_path, schema_path):
         from metrics_core.text import fit_text_reference
-        from monitor.pipeline import _validity_notes
+        from monitor.modalities.pipeline import _validity_notes
 
         pipe.text_reference = fit_text_reference(list(pipe.reference))
         pipe.notes.extend(_validity_notes(pipe.text_reference, pipe.reference_where))
@@ -226,14 +226,14 @@ class TextModality(Modality):
         return text_suite(pipe.text_reference, list(round_data), n_boot=n_boot, seed=pipe.seed)
 
     def load(self, path, role, round_number, options, reference=None, *, max_samples=True):
-        from monitor import loaders
+        from monitor.inputs import loaders
 
         loaded = loaders.load_texts(path, role, round_number, field=options.text_field,
                                     max_samples=self._cap(options, max_samples), seed=options.seed)
         return LoadedInput(loaded.path, loaded.texts, loaded.fingerprint, loaded)
 
     def _check_specific(self, reference, round_, options, round_number):
-        from monitor.pipeline import check_featurizable
+        from monitor.modalities.pipeline import check_featurizable
 
         check_featurizable(reference.data, options.featurizer, _where(reference, "reference", None))
         check_featurizable(round_.data, options.featurizer, _where(round_, "round", round_number))
@@ -244,7 +244,7 @@ class TabularModality(Modality):
 
     def prepare(self, pipe, *, constraints_path, schema_path):
         from metrics_core.tabular import encode_rows, fit_tabular_reference, infer_schema
-        from monitor.pipeline import _constraint_notes
+        from monitor.modalities.pipeline import _constraint_notes
 
         reference = pipe.reference
         pipe.constraints = load_constraints_file(constraints_path)
@@ -277,7 +277,7 @@ class TabularModality(Modality):
         return dict(result.metrics)
 
     def load(self, path, role, round_number, options, reference=None, *, max_samples=True):
-        from monitor import loaders
+        from monitor.inputs import loaders
 
         kinds = None if reference is None else reference.loaded.column_kinds
         loaded = loaders.load_table(path, role, round_number, reference_columns=kinds,
@@ -285,7 +285,7 @@ class TabularModality(Modality):
         return LoadedInput(loaded.path, loaded.frame, loaded.fingerprint, loaded)
 
     def load_pool(self, path, options, reference_columns=None):
-        from monitor import loaders
+        from monitor.inputs import loaders
 
         loaded = loaders.load_table(path, "pool", None, reference_columns=reference_columns, max_samples=None,
                                     seed=options.seed)

@@ -1,7 +1,16 @@
-"""``collapse-monitor`` command line: parsing only; each verb lives in monitor/commands/."""
+"""``collapse-monitor`` command line: parsing only; each verb lives in monitor/cli/."""
 
 from __future__ import annotations
 
+from flows.prefect_api import (  # noqa: F401
+    API_FILE,
+    advertise_api,
+    prepare_flows,
+    quiet_prefect,
+    running_api,
+    tie_temporary_api,
+    withdraw_api,
+)
 import argparse
 import importlib
 import sys
@@ -203,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        cmd = importlib.import_module(f"monitor.commands.{args.module}")
+        cmd = importlib.import_module(f"monitor.cli.{args.module}")
         return cmd.run(args)
     except CollapseMonitorError as exc:
         print(f"collapse-monitor: error: {exc}", file=sys.stderr)

@@ -9,8 +9,8 @@ import json
 
 from monitor.config import check_loop_name, load_settings
 from monitor.errors import CollapseMonitorError
-from monitor.evaluation import evaluate_and_store
-from monitor.render import SEVERITY_STYLE, console
+from monitor.engine.evaluation import evaluate_and_store
+from monitor.publishing.render import SEVERITY_STYLE, console
 from monitor.store import TrajectoryStore
 
 

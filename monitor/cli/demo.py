@@ -65,10 +65,10 @@ from rich.live import Live
 from rich.spinner import Spinner
 from rich.table import Table
 
-from monitor.commands import prepare_flows, quiet_prefect
+from monitor.cli import prepare_flows, quiet_prefect
 from monitor.config import load_settings
 from monitor.errors import CollapseMonitorError
-from monitor.render import SEVERITY_STYLE, console
+from monitor.publishing.render import SEVERITY_STYLE, console
 from monitor.store import TrajectoryStore
 
 LOOP_PREFIX = "demo-l4-text"
@@ -246,7 +246,7 @@ def run(args) -> int:
     store = TrajectoryStore(settings.store_url)
     exporter = None
     if not args.no_serve:
-        from monitor.exporter import Exporter
+        from monitor.publishing.exporter import Exporter
 
         try:
             exporter = Exporter(store, args.host, args.port)

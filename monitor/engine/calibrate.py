@@ -34,10 +34,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from monitor.alerts import first_alarm_index
-from monitor.derivatives import metric_derivatives
+from monitor.engine.alerts import first_alarm_index
+from monitor.engine.derivatives import metric_derivatives
 from monitor.errors import CollapseMonitorError
-from monitor.rules import RuleSet, dump_rules_toml
+from monitor.engine.rules import RuleSet, dump_rules_toml
 
 MIN_CONTROL_ROUNDS = 10
 

@@ -8,11 +8,11 @@ import time
 
 import pandas as pd
 
-from monitor.alerts import AlertState, loop_status, risk_summary
+from monitor.engine.alerts import AlertState, loop_status, risk_summary
 from monitor.config import check_loop_name, load_settings
-from monitor.derivatives import COLUMNS, finite_or_none
+from monitor.engine.derivatives import COLUMNS, finite_or_none
 from monitor.errors import CollapseMonitorError
-from monitor.render import console, render_status
+from monitor.publishing.render import console, render_status
 from monitor.store import TrajectoryStore
 
 

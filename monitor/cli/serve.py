@@ -20,12 +20,12 @@ import threading
 
 from monitor.config import load_settings
 from monitor.errors import CollapseMonitorError
-from monitor.exporter import Exporter
-from monitor.render import console
+from monitor.publishing.exporter import Exporter
+from monitor.publishing.render import console
 from monitor.store import TrajectoryStore
 
 def _watch_parameters(args, settings) -> dict:
-    from monitor import watch
+    from monitor.inputs import watch
 
     sources = list(args.watch or [])
     manifests = list(args.manifest or [])

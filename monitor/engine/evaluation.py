@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from monitor.alerts import LoopEvaluation, evaluate_loop, risk_summary
-from monitor.derivatives import finite_or_none
-from monitor.rules import RuleSet
+from monitor.engine.alerts import LoopEvaluation, evaluate_loop, risk_summary
+from monitor.engine.derivatives import finite_or_none
+from monitor.engine.rules import RuleSet
 from monitor.store import TrajectoryStore
 
 

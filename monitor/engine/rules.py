@@ -1,6 +1,6 @@
 """Declarative alert rules: TOML files resolved into one :class:`MetricRule` per metric.
 
-The shipped defaults live in ``monitor/default_rules.toml`` (documented key by
+The shipped defaults live in ``monitor/engine/default_rules.toml`` (documented key by
 key in docs/alerts.md). A user file overlays them key by key; for each metric
 the settings resolve as ``[defaults] < [modality.X] < [family.X] < [metric.X]``,
 and in a loop whose rounds are of modality R, ``[modality.R.metric.X]`` last:
@@ -52,7 +52,7 @@ class MetricRule:
     forecast_horizon: int
     baseline: str
     risk_weight: float
-    signal: str = "drift"  # the alarm signal it feeds: "collapse", "drift" or "none" (see monitor.sequential)
+    signal: str = "drift"  # the alarm signal it feeds: "collapse", "drift" or "none" (see monitor.engine.sequential)
     intervention: str = ""
     threshold: float | None = None  # absolute forecast/critical level; default: baseline minus critical_loss
 

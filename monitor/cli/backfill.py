@@ -6,9 +6,9 @@ import json
 import threading
 import time
 
-from monitor.commands import prepare_flows, quiet_prefect
+from monitor.cli import prepare_flows, quiet_prefect
 from monitor.config import check_loop_name, load_settings
-from monitor.render import console
+from monitor.publishing.render import console
 from monitor.store import TrajectoryStore
 
 

@@ -2,14 +2,14 @@ r"""Loading text and tabular rounds from raw files: streamed, subsampled, checke
 
 Every failure raises :class:`~monitor.errors.InputError` with one line that
 names the file, the role ("reference" or "round, round N"), where in the file
-(line, row or column) and the problem, the same way :mod:`monitor.io` does for
+(line, row or column) and the problem, the same way :mod:`monitor.inputs.io` does for
 ``.npy`` embeddings. Nothing is returned for a file with any bad line, so
 nothing is stored for that round.
 
 **Formats.** Text comes from ``.jsonl`` (one JSON object per line, the sample
 in a top-level string field, default ``text``), ``.txt`` (one sample per
 line) or a ``.csv`` / ``.parquet`` text column. Tables come from ``.csv`` or
-``.parquet``. Embeddings come from ``.npy`` (:func:`monitor.io.load_embeddings`).
+``.parquet``. Embeddings come from ``.npy`` (:func:`monitor.inputs.io.load_embeddings`).
 
 **Modality** (:func:`detect_modality`). An explicit ``modality`` always
 decides, as long as it can read the extension. Otherwise ``.npy`` is
@@ -75,7 +75,7 @@ import numpy as np
 import pandas as pd
 
 from monitor.errors import InputError
-from monitor.io import _where
+from monitor.inputs.io import _where
 
 MODALITIES = ("text", "tabular", "embedding")
 NUMERIC = "numeric"
@@ -546,7 +546,7 @@ def detect_modality(
         path: the file.
         modality: ``None`` to detect, or one of ``text``, ``tabular``, ``embedding``.
         text_field: the text column or JSONL field; ``None`` means ``text``.
-        role, round_number: name the file in messages, as in :mod:`monitor.io`.
+        role, round_number: name the file in messages, as in :mod:`monitor.inputs.io`.
 
     Raises:
         InputError: missing file, unsupported extension, unknown modality, a

@@ -50,7 +50,7 @@ from metrics_core.registry import FAMILIES
 from metrics_core.suite import METRICS_VERSION
 from monitor import __version__
 from metrics_core.registry import REGISTRY as METRIC_REGISTRY
-from monitor.alerts import SEVERITY_LEVEL
+from monitor.engine.alerts import SEVERITY_LEVEL
 from monitor.store import AUDIT_DURATION_BUCKETS, TrajectoryStore
 
 log = logging.getLogger(__name__)

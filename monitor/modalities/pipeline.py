@@ -1,7 +1,7 @@
 """One audit pipeline: a reference prepared once, then any number of rounds audited against it.
 
 The daemon's flow (:mod:`flows.audit`, one Prefect task per step), the
-per-loop null (:mod:`monitor.null`, thousands of pseudo-rounds) and the
+per-loop null (:mod:`monitor.engine.null`, thousands of pseudo-rounds) and the
 meta-evaluation (:mod:`monitor.meta_evaluation.runner`) all audit through
 :class:`AuditPipeline`, so what the benchmark measures and what the null
 calibrates is the daemon's own code, step for step:
@@ -197,7 +197,7 @@ class AuditPipeline:
         model = self._text_embedder()
         if self.cache_dir is None:
             return np.asarray(model.transform(texts), dtype=np.float64)
-        from monitor.embedding_cache import EmbeddingCache
+        from monitor.modalities.embedding_cache import EmbeddingCache
 
         return EmbeddingCache(self.cache_dir / "embeddings").embed(texts, self.feature_key, model.transform)
 
@@ -239,7 +239,7 @@ class AuditPipeline:
         """The reference profile, fitted once (from the home's cache when there is one)."""
         if self._profile is None:
             if self.cache_dir is not None:
-                from monitor import profile_cache
+                from monitor.modalities import profile_cache
 
                 key = self.reference_key
                 profile = profile_cache.load_profile(self.cache_dir, key)

@@ -6,7 +6,7 @@ reference, the other becomes the pool, and the split is recorded). The null
 is ``B`` pseudo-rounds of the loop's round size :math:`n`, each drawn from the
 pool without replacement (pseudo-round :math:`b` from its own seed stream, so
 a build can stop and resume and give the same rounds) and audited against the
-reference by :class:`monitor.pipeline.AuditPipeline` with no bootstrap. From
+reference by :class:`monitor.modalities.pipeline.AuditPipeline` with no bootstrap. From
 their values :math:`v_{bm}`:
 
 * each metric's null level :math:`\mu_m` and spread :math:`\sigma_m` (mean and

@@ -1,7 +1,7 @@
 r"""The collapse alert engine: rule conditions, states with hysteresis, risk and explanations.
 
 Conditions at each audited round, from the metric's derivatives
-(:mod:`monitor.derivatives`) and its resolved rule (:mod:`monitor.rules`):
+(:mod:`monitor.engine.derivatives`) and its resolved rule (:mod:`monitor.engine.rules`):
 
 * **warning**: a sustained decline significant against the noise, i.e. the
   CUSUM above ``cusum_h`` or the slope z below ``-z_h``;
@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 
 from metrics_core.registry import FAMILIES, get_spec, round_modality
-from monitor.derivatives import COLUMNS, compute_derivatives, finite_or_none
-from monitor.rules import MetricRule, RuleSet
+from monitor.engine.derivatives import COLUMNS, compute_derivatives, finite_or_none
+from monitor.engine.rules import MetricRule, RuleSet
 
 OK, WARNING, CRITICAL = "ok", "warning", "critical"
 SEVERITY_LEVEL = {OK: 0, WARNING: 1, CRITICAL: 2}
@@ -283,7 +283,7 @@ class LoopEvaluation:
     transitions: list[Transition]
     risk: pd.DataFrame  # round, risk, driver_family, driver_metric, <family>_risk... (the store's loop_risk columns)
     signals: list[SignalState] = field(default_factory=list)
-    sequential: object | None = None  # monitor.sequential.SequentialEvaluation
+    sequential: object | None = None  # monitor.engine.sequential.SequentialEvaluation
 
     @property
     def guarantee(self) -> dict | None:
@@ -331,8 +331,8 @@ def _loop_risk(metric_evals: dict[str, MetricEvaluation], risks: dict[str, np.nd
 def evaluate_loop(trajectory: pd.DataFrame, rules: RuleSet, null=None) -> LoopEvaluation:
     """Derivatives, alert states, transitions and risk of one loop's trajectory.
 
-    With the loop's ``null`` (:class:`monitor.null.LoopNull`) the alarm is the
-    sequential one (:mod:`monitor.sequential`); without it, the derivative rules.
+    With the loop's ``null`` (:class:`monitor.engine.null.LoopNull`) the alarm is the
+    sequential one (:mod:`monitor.engine.sequential`); without it, the derivative rules.
     """
     rules = rules.for_round(round_modality(trajectory["metric"].unique()))
     derivs = compute_derivatives(trajectory, rules)
@@ -373,8 +373,8 @@ def evaluate_loop(trajectory: pd.DataFrame, rules: RuleSet, null=None) -> LoopEv
 
 
 def _evaluate_sequential(trajectory, rules: RuleSet, null, derivs, metric_evals) -> LoopEvaluation:
-    """States, transitions and risk from the e-CUSUM charts on the loop's null (see :mod:`monitor.sequential`)."""
-    from monitor.sequential import evaluate_sequential
+    """States, transitions and risk from the e-CUSUM charts on the loop's null (see :mod:`monitor.engine.sequential`)."""
+    from monitor.engine.sequential import evaluate_sequential
 
     seq = evaluate_sequential(trajectory, null, {m: rules.signal_of(m) for m in null.metrics}, arl0=rules.arl0)
     position = {int(r): i for i, r in enumerate(seq.rounds)}

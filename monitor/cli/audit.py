@@ -6,11 +6,12 @@ import json
 import os
 from pathlib import Path
 
-from monitor import loaders, modalities
-from monitor.commands import prepare_flows, quiet_prefect
-from monitor.comparability import check_comparable
+from monitor import modalities
+from monitor.inputs import loaders
+from monitor.cli import prepare_flows, quiet_prefect
+from monitor.inputs.comparability import check_comparable
 from monitor.config import check_loop_name, check_round_number, load_settings
-from monitor.render import console, render_audit
+from monitor.publishing.render import console, render_audit
 from monitor.store import TrajectoryStore
 
 
@@ -59,7 +60,7 @@ def run(args) -> int:
 
     import contextlib
 
-    from monitor.commands.calibrate import NullProgress
+    from monitor.cli.calibrate import NullProgress
 
     runner = task_runner(args.task_runner, args.dask_address)
     building = args.pool is not None and not args.json  # a first audit with a pool builds the null: show it

@@ -1,7 +1,0 @@
-"""Sequential detectors, one per module behind :class:`~monitor.detectors.base.Detector`."""
-
-from monitor.detectors.base import Detector
-from monitor.detectors.e_cusum import DEFAULT_DELTAS, ECusum, log_mgf_upper_bound
-from monitor.detectors.run_length import siegmund_arl
-
-__all__ = ["DEFAULT_DELTAS", "Detector", "ECusum", "log_mgf_upper_bound", "siegmund_arl"]

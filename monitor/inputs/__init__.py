@@ -1,0 +1,1 @@
+"""Inputs: loading and checking round files (arrays, texts, tables), watched sources, comparability."""

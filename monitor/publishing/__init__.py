@@ -1,0 +1,1 @@
+"""Publishing: the Prometheus exporter, MLflow tracking, plots, Evidently reports and console rendering."""
