@@ -102,6 +102,16 @@ def _check_positive_int(value, name: str, minimum: int = 1) -> int:
     return _check_int(value, name, minimum)
 
 
+def _check_chunk_size(chunk_size) -> int:
+    """Rows per GEMM tile of the k-NN engine: a positive integer."""
+    return _check_positive_int(chunk_size, "chunk_size")
+
+
+def _check_order(n) -> int:
+    """An n-gram order: a positive integer."""
+    return _check_positive_int(n, "n")
+
+
 def _check_seed(seed) -> int:
     """A random seed: an integer >= 0 (what numpy's generators take)."""
     return _check_int(seed, "seed", 0)
@@ -123,9 +133,34 @@ def _check_dataframe(df, name: str) -> None:
         raise ValueError(f"{name}: expected unique column names, got duplicates {dup!r}")
 
 
-def _check_share(value, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
-        raise ValueError(f"{name}: expected a share in (0, 1], got {value!r}")
+def _check_unit_interval(value, name: str, *, include_one: bool, what: str = "a share") -> float:
+    """A real number in (0, 1] (``include_one``) or (0, 1), as a float.
+
+    >>> _check_unit_interval(0.5, "rare_share", include_one=True), _check_fraction(0.25, "holdout_fraction")
+    (0.5, 0.25)
+    """
+    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
+    if not ok or not (0.0 < float(value) < 1.0 or (include_one and float(value) == 1.0)):
+        raise ValueError(f"{name}: expected {what} in (0, {'1]' if include_one else '1)'}, got {value!r}")
+    return float(value)
+
+
+def _check_share(value, name: str) -> float:
+    """A share in (0, 1]."""
+    return _check_unit_interval(value, name, include_one=True)
+
+
+def _check_fraction(value, name: str) -> float:
+    """A fraction strictly between 0 and 1."""
+    return _check_unit_interval(value, name, include_one=False, what="a number")
+
+
+def _check_bootstrap(n_boot: int, level: float) -> None:
+    """Bootstrap replicates (>= 0) and a confidence level in (0, 1)."""
+    if isinstance(n_boot, (bool, np.bool_)) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
+        raise ValueError(f"n_boot: expected a non-negative integer, got {n_boot!r}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level: expected a confidence level in (0, 1), got {level!r}")
 
 def _check_tail_mass(tail_mass) -> float:
     if isinstance(tail_mass, bool) or not isinstance(tail_mass, (int, float, np.integer, np.floating)):

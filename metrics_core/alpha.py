@@ -39,9 +39,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from metrics_core._checks import _check_embeddings, _check_same_dim
-from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, _check_bootstrap, bootstrap_estimate, mean_estimate
-from metrics_core.knn import DEFAULT_CHUNK_SIZE, _check_chunk_size, nearest_neighbours, resolve_device
+from metrics_core._checks import (
+    _check_bootstrap, _check_chunk_size, _check_embeddings, _check_positive_int, _check_same_dim,
+)
+from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, bootstrap_estimate, mean_estimate
+from metrics_core.knn import DEFAULT_CHUNK_SIZE, nearest_neighbours, resolve_device
 
 DEFAULT_N_ALPHAS = 101
 
@@ -107,11 +109,6 @@ class AlphaPrecisionResult:
     authenticity: Estimate
 
 
-def _check_n_alphas(n_alphas: int) -> None:
-    if isinstance(n_alphas, bool) or not isinstance(n_alphas, (int, np.integer)) or n_alphas < 2:
-        raise ValueError(f"n_alphas: expected an integer >= 2 (the grid holds 0 and 1), got {n_alphas!r}")
-
-
 def _norms_to(x: torch.Tensor, center: torch.Tensor, device: torch.device) -> np.ndarray:
     """Float64 Euclidean distances of the rows of ``x`` to ``center``, as numpy."""
     diff = x.to(device=device, dtype=torch.float64) - center.to(device)
@@ -163,7 +160,7 @@ def fit_alpha_reference(
         ([4.0], [0.0, 3.0, 6.0], [4.0, 4.0, 4.0, 36.0])
     """
     ref = _check_embeddings(reference, "reference", min_rows=2)
-    _check_n_alphas(n_alphas)
+    _check_positive_int(n_alphas, "n_alphas", 2)
     _check_chunk_size(chunk_size)
     if not isinstance(standardize, (bool, np.bool_)):
         raise ValueError(f"standardize: expected a bool, got {standardize!r}")

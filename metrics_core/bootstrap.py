@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from metrics_core._checks import _check_bootstrap
+
 DEFAULT_N_BOOT = 200
 DEFAULT_LEVEL = 0.95
 
@@ -28,13 +30,6 @@ class Estimate:
 
     def as_dict(self) -> dict[str, float | None]:
         return {"value": self.value, "ci_low": self.ci_low, "ci_high": self.ci_high, "std_error": self.std_error}
-
-
-def _check_bootstrap(n_boot: int, level: float) -> None:
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
-        raise ValueError(f"n_boot: expected a non-negative integer, got {n_boot!r}")
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level: expected a confidence level in (0, 1), got {level!r}")
 
 
 def iter_bootstrap_counts(n: int, n_boot: int, seed: int):

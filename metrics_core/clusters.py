@@ -23,10 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from metrics_core._checks import (
-    _check_embeddings, _check_positive_int, _check_seed, _check_tail_mass,
-)
-from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, _check_bootstrap, bootstrap_estimate
+from metrics_core._checks import _check_bootstrap, _check_embeddings, _check_positive_int, _check_seed, _check_tail_mass
+from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, bootstrap_estimate
 from metrics_core.kmeans import (
     DEFAULT_MAX_ITER, DEFAULT_TOL, _assign_with_distances, _check_n_clusters, _readonly, kmeans,
 )

@@ -26,10 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from metrics_core._checks import _check_embeddings, _check_nonzero_rows, _check_positive_int, _check_same_dim
+from metrics_core._checks import (
+    _check_bootstrap, _check_chunk_size, _check_embeddings, _check_nonzero_rows, _check_positive_int, _check_same_dim,
+)
 from metrics_core._moments import BlockMoments, use_blocks
-from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, _check_bootstrap, bootstrap_counts, bootstrap_estimate
-from metrics_core.knn import _check_chunk_size, resolve_device
+from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, bootstrap_counts, bootstrap_estimate
+from metrics_core.knn import resolve_device
 
 # Kernel tiles are at most DEFAULT_MMD_CHUNK_SIZE x DEFAULT_MMD_CHUNK_SIZE float64 (32 MiB).
 DEFAULT_MMD_CHUNK_SIZE = 2048
@@ -44,9 +46,6 @@ _PERMUTATION_TIE_TOL = 1e-12
 # A mean of unit vectors shorter than this has no usable direction.
 _MIN_MEAN_NORM = 1e-12
 _EPS64 = float(np.finfo(np.float64).eps)
-
-
-
 
 
 # --------------------------------------------------------------------------

@@ -119,6 +119,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 import torch
+
 from metrics_core._checks import _check_int, _check_positive_int, _check_texts
 
 # Part of the key, and from_arrays refuses any other: change it when the features or the
@@ -147,8 +148,6 @@ _SEPARATOR = "\x00"  # not a word character: it splits tokens, and marks text bo
 _U64 = np.uint64
 _ASCII_WORD = np.zeros(128, dtype=bool)
 _ASCII_WORD[[ord(c) for c in "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"]] = True
-
-
 
 
 def _fmix64(h: np.ndarray) -> np.ndarray:
@@ -433,8 +432,6 @@ def hashed_ngram_counts(texts, *, n_features: int = DEFAULT_N_FEATURES, n_thread
     n_features = _check_n_features(n_features)
     parts = _map_chunks(lambda c: _hashed_counts(c, n_features), _chunks(items), n_threads)
     return parts[0] if len(parts) == 1 else sp.vstack(parts, format="csr")
-
-
 
 
 def sparse_jl_map(buckets, *, dim: int, nnz_per_bucket: int = DEFAULT_NNZ_PER_BUCKET, seed: int = 0):

@@ -27,6 +27,7 @@ import numpy as np
 
 from metrics_core._checks import _check_texts
 
+
 _MODEL_MARKERS = ("modules.json", "config_sentence_transformers.json", "config.json")
 _PACKAGE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)*$")
 _HASH_BLOCK = 1 << 20

@@ -35,9 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from metrics_core._checks import (
-    _check_embeddings, _check_positive_int, _check_same_dim, _check_seed, _check_tol,
-)
+from metrics_core._checks import _check_embeddings, _check_positive_int, _check_same_dim, _check_seed, _check_tol
 from metrics_core.knn import resolve_device
 
 

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from metrics_core._checks import _check_embeddings, _check_k, _check_same_dim
+from metrics_core._checks import _check_chunk_size, _check_embeddings, _check_k, _check_same_dim
+
 
 DEFAULT_CHUNK_SIZE = 8192
 # Tiles have at most _ROW_TILE rows, so the passes after each GEMM run on
@@ -541,11 +542,6 @@ class BallStatistics:
     @property
     def round_radii(self) -> torch.Tensor:
         return self.round_sq_radii.sqrt()
-
-
-def _check_chunk_size(chunk_size: int) -> None:
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size: expected a positive integer, got {chunk_size!r}")
 
 
 def knn_radii(

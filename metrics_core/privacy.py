@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from metrics_core._checks import _check_embeddings, _check_same_dim, _check_seed
+from metrics_core._checks import _check_embeddings, _check_fraction, _check_same_dim, _check_seed
 from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, bootstrap_estimate
 from metrics_core.knn import DEFAULT_CHUNK_SIZE, nearest_neighbours
 
@@ -143,12 +143,6 @@ class DCRReference:
     @property
     def dim(self) -> int:
         return self.train.shape[1]
-
-
-def _check_fraction(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0.0 < value < 1.0:
-        raise ValueError(f"{name}: expected a number in (0, 1), got {value!r}")
-    return float(value)
 
 
 def _split_indices(n: int, holdout_fraction: float, seed: int) -> np.ndarray:

@@ -39,7 +39,6 @@ DEFAULT_FLOOR = 1e-12
 # --------------------------------------------------------------------------
 
 
-
 def _weighted_covariance(x: torch.Tensor, w: np.ndarray | None) -> torch.Tensor:
     r"""Float64 ``D x D`` covariance (``ddof=1``) of the rows of ``x`` with count weights ``w``.
 

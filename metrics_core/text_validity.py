@@ -35,9 +35,11 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
-from metrics_core._checks import DEFAULT_FAILURE_LIMIT, _check_failure_limit, _check_texts
 
-from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, _check_bootstrap, mean_estimate
+from metrics_core._checks import (
+    DEFAULT_FAILURE_LIMIT, _check_bootstrap, _check_failure_limit, _check_positive_int, _check_texts,
+)
+from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, mean_estimate
 
 DEFAULT_MAX_CHARS = 20_000
 VALIDITY_REASONS = ("empty", "encoding", "truncated", "too_long")
@@ -117,12 +119,6 @@ def looks_truncated(text: str, *, require_terminal_punctuation: bool = True) -> 
     return has_unclosed_delimiters(text)
 
 
-def _check_max_chars(max_chars) -> int:
-    if isinstance(max_chars, bool) or not isinstance(max_chars, (int, np.integer)) or max_chars < 1:
-        raise ValueError(f"max_chars: expected a positive integer, got {max_chars!r}")
-    return int(max_chars)
-
-
 def _content_checks(texts: list[str]) -> np.ndarray:
     """``[n, 4]`` failures of the checks that do not depend on options: empty, encoding, terminal, delimiters."""
     out = np.zeros((len(texts), 4), dtype=bool)
@@ -148,7 +144,7 @@ def validity_checks(texts, *, max_chars: int = DEFAULT_MAX_CHARS) -> np.ndarray:
         [[0, 0, 0, 0, 0], [1, 0, 0, 0, 0], [0, 0, 1, 1, 0]]
     """
     texts = _check_texts(texts, "texts")
-    max_chars = _check_max_chars(max_chars)
+    max_chars = _check_positive_int(max_chars, "max_chars")
     return _with_length(_content_checks(texts), np.fromiter(map(len, texts), np.int64, len(texts)), max_chars)
 
 
@@ -205,7 +201,7 @@ class ValidityBaseline:
 
     def checks(self, max_chars: int = DEFAULT_MAX_CHARS) -> np.ndarray:
         """``[N, 5]`` failures of the reference in :data:`VALIDITY_CHECKS` order."""
-        return _with_length(self.content_checks, self.char_lengths, _check_max_chars(max_chars))
+        return _with_length(self.content_checks, self.char_lengths, _check_positive_int(max_chars, "max_chars"))
 
     def check_shares(self, max_chars: int = DEFAULT_MAX_CHARS) -> dict[str, float]:
         """Share of reference samples failing each check."""

@@ -10,9 +10,9 @@ import zlib
 
 import numpy as np
 
+from metrics_core._checks import _check_order, _check_positive_int, _check_texts
 from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, mean_estimate
-from metrics_core._checks import _check_positive_int, _check_texts
-from metrics_core.text.stats import DEFAULT_MATTR_WINDOW, TextStats, _as_stats, _check_order
+from metrics_core.text.stats import DEFAULT_MATTR_WINDOW, TextStats, _as_stats
 
 
 DEFAULT_ZIPF_MAX_RANK = 5000

@@ -10,8 +10,8 @@ import math
 
 import numpy as np
 
-from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, _check_bootstrap, mean_estimate
-from metrics_core._checks import _check_positive_int, _check_seed
+from metrics_core._checks import _check_bootstrap, _check_positive_int, _check_seed, _check_unit_interval
+from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, mean_estimate
 from metrics_core.text.stats import TextStats, _as_stats
 
 
@@ -205,20 +205,12 @@ def lsh_bands(num_perm: int, threshold: float) -> tuple[int, int]:
         ((21, 6), (8, 2))
     """
     num_perm = _check_positive_int(num_perm, "num_perm")
-    threshold = _check_threshold(threshold)
+    threshold = _check_unit_interval(threshold, "threshold", include_one=True, what="a Jaccard threshold")
     best = 1
     for r in range(1, num_perm + 1):
         if 1.0 - (1.0 - threshold**r) ** (num_perm // r) >= LSH_TARGET_RECALL:
             best = r
     return num_perm // best, best
-
-
-def _check_threshold(threshold) -> float:
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating)):
-        raise ValueError(f"threshold: expected a Jaccard threshold in (0, 1], got {threshold!r}")
-    if not 0.0 < float(threshold) <= 1.0:
-        raise ValueError(f"threshold: expected a Jaccard threshold in (0, 1], got {threshold!r}")
-    return float(threshold)
 
 
 def _pairs_within_groups(order: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -254,7 +246,7 @@ def near_duplicate_flags(signatures, *, threshold: float = DEFAULT_NEAR_DUPLICAT
     sig = np.asarray(signatures)
     if sig.dtype != np.uint64 or sig.ndim != 2 or sig.shape[1] == 0:
         raise ValueError(f"signatures: expected a uint64 array [n, P], got dtype {sig.dtype} shape {sig.shape}")
-    threshold = _check_threshold(threshold)
+    threshold = _check_unit_interval(threshold, "threshold", include_one=True, what="a Jaccard threshold")
     n, num_perm = sig.shape
     need = math.ceil(threshold * num_perm)
     while need > 0 and (need - 1) / num_perm >= threshold:

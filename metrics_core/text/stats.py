@@ -133,7 +133,3 @@ def _as_stats(texts_or_stats, max_n: int = 1, name: str = "texts") -> TextStats:
             raise ValueError(f"{name}: expected TextStats with max_n >= {max_n}, got max_n={texts_or_stats.max_n}")
         return texts_or_stats
     return text_stats(texts_or_stats, max_n=max(max_n, DEFAULT_MAX_N), name=name)
-
-
-def _check_order(n) -> int:
-    return _check_positive_int(n, "n")

@@ -9,8 +9,8 @@ import dataclasses
 from dataclasses import dataclass
 
 
-from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, _check_bootstrap
-from metrics_core._checks import _check_seed, _check_texts
+from metrics_core._checks import _check_bootstrap, _check_seed, _check_texts
+from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate
 from metrics_core.text_validity import (
     DEFAULT_FAILURE_LIMIT,
     DEFAULT_MAX_CHARS,
