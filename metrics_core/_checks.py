@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import math
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # annotations only: torch is imported where a check needs it
+    import torch
 
 ArrayLike = "np.ndarray | torch.Tensor"
 
@@ -22,6 +26,8 @@ def _check_embeddings(x, name: str, *, min_rows: int = 1) -> torch.Tensor:
     floating dtype is widened to float32. Integer, boolean and object arrays are
     refused rather than silently cast.
     """
+    import torch  # here, not at the top: torch-free callers (bootstrap, the store, `status`) import this module
+
     if isinstance(x, torch.Tensor):
         t = x.detach()
     else:
@@ -70,6 +76,8 @@ def _check_k(k: int, *sets: tuple[str, int]) -> None:
 
 def _check_nonzero_rows(x: torch.Tensor, name: str) -> None:
     """Cosine similarity is undefined for a zero vector."""
+    import torch
+
     norms = torch.linalg.vector_norm(x, dim=1)
     zero = norms == 0
     if bool(zero.any()):
