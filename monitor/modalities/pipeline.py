@@ -33,7 +33,6 @@ from metrics_core.bootstrap import Estimate
 from monitor.errors import InputError
 from monitor.modalities import HASHING, MODALITY, SENTENCE_TRANSFORMERS_PREFIX, check_featurizer
 
-MODALITIES = ("embedding", "text", "tabular")
 
 
 _HASHING_TOKEN = re.compile(r"\w\w+")  # the hashing featurizer's tokens (metrics_core.featurize)
@@ -136,8 +135,8 @@ class AuditPipeline:
                  reference_fingerprint: str | None = None, protected_attribute: str | None = None,
                  constraints_path: str | None = None, schema_path: str | None = None,
                  reference_where: str = "reference") -> None:
-        if modality not in MODALITIES:
-            raise ValueError(f"modality: expected one of {', '.join(MODALITIES)}, got {modality!r}")
+        if modality not in MODALITY:
+            raise ValueError(f"modality: expected one of {', '.join(MODALITY)}, got {modality!r}")
         self.modality, self.reference, self.seed = modality, reference, int(seed)
         self.config = metrics_core.SuiteConfig(k=k, n_boot=n_boot, seed=seed)
         self.featurizer = check_featurizer(featurizer)
