@@ -38,7 +38,7 @@ CLI = [sys.executable, "-m", "monitor.cli"]
 
 def short_answers(n: int, rng: np.random.Generator, drift: float = 0.0) -> list[str]:
     """Trivia answers: numbers, one word (sometimes with a period), or two to four words."""
-    from monitor.meta_evaluation.textloop import wordnet_vocabulary
+    from monitor.meta_evaluation.ngram import wordnet_vocabulary
 
     words = [w for w in wordnet_vocabulary() if w.isalpha()][:3000]
     out = []

@@ -10,6 +10,13 @@ metrics, evaluated, and three small loops for the overview.
 
 Targets (issue "A tool people enjoy running"): ``--help`` <= 0.5 s, ``status LOOP`` of a
 50-round loop <= 1.5 s, and the overview (``status``) as fast.
+
+``audit`` of a 500 x 16 round with ``--bootstrap 20`` <= 3 s end to end: measured alone (a fresh
+process that runs the flow itself) and with a ``serve`` running on the home, which audits the round in
+its warm process (:mod:`flows.audit_service`). Each audit is a new round of one loop; the breakdown
+splits the time into the flow's run in the daemon (the store's audit log) and the command's own part
+(start-up, imports, loading and checking both files, the hand-over); the round's plots and MLflow run
+follow in the daemon after the answer (``publish`` column: until MLflow confirmed the round).
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import time
 from pathlib import Path
 
 HEAVY = ("torch", "prefect", "mlflow", "evidently")
-TARGETS = {"--help": 0.5, "status LOOP": 1.5, "status (overview)": 1.5}
+TARGETS = {"--help": 0.5, "status LOOP": 1.5, "status (overview)": 1.5, "audit, serve running": 3.0}
 
 
 def fill_store(home: Path, rounds: int) -> None:
@@ -72,6 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=50, help="rounds of the loop shown by `status LOOP`")
     parser.add_argument("--repeats", type=int, default=5, help="runs per command (median)")
+    parser.add_argument("--no-audit", action="store_true", help="skip the audit timings (alone and via serve)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
@@ -90,6 +98,88 @@ def main() -> None:
             verdict = "met" if seconds <= target else "MISSED"
             print(f"{name:<20} {seconds:8.3f} {seconds / bare:7.1f} {target:6.1f}s  {', '.join(heavy) or 'none'}"
                   f"  ({verdict})")
+        if not args.no_audit:
+            print(f"audits of a 500 x 16 round, --bootstrap 20 (median of {args.repeats}):")
+            bench_audit(Path(tmp), bare, args.repeats)
+
+
+def _audit_rounds(home: Path, data: Path, env: dict, loop: str, rounds: range) -> list[dict]:
+    """Audit ``rounds`` of ``loop`` as fresh ``collapse-monitor audit`` processes: wall time, flow time, publish."""
+    from monitor.config import load_settings
+    from monitor.store import TrajectoryStore
+
+    url = load_settings(home).store_url
+    out = []
+    for r in rounds:
+        t0 = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "monitor.cli", "--home", str(home), "audit", loop, str(r),
+                               str(data / f"round_{r}.npy"), "--reference", str(data / "reference.npy"),
+                               "--bootstrap", "20", "--json"], env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        if done.returncode != 0:
+            raise SystemExit(f"audit {loop} {r} failed: {done.stderr.strip()[-600:]}")
+        with TrajectoryStore(url) as store:
+            seconds = _audit_seconds(store, loop, r)
+            published = None
+            deadline = time.time() + 120
+            while published is None and time.time() < deadline:
+                write = store.mlflow_writes(loop).get(r)
+                if write and write["confirmed_at"] is not None:
+                    published = time.perf_counter() - t0
+                else:
+                    time.sleep(0.05)
+        out.append({"wall": wall, "flow": seconds, "publish": published})
+    return out
+
+
+def _audit_seconds(store, loop: str, round_number: int) -> float:
+    import sqlalchemy as sa
+
+    from monitor.store import audit_log
+
+    q = sa.select(audit_log.c.seconds).where(audit_log.c.loop == loop, audit_log.c.round == round_number,
+                                             audit_log.c.outcome == "audited").order_by(audit_log.c.id.desc())
+    with store.engine.connect() as conn:
+        return float(conn.execute(q).scalars().first())
+
+
+def bench_audit(tmp: Path, bare: float, repeats: int) -> None:
+    """A 500 x 16 round with --bootstrap 20: alone, then with `serve` running on the home."""
+    import numpy as np
+
+    data = tmp / "rounds"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    np.save(data / "reference.npy", rng.normal(size=(500, 16)))
+    for r in range(2 * repeats + 2):
+        np.save(data / f"round_{r}.npy", rng.normal(size=(500, 16)))
+    home = tmp / "audit-home"
+    env = {**os.environ, "COLLAPSE_MONITOR_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+    # Round 0 of each loop fits the reference's profile (cached for the rounds after it): not timed.
+    alone = _audit_rounds(home, data, env, "alone", range(0, repeats + 1))[1:]
+    serve = subprocess.Popen([sys.executable, "-m", "monitor.cli", "--home", str(home), "serve", "--port", "0"],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 180
+        while not (home / "audit-service.json").exists():
+            if serve.poll() is not None or time.time() > deadline:
+                raise SystemExit("serve did not start its audit service")
+            time.sleep(0.2)
+        time.sleep(5)  # the daemon imports the flow's modules in the background once it is up
+        warm = _audit_rounds(home, data, env, "served", range(0, repeats + 1))[1:]
+    finally:
+        serve.terminate()
+        serve.wait(60)
+    for name, runs in (("audit, alone", alone), ("audit, serve running", warm)):
+        wall = statistics.median(r["wall"] for r in runs)
+        flow = statistics.median(r["flow"] for r in runs)
+        published = [r["publish"] for r in runs if r["publish"] is not None]
+        target = TARGETS.get(name)
+        verdict = "" if target is None else f"  target {target:.1f} s: {'met' if wall <= target else 'MISSED'}"
+        print(f"{name:<22} {wall:7.2f} s ({wall / bare:6.0f}x pass): flow {flow:.2f} s, command {wall - flow:.2f} s"
+              f"; MLflow confirmed after {statistics.median(published) if published else float('nan'):.2f} s"
+              f"{verdict}")
 
 
 if __name__ == "__main__":

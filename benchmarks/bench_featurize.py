@@ -9,7 +9,7 @@ run because shared machines are noisy), then texts/s for
 
 * scikit-learn's ``HashingVectorizer`` on the same features (word 1-2-grams
   plus ``char_wb`` 3-5-grams), the peer, hashing only;
-* our hashing only (:func:`metrics_core.featurize.hashed_ngram_counts`);
+* our hashing only (:func:`metrics_core.hashing.hashed_ngram_counts`);
 * our full ``transform`` (hashing, TF-IDF, projection to 256 dims) on 1 and 2
   threads, with the default sparse sign projection (``method="sparse-jl"``)
   and, side by side in the same run, with LSA (``method="lsa"``), against the
@@ -74,7 +74,8 @@ def main() -> None:
     parser.add_argument("--sentence-transformer", default=None, help="local model directory or package name")
     args = parser.parse_args()
 
-    from metrics_core.featurize import DEFAULT_METHOD, DEFAULT_N_FEATURES, LSA, fit_hashing_featurizer, hashed_ngram_counts
+    from metrics_core.featurize import DEFAULT_METHOD, LSA, fit_hashing_featurizer
+    from metrics_core.hashing import DEFAULT_N_FEATURES, hashed_ngram_counts
 
     reference = zipf_corpus(args.n_reference, seed=0)
     texts = zipf_corpus(args.n_texts, seed=1)

@@ -54,7 +54,7 @@ def make_data(n: int, m: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray
 
 
 def fit(workdir: Path, k: int, n_clusters: int) -> None:
-    from metrics_core.clusters import fit_reference_clusters
+    from metrics_core.clusters import fit_cluster_reference
     from metrics_core.knn import knn_radii
     from metrics_core.privacy import fit_dcr_reference
     from monitor.modalities.profile_cache import save_tree
@@ -62,7 +62,7 @@ def fit(workdir: Path, k: int, n_clusters: int) -> None:
     reference = np.load(workdir / "reference.npy", allow_pickle=False)
     (sq, t_radii) = _timed(lambda: knn_radii(reference, k, squared=True))
     dcr, t_dcr = _timed(lambda: fit_dcr_reference(reference))
-    clusters, t_clu = _timed(lambda: fit_reference_clusters(reference, n_clusters))
+    clusters, t_clu = _timed(lambda: fit_cluster_reference(reference, n_clusters))
     save_tree((sq, dcr, clusters), workdir, "reference")
     print(json.dumps({"radii_s": t_radii, "dcr_fit_s": t_dcr, "clusters_s": t_clu}))
 

@@ -26,7 +26,7 @@ def audit_controls(loop: str, rounds: int, stream: int, progress: Progress) -> p
     config = metrics_core.SuiteConfig()
     stream = control_rounds(rounds, seed=0, stream=stream)
     _, reference = next(stream)
-    profile = metrics_core.fit_reference_profile(reference, config)
+    profile = metrics_core.fit_suite_reference(reference, config)
     rows = []
     task = progress.add_task(f"{loop}", total=rounds)
     for r, samples in stream:

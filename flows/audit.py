@@ -21,7 +21,8 @@ from prefect.tasks import exponential_backoff
 import metrics_core
 from metrics_core.bootstrap import Estimate
 from monitor import modalities
-from monitor.inputs import comparability, loaders
+from monitor import inputs
+from monitor.inputs import comparability
 from monitor.engine import evaluation
 from monitor.publishing import exporter, tracking
 from monitor.config import check_loop_name, check_round_number, load_settings
@@ -53,14 +54,10 @@ _IO_RETRIES = {"retries": 3, "retry_delay_seconds": exponential_backoff(backoff_
 _CACHE = INPUTS - "pipeline" - "round_data" - "profile" + TASK_SOURCE
 
 
-@task(cache_policy=NO_CACHE, **_IO_RETRIES)  # in-process loads of an unchanged file are remembered (loaders)
+@task(cache_policy=NO_CACHE, **_IO_RETRIES)  # in-process loads of an unchanged file are remembered (monitor.inputs.files.remembered)
 def load_input(modality: str, path: str, role: str, round_number: int | None, options: AuditOptions,
                reference: modalities.LoadedInput | None = None) -> modalities.LoadedInput:
     return modalities.MODALITY[modality].load(path, role, round_number, options, reference)
-
-
-# Texts and tables are keyed by their files' fingerprints (task inputs too); the pipeline holds the reference.
-_MODALITY_CACHE = INPUTS - "pipeline" - "round_texts" + TASK_SOURCE
 
 
 @task(cache_policy=NO_CACHE)  # featurizer, embeddings and profile are cached on disk by content
@@ -74,10 +71,16 @@ def prepare_reference(modality: str, reference_data, options: dict, cache_dir: s
     return pipeline
 
 
+# Keyed by the files' fingerprints and the options' digest (task inputs too); the pipeline holds the reference.
+_MODALITY_CACHE = INPUTS - "pipeline" - "round_data" - "round_where" + TASK_SOURCE
+
+
 @task(cache_policy=_MODALITY_CACHE, persist_result=True, result_serializer="json")
-def compute_text_metrics(reference_fingerprint: str, round_fingerprint: str, n_boot: int, seed: int,
-                         metrics_version: str, pipeline: AuditPipeline, round_texts: list[str]) -> dict[str, dict]:
-    metrics = pipeline.modality_metrics(round_texts)
+def compute_modality_metrics(modality: str, reference_fingerprint: str, round_fingerprint: str, options_key: str,
+                             metrics_version: str, pipeline: AuditPipeline, round_data,
+                             round_where: str) -> dict[str, dict]:
+    """The modality's own metrics of the round (text, tabular), before the embedding suite."""
+    metrics = pipeline.modality_metrics(round_data, round_where=round_where)
     return {name: est.as_dict() for name, est in metrics.items()}
 
 
@@ -88,31 +91,17 @@ def embed_round(pipeline: AuditPipeline, round_data):
 
 
 @task(cache_policy=NO_CACHE)
-def compute_tabular(pipeline: AuditPipeline, round_frame, round_where: str):
-    metrics = pipeline.modality_metrics(round_frame, round_where=round_where)
-    return {name: est.as_dict() for name, est in metrics.items()}, pipeline.embed(round_frame)
-
-
-@task(cache_policy=NO_CACHE)
-def drift_report(modality: str, seed: int, reference_frame=None, round_frame=None, columns=None,
-                 reference_texts=None, round_texts=None, reference_embeddings=None,
-                 round_embeddings=None) -> tuple[float, str]:
+def drift_report(modality: str, seed: int, reference_data, round_data, reference_embeddings, round_embeddings,
+                 columns) -> tuple[float, str]:
     """Evidently's drift share of the round and its HTML report (returned, not written: the task may run
     on a Dask worker without the state directory)."""
     import tempfile
 
-    from monitor.publishing import evidently_report
-
     with tempfile.TemporaryDirectory() as tmp:
         html_path = Path(tmp) / "report.html"
-        if modality == "tabular":
-            report = evidently_report.tabular_drift_report(
-                reference_frame, round_frame, html_path=html_path, numeric_columns=columns["numeric"],
-                categorical_columns=columns["categorical"], seed=seed)
-        else:
-            report = evidently_report.text_drift_report(
-                reference_texts, round_texts, reference_embeddings=reference_embeddings,
-                round_embeddings=round_embeddings, html_path=html_path, seed=seed)
+        report = modalities.MODALITY[modality].drift_report(
+            reference_data, round_data, reference_embeddings=reference_embeddings,
+            round_embeddings=round_embeddings, columns=columns, html_path=html_path, seed=seed)
         return report.drift_share, html_path.read_text(encoding="utf-8")
 
 
@@ -124,7 +113,7 @@ def save_report(html_path: str, html: str) -> None:
 
 
 @task(cache_policy=NO_CACHE, **_IO_RETRIES)  # cached on disk by key, see monitor.modalities.profile_cache
-def reference_profile(pipeline: AuditPipeline) -> metrics_core.ReferenceProfile:
+def reference_profile(pipeline: AuditPipeline) -> metrics_core.SuiteReference:
     """The reference's fitted profile: from the cache when present, else fitted and cached."""
     profile = pipeline.fit_profile()
     used, asked = int(profile.clusters.centres.shape[0]), pipeline.suite_config().n_clusters
@@ -179,9 +168,8 @@ def ensure_null(store_url: str, loop: str, pipeline: AuditPipeline, pool_path: s
     if stored is not None:
         return {"key": stored.key, "n_rounds": stored.n_rounds, "pool_size": stored.pool_size}
     signature = null_mod.file_signature(pool_path)  # before reading: a write during the read changes it
-    reference_columns = loaders.infer_column_kinds(pipeline.reference) if modality == "tabular" else None
     pool, pool_fingerprint = null_mod.load_pool(pool_path, modality, text_field=text_field,
-                                                reference_columns=reference_columns, seed=seed)
+                                                reference=pipeline.reference, seed=seed)
     key = null_mod.null_key(reference_fingerprint, pool_fingerprint, round_size, options, metrics_core.METRICS_VERSION)
     step = max(1, null_rounds // 10)
 
@@ -266,6 +254,7 @@ def audit_round(
     pool_path: str | None = None,
     allow_reference_change: bool = False,
     pool_source: str = "pool",
+    publish: bool = True,
 ) -> dict:
     """Audit one generation round against the reference and publish the verdict.
 
@@ -296,20 +285,21 @@ def audit_round(
     With ``pushgateway`` (a URL, e.g. ``http://127.0.0.1:9091``) the loop's
     series are pushed there after the audit; a failed push is logged, not
     fatal (the store holds everything, and the next push sends it all).
+    Without ``publish`` the flow returns once the round is stored and evaluated, and the caller runs
+    :func:`publish_round` next (the ``serve`` daemon answering the CLI, :mod:`flows.audit_service`).
     """
     logger = get_run_logger()
     started = time.perf_counter()
     options = options or AuditOptions()
-    n_boot, seed = options.n_boot, options.seed
+    seed = options.seed
     text_field, featurizer = options.text_field, options.featurizer
     try:
         check_loop_name(loop)
         check_round_number(round_number)
         settings = load_settings(home, rules_path)
         load_rules(settings.rules_path)  # a bad rules file fails before any work
-        modality = loaders.detect_modality(data_path, options.modality, text_field, round_number=round_number)
+        modality = inputs.detect_modality(data_path, options.modality, text_field, round_number=round_number)
         modalities.check_featurizer(featurizer)
-        modality_metrics: dict[str, dict] = {}
         kind = modalities.MODALITY[modality]
         reference = load_input(modality, reference_path, "reference", None, options)
         round_ = load_input(modality, data_path, "round", round_number, options, reference)
@@ -320,27 +310,20 @@ def audit_round(
             options.allow_size_change, allow_reference_change,
         )
         report_path = str(tracking.staged_report(settings.home / "reports", loop, round_number))
-        # Text metrics, the Evidently report and the embedding groups are independent tasks, run in parallel.
-        modality_future = drift_future = None
-        ref_data, round_data = reference.data, round_.data  # embeddings: replaced below for text and tables
         pipeline = prepare_reference(modality, reference.data, options.pipeline_options(),
                                      str(settings.home / "cache"), reference.fingerprint,
                                      f"{reference.path} (reference)")
-        if modality == "text":
-            modality_future = compute_text_metrics.with_options(result_storage=settings.results_dir).submit(
-                reference.fingerprint, round_.fingerprint, n_boot, seed, metrics_core.METRICS_VERSION,
-                pipeline, round_.data,
-            )
-            ref_data, round_data, _ = embed_round(pipeline, round_.data)
-            drift_future = drift_report.submit(
-                "text", seed, reference_texts=reference.data, round_texts=round_.data,
-                reference_embeddings=ref_data, round_embeddings=round_data)
-        elif modality == "tabular":
-            modality_metrics, round_data = compute_tabular(
-                pipeline, round_.data, f"{round_.path} (round, round {round_number})")
-            ref_data = pipeline.reference_embeddings
-            drift_future = drift_report.submit("tabular", seed, reference_frame=reference.data,
-                                               round_frame=round_.data, columns=pipeline.tabular_columns)
+        # The modality's own metrics, the Evidently report and the embedding groups are independent tasks, run in
+        # parallel.
+        modality_future = drift_future = None
+        if kind.has_own_metrics:
+            modality_future = compute_modality_metrics.with_options(result_storage=settings.results_dir).submit(
+                modality, reference.fingerprint, round_.fingerprint, options.cache_key(),
+                metrics_core.METRICS_VERSION, pipeline, round_.data, f"{round_.path} (round, round {round_number})")
+        ref_data, round_data, _ = embed_round(pipeline, round_.data)
+        if kind.reports_drift:
+            drift_future = drift_report.submit(modality, seed, reference.data, round_.data, ref_data, round_data,
+                                               pipeline.tabular_columns)
         version = metrics_core.METRICS_VERSION
         profile = reference_profile(pipeline)
         group_task = compute_metric_group.with_options(result_storage=settings.results_dir)
@@ -353,8 +336,7 @@ def audit_round(
         for future in futures:
             metrics.update(future.result())
         metrics = {name: metrics[name] for name in metrics_core.metric_names("embedding")}
-        if modality_future is not None:
-            modality_metrics = modality_future.result()
+        modality_metrics = modality_future.result() if modality_future is not None else {}
         if drift_future is not None:
             drift, html = drift_future.result()
             save_report(report_path, html)
@@ -377,17 +359,14 @@ def audit_round(
                         options.null_options(), options.null_rounds, seed, text_field, pool_source)
         before = _snapshot(settings.store_url, loop, round_number)
         try:
-            verdict, artifacts = _store_and_publish(settings, record, loop, round_number, data_path, reference_path,
-                                                    options.record(modality, pool_path, pool_source),
-                                                    report_path if modality != "embedding" else None)
+            verdict = _store_and_publish(settings, record, loop, round_number, data_path, reference_path,
+                                         options.record(modality, pool_path, pool_source),
+                                         report_path if kind.reports_drift else None, publish)
         except BaseException:
             _restore(settings, loop, round_number, before)  # a failed audit stores nothing
             raise
-        if pushgateway:
-            try:
-                push_to_gateway(settings.store_url, loop, pushgateway)
-            except OSError as exc:  # retried first; the audit itself succeeded
-                logger.warning("push to %s failed: %s", pushgateway, exc)
+        if pushgateway and publish:
+            _push(settings, loop, pushgateway)
     except CollapseMonitorError:
         raise  # refused input: nothing was audited (serve --watch counts refused files)
     except Exception:
@@ -409,20 +388,49 @@ def _snapshot(store_url: str, loop: str, round_number: int) -> dict:
 
 
 def _store_and_publish(settings, record: RoundRecord, loop: str, round_number: int, data_path: str,
-                       reference_path: str, options: dict, report_path: str | None):
-    """Store the round, its source and the loop's evaluation, then its artifacts and MLflow; (verdict, artifacts)."""
+                       reference_path: str, options: dict, report_path: str | None, publish: bool = True) -> dict:
+    """Store the round, its source and the loop's evaluation, then (``publish``) its artifacts and MLflow; the
+    verdict."""
     persist(settings.store_url, record)
     record_source(settings.store_url, loop, round_number, str(Path(data_path).resolve()),
                   str(Path(reference_path).resolve()), options)
     rules_path = None if settings.rules_path is None else str(settings.rules_path)
     verdict = evaluate(settings.store_url, loop, round_number, rules_path)
+    if publish:
+        _publish(settings, loop, round_number, verdict["alerts"], report_path)
+    return verdict
+
+
+def _publish(settings, loop: str, round_number: int, alerts: list[dict], report_path: str | None) -> None:
     artifacts = write_round_artifacts(
-        settings.store_url, loop, round_number, str(settings.home / "reports" / loop / f"round_{round_number}"),
-        verdict["alerts"],
-    )
+        settings.store_url, loop, round_number, str(settings.home / "reports" / loop / f"round_{round_number}"), alerts)
     publish_mlflow(settings.store_url, settings.mlflow_uri, str(settings.artifact_root), loop, round_number,
                    [*artifacts, report_path] if report_path is not None else artifacts, str(settings.home / "reports"))
-    return verdict, artifacts
+
+
+def _push(settings, loop: str, pushgateway: str) -> None:
+    try:
+        push_to_gateway(settings.store_url, loop, pushgateway)
+    except OSError as exc:  # retried first; the audit itself succeeded
+        get_run_logger().warning("push to %s failed: %s", pushgateway, exc)
+
+
+@flow(name="publish-round", log_prints=False)
+def publish_round(loop: str, round_number: int, home: str | None = None, rules_path: str | None = None,
+                  pushgateway: str | None = None) -> dict:
+    """The stored round's plots and alert explanations, its MLflow run (with any round MLflow has not confirmed)
+    and the Pushgateway push: what ``audit_round(..., publish=False)`` left for afterwards."""
+    from monitor.engine.alerts import evaluate_loop
+
+    settings = load_settings(home, rules_path)
+    with TrajectoryStore(settings.store_url) as store:  # the stored evaluation, recomputed (the alerts' explanations)
+        evaluated = evaluate_loop(store.trajectory(loop), load_rules(settings.rules_path), null=store.null(loop))
+    verdict = evaluation.round_verdict(evaluated, round_number)
+    staged = tracking.staged_report(settings.home / "reports", loop, round_number)
+    _publish(settings, loop, round_number, verdict["alerts"], str(staged) if staged.is_file() else None)
+    if pushgateway:
+        _push(settings, loop, pushgateway)
+    return {"loop": loop, "round": round_number}
 
 
 def _restore(settings, loop: str, round_number: int, before: dict) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+from contextlib import contextmanager
 from pathlib import Path
 
 from flows.prefect_api import advertise_api, withdraw_api
@@ -37,6 +38,38 @@ def deployment_name(parameters: dict) -> str:
     return f"{DEPLOYMENT}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
+@contextmanager
+def daemon_api(home: Path):
+    """The daemon's Prefect API for its lifetime: ``PREFECT_API_URL``'s server, else a temporary API tied to this
+    process (started here, on the main thread). It is advertised in the home (``prefect-api.json``) for the
+    commands' flows, and the audit service (:mod:`flows.audit_service`) runs the CLI's audits on it; yields its URL.
+    """
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.audit_service import AuditService
+    from flows.prefect_api import prepare_flows
+
+    server = os.environ.get("PREFECT_API_URL")
+    temporary = None
+    try:
+        if server:
+            url = server
+        else:
+            from prefect.server.api.server import SubprocessASGIServer
+
+            prepare_flows()  # a SIGKILL of the daemon takes the API down with it
+            temporary = SubprocessASGIServer()
+            temporary.start()
+            url = temporary.api_url
+        advertise_api(home, url)  # `audit` and `backfill` on this home use it too
+        with temporary_settings({PREFECT_API_URL: url}), AuditService(home, url):
+            yield url
+    finally:
+        withdraw_api(home)
+        if temporary is not None:
+            temporary.stop()
+
+
 def serve_deployment(parameters: dict, interval: float) -> None:
     """Serve ``watch-rounds`` every ``interval`` seconds until SIGTERM or SIGINT (the caller stops its exporter)."""
     import asyncio
@@ -44,35 +77,23 @@ def serve_deployment(parameters: dict, interval: float) -> None:
     from flows.runners import task_runner
 
     task_runner(parameters["runner"], parameters["dask_address"])
-    server = os.environ.get("PREFECT_API_URL")
     # Prefect's runner turns SIGTERM into a graceful stop and SystemExit(0);
     # SIGINT arrives as KeyboardInterrupt. Either way the caller's finally block stops the exporter.
-    temporary = None
-    home = Path(parameters["home"])
+    scheduled_by_server = bool(os.environ.get("PREFECT_API_URL"))
     try:
-        if server:
-            advertise_api(home, server)  # `audit` and `backfill` on this home use it too
-            asyncio.run(_run_deployment(parameters, interval, scheduled_by_server=True))
-        else:
-            # One temporary API for this process and its flow-run subprocesses
-            # (which would otherwise each start their own), and for the CLI's audits on this home.
-            from prefect.server.api.server import SubprocessASGIServer
-            from prefect.settings import PREFECT_API_URL, temporary_settings
-
-            from flows.prefect_api import prepare_flows
-
-            prepare_flows()  # a SIGKILL of the daemon takes the API down with it
-            temporary = SubprocessASGIServer()
-            temporary.start()
-            advertise_api(home, temporary.api_url)
-            with temporary_settings({PREFECT_API_URL: temporary.api_url}):
-                asyncio.run(_run_deployment(parameters, interval, scheduled_by_server=False))
+        # One API for this process and its flow-run subprocesses (which would otherwise each start their own),
+        # and for the CLI's audits on this home.
+        with daemon_api(Path(parameters["home"])):
+            asyncio.run(_run_deployment(parameters, interval, scheduled_by_server=scheduled_by_server))
     except (SystemExit, KeyboardInterrupt):
         pass
-    finally:
-        withdraw_api(home)
-        if temporary is not None:
-            temporary.stop()
+
+
+def serve_audits(home: Path, stop) -> None:
+    """Without sources: keep the daemon's API and audit service up until ``stop`` (a ``threading.Event``) is set."""
+    with daemon_api(home):
+        while not stop.wait(0.5):
+            pass
 
 
 async def _run_deployment(parameters: dict, interval: float, scheduled_by_server: bool) -> None:

@@ -17,8 +17,8 @@ _EXPORTS = {
     "density_coverage": "prdc", "prdc_from_statistics": "prdc", "precision_recall": "prdc",
     "REGISTRY": "registry", "MetricSpec": "registry", "get_spec": "registry", "metric_names": "registry",
     "DEFAULT_MAX_SAMPLES": "sampling", "subsample": "sampling", "subsample_indices": "sampling",
-    "METRICS_VERSION": "suite", "SUITE_GROUPS": "suite", "ReferenceProfile": "suite", "SuiteConfig": "suite",
-    "embedding_suite": "suite", "embedding_suite_group": "suite", "fit_reference_profile": "suite",
+    "METRICS_VERSION": "suite", "SUITE_GROUPS": "suite", "SuiteReference": "suite", "SuiteConfig": "suite",
+    "embedding_suite": "suite", "embedding_suite_group": "suite", "fit_suite_reference": "suite",
 }
 
 __all__ = sorted(_EXPORTS)

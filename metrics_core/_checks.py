@@ -19,6 +19,36 @@ if TYPE_CHECKING:  # annotations only: torch is imported where a check needs it
 ArrayLike = "np.ndarray | torch.Tensor"
 
 
+def _check_embedding_array(x, name: str, *, min_rows: int = 1) -> np.ndarray:
+    """Validate a 2-D finite float array ``[N, D]`` without torch (loaders, the CLI); returns it, float64 and
+    float32 kept and other floating dtypes widened to float32, as :func:`_check_embeddings` does.
+
+    >>> _check_embedding_array(np.zeros((2, 3), np.float16), "x").dtype
+    dtype('float32')
+    >>> _check_embedding_array(np.array([[0.0, np.nan]]), "x")
+    Traceback (most recent call last):
+    ...
+    ValueError: x: 1 NaN or inf values (first in row 0)
+    """
+    arr = np.asarray(x)
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.floating):
+        raise ValueError(f"{name}: expected a float array, got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D array [N, D], got {arr.ndim}-D with shape {tuple(arr.shape)}")
+    n, d = arr.shape
+    if n == 0 or d == 0:
+        raise ValueError(f"{name}: expected a non-empty array [N, D], got shape {tuple(arr.shape)}")
+    if n < min_rows:
+        raise ValueError(f"{name}: expected at least {min_rows} rows, got {n}")
+    if arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float32)
+    finite = np.isfinite(arr)
+    if not finite.all():
+        bad_row = int(np.flatnonzero((~finite).any(axis=1))[0])
+        raise ValueError(f"{name}: {int((~finite).sum())} NaN or inf values (first in row {bad_row})")
+    return arr
+
+
 def _check_embeddings(x, name: str, *, min_rows: int = 1) -> torch.Tensor:
     """Validate a 2-D finite float array ``[N, D]`` and return it as a tensor.
 
@@ -28,13 +58,9 @@ def _check_embeddings(x, name: str, *, min_rows: int = 1) -> torch.Tensor:
     """
     import torch  # here, not at the top: torch-free callers (bootstrap, the store, `status`) import this module
 
-    if isinstance(x, torch.Tensor):
-        t = x.detach()
-    else:
-        arr = np.asarray(x)
-        if arr.dtype == object or not np.issubdtype(arr.dtype, np.floating):
-            raise ValueError(f"{name}: expected a float array, got dtype {arr.dtype}")
-        t = torch.from_numpy(np.ascontiguousarray(arr))
+    if not isinstance(x, torch.Tensor):
+        return torch.from_numpy(np.ascontiguousarray(_check_embedding_array(x, name, min_rows=min_rows)))
+    t = x.detach()
     if not torch.is_floating_point(t):
         raise ValueError(f"{name}: expected a float array, got dtype {t.dtype}")
     if t.ndim != 2:
@@ -213,3 +239,66 @@ def _check_failure_limit(failure_limit) -> float:
     if isinstance(failure_limit, bool) or not isinstance(failure_limit, (int, float)) or not 0 <= failure_limit <= 1:
         raise ValueError(f"failure_limit: expected a share in [0, 1], got {failure_limit!r}")
     return float(failure_limit)
+
+
+def _check_ids(ids, name: str = "question_ids") -> list:
+    """A non-empty list of ids (``str`` or ``int``, never a bool) from a list, tuple, 1-D array or series.
+
+    >>> _check_ids(np.array([3, 1]))
+    [3, 1]
+    >>> _check_ids(["q1", 2.0])
+    Traceback (most recent call last):
+    ...
+    ValueError: question_ids[1]: expected a str or int id, got float
+    """
+    if isinstance(ids, str):
+        raise ValueError(f"{name}: expected a list of ids, got a single str")
+    if hasattr(ids, "tolist") and getattr(ids, "ndim", 1) == 1:  # numpy arrays, pandas series
+        ids = ids.tolist()
+    if not isinstance(ids, (list, tuple)):
+        raise ValueError(f"{name}: expected a list of ids, got {type(ids).__name__}")
+    if len(ids) == 0:
+        raise ValueError(f"{name}: expected a non-empty list of ids, got an empty {type(ids).__name__}")
+    out = []
+    for i, q in enumerate(ids):
+        if isinstance(q, (bool, np.bool_)) or not isinstance(q, (str, int, np.integer)):
+            raise ValueError(f"{name}[{i}]: expected a str or int id, got {type(q).__name__}")
+        out.append(q if isinstance(q, str) else int(q))
+    return out
+
+
+def _check_flags(flags, name: str) -> np.ndarray:
+    """A non-empty list (tuple, 1-D array, series) of ``bool`` as a bool array; 0/1 integers are refused.
+
+    >>> _check_flags([True, np.False_], "correct").tolist()
+    [True, False]
+    """
+    if hasattr(flags, "tolist") and getattr(flags, "ndim", 1) == 1:
+        flags = flags.tolist()
+    if not isinstance(flags, (list, tuple)):
+        raise ValueError(f"{name}: expected a list of bool, got {type(flags).__name__}")
+    if len(flags) == 0:
+        raise ValueError(f"{name}: expected a non-empty list of bool, got an empty {type(flags).__name__}")
+    for i, f in enumerate(flags):
+        if not isinstance(f, (bool, np.bool_)):
+            raise ValueError(f"{name}[{i}]: expected bool, got {type(f).__name__}")
+    return np.asarray(flags, dtype=bool)
+
+
+def _check_same_length(n_ref: int, n: int, name_ref: str, name: str) -> None:
+    """Parallel sequences (one item per record) must be equally long."""
+    if n != n_ref:
+        raise ValueError(f"{name}: expected {n_ref} items to match {name_ref}, got {n}")
+
+
+def _check_choice(value, name: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (a language, a method), the message listing them.
+
+    >>> _check_choice("rust", "language", ("python",))
+    Traceback (most recent call last):
+    ...
+    ValueError: language: expected one of 'python', got 'rust'
+    """
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name}: expected one of {', '.join(repr(c) for c in choices)}, got {value!r}")
+    return value

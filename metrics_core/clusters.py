@@ -77,7 +77,7 @@ def tail_clusters(counts, tail_mass: float = DEFAULT_TAIL_MASS) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class ReferenceClusters:
+class ClusterReference:
     r"""A k-means partition of the reference, reusable for every round.
 
     Attributes:
@@ -126,7 +126,7 @@ class ReferenceClusters:
         return float(self.counts[self.tail_ids].sum()) / self.n_reference
 
 
-def fit_reference_clusters(
+def fit_cluster_reference(
     reference,
     n_clusters: int = DEFAULT_N_CLUSTERS,
     tail_mass: float = DEFAULT_TAIL_MASS,
@@ -136,7 +136,7 @@ def fit_reference_clusters(
     n_init: int = 1,
     tol: float = DEFAULT_TOL,
     device=None,
-) -> ReferenceClusters:
+) -> ClusterReference:
     r"""Cluster the reference once with seeded k-means (see :func:`kmeans`).
 
     The shares are those of the final nearest-centre assignment,
@@ -156,11 +156,11 @@ def fit_reference_clusters(
         device: torch device, default CUDA when present else CPU.
 
     Returns:
-        :class:`ReferenceClusters`.
+        :class:`ClusterReference`.
 
     Example:
         >>> ref = np.array([[0.0], [0.1], [0.2], [5.0], [5.1], [9.0]])
-        >>> rc = fit_reference_clusters(ref, n_clusters=3, tail_mass=0.2)
+        >>> rc = fit_cluster_reference(ref, n_clusters=3, tail_mass=0.2)
         >>> order = np.argsort(rc.centres[:, 0])
         >>> rc.centres[order, 0].round(2).tolist(), rc.shares[order].round(3).tolist()
         ([0.1, 5.05, 9.0], [0.5, 0.333, 0.167])
@@ -172,7 +172,7 @@ def fit_reference_clusters(
     tail_mass = _check_tail_mass(tail_mass)
     res = kmeans(t, k, seed=seed, n_init=n_init, max_iter=max_iter, tol=tol, device=device)
     counts = np.bincount(res.labels, minlength=k).astype(np.int64)
-    return ReferenceClusters(
+    return ClusterReference(
         centres=res.centres,
         counts=_readonly(counts),
         shares=_readonly(counts / float(counts.sum())),
@@ -232,7 +232,7 @@ def _expected_hit_rate(p: np.ndarray, m: int) -> np.ndarray:
         return -np.expm1(m * np.log1p(-p))
 
 
-def expected_tail_coverage(clusters: ReferenceClusters, m: int, *, tail_mass: float | None = None) -> float:
+def expected_tail_coverage(clusters: ClusterReference, m: int, *, tail_mass: float | None = None) -> float:
     r"""Expected ``tail_coverage`` of ``m`` i.i.d. samples from the reference distribution.
 
     .. math:: \mathbb{E}[\text{tail\_coverage}] = \frac{1}{|T|}\sum_{k\in T} \big(1 - (1 - p_k)^M\big),
@@ -241,23 +241,23 @@ def expected_tail_coverage(clusters: ReferenceClusters, m: int, *, tail_mass: fl
     tail coverage with it, not with 1, when M is small.
 
     Args:
-        clusters: fitted :class:`ReferenceClusters`.
+        clusters: fitted :class:`ClusterReference`.
         m: round size M.
         tail_mass: optional tail mass overriding ``clusters.tail_mass``.
 
     Example:
-        >>> rc = fit_reference_clusters(np.array([[0.0], [0.1], [0.2], [9.0]]), n_clusters=2, tail_mass=0.3)
+        >>> rc = fit_cluster_reference(np.array([[0.0], [0.1], [0.2], [9.0]]), n_clusters=2, tail_mass=0.3)
         >>> round(expected_tail_coverage(rc, 2), 12)  # tail = the cluster of 9.0, p = 1/4: 1 - (3/4)**2
         0.4375
     """
-    if not isinstance(clusters, ReferenceClusters):
-        raise ValueError(f"clusters: expected ReferenceClusters, got {type(clusters).__name__}")
+    if not isinstance(clusters, ClusterReference):
+        raise ValueError(f"clusters: expected ClusterReference, got {type(clusters).__name__}")
     m = _check_positive_int(m, "m")
     tail = clusters.tail_ids if tail_mass is None else tail_clusters(clusters.counts, tail_mass)
     return float(_expected_hit_rate(clusters.shares[tail], m).mean())
 
 
-def _expected_mode_coverage(clusters: ReferenceClusters, m: int) -> float:
+def _expected_mode_coverage(clusters: ClusterReference, m: int) -> float:
     return float(_expected_hit_rate(clusters.shares, m).mean())
 
 
@@ -362,8 +362,8 @@ def tail_mode_coverage(
     replicates (same seed).
 
     Args:
-        reference_clusters_or_reference: a :class:`ReferenceClusters` from
-            :func:`fit_reference_clusters`, or the ``[N, D]`` reference itself
+        reference_clusters_or_reference: a :class:`ClusterReference` from
+            :func:`fit_cluster_reference`, or the ``[N, D]`` reference itself
             (then it is fitted with ``n_clusters`` (default 50), ``tail_mass``
             (default 0.1) and ``seed``).
         round_: ``[M, D]`` float array.
@@ -382,7 +382,7 @@ def tail_mode_coverage(
         >>> rng = np.random.default_rng(0)
         >>> means = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
         >>> ref = np.concatenate([m + 0.1 * rng.standard_normal((s, 2)) for m, s in zip(means, [50, 30, 15, 5])])
-        >>> rc = fit_reference_clusters(ref, n_clusters=4, tail_mass=0.1)
+        >>> rc = fit_cluster_reference(ref, n_clusters=4, tail_mass=0.1)
         >>> sorted(rc.shares.tolist())
         [0.05, 0.15, 0.3, 0.5]
         >>> res = tail_mode_coverage(rc, ref[:80])  # the two rarest blobs are gone
@@ -394,7 +394,7 @@ def tail_mode_coverage(
     _check_bootstrap(n_boot, level)
     seed = _check_seed(seed)
     device = resolve_device(device)
-    if isinstance(reference_clusters_or_reference, ReferenceClusters):
+    if isinstance(reference_clusters_or_reference, ClusterReference):
         rc = reference_clusters_or_reference
         if n_clusters is not None and n_clusters != rc.n_clusters:
             raise ValueError(
@@ -402,7 +402,7 @@ def tail_mode_coverage(
             )
         tail = rc.tail_ids if tail_mass is None else tail_clusters(rc.counts, tail_mass)
     else:
-        rc = fit_reference_clusters(
+        rc = fit_cluster_reference(
             reference_clusters_or_reference,
             DEFAULT_N_CLUSTERS if n_clusters is None else n_clusters,
             DEFAULT_TAIL_MASS if tail_mass is None else tail_mass,

@@ -1,5 +1,9 @@
 r"""Chunked exact k-nearest-neighbour engine (torch, CPU by default, CUDA when present).
 
+One file over 500 lines on purpose: the tiled GEMM passes, the candidate
+buffers and the exact float64 re-checks share private state and tile
+constants and form one engine; split, they would only import each other.
+
 The engine never materialises an ``N x M`` distance matrix: it works on tiles
 of at most 512 rows by ``chunk_size`` columns, each produced by one float32
 GEMM on augmented operands,

@@ -171,7 +171,7 @@ def effective_rank(
 
 
 @dataclass(frozen=True, eq=False)
-class ReferenceSpectrum:
+class SpectrumReference:
     """Principal axes of the reference covariance, fitted once and reused every round.
 
     Attributes:
@@ -199,7 +199,7 @@ class ReferenceSpectrum:
         return self.whitening.shape[1]
 
 
-def fit_reference_spectrum(reference, *, rel_tol: float = DEFAULT_REL_TOL, device=None) -> ReferenceSpectrum:
+def fit_spectrum_reference(reference, *, rel_tol: float = DEFAULT_REL_TOL, device=None) -> SpectrumReference:
     r"""Eigen-decompose the reference covariance once for :func:`log_volume_ratio`.
 
     Keeps the ``K`` principal axes whose eigenvalue exceeds
@@ -220,7 +220,7 @@ def fit_reference_spectrum(reference, *, rel_tol: float = DEFAULT_REL_TOL, devic
     Example:
         >>> import numpy as np
         >>> ref = np.array([[2.0, 0.0], [-2.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
-        >>> s = fit_reference_spectrum(ref)
+        >>> s = fit_spectrum_reference(ref)
         >>> [round(v, 12) for v in s.eigenvalues.tolist()], s.n_axes
         ([2.666666666667, 0.666666666667], 2)
     """
@@ -235,7 +235,7 @@ def fit_reference_spectrum(reference, *, rel_tol: float = DEFAULT_REL_TOL, devic
         raise ValueError("reference: zero covariance (all rows identical); the volume ratio needs a spread reference")
     keep = lam > rel_tol * top
     whitening = vec[:, keep] / torch.sqrt(lam[keep])[None, :]
-    return ReferenceSpectrum(
+    return SpectrumReference(
         eigenvalues=lam.cpu(),
         whitening=whitening.cpu(),
         n_rows=ref.shape[0],
@@ -262,7 +262,7 @@ class VolumeRatio:
     n_floored: int
 
 
-def _whitened_ratios(spectrum: ReferenceSpectrum, round_cov: torch.Tensor) -> torch.Tensor:
+def _whitened_ratios(spectrum: SpectrumReference, round_cov: torch.Tensor) -> torch.Tensor:
     w = spectrum.whitening.to(round_cov.device)
     r = w.T @ round_cov @ w
     return torch.linalg.eigvalsh((r + r.T) / 2.0)
@@ -284,7 +284,7 @@ def log_volume_ratio(
     With the reference covariance :math:`\Sigma_{\mathrm{ref}} = V\Lambda V^\top`
     restricted to its :math:`K` principal axes with
     :math:`\lambda_k > \text{rel\_tol}\cdot\lambda_{\max}` (see
-    :func:`fit_reference_spectrum`), the round covariance is whitened by the
+    :func:`fit_spectrum_reference`), the round covariance is whitened by the
     reference, :math:`R = \Lambda_K^{-1/2} V_K^\top \Sigma_{\mathrm{round}} V_K \Lambda_K^{-1/2}`.
     Its eigenvalues :math:`\rho_1..\rho_K` are the generalised eigenvalues of
     :math:`(V_K^\top\Sigma_{\mathrm{round}}V_K,\ \Lambda_K)`: the ratios of round
@@ -315,7 +315,7 @@ def log_volume_ratio(
 
     Args:
         reference_or_spectrum: ``[N, D]`` float array or a fitted
-            :class:`ReferenceSpectrum` (then ``rel_tol`` is not used).
+            :class:`SpectrumReference` (then ``rel_tol`` is not used).
         round_: ``[M, D]`` float array, ``M >= 2``.
         rel_tol: relative eigenvalue tolerance of the reference axes.
         floor: variance-ratio floor :math:`\phi` in ``(0, 1)``.
@@ -336,10 +336,10 @@ def log_volume_ratio(
     if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not 0.0 < floor < 1.0:
         raise ValueError(f"floor: expected a number in (0, 1), got {floor!r}")
     dev = resolve_device(device)
-    if isinstance(reference_or_spectrum, ReferenceSpectrum):
+    if isinstance(reference_or_spectrum, SpectrumReference):
         spectrum = reference_or_spectrum
     else:
-        spectrum = fit_reference_spectrum(reference_or_spectrum, rel_tol=rel_tol, device=dev)
+        spectrum = fit_spectrum_reference(reference_or_spectrum, rel_tol=rel_tol, device=dev)
     rnd = _check_embeddings(round_, "round", min_rows=2)
     if rnd.shape[1] != spectrum.dim:
         raise ValueError(f"round: expected D={spectrum.dim} features to match reference, got D={rnd.shape[1]}")

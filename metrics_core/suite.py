@@ -2,7 +2,7 @@
 
 The reference's statistics (k-NN radii, alpha-supports, Gaussian fit,
 spectrum, DCR holdout split and baseline, clusters, MMD bandwidth) are fitted
-once into a :class:`ReferenceProfile` and reused every round; callers cache it
+once into a :class:`SuiteReference` and reused every round; callers cache it
 keyed by the reference's fingerprint and :meth:`SuiteConfig.reference_key`.
 """
 
@@ -19,22 +19,16 @@ import torch
 from metrics_core._checks import _check_embeddings, _check_same_dim
 from metrics_core.alpha import AlphaReference, alpha_precision_beta_recall_authenticity_from_reference, fit_alpha_reference
 from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate
-from metrics_core.clusters import ReferenceClusters, fit_reference_clusters, tail_mode_coverage
-from metrics_core.distribution import (
-    GaussianStats,
-    embedding_distribution_similarity,
-    fit_gaussian,
-    frechet_distance,
-    median_heuristic_bandwidth,
-    mmd2,
-)
+from metrics_core.clusters import ClusterReference, fit_cluster_reference, tail_mode_coverage
+from metrics_core.distribution import GaussianStats, embedding_distribution_similarity, fit_gaussian, frechet_distance
 from metrics_core.diversity import self_cosine_similarity, vendi_score
 from metrics_core.knn import DEFAULT_CHUNK_SIZE, ball_statistics, knn_radii
+from metrics_core.mmd import median_heuristic_bandwidth, mmd2
 from metrics_core.prdc import prdc_from_statistics
 from metrics_core.privacy import DCRReference, distance_to_closest_record, fit_dcr_reference
 from metrics_core.registry import metric_names
 from metrics_core.sampling import subsample
-from metrics_core.spectral import ReferenceSpectrum, effective_rank, fit_reference_spectrum, log_volume_ratio
+from metrics_core.spectral import SpectrumReference, effective_rank, fit_spectrum_reference, log_volume_ratio
 
 # Bumped whenever a metric's definition or defaults change; part of every cache key.
 METRICS_VERSION = "3"
@@ -72,16 +66,16 @@ class SuiteConfig:
 
 
 @dataclass(frozen=True, eq=False)
-class ReferenceProfile:
+class SuiteReference:
     """Everything about the reference that the suite reuses every round."""
 
     config_key: str
     sq_radii: torch.Tensor
     alpha: AlphaReference
     gaussian: GaussianStats
-    spectrum: ReferenceSpectrum
+    spectrum: SpectrumReference
     dcr: DCRReference
-    clusters: ReferenceClusters
+    clusters: ClusterReference
     mmd_reference: np.ndarray
     mmd_bandwidth: float
 
@@ -91,7 +85,7 @@ def _distinct_rows(ref: torch.Tensor) -> int:
     return int(np.unique(ref.to(torch.float32).cpu().numpy(), axis=0).shape[0])
 
 
-def fit_reference_profile(reference, config: SuiteConfig | None = None, *, device=None) -> ReferenceProfile:
+def fit_suite_reference(reference, config: SuiteConfig | None = None, *, device=None) -> SuiteReference:
     """Fit every reference statistic of the suite once.
 
     Args:
@@ -103,16 +97,16 @@ def fit_reference_profile(reference, config: SuiteConfig | None = None, *, devic
     ref = _check_embeddings(reference, "reference")
     n = ref.shape[0]
     mmd_ref = subsample(ref.numpy(), config.mmd_max_samples, config.seed)
-    return ReferenceProfile(
+    return SuiteReference(
         config_key=config.reference_key(),
         sq_radii=knn_radii(ref, config.k, chunk_size=config.chunk_size, device=device, squared=True),
         alpha=fit_alpha_reference(ref, n_alphas=config.n_alphas, chunk_size=config.chunk_size, device=device),
         gaussian=fit_gaussian(ref, device=device),
-        spectrum=fit_reference_spectrum(ref, device=device),
+        spectrum=fit_spectrum_reference(ref, device=device),
         dcr=fit_dcr_reference(ref, config.holdout_fraction, config.seed, chunk_size=config.chunk_size, device=device),
         # k-means++ needs as many distinct rows as clusters: a reference of few distinct rows (10 answers
-        # repeated) gets one cluster per distinct row (ReferenceClusters.k says how many were used).
-        clusters=fit_reference_clusters(
+        # repeated) gets one cluster per distinct row (ClusterReference.k says how many were used).
+        clusters=fit_cluster_reference(
             ref, min(config.n_clusters, n, _distinct_rows(ref)), config.tail_mass, config.seed, device=device
         ),
         mmd_reference=mmd_ref,
@@ -139,7 +133,7 @@ def _check_suite_inputs(reference, round_, config, profile, device):
     rnd = _check_embeddings(round_, "round")
     _check_same_dim(ref, rnd, "reference", "round")
     if profile is None:
-        profile = fit_reference_profile(ref, config, device=device)
+        profile = fit_suite_reference(ref, config, device=device)
     elif profile.config_key != config.reference_key():
         raise ValueError(
             f"profile: fitted for config {profile.config_key}, but the suite runs with {config.reference_key()}"
@@ -153,7 +147,7 @@ def embedding_suite_group(
     round_,
     *,
     config: SuiteConfig | None = None,
-    profile: ReferenceProfile | None = None,
+    profile: SuiteReference | None = None,
     device=None,
     **overrides,
 ) -> dict[str, Estimate]:
@@ -228,7 +222,7 @@ def embedding_suite(
     round_,
     *,
     config: SuiteConfig | None = None,
-    profile: ReferenceProfile | None = None,
+    profile: SuiteReference | None = None,
     device=None,
     **overrides,
 ) -> dict[str, Estimate]:

@@ -135,13 +135,9 @@ class CollapseMonitor:
         """Audit one round (a path, texts, a DataFrame or an array) and return the loop's verdict."""
         check_round_number(round_number)
         path = materialise(data, self.inputs, "round", round_number, self.options.text_field)
-        from flows.prefect_api import prepare_flows, quiet_prefect
+        from monitor.cli.flow_runs import audit_flow
 
-        quiet_prefect()
-        prepare_flows(self.settings.home)  # a serve's API when one runs on this home; else a temporary API tied to us
-        from flows.audit import audit_round
-
-        result = audit_round(
+        result = audit_flow(self.settings.home)(
             loop=self.loop, round_number=round_number, data_path=path, reference_path=self.reference_path,
             options=self.options, home=str(self.settings.home), pool_path=self.pool_path,
             rules_path=None if self.settings.rules_path is None else str(self.settings.rules_path),

@@ -58,6 +58,24 @@ class AuditOptions(BaseModel):
         return self.model_dump(include={"k", "seed", "featurizer", "text_field", "max_samples",
                                         "protected_attribute", "constraints_path", "schema_path"})
 
+    def cache_key(self) -> str:
+        """A digest of everything a round's metrics depend on besides its files: the options and the contents of
+        the constraints and schema files they name (an edited file must not reuse cached metrics).
+
+        >>> AuditOptions().cache_key() == AuditOptions().cache_key() != AuditOptions(k=3).cache_key()
+        True
+        """
+        import hashlib
+        import json
+        from pathlib import Path
+
+        h = hashlib.sha256(json.dumps(self.model_dump(exclude={"allow_size_change", "null_rounds"}),
+                                      sort_keys=True).encode())
+        for path in (self.constraints_path, self.schema_path):
+            if path is not None and Path(path).is_file():
+                h.update(b"\0" + Path(path).read_bytes())
+        return h.hexdigest()
+
     def record(self, modality: str, pool_path: str | None, pool_source: str) -> dict:
         """What the store records with a round to re-audit it the same way (the detected modality fixed)."""
         return {**self.model_dump(exclude={"modality"}), "modality": modality, "pool_path": pool_path,

@@ -12,7 +12,6 @@ from flows.prefect_api import (  # noqa: F401
     withdraw_api,
 )
 import argparse
-import importlib
 import sys
 
 from monitor import __version__
@@ -84,6 +83,77 @@ def _flag_parents() -> dict[str, argparse.ArgumentParser]:
     return {"state": state, "json": as_json, "sampling": sampling, "null": null, "runner": runner}
 
 
+# Static dispatch, as pipx's set_defaults(func=...): each verb's module is imported only when it runs, so
+# --help and the verbs that do not compute never import torch, Prefect or MLflow.
+
+
+def _run_audit(args) -> int:
+    from monitor.cli import audit
+
+    return audit.run(args)
+
+
+def _run_status(args) -> int:
+    from monitor.cli import status
+
+    return status.run(args)
+
+
+def _run_evaluate(args) -> int:
+    from monitor.cli import evaluate
+
+    return evaluate.run(args)
+
+
+def _run_calibrate(args) -> int:
+    from monitor.cli import calibrate
+
+    return calibrate.run(args)
+
+
+def _run_backfill(args) -> int:
+    from monitor.cli import backfill
+
+    return backfill.run(args)
+
+
+def _run_report(args) -> int:
+    from monitor.cli import report
+
+    return report.run(args)
+
+
+def _run_serve(args) -> int:
+    from monitor.cli import serve
+
+    return serve.run(args)
+
+
+def _run_meta_evaluate(args) -> int:
+    from monitor.cli import meta_evaluate
+
+    return meta_evaluate.run(args)
+
+
+def _run_demo(args) -> int:
+    from monitor.cli import demo
+
+    return demo.run(args)
+
+
+_VERBS = {
+    "audit": _run_audit,
+    "status": _run_status,
+    "evaluate": _run_evaluate,
+    "calibrate": _run_calibrate,
+    "backfill": _run_backfill,
+    "report": _run_report,
+    "serve": _run_serve,
+    "meta-evaluate": _run_meta_evaluate,
+    "demo": _run_demo,
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="collapse-monitor",
@@ -98,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     def verb(name: str, help: str, *shared: str, aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:
         parser = sub.add_parser(name, help=help, parents=[flags["state"], *(flags[s] for s in shared)],
                                 aliases=list(aliases))
-        parser.set_defaults(module=name.replace("-", "_"))  # an alias runs the verb's module
+        parser.set_defaults(func=_VERBS[name])  # an alias runs the verb's own function
         return parser
 
     audit = verb("audit", "audit one generation round against the reference", "json", "sampling", "null", "runner")
@@ -212,8 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        cmd = importlib.import_module(f"monitor.cli.{args.module}")
-        return cmd.run(args)
+        return args.func(args)
     except CollapseMonitorError as exc:
         print(f"collapse-monitor: error: {exc}", file=sys.stderr)
         return 1

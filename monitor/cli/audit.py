@@ -7,8 +7,7 @@ import os
 from pathlib import Path
 
 from monitor import modalities
-from monitor.inputs import loaders
-from monitor.cli import prepare_flows, quiet_prefect
+from monitor import inputs
 from monitor.inputs.comparability import check_comparable
 from monitor.config import check_loop_name, check_round_number, load_settings
 from monitor.publishing.render import console, render_audit
@@ -40,7 +39,7 @@ def run(args) -> int:
     check_round_number(args.round)
     modalities.check_featurizer(args.featurizer)
     # Fail fast, before any state is touched or a Prefect server starts.
-    modality = loaders.detect_modality(args.data, args.modality, args.text_field, round_number=args.round)
+    modality = inputs.detect_modality(args.data, args.modality, args.text_field, round_number=args.round)
     modalities.load_constraints_file(args.constraints)
     modalities.load_schema_file(args.schema)
     options = _options(args, modality)
@@ -52,22 +51,21 @@ def run(args) -> int:
             store.round_sizes(args.loop), args.loop, args.round, n_reference=reference.n_used, n_round=round_.n_used,
             reference_fingerprint=reference.fingerprint, allow_size_change=args.allow_size_change,
         )
-    if args.json:
-        quiet_prefect()
-    prepare_flows(settings.home)
-    from flows.audit import audit_round
-    from flows.runners import task_runner
-
     import contextlib
 
     from monitor.cli.calibrate import NullProgress
 
-    runner = task_runner(args.task_runner, args.dask_address)
+    parameters = {
+        "loop": args.loop, "round_number": args.round, "data_path": str(round_.path.resolve()),
+        "reference_path": str(reference.path.resolve()), "options": options.model_dump(), "home": str(settings.home),
+        "rules_path": None if settings.rules_path is None else str(settings.rules_path),
+        "pushgateway": args.push_gateway or os.environ.get("COLLAPSE_MONITOR_PUSHGATEWAY"),
+        "pool_path": None if args.pool is None else str(Path(args.pool).resolve()),
+    }
     building = args.pool is not None and not args.json  # a first audit with a pool builds the null: show it
     with NullProgress(settings.store_url, args.loop, args.null_rounds, show=True) if building \
             else contextlib.nullcontext():
-        result = _audit(audit_round, runner, args, str(round_.path.resolve()), str(reference.path.resolve()), settings,
-                        options)
+        result = _audit(parameters, options, args, settings)
     if args.json:
         print(json.dumps(result))
     else:
@@ -75,15 +73,18 @@ def run(args) -> int:
     return 0
 
 
-def _audit(audit_round, runner, args, data_path, reference_path, settings, options) -> dict:
-    return audit_round.with_options(task_runner=runner)(
-        loop=args.loop,
-        round_number=args.round,
-        data_path=data_path,
-        reference_path=reference_path,
-        options=options,
-        home=str(settings.home),
-        rules_path=None if settings.rules_path is None else str(settings.rules_path),
-        pushgateway=args.push_gateway or os.environ.get("COLLAPSE_MONITOR_PUSHGATEWAY"),
-        pool_path=None if args.pool is None else str(Path(args.pool).resolve()),
-    )
+def _audit(parameters: dict, options, args, settings) -> dict:
+    """The flow's result: from the home's ``serve`` daemon when one runs (warm: no imports, no Prefect API to
+    start), else from the flow run here."""
+    from flows.audit_service import submit_audit
+
+    result = submit_audit(settings.home, {**parameters, "task_runner": args.task_runner,
+                                          "dask_address": args.dask_address})
+    if result is not None:
+        return result
+    from flows.runners import task_runner
+    from monitor.cli.flow_runs import audit_flow
+
+    audit_round = audit_flow(settings.home, quiet=args.json,
+                             task_runner=task_runner(args.task_runner, args.dask_address))
+    return audit_round(**{**parameters, "options": options})

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from monitor.inputs import io
+from monitor import inputs
 from monitor.engine.calibrate import calibrate
 from monitor.config import check_loop_name, load_settings
 from monitor.errors import CollapseMonitorError, InputError
@@ -47,7 +47,7 @@ def control_trajectories_from_reference(path: str, rounds: int, *, max_samples: 
     """
     import metrics_core
 
-    loaded = io.load_embeddings(path, "reference")
+    loaded = inputs.load_embeddings(path, "reference")
     data = loaded.data
     rng = np.random.default_rng(seed)
     order = rng.permutation(data.shape[0])
@@ -60,7 +60,7 @@ def control_trajectories_from_reference(path: str, rounds: int, *, max_samples: 
             f"(half for the reference, rounds of a quarter of the rest; k={k} needs at least {k + 1} each)"
         )
     config = metrics_core.SuiteConfig(k=k, n_boot=n_boot, seed=seed)
-    profile = metrics_core.fit_reference_profile(reference, config)
+    profile = metrics_core.fit_suite_reference(reference, config)
     rows = []
     from rich.progress import Progress
 
@@ -112,7 +112,6 @@ class NullProgress:
 def build_null(args, settings) -> int:
     """``calibrate LOOP``: build or refresh the loop's null from its pool, its recorded pool, or a recorded split."""
     from monitor.api import materialise
-    from monitor.cli import prepare_flows, quiet_prefect
     from monitor.engine.null import load_pool, split_reference
     from monitor.options import AuditOptions
 
@@ -142,9 +141,9 @@ def build_null(args, settings) -> int:
         split = {"reference": latest["reference_path"], "reference_part": reference_path, "pool_part": pool_path}
     pool_source = "split" if split is not None else ("pool" if args.pool is not None
                                                      else latest_extras.get("pool_source", "pool"))
-    quiet_prefect()
-    prepare_flows(settings.home)
-    from flows.audit import audit_round
+    from monitor.cli.flow_runs import audit_flow
+
+    audit_round = audit_flow(settings.home)
 
     # Every round not yet audited against this reference (all of them after a split; those left over by an
     # interrupted split on a later run), then the latest round, which builds or refreshes the null.

@@ -204,7 +204,8 @@ def run(args) -> int:
     prepare_flows()
     import numpy as np
 
-    from monitor.meta_evaluation.textloop import decode, run_with_models, sample_ngram, wordnet_vocabulary
+    from monitor.meta_evaluation.ngram import decode, sample_ngram, wordnet_vocabulary
+    from monitor.meta_evaluation.textloop import run_with_models
 
     con = console()
     started = time.perf_counter()

@@ -6,8 +6,10 @@ off, one run at a time) and the Prometheus exporter alongside it, until
 SIGTERM or SIGINT. Prefect is ephemeral unless ``PREFECT_API_URL`` names a
 server. ``--once`` runs one scan in this process and exits (for cron).
 While it runs, the daemon records its Prefect API in the home
-(``prefect-api.json``): ``audit``, ``backfill`` and ``calibrate`` on the same
-home run their flows against it instead of starting a temporary API each.
+(``prefect-api.json``): ``backfill`` and ``calibrate`` on the same home run
+their flows against it instead of starting a temporary API each, and
+``audit`` hands its round to the daemon, which audits it in its warm process
+(:mod:`flows.audit_service`).
 The Prefect plumbing (the deployment, its runner and schedule) is
 :mod:`flows.serve`.
 """
@@ -84,6 +86,8 @@ def _serve_exporter_only(exporter: Exporter, settings) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    console().print(f"serving {exporter.url} from {settings.store_url} (Ctrl-C to stop)")
-    while not stop.wait(0.5):
-        pass
+    from flows.serve import serve_audits
+
+    console().print(f"serving {exporter.url} from {settings.store_url}; audits on this home run here "
+                    "(Ctrl-C to stop)")
+    serve_audits(settings.home, stop)

@@ -211,13 +211,13 @@ def null_from_rows(rows: list[dict[str, float]], round_size: int, pool_size: int
     return LoopNull(values, tuple(metrics), round_size, pool_size, source, key, dict(info or {}))
 
 
-def load_pool(path: str, modality: str, *, text_field: str = "text", reference_columns: dict | None = None,
-              seed: int = 0):
-    """A pool file, loaded like a reference of its modality: ``(rows, fingerprint)``."""
+def load_pool(path: str, modality: str, *, text_field: str = "text", reference=None, seed: int = 0):
+    """A pool file, loaded like a reference of its modality (tables: against ``reference``'s columns, the
+    reference's rows): ``(rows, fingerprint)``."""
     from monitor.modalities import MODALITY
     from monitor.options import AuditOptions
 
-    loaded = MODALITY[modality].load_pool(path, AuditOptions(text_field=text_field, seed=seed), reference_columns)
+    loaded = MODALITY[modality].load_pool(path, AuditOptions(text_field=text_field, seed=seed), reference)
     return loaded.data, loaded.fingerprint
 
 

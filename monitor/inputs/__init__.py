@@ -1,1 +1,34 @@
-"""Inputs: loading and checking round files (arrays, texts, tables), watched sources, comparability."""
+"""The one place that loads rounds, references and pools: :func:`load_embeddings`, :func:`load_texts`,
+:func:`load_table`, and :func:`detect_modality` to choose between them.
+
+**Formats.** Text comes from ``.jsonl`` (one JSON object per line, the sample
+in a top-level string field, default ``text``), ``.txt`` (one sample per
+line) or a ``.csv`` / ``.parquet`` text column. Tables come from ``.csv`` or
+``.parquet``. Embeddings come from ``.npy`` (:func:`load_embeddings`).
+
+Every failure is one line that names the file, the role, where in the file and the problem
+(:mod:`monitor.inputs.files`); a file parsed once is remembered per process while it is unchanged
+(:func:`monitor.inputs.files.remembered`). The modules: ``files`` (shared reading rules), ``sampling``
+(reservoir subsampling), ``detect``, ``embeddings``, ``texts``, ``tables``; ``watch`` and
+``comparability`` decide which files become rounds and whether a round may join its loop.
+"""
+
+from __future__ import annotations
+
+_EXPORTS = {
+    "load_embeddings": "embeddings", "LoadedArray": "embeddings", "check_same_dim": "embeddings",
+    "fingerprint_array": "embeddings",
+    "load_texts": "texts", "LoadedTexts": "texts",
+    "load_table": "tables", "LoadedTable": "tables", "infer_column_kinds": "tables",
+    "detect_modality": "detect",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    # Lazy: the watcher and the commands import the package without pandas' readers.
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(f"monitor.inputs.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'monitor.inputs' has no attribute {name!r}")

@@ -40,7 +40,7 @@ from monitor.config import MAX_ROUND, check_loop_name
 from monitor.engine.null import MIN_NULL_ROUNDS
 from monitor.options import AuditOptions, option_problem
 from monitor.errors import CollapseMonitorError
-from monitor.inputs.loaders import CHUNK_BYTES, SUPPORTED_EXTENSIONS
+from monitor.inputs.files import CHUNK_BYTES, SUPPORTED_EXTENSIONS
 
 ROUND_FILE = re.compile(r"^round_(\d+)(\.(?:npy|jsonl|txt|csv|parquet))$", re.IGNORECASE)
 REFERENCE_STEM = "reference"

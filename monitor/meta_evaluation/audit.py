@@ -15,7 +15,7 @@ import pandas as pd
 
 from monitor.meta_evaluation import baselines, scoring
 from monitor.meta_evaluation import loops as numeric_loops
-from monitor.meta_evaluation import textloop
+from monitor.meta_evaluation import ngram_truth
 from monitor.meta_evaluation.trace import LoopTrace
 from monitor.modalities.pipeline import AuditPipeline
 from monitor.meta_evaluation.settings import BenchSettings, DRIFT_SHARE, family_of
@@ -188,7 +188,7 @@ def truth_crossing(trace: LoopTrace) -> int | None:
     elif family.startswith("L5-") and "sd_ratio" in truth:
         hit = truth["sd_ratio"] < 0.5
     elif family == "L4-text" and "distinct_bigrams" in truth:
-        return textloop.collapse_onset(truth["distinct_bigrams"])
+        return ngram_truth.collapse_onset(truth["distinct_bigrams"])
     else:
         return None
     return numeric_loops.first_generation(np.asarray(hit))

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from metrics_core.distribution import mmd2
+from metrics_core.mmd import mmd2
 
 
 def _check_values(values, name: str = "values") -> np.ndarray:
@@ -132,7 +132,7 @@ def mmd_permutation_pvalue(
     (Phipson & Smyth 2010: never 0, and :math:`P(p\le\alpha)\le\alpha` under
     :math:`H_0`); permuted statistics within :math:`10^{-12}` of the observed
     one count as ties (:math:`\ge`). Computed by
-    :func:`metrics_core.distribution.mmd2` (reused: the pooled kernel matrix is
+    :func:`metrics_core.mmd.mmd2` (reused: the pooled kernel matrix is
     built tile by tile once per batch of 512 permutations and every
     permutation is a label vector :math:`a`, the three sums being
     :math:`a^\top K a`, :math:`a^\top K\mathbf 1`, :math:`\mathbf 1^\top K\mathbf 1`),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from metrics_core._checks import _check_int  # noqa: F401 - the loops take it from here
+
 from monitor.meta_evaluation.trace import LoopTrace
 
 
@@ -33,14 +35,6 @@ def _audit_stream(seed: int, generation: int) -> np.random.Generator:
 
 
 # --- input checks ------------------------------------------------------------------------------------------------
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value}")
-    return int(value)
 
 
 def _check_run(seed, n_generations, audit_every) -> tuple[int, int, int]:

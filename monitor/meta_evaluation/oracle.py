@@ -71,6 +71,7 @@ from scipy import special
 
 from monitor.meta_evaluation import drift as D
 from monitor.meta_evaluation import loops as L
+from monitor.meta_evaluation import ngram as N
 from monitor.meta_evaluation import textloop as T
 from monitor.meta_evaluation.trace import LoopTrace
 from monitor.engine.simulate import GaussianMixture
@@ -172,17 +173,17 @@ def _ngram_codes(grams: np.ndarray, n_types: int) -> np.ndarray:
     return codes
 
 
-def length_acceptance(model: T.NgramModel, tau: float, max_tokens: int) -> float:
+def length_acceptance(model: N.NgramModel, tau: float, max_tokens: int) -> float:
     r""":math:`P_\tau(L \le L_{\max})`, the probability that a sentence ends within ``max_tokens`` words.
 
     The history distribution :math:`\pi_{t+1} = Q^\top\pi_t` (``</s>`` absorbs) from the start history;
     the answer is :math:`\sum_{t=0}^{L_{\max}} \pi_t^\top e`, ``e`` each history's ``</s>`` probability.
 
-    >>> m = T.fit_ngram([np.array([2]), np.array([2, 2])], n_types=3)  # after "a": </s> 2/3, "a" 1/3
+    >>> m = N.fit_ngram([np.array([2]), np.array([2, 2])], n_types=3)  # after "a": </s> 2/3, "a" 1/3
     >>> round(length_acceptance(m, 1.0, 1), 6), round(length_acceptance(m, 1.0, 2), 6)  # 2/3, 2/3 + 2/9
     (0.666667, 0.888889)
     """
-    probabilities = T.transition_probabilities(model, tau)
+    probabilities = N.transition_probabilities(model, tau)
     n_rows = len(model.row_ptr) - 1
     row_of = np.repeat(np.arange(n_rows), np.diff(model.row_ptr))
     ends = model.next_context < 0
@@ -198,23 +199,23 @@ def length_acceptance(model: T.NgramModel, tau: float, max_tokens: int) -> float
     return total
 
 
-def ngram_log_probabilities(model: T.NgramModel, sentences: list[np.ndarray], tau: float = 1.0,
+def ngram_log_probabilities(model: N.NgramModel, sentences: list[np.ndarray], tau: float = 1.0,
                             max_tokens: int | None = None) -> np.ndarray:
     r"""``[S]`` log probabilities of word-id sentences under :math:`P_\tau`, conditioned on
     :math:`L \le` ``max_tokens`` when given (longer sentences: ``-inf``); an unseen n-gram gives ``-inf``.
 
-    >>> m = T.fit_ngram([np.array([2, 3]), np.array([2, 4])], n_types=5)
+    >>> m = N.fit_ngram([np.array([2, 3]), np.array([2, 4])], n_types=5)
     >>> np.exp(ngram_log_probabilities(m, [np.array([2, 3]), np.array([3])])).tolist()
     [0.5, 0.0]
     """
     order = model.order
     lengths = np.fromiter((len(s) for s in sentences), dtype=np.int64, count=len(sentences))
     offsets = np.concatenate([[0], np.cumsum(lengths + order)])  # n - 1 starts, the words, one end
-    stream = np.full(int(offsets[-1]), T.BOS_ID, dtype=np.int64)
+    stream = np.full(int(offsets[-1]), N.BOS_ID, dtype=np.int64)
     if lengths.sum():
         stream[np.repeat(offsets[:-1] + order - 1 - np.cumsum(lengths) + lengths, lengths)
                + np.arange(lengths.sum())] = np.concatenate(sentences)
-    stream[offsets[1:] - 1] = T.EOS_ID
+    stream[offsets[1:] - 1] = N.EOS_ID
     n_windows = lengths + 1
     sentence_of = np.repeat(np.arange(len(sentences)), n_windows)
     starts = np.repeat(offsets[:-1] - np.cumsum(n_windows) + n_windows, n_windows) + np.arange(n_windows.sum())
@@ -223,7 +224,7 @@ def ngram_log_probabilities(model: T.NgramModel, sentences: list[np.ndarray], ta
     codes = _ngram_codes(windows, model.n_types)
     at = np.clip(np.searchsorted(model_codes, codes), 0, len(model_codes) - 1)
     with np.errstate(divide="ignore"):
-        log_p = np.where(model_codes[at] == codes, np.log(T.transition_probabilities(model, tau))[at], -np.inf)
+        log_p = np.where(model_codes[at] == codes, np.log(N.transition_probabilities(model, tau))[at], -np.inf)
     out = np.bincount(sentence_of, log_p, minlength=len(sentences))
     out[np.isnan(out)] = -np.inf
     if max_tokens is not None:
@@ -244,7 +245,7 @@ def oracle_models(trace: LoopTrace, **overrides) -> list:
     r"""The true model of every generation ``0..G`` behind ``trace``, regenerated from its seed and params.
 
     L1: ``(mean, cov)`` pairs; L2: :class:`~monitor.engine.simulate.GaussianMixture`; L3: ``[V]`` probability
-    vectors; L4: :class:`~monitor.meta_evaluation.textloop.NgramModel`; L5: :class:`~monitor.meta_evaluation.loops.GaussianCopula`.
+    vectors; L4: :class:`~monitor.meta_evaluation.ngram.NgramModel`; L5: :class:`~monitor.meta_evaluation.loops.GaussianCopula`.
     ``overrides``: only ``corpus`` (L4 traces of a custom corpus).
 
     >>> t = L.gaussian_refit_loop(0, 3, n_audit=2, n_reference=2)
@@ -316,7 +317,7 @@ def _l4_log_evalues(trace: LoopTrace, models: list, corpus=None) -> np.ndarray:
     tau, max_tokens = trace.params["tau"], trace.params["max_tokens"]
     model0 = models[0]
     support0 = _ngram_codes(model0.grams, model0.n_types)
-    vocabulary = (T._encoded_wordnet() if corpus is None else T.encode_corpus(corpus)).vocabulary
+    vocabulary = (N._encoded_wordnet() if corpus is None else N.encode_corpus(corpus)).vocabulary
     index = {token: i for i, token in enumerate(vocabulary)}
     out = np.zeros(len(trace.rounds))
     for r, (g, texts) in enumerate(zip(trace.generations, trace.rounds)):

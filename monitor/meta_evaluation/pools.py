@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from monitor.meta_evaluation import loops as L
+from monitor.meta_evaluation import ngram as N
 from monitor.meta_evaluation import textloop as T
 from monitor.meta_evaluation.drift import DRIFT_CONTROLS
 
@@ -89,9 +90,9 @@ def family_arguments(run_id: str, overrides: dict) -> dict:
 
 def _l4_setup(seed: int, args: dict):
     corpus = args.get("corpus")
-    encoded = T._encoded_wordnet() if corpus is None else T.encode_corpus(corpus)
-    n_train = T._check_positive_int(args["n_train"], "n_train")
-    n_reference = T._check_positive_int(args["n_reference"], "n_reference")
+    encoded = N._encoded_wordnet() if corpus is None else N.encode_corpus(corpus)
+    n_train = N._check_positive_int(args["n_train"], "n_train")
+    n_reference = N._check_positive_int(args["n_reference"], "n_reference")
     return encoded, T._split(seed, encoded, n_train, n_reference)
 
 
@@ -131,11 +132,11 @@ def draw_pool(loop_id: str, seed: int, size: int, **overrides):
     if family == "L4-text":
         if args.get("source") == "model0":  # the loop without feedback: generation 0's own sentences
             _, models = T.run_with_models("C0-L4-text", seed, 1, **{k: v for k, v in overrides.items()})
-            sentences = T.sample_ngram(models[0], size, T._stream(seed, STREAM_POOL, 1), tau=args["tau"],
+            sentences = N.sample_ngram(models[0], size, T._stream(seed, STREAM_POOL, 1), tau=args["tau"],
                                        max_tokens=args["max_tokens"])
-            vocabulary = T.wordnet_vocabulary() if args.get("corpus") is None else \
-                T.encode_corpus(args["corpus"]).vocabulary
-            return [T.decode(sentence, vocabulary) for sentence in sentences]
+            vocabulary = N.wordnet_vocabulary() if args.get("corpus") is None else \
+                N.encode_corpus(args["corpus"]).vocabulary
+            return [N.decode(sentence, vocabulary) for sentence in sentences]
         encoded, setup = _l4_setup(seed, args)
         available = setup.outside_reference
         if size > available.size:

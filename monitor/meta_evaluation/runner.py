@@ -7,7 +7,7 @@ family member at one seed, generated as a :class:`~monitor.meta_evaluation.trace
 
 **Audit, as the daemon does it** (``flows/audit.py``), but in-process: no
 Prefect, MLflow or store. Per run the reference is prepared once (the
-embedding suite's :func:`metrics_core.fit_reference_profile`; text: the
+embedding suite's :func:`metrics_core.fit_suite_reference`; text: the
 hashing featurizer fitted on the reference and :func:`metrics_core.text.fit_text_reference`;
 tabular: the schema and encoding fitted by :class:`monitor.modalities.pipeline.AuditPipeline`),
 then every audited generation ``g`` gets

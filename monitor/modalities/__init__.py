@@ -113,7 +113,7 @@ class LoadedInput:
         data: what the audit uses, subsampled to ``max_samples``: ``[N, D]`` float array, list of str or
             DataFrame.
         fingerprint: content fingerprint of the whole file.
-        loaded: the loader's own result (``io.LoadedArray``, ``loaders.LoadedTexts`` or ``loaders.LoadedTable``).
+        loaded: the loader's own result (``monitor.inputs.LoadedArray``, ``LoadedTexts`` or ``LoadedTable``).
     """
 
     path: Path
@@ -134,6 +134,8 @@ class Modality:
     """How rounds of one modality are read and checked (the metrics are :class:`monitor.modalities.pipeline.AuditPipeline`'s)."""
 
     name: str = ""
+    has_own_metrics = False  # metrics of its own before the embedding suite (:meth:`own_metrics`)
+    reports_drift = False  # an Evidently drift report per round (:meth:`drift_report`)
 
     def load(self, path, role: str, round_number: int | None, options, reference: LoadedInput | None = None,
              *, max_samples: int | None | bool = True) -> LoadedInput:
@@ -146,8 +148,9 @@ class Modality:
         """
         raise NotImplementedError
 
-    def load_pool(self, path, options, reference_columns: dict | None = None) -> LoadedInput:
-        """A loop's pool for its null: every row, read like a reference (tables: against its column kinds)."""
+    def load_pool(self, path, options, reference=None) -> LoadedInput:
+        """A loop's pool for its null: every row, read like a reference (tables: against the reference's column
+        kinds, ``reference`` being its rows)."""
         return self.load(path, "pool", None, options, max_samples=None)
 
     def check_pair(self, reference: LoadedInput, round_: LoadedInput, options, round_number: int) -> None:
@@ -175,6 +178,11 @@ class Modality:
         """The modality's own metrics of one round (before the embedding suite), in registry order."""
         return {}
 
+    def drift_report(self, reference_data, round_data, *, reference_embeddings, round_embeddings, columns,
+                     html_path, seed: int):
+        """Evidently's drift report of the round against the reference, its HTML written to ``html_path``."""
+        raise NotImplementedError(f"{self.name} rounds have no drift report")
+
     def _cap(self, options, max_samples):
         return options.max_samples if max_samples is True else max_samples
 
@@ -190,20 +198,21 @@ class EmbeddingModality(Modality):
 
     def load(self, path, role, round_number, options, reference=None, *, max_samples=True):
         from metrics_core import subsample
-        from monitor.inputs import io
+        from monitor import inputs
 
-        loaded = io.load_embeddings(path, role, round_number)
+        loaded = inputs.load_embeddings(path, role, round_number)
         data = subsample(loaded.data, self._cap(options, max_samples), options.seed)
         return LoadedInput(loaded.path, data, loaded.fingerprint, loaded)
 
     def _check_specific(self, reference, round_, options, round_number):
-        from monitor.inputs import io
+        from monitor import inputs
 
-        io.check_same_dim(reference.loaded, round_.loaded, round_number)
+        inputs.check_same_dim(reference.loaded, round_.loaded, round_number)
 
 
 class TextModality(Modality):
     name = "text"
+    has_own_metrics = reports_drift = True
 
     def prepare(self, pipe, *, constraints_path, schema_path):
         from metrics_core.text import fit_text_reference
@@ -225,10 +234,18 @@ class TextModality(Modality):
 
         return text_suite(pipe.text_reference, list(round_data), n_boot=n_boot, seed=pipe.seed)
 
-    def load(self, path, role, round_number, options, reference=None, *, max_samples=True):
-        from monitor.inputs import loaders
+    def drift_report(self, reference_data, round_data, *, reference_embeddings, round_embeddings, columns,
+                     html_path, seed):
+        from monitor.publishing import evidently_report
 
-        loaded = loaders.load_texts(path, role, round_number, field=options.text_field,
+        return evidently_report.text_drift_report(
+            reference_data, round_data, reference_embeddings=reference_embeddings,
+            round_embeddings=round_embeddings, html_path=html_path, seed=seed)
+
+    def load(self, path, role, round_number, options, reference=None, *, max_samples=True):
+        from monitor import inputs
+
+        loaded = inputs.load_texts(path, role, round_number, field=options.text_field,
                                     max_samples=self._cap(options, max_samples), seed=options.seed)
         return LoadedInput(loaded.path, loaded.texts, loaded.fingerprint, loaded)
 
@@ -241,6 +258,7 @@ class TextModality(Modality):
 
 class TabularModality(Modality):
     name = "tabular"
+    has_own_metrics = reports_drift = True
 
     def prepare(self, pipe, *, constraints_path, schema_path):
         from metrics_core.tabular import encode_rows, fit_tabular_reference, infer_schema
@@ -276,18 +294,27 @@ class TabularModality(Modality):
             raise InputError(f"{round_where}: {exc}") from exc
         return dict(result.metrics)
 
+    def drift_report(self, reference_data, round_data, *, reference_embeddings, round_embeddings, columns,
+                     html_path, seed):
+        from monitor.publishing import evidently_report
+
+        return evidently_report.tabular_drift_report(
+            reference_data, round_data, html_path=html_path, numeric_columns=columns["numeric"],
+            categorical_columns=columns["categorical"], seed=seed)
+
     def load(self, path, role, round_number, options, reference=None, *, max_samples=True):
-        from monitor.inputs import loaders
+        from monitor import inputs
 
         kinds = None if reference is None else reference.loaded.column_kinds
-        loaded = loaders.load_table(path, role, round_number, reference_columns=kinds,
+        loaded = inputs.load_table(path, role, round_number, reference_columns=kinds,
                                     max_samples=self._cap(options, max_samples), seed=options.seed)
         return LoadedInput(loaded.path, loaded.frame, loaded.fingerprint, loaded)
 
-    def load_pool(self, path, options, reference_columns=None):
-        from monitor.inputs import loaders
+    def load_pool(self, path, options, reference=None):
+        from monitor import inputs
 
-        loaded = loaders.load_table(path, "pool", None, reference_columns=reference_columns, max_samples=None,
+        kinds = None if reference is None else inputs.infer_column_kinds(reference)
+        loaded = inputs.load_table(path, "pool", None, reference_columns=kinds, max_samples=None,
                                     seed=options.seed)
         return LoadedInput(loaded.path, loaded.frame, loaded.fingerprint, loaded)
 

@@ -243,11 +243,11 @@ class AuditPipeline:
                 key = self.reference_key
                 profile = profile_cache.load_profile(self.cache_dir, key)
                 if profile is None:
-                    profile = metrics_core.fit_reference_profile(self.reference_embeddings, self.config)
+                    profile = metrics_core.fit_suite_reference(self.reference_embeddings, self.config)
                     profile_cache.save_profile(profile, self.cache_dir, key)
                 self._profile = profile
             else:
-                self._profile = metrics_core.fit_reference_profile(self.reference_embeddings, self.config)
+                self._profile = metrics_core.fit_suite_reference(self.reference_embeddings, self.config)
         return self._profile
 
     def use_profile(self, profile) -> None:

@@ -23,16 +23,19 @@ import numpy as np
 import torch
 
 from metrics_core.alpha import AlphaReference
-from metrics_core.clusters import ReferenceClusters
+from metrics_core.clusters import ClusterReference
 from metrics_core.distribution import GaussianStats
 from metrics_core.privacy import DCRReference
-from metrics_core.spectral import ReferenceSpectrum
-from metrics_core.suite import ReferenceProfile
+from metrics_core.spectral import SpectrumReference
+from metrics_core.suite import SuiteReference
 
 log = logging.getLogger(__name__)
 
-_ALLOWED = {cls.__name__: cls for cls in (ReferenceProfile, AlphaReference, ReferenceClusters, GaussianStats, DCRReference, ReferenceSpectrum)}
-_MEMORY: OrderedDict[str, ReferenceProfile] = OrderedDict()
+_ALLOWED = {cls.__name__: cls for cls in (SuiteReference, AlphaReference, ClusterReference, GaussianStats, DCRReference, SpectrumReference)}
+# Profiles cached before the fit functions took one word order (fit_<what>_reference) are still read.
+_FORMER_NAMES = {"ReferenceProfile": SuiteReference, "ReferenceClusters": ClusterReference,
+                 "ReferenceSpectrum": SpectrumReference}
+_MEMORY: OrderedDict[str, SuiteReference] = OrderedDict()
 _MEMORY_SIZE = 4
 
 
@@ -64,7 +67,8 @@ def _encode(obj, arrays: dict[str, np.ndarray]):
 def _decode(node, arrays):
     if isinstance(node, dict):
         if "__dataclass__" in node:
-            cls = _ALLOWED[node["__dataclass__"]]
+            name = node["__dataclass__"]
+            cls = _ALLOWED[name] if name in _ALLOWED else _FORMER_NAMES[name]
             return cls(**{name: _decode(v, arrays) for name, v in node["fields"].items()})
         if "__tensor__" in node:
             return torch.from_numpy(np.array(arrays[node["__tensor__"]]))
@@ -77,7 +81,7 @@ def _decode(node, arrays):
     return node
 
 
-def save_profile(profile: ReferenceProfile, directory: Path, key: str) -> None:
+def save_profile(profile: SuiteReference, directory: Path, key: str) -> None:
     save_tree(profile, directory, key)
     _remember(key, profile)
 
@@ -94,7 +98,7 @@ def save_tree(obj, directory: Path, key: str) -> None:
         os.replace(tmp, directory / f"{key}{suffix}")
 
 
-def load_profile(directory: Path, key: str) -> ReferenceProfile | None:
+def load_profile(directory: Path, key: str) -> SuiteReference | None:
     """The cached profile, or None when absent or unreadable (then it is refitted)."""
     if key in _MEMORY:
         _MEMORY.move_to_end(key)
@@ -104,7 +108,7 @@ def load_profile(directory: Path, key: str) -> ReferenceProfile | None:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("reference profile cache %s unreadable (%s); refitting", key, exc)
         return None
-    if not isinstance(profile, ReferenceProfile):
+    if not isinstance(profile, SuiteReference):
         return None
     _remember(key, profile)
     return profile
@@ -119,7 +123,7 @@ def load_tree(directory: Path, key: str):
         return _decode(json.loads(json_path.read_text()), arrays)
 
 
-def _remember(key: str, profile: ReferenceProfile) -> None:
+def _remember(key: str, profile: SuiteReference) -> None:
     _MEMORY[key] = profile
     _MEMORY.move_to_end(key)
     while len(_MEMORY) > _MEMORY_SIZE:

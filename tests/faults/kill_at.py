@@ -68,9 +68,9 @@ def arm(phase: str) -> None:
     if phase == "none":
         return
     if phase == "loading":  # the round's file is being read
-        from monitor.inputs import io
+        from monitor.inputs import embeddings
 
-        _wrap(io, "load_embeddings", before=lambda path, role, *a, **k: role == "round")
+        _wrap(embeddings, "load_embeddings", before=lambda path, role, *a, **k: role == "round")
     elif phase == "reference-fit":
         from monitor.modalities.pipeline import AuditPipeline
 

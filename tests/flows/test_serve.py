@@ -43,7 +43,7 @@ def _check_store(home, src, loop):
 
 
 def _cli_audit_on_the_daemons_api(tmp_path, home) -> str:
-    """While serve runs: a CLI audit on its home runs its flow against the daemon's advertised API; its URL."""
+    """While serve runs: a CLI audit on its home is run by the daemon, on its advertised API; the API's URL."""
     import json
 
     api = json.loads((home / "prefect-api.json").read_text())
@@ -78,7 +78,8 @@ def test_serve_watches_a_directory_audits_new_rounds_once_and_stops_on_sigterm(t
     out = stop_serve(proc)
     assert proc.returncode == 0, out[-3000:]
     assert "(ephemeral Prefect)" in out and "stopped" in out, out[-3000:]
-    assert out.count("round 0 audited: ") == 1 and out.count("round 1 audited: ") == 1, out[-3000:]
+    assert out.count("loop lp round 0 audited: ") == 1 and out.count("loop lp round 1 audited: ") == 1, out[-3000:]
+    assert out.count("loop cli-loop round 0 audited: ") == 1, out[-3000:]  # the CLI's audit, run by the daemon
     _check_store(home, src, "lp")
     assert scrape(port) == ""  # the exporter went down with the process
     assert not (home / "prefect-api.json").exists()  # withdrawn on a clean stop

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from monitor.inputs import loaders
+from monitor.inputs import files, texts
 from monitor.errors import InputError
-from monitor.inputs.loaders import detect_modality, infer_column_kinds, load_table, load_texts
+from monitor.inputs import detect_modality, infer_column_kinds, load_embeddings, load_table, load_texts
 
 MiB = 1024 * 1024
 
@@ -83,7 +83,7 @@ def test_parquet_text_column(tmp_path):
 
 
 def test_csv_table_matches_a_whole_file_pandas_read(tmp_path, monkeypatch):
-    monkeypatch.setattr(loaders, "CHUNK_ROWS", 2)  # several chunks, so kinds must be decided over the file
+    monkeypatch.setattr(files, "CHUNK_ROWS", 2)  # several chunks, so kinds must be decided over the file
     p = write_bytes(
         tmp_path / "t.csv",
         b"age,weight,sex,code,flag\n31,70.5,f,1,yes\n,80,m,2,no\n40,,NA,3,yes\n22,65.25,f,x,no\n57,90,m,5,\n",
@@ -100,7 +100,7 @@ def test_csv_table_matches_a_whole_file_pandas_read(tmp_path, monkeypatch):
 
 
 def test_parquet_table_mixed_types_round_trip(tmp_path, monkeypatch):
-    monkeypatch.setattr(loaders, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(files, "CHUNK_ROWS", 2)
     frame = pd.DataFrame(
         {
             "i": [1, 2, 3, 4, 5],
@@ -266,7 +266,7 @@ def test_non_utf8_across_chunk_boundaries(tmp_path):
 
 
 def test_table_column_type_differs_with_row_number(tmp_path, monkeypatch):
-    monkeypatch.setattr(loaders, "CHUNK_ROWS", 5)  # row 12 sits in the third chunk
+    monkeypatch.setattr(files, "CHUNK_ROWS", 5)  # row 12 sits in the third chunk
     ages = [str(20 + i) for i in range(15)]
     ages[11] = "abc"
     p = write_bytes(tmp_path / "r.csv", ("age,sex\n" + "".join(f"{a},f\n" for a in ages)).encode())
@@ -538,7 +538,7 @@ def test_subsample_does_not_depend_on_chunking_or_format(tmp_path, monkeypatch):
     reference = _positions(load_texts(txt, "round", 1, max_samples=k, seed=seed).texts)
     assert _positions(load_texts(txt, "round", 1, max_samples=k, seed=seed, max_line_bytes=8).texts) == reference
     assert _positions(load_texts(jsonl, "round", 1, max_samples=k, seed=seed).texts) == reference
-    monkeypatch.setattr(loaders, "CHUNK_ROWS", 7)  # many chunks, and the row pieces get compacted
+    monkeypatch.setattr(files, "CHUNK_ROWS", 7)  # many chunks, and the row pieces get compacted
     for p in (csv, parquet):
         assert _positions(load_texts(p, "round", 1, max_samples=k, seed=seed).texts) == reference
         table = load_table(p, "round", 1, max_samples=k, seed=seed)
@@ -605,25 +605,24 @@ def test_bad_max_samples(tmp_path, bad):
 
 
 def test_a_file_is_parsed_once_per_state_and_an_error_is_never_remembered(tmp_path, monkeypatch):
-    from monitor.inputs import io, loaders
 
     reads = []
-    real = loaders._read_texts
-    monkeypatch.setattr(loaders, "_read_texts", lambda *a: reads.append(a[0]) or real(*a))
+    real = texts._read_texts
+    monkeypatch.setattr(texts, "_read_texts", lambda *a: reads.append(a[0]) or real(*a))
     p = tmp_path / "r.jsonl"
     p.write_text('{"text": "a"}\n{"text": "b"}\n', encoding="utf-8")
-    first = loaders.load_texts(p, "reference")
-    again = loaders.load_texts(p, "round", 3)  # the CLI's check, then the flow's load: one read
+    first = load_texts(p, "reference")
+    again = load_texts(p, "round", 3)  # the CLI's check, then the flow's load: one read
     assert again is first and len(reads) == 1
-    assert loaders.load_texts(p, "round", 3, max_samples=1).n_used == 1 and len(reads) == 2  # other options
+    assert load_texts(p, "round", 3, max_samples=1).n_used == 1 and len(reads) == 2  # other options
     p.write_text('{"text": "a"}\n{"text": "c"}\n', encoding="utf-8")  # same size, new content
-    changed = loaders.load_texts(p, "round", 3)
+    changed = load_texts(p, "round", 3)
     assert changed.texts == ["a", "c"] and changed.fingerprint != first.fingerprint and len(reads) == 3
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"txt": "a"}\n', encoding="utf-8")
     for role, rnd, where in (("reference", None, "(reference)"), ("round", 7, "(round, round 7)")):
         with pytest.raises(InputError, match=re.escape(where)):
-            loaders.load_texts(bad, role, rnd)
+            load_texts(bad, role, rnd)
     arr = tmp_path / "e.npy"
     np.save(arr, np.ones((4, 2)))
-    assert io.load_embeddings(arr, "reference") is io.load_embeddings(arr, "round", 1)
+    assert load_embeddings(arr, "reference") is load_embeddings(arr, "round", 1)

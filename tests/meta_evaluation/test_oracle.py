@@ -12,6 +12,8 @@ import pytest
 from scipy import stats
 
 from monitor.meta_evaluation import loops as L
+from monitor.meta_evaluation import ngram as N
+from monitor.meta_evaluation import ngram_truth as G
 from monitor.meta_evaluation import textloop as T
 from monitor.meta_evaluation.drift import DRIFT_CONTROLS, drift_direction
 from monitor.meta_evaluation.oracle import (
@@ -87,8 +89,8 @@ def test_marginal_measure_and_copula_evalue_by_hand():
 
 
 def test_ngram_probabilities_and_length_cap_by_hand():
-    enc = T.encode_corpus(["the cat sat", "the cat ran", "the dog sat"])
-    model = T.fit_ngram(enc.sentences, len(enc.vocabulary))
+    enc = N.encode_corpus(["the cat sat", "the cat ran", "the dog sat"])
+    model = N.fit_ngram(enc.sentences, len(enc.vocabulary))
     ids = {w: i for i, w in enumerate(enc.vocabulary)}
     sentence = np.array([ids["the"], ids["cat"], ids["sat"]])
     # P(the | <s>) = 1, P(cat | the) = 2/3, P(sat | cat) = 1/2, P(</s> | sat) = 1
@@ -97,7 +99,7 @@ def test_ngram_probabilities_and_length_cap_by_hand():
     assert np.isclose(ngram_log_probabilities(model, [sentence], tau=0.5)[0], np.log(4 / 5 * 1 / 2))
     assert ngram_log_probabilities(model, [np.array([ids["sat"]])])[0] == -np.inf  # <s> sat unseen
     assert length_acceptance(model, 1.0, 3) == pytest.approx(1.0) and length_acceptance(model, 1.0, 2) == 0.0
-    looping = T.fit_ngram([np.array([2]), np.array([2, 2])], n_types=3)  # after "a": </s> 2/3, "a" 1/3
+    looping = N.fit_ngram([np.array([2]), np.array([2, 2])], n_types=3)  # after "a": </s> 2/3, "a" 1/3
     assert length_acceptance(looping, 1.0, 2) == pytest.approx(2 / 3 + 2 / 9)
     two = np.array([2, 2])
     assert np.isclose(ngram_log_probabilities(looping, [two], max_tokens=2)[0],
@@ -194,11 +196,11 @@ def test_copula_marginal_evalue_has_mean_one_under_p0():
 
 
 def test_length_conditioned_ngram_ratio_has_mean_one_under_p0():
-    enc = T.encode_corpus(["a b", "a a b", "b a", "a b a b a", "b", "a"])
-    model0 = T.fit_ngram(enc.sentences, len(enc.vocabulary))
-    sample = T.sample_ngram(model0, 8, np.random.default_rng(3), tau=0.7, max_tokens=3)
-    model_g = T.fit_ngram(sample, len(enc.vocabulary))
-    sentences = T.sample_ngram(model0, 100_000, np.random.default_rng(4), tau=0.7, max_tokens=3)
+    enc = N.encode_corpus(["a b", "a a b", "b a", "a b a b a", "b", "a"])
+    model0 = N.fit_ngram(enc.sentences, len(enc.vocabulary))
+    sample = N.sample_ngram(model0, 8, np.random.default_rng(3), tau=0.7, max_tokens=3)
+    model_g = N.fit_ngram(sample, len(enc.vocabulary))
+    sentences = N.sample_ngram(model0, 100_000, np.random.default_rng(4), tau=0.7, max_tokens=3)
     log_e = ngram_log_probabilities(model_g, sentences, 0.7, 3) - ngram_log_probabilities(model0, sentences, 0.7, 3)
     e = np.exp(log_e)
     assert abs(e.mean() - 1.0) < 4 * e.std() / np.sqrt(e.size)  # se ~ 0.0026
@@ -284,7 +286,7 @@ def test_l4_oracle_from_trace_and_id_and_its_support_checks():
     assert log_e[0] == 0.0 and np.all(np.isfinite(log_e)) and np.all(log_e[1:] > 0)
     # by hand for one round: length-conditioned sentence log-probabilities at the run's tau
     _, models = T.run_with_models("L4-text", 0, 4, **L4_SMALL)
-    index = {w: i for i, w in enumerate(T._encoded_wordnet().vocabulary)}
+    index = {w: i for i, w in enumerate(N._encoded_wordnet().vocabulary)}
     sentences = [np.array([index[w] for w in text.split(" ")]) for text in trace.rounds[3]]
     by_hand = sum(ngram_log_probabilities(models[3], sentences, 1.0, 60)
                   - ngram_log_probabilities(models[0], sentences, 1.0, 60))
@@ -316,7 +318,7 @@ def test_run_with_models_returns_the_registry_trace_and_its_models():
     assert trace.rounds == reference.rounds and trace.reference == reference.reference
     assert all(np.array_equal(trace.truth[k], reference.truth[k]) for k in reference.truth)
     assert len(models) == 4
-    assert [float(T.bigram_keys(m).size) for m in models] == reference.truth["distinct_bigrams"].tolist()
+    assert [float(G.bigram_keys(m).size) for m in models] == reference.truth["distinct_bigrams"].tolist()
     _, frozen = T.run_with_models("C0-L4-text", 1, 3, **L4_SMALL)
     assert all(m is frozen[0] for m in frozen)
     with pytest.raises(ValueError, match="overrides"):

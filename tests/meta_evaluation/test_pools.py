@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from monitor.meta_evaluation import loops as L
+from monitor.meta_evaluation import ngram as N
 from monitor.meta_evaluation import textloop as T
 from monitor.meta_evaluation.pools import draw_pool, family_arguments, family_of, pool_capacity
 
@@ -100,7 +101,7 @@ def test_l4_pool_is_disjoint_from_the_reference_and_sized_by_capacity():
     pool = draw_pool("C0-L4-text", 0, 2000, **L4_SMALL)
     assert len(pool) == len(set(pool)) == 2000  # without replacement (the corpus is deduplicated)
     assert not set(pool) & set(trace.reference)
-    corpus = set(T._encoded_wordnet().texts)
+    corpus = set(N._encoded_wordnet().texts)
     assert set(pool) <= corpus
     # the same set C0 draws its rounds from: everything outside the reference
     assert all(set(r) <= corpus - set(trace.reference) for r in trace.rounds)

@@ -20,7 +20,7 @@ from sklearn.metrics import roc_auc_score
 
 import metrics_core
 from monitor.engine.alerts import first_raise_index
-from monitor.meta_evaluation import loops, report, runner, scoring
+from monitor.meta_evaluation import loops, report, report_tables, runner, scoring
 from monitor.cli import main
 from monitor.errors import CollapseMonitorError
 from monitor.engine.rules import load_rules
@@ -355,28 +355,28 @@ def test_markdown_tables_carry_the_json_numbers(bench, tmp_path):
     assert f"]({'benchmark'}/{FAMILY}.png)" in text
     for section in ("## Settings", "## Headline", "## Targets", f"## `{FAMILY}`", "## Timing"):
         assert section in text
-    assert data["headline"] == report.jsonable(bench.headline)
+    assert data["headline"] == report_tables.jsonable(bench.headline)
     row = data["headline"][0]
     line = next(line for line in text.splitlines() if line.startswith(f"| `{FAMILY}` |"))
     cells = [c.strip() for c in line.strip("|").split("|")]
     c0 = _c0(bench)
     c0_events = sum(bool(r.engine.alarms.any()) for r in c0)
     assert (row["c0_n_false_alarms"], cells[5]) == (
-        c0_events, f"{report.fmt(row['c0_false_alarms_per_1000'])} ({c0_events}/{row['c0_rounds_at_risk']}; "
-                   f"{report.fmt(row['c0_false_alarms_upper_per_1000'])})")
-    assert cells[6] == report.fmt(row["arl0"] if row["arl0"] != "inf" else math.inf)
+        c0_events, f"{report_tables.fmt(row['c0_false_alarms_per_1000'])} ({c0_events}/{row['c0_rounds_at_risk']}; "
+                   f"{report_tables.fmt(row['c0_false_alarms_upper_per_1000'])})")
+    assert cells[6] == report_tables.fmt(row["arl0"] if row["arl0"] != "inf" else math.inf)
     collapse_runs = [r for r in bench.runs if r.kind == "collapse" and r.onset is not None]
     spread_p = np.mean([bool(r.collapse_oracle_alarms[r.generations < r.onset].any()) for r in collapse_runs])
     assert row["collapse_oracle_p_alarm_before_onset"] == pytest.approx(spread_p)
-    assert cells[4] == f"{report.fmt(row['oracle_p_alarm_before_onset'])} / {report.fmt(spread_p)}"
-    assert cells[8] == f"{report.fmt(row['first_alert_lead_median'])} " \
-                       f"({report.fmt(row['first_alert_p_alarm_before_onset'])})"
+    assert cells[4] == f"{report_tables.fmt(row['oracle_p_alarm_before_onset'])} / {report_tables.fmt(spread_p)}"
+    assert cells[8] == f"{report_tables.fmt(row['first_alert_lead_median'])} " \
+                       f"({report_tables.fmt(row['first_alert_p_alarm_before_onset'])})"
     d0 = [r for r in bench.runs if r.run_id.startswith("D0-")]
     assert cells[7] == f"{sum(bool(r.engine.alarms.any()) for r in d0)}/{len(d0)} / " \
                        f"{sum(bool(r.engine.drift_alarms.any()) for r in d0)}/{len(d0)}"
     if row["n_detected"]:
-        assert cells[2] == f"{report.fmt(row['lead_median'])} [{report.fmt(row['lead_q25'])}, " \
-                           f"{report.fmt(row['lead_q75'])}]"
+        assert cells[2] == f"{report_tables.fmt(row['lead_median'])} [{report_tables.fmt(row['lead_q25'])}, " \
+                           f"{report_tables.fmt(row['lead_q75'])}]"
     # per run records regenerate the engine's lead times
     fam = data["families"][FAMILY]
     recs = sorted((r for r in data["runs"] if r["kind"] == "collapse"), key=lambda r: r["seed"])
@@ -386,12 +386,12 @@ def test_markdown_tables_carry_the_json_numbers(bench, tmp_path):
     assert regenerated == fam["engine"]["lead_times"]
     # every sentence on targets is computed: the pooled false-alarm rate appears as computed
     pooled = bench.targets["pooled_false_alarms"]
-    assert f"pooled {report.fmt(pooled['rate_per_1000'])} ({pooled['n_false_alarms']} false alarms" in text
+    assert f"pooled {report_tables.fmt(pooled['rate_per_1000'])} ({pooled['n_false_alarms']} false alarms" in text
 
 
 def test_fmt_and_jsonable_round_trip():
-    assert report.fmt(2.0) == "2" and report.fmt(0.33333) == "0.333" and report.fmt(None) == "n/a"
-    assert json.loads(json.dumps(report.jsonable({"x": float("inf"), "y": np.nan}))) == {"x": "inf", "y": None}
+    assert report_tables.fmt(2.0) == "2" and report_tables.fmt(0.33333) == "0.333" and report_tables.fmt(None) == "n/a"
+    assert json.loads(json.dumps(report_tables.jsonable({"x": float("inf"), "y": np.nan}))) == {"x": "inf", "y": None}
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -443,7 +443,7 @@ def _naive_mmd2_u(k: np.ndarray, ix: np.ndarray, iy: np.ndarray) -> float:
 def _naive_pvalue(x, y, n_perm, seed, sigma=None):
     """Full kernel matrix, median heuristic over all pooled pairs, explicit permutations.
 
-    The relabellings are drawn as metrics_core.distribution draws them (rng = default_rng([seed, 1]),
+    The relabellings are drawn as metrics_core.mmd draws them (rng = default_rng([seed, 1]),
     first n of rng.permutation(n + m) form the first set), so the p-values must agree exactly;
     the statistic, bandwidth and counting are computed independently here.
     """

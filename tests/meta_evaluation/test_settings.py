@@ -37,5 +37,5 @@ def test_text_seeds_are_validated_and_echoed_in_the_command():
         R.BenchSettings(False, (0,), 301, 0, 99, text_seeds=())
     args = build_parser().parse_args(["bench", "--seeds", "6", "--text-seeds", "2"])  # the old name is an alias
     assert args.text_seeds == 2
-    assert args.module == "meta_evaluate"
+    assert args.func.__name__ == "_run_meta_evaluate"
     assert _command_line(args) == "collapse-monitor meta-evaluate --seeds 6 --text-seeds 2"

@@ -1,4 +1,4 @@
-"""Tests for the L4 text collapse loop (monitor/meta_evaluation/textloop.py) and its shipped WordNet corpus."""
+"""Tests for the L4 text loop (meta_evaluation/textloop.py, ngram.py, ngram_truth.py) and its shipped WordNet corpus."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from metrics_core.text import distinct_n, tokenize
+from monitor.meta_evaluation import ngram as N
+from monitor.meta_evaluation import ngram_truth as G
 from monitor.meta_evaluation import textloop as T
 from monitor.meta_evaluation.trace import LoopTrace
 
@@ -23,8 +25,8 @@ CAT_CORPUS = ["the cat sat", "the cat ran", "the dog sat"]
 
 
 def _tiny(texts=CAT_CORPUS, order=2):
-    enc = T.encode_corpus(texts)
-    return enc, T.fit_ngram(enc.sentences, len(enc.vocabulary), order=order)
+    enc = N.encode_corpus(texts)
+    return enc, N.fit_ngram(enc.sentences, len(enc.vocabulary), order=order)
 
 
 # --------------------------------------------------------------------------
@@ -33,7 +35,7 @@ def _tiny(texts=CAT_CORPUS, order=2):
 
 
 def test_loader_reads_the_shipped_file():
-    glosses = T.load_wordnet_glosses()
+    glosses = N.load_wordnet_glosses()
     assert len(glosses) == 20_000
     assert len(set(glosses)) == 20_000  # deduplicated
     assert all(g and g == g.strip() and "  " not in g for g in glosses)  # no empty lines or stray spaces
@@ -91,7 +93,7 @@ def test_script_rebuilds_the_shipped_files_byte_for_byte(tmp_path):
 
 def test_bigram_mle_by_hand():
     enc, model = _tiny()
-    p = lambda h: T.conditional_probabilities(model, h, enc.vocabulary)  # noqa: E731
+    p = lambda h: N.conditional_probabilities(model, h, enc.vocabulary)  # noqa: E731
     # c(<s>, the) = 3 of 3 starts; c(the, cat) = 2, c(the, dog) = 1; c(cat, sat) = c(cat, ran) = 1.
     assert p(["<s>"]) == {"the": 1.0}
     assert p(["the"]) == pytest.approx({"cat": 2 / 3, "dog": 1 / 3})
@@ -101,24 +103,24 @@ def test_bigram_mle_by_hand():
     assert p(["unicorn"]) == {}
     # Two-word corpus of the brief: "a b", "a c" gives P(b | a) = 0.5.
     enc2, model2 = _tiny(["a b", "a c"])
-    assert T.conditional_probabilities(model2, ["a"], enc2.vocabulary) == {"b": 0.5, "c": 0.5}
+    assert N.conditional_probabilities(model2, ["a"], enc2.vocabulary) == {"b": 0.5, "c": 0.5}
 
 
 def test_tempered_probabilities_by_hand():
     enc, model = _tiny()
     # tau = 0.5 squares the counts: P(cat | the) = 2^2 / (2^2 + 1^2) = 0.8.
-    squared = T.conditional_probabilities(model, ["the"], enc.vocabulary, tau=0.5)
+    squared = N.conditional_probabilities(model, ["the"], enc.vocabulary, tau=0.5)
     assert squared == pytest.approx({"cat": 0.8, "dog": 0.2})
     # tau = 2 takes square roots: sqrt(2) / (sqrt(2) + 1).
-    assert T.conditional_probabilities(model, ["the"], enc.vocabulary, tau=2.0)["cat"] == pytest.approx(
+    assert N.conditional_probabilities(model, ["the"], enc.vocabulary, tau=2.0)["cat"] == pytest.approx(
         math.sqrt(2) / (math.sqrt(2) + 1))
     # A tiny tau must not overflow (log-space): the argmax takes everything.
-    assert T.conditional_probabilities(model, ["the"], enc.vocabulary, tau=1e-3)["cat"] == pytest.approx(1.0)
+    assert N.conditional_probabilities(model, ["the"], enc.vocabulary, tau=1e-3)["cat"] == pytest.approx(1.0)
 
 
 def test_trigram_mle_by_hand():
     enc, model = _tiny(order=3)
-    p = lambda h: T.conditional_probabilities(model, h, enc.vocabulary)  # noqa: E731
+    p = lambda h: N.conditional_probabilities(model, h, enc.vocabulary)  # noqa: E731
     assert p(["<s>", "<s>"]) == {"the": 1.0}
     assert p(["<s>", "the"]) == pytest.approx({"cat": 2 / 3, "dog": 1 / 3})
     assert p(["the", "cat"]) == pytest.approx({"sat": 0.5, "ran": 0.5})
@@ -128,8 +130,8 @@ def test_trigram_mle_by_hand():
 
 def test_truth_of_the_hand_model():
     enc, model = _tiny()
-    counts0 = T.bigram_counts(model)
-    truth = T.model_truth(model, *counts0)
+    counts0 = G.bigram_counts(model)
+    truth = G.model_truth(model, *counts0)
     # Bigrams: <s>-the, the-cat, the-dog, cat-sat, cat-ran, dog-sat, sat-</s>, ran-</s>.
     assert truth["distinct_bigrams"] == 8 and truth["distinct_ngrams"] == 8
     assert truth["vocabulary_size"] == 5  # the cat dog sat ran
@@ -141,7 +143,7 @@ def test_truth_of_the_hand_model():
     # The trigram model has the same bigram support, and 9 trigrams: <s><s>the, <s>-the-cat, <s>-the-dog,
     # the-cat-sat, the-cat-ran, the-dog-sat, cat-sat-</s>, cat-ran-</s>, dog-sat-</s>.
     _, trigram = _tiny(order=3)
-    assert T.model_truth(trigram, *counts0)["distinct_bigrams"] == 8
+    assert G.model_truth(trigram, *counts0)["distinct_bigrams"] == 8
     assert len(trigram.grams) == 9
 
 
@@ -151,14 +153,14 @@ def test_count_ngrams_matches_a_naive_counter_on_random_sentences():
     for order in (2, 3, 4):
         naive = collections.Counter()
         for s in sentences:
-            padded = [T.BOS_ID] * (order - 1) + s.tolist() + [T.EOS_ID]
+            padded = [N.BOS_ID] * (order - 1) + s.tolist() + [N.EOS_ID]
             naive.update(tuple(padded[i:i + order]) for i in range(len(padded) - order + 1))
-        grams, counts = T.count_ngrams(sentences, order)
+        grams, counts = N.count_ngrams(sentences, order)
         assert {tuple(g): c for g, c in zip(grams.tolist(), counts.tolist())} == dict(naive)
         assert [tuple(g) for g in grams.tolist()] == sorted(naive)  # sorted lexicographically
         # merge_counts of two halves equals the counts of the whole.
         half = len(sentences) // 2
-        merged = T.merge_counts(T.count_ngrams(sentences[:half], order), T.count_ngrams(sentences[half:], order))
+        merged = N.merge_counts(N.count_ngrams(sentences[:half], order), N.count_ngrams(sentences[half:], order))
         assert np.array_equal(merged[0], grams) and np.array_equal(merged[1], counts)
 
 
@@ -167,8 +169,8 @@ def test_sampling_frequencies_match_the_model():
     n = 20_000
     for tau, expected in ((1.0, {"the cat sat": 1 / 3, "the cat ran": 1 / 3, "the dog sat": 1 / 3}),
                           (0.5, {"the cat sat": 0.4, "the cat ran": 0.4, "the dog sat": 0.2})):
-        samples = T.sample_ngram(model, n, np.random.default_rng(3), tau=tau)
-        freq = collections.Counter(T.decode(s, enc.vocabulary) for s in samples)
+        samples = N.sample_ngram(model, n, np.random.default_rng(3), tau=tau)
+        freq = collections.Counter(N.decode(s, enc.vocabulary) for s in samples)
         assert set(freq) == set(expected)
         # Binomial sd <= sqrt(0.25 / 20000) = 0.0035; 0.02 is more than 5 sd.
         for sentence, p in expected.items():
@@ -178,7 +180,7 @@ def test_sampling_frequencies_match_the_model():
 def test_overlong_sentences_are_redrawn():
     # "a", "a a": P(a | <s>) = 1, P(a | a) = 1/3, P(</s> | a) = 2/3, so P(L = k) = (1/3)^(k-1) 2/3.
     enc, model = _tiny(["a", "a a"])
-    samples = T.sample_ngram(model, 20_000, np.random.default_rng(5), max_tokens=2)
+    samples = N.sample_ngram(model, 20_000, np.random.default_rng(5), max_tokens=2)
     lengths = np.array([len(s) for s in samples])
     assert lengths.min() == 1 and lengths.max() == 2
     # Conditioned on L <= 2: P(L = 1) = (2/3) / (2/3 + 2/9) = 0.75; sd 0.003, tolerance 0.02.
@@ -186,10 +188,10 @@ def test_overlong_sentences_are_redrawn():
 
 
 def test_entropy_rate_matches_a_dense_solve_on_real_glosses():
-    enc = T.encode_corpus(T.load_wordnet_glosses()[:150])
+    enc = N.encode_corpus(N.load_wordnet_glosses()[:150])
     for order in (2, 3):
-        model = T.fit_ngram(enc.sentences, len(enc.vocabulary), order=order)
-        probabilities = T.transition_probabilities(model, 0.8)
+        model = N.fit_ngram(enc.sentences, len(enc.vocabulary), order=order)
+        probabilities = N.transition_probabilities(model, 0.8)
         n_rows = len(model.row_ptr) - 1
         q = np.zeros((n_rows, n_rows))
         entropy = np.zeros(n_rows)
@@ -201,7 +203,7 @@ def test_entropy_rate_matches_a_dense_solve_on_real_glosses():
         start = np.zeros(n_rows)
         start[model.start_context] = 1.0
         visits = np.linalg.solve(np.eye(n_rows) - q.T, start)
-        rate, expected_tokens = T.entropy_rate(model, 0.8)
+        rate, expected_tokens = G.entropy_rate(model, 0.8)
         assert expected_tokens == pytest.approx(visits.sum(), rel=1e-9)
         assert rate == pytest.approx(visits @ entropy / visits.sum(), rel=1e-9)
 
@@ -209,13 +211,13 @@ def test_entropy_rate_matches_a_dense_solve_on_real_glosses():
 def test_refit_on_own_samples_never_adds_a_bigram():
     # MLE without smoothing: a sample only uses n-grams of positive probability, i.e. n-grams of the
     # training data, so the refit's support is a subset of the old one (for every order and tau).
-    enc = T.encode_corpus(T.load_wordnet_glosses()[:400])
+    enc = N.encode_corpus(N.load_wordnet_glosses()[:400])
     for order, tau in ((2, 1.0), (3, 0.7)):
-        model = T.fit_ngram(enc.sentences, len(enc.vocabulary), order=order)
+        model = N.fit_ngram(enc.sentences, len(enc.vocabulary), order=order)
         rng = np.random.default_rng(11)
         for _ in range(4):
-            refit = T.fit_ngram(T.sample_ngram(model, 400, rng, tau=tau), len(enc.vocabulary), order=order)
-            assert np.isin(T.bigram_keys(refit), T.bigram_keys(model)).all()
+            refit = N.fit_ngram(N.sample_ngram(model, 400, rng, tau=tau), len(enc.vocabulary), order=order)
+            assert np.isin(G.bigram_keys(refit), G.bigram_keys(model)).all()
             old = {tuple(g) for g in model.grams.tolist()}
             assert all(tuple(g) in old for g in refit.grams.tolist())
             model = refit
@@ -259,7 +261,7 @@ def test_determinism_and_independence_from_audit_every():
 def test_reference_is_real_fixed_and_disjoint_from_training():
     traces = [fn(2, 2, 1, **SMALL) for fn in (*T.LOOPS.values(), *T.CONTROLS.values())]
     assert all(t.reference == traces[0].reference for t in traces)  # paired: one split per seed
-    encoded = T._encoded_wordnet()
+    encoded = N._encoded_wordnet()
     setup = T._split(2, encoded, SMALL["n_train"], SMALL["n_reference"])
     training = {encoded.texts[i] for i in setup.train}
     real = set(encoded.texts)
@@ -284,9 +286,9 @@ def test_onset_equals_a_naive_recomputation_from_truth():
         assert trace.truth["distinct_bigram_ratio"][naive] < 0.5 <= trace.truth["distinct_bigram_ratio"][naive - 1]
     # With small sizes the onset may fall outside the run: then it is None.
     short = T.l4_text(0, 1, 1, **SMALL)
-    assert short.onset == T.collapse_onset(short.truth["distinct_bigrams"])
-    assert T.collapse_onset(np.array([10, 6, 5, 4])) == 3  # 5 is not below 10 / 2
-    assert T.collapse_onset(np.array([10, 6, 5])) is None
+    assert short.onset == G.collapse_onset(short.truth["distinct_bigrams"])
+    assert G.collapse_onset(np.array([10, 6, 5, 4])) == 3  # 5 is not below 10 / 2
+    assert G.collapse_onset(np.array([10, 6, 5])) is None
 
 
 def test_controls_stay_healthier_than_l4():
@@ -302,7 +304,7 @@ def test_controls_stay_healthier_than_l4():
     assert min(last[c] for c in T.CONTROLS) > last["L4-text"]
     # C0's rounds are fresh real glosses from outside the reference, a new draw each generation.
     c0 = runs["C0-L4-text"]
-    real = set(T._encoded_wordnet().texts)
+    real = set(N._encoded_wordnet().texts)
     assert set(c0.rounds[0]) <= real and set(c0.rounds[1]) <= real
     assert not set(c0.rounds[1]) & set(c0.reference) and c0.rounds[0] != c0.rounds[1]
 
@@ -353,16 +355,16 @@ def test_bad_parameters_raise(fn, kwargs, match):
 
 def test_bad_model_inputs_raise():
     with pytest.raises(ValueError, match="word ids >= 2"):
-        T.count_ngrams([np.array([0, 3])])
+        N.count_ngrams([np.array([0, 3])])
     with pytest.raises(ValueError, match="at least one sentence"):
-        T.count_ngrams([])
+        N.count_ngrams([])
     # A table cut before </s> leaves a history without continuation.
     with pytest.raises(ValueError, match="no continuation"):
-        T.model_from_counts(np.array([[0, 2], [2, 3]]), np.array([1, 1]), n_types=4)
+        N.model_from_counts(np.array([[0, 2], [2, 3]]), np.array([1, 1]), n_types=4)
     with pytest.raises(ValueError, match="history"):
-        T.conditional_probabilities(_tiny()[1], ["a", "b"], _tiny()[0].vocabulary)
+        N.conditional_probabilities(_tiny()[1], ["a", "b"], _tiny()[0].vocabulary)
     with pytest.raises(ValueError, match="D_0"):
-        T.collapse_onset(np.array([0, 0]))
+        G.collapse_onset(np.array([0, 0]))
 
 
 def test_n_samples_none_refits_on_n_train_samples():

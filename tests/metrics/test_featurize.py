@@ -18,13 +18,9 @@ import scipy.sparse
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
-from metrics_core import featurize, precision_recall
-from metrics_core.featurize import (
-    HashingFeaturizer,
-    fit_hashing_featurizer,
-    hashed_ngram_counts,
-    sparse_jl_map,
-)
+from metrics_core import featurize, hashing, precision_recall
+from metrics_core.featurize import HashingFeaturizer, fit_hashing_featurizer
+from metrics_core.hashing import hashed_ngram_counts, sparse_jl_map
 from metrics_core.featurize_st import load_sentence_transformer, resolve_model_dir
 from monitor.modalities.embedding_cache import EmbeddingCache, text_key
 
@@ -53,7 +49,7 @@ def naive_fmix64(h: int) -> int:
 
 
 def naive_bucket(feature: str, tag: int, n_features: int) -> int:
-    poly = sum(ord(c) * pow(featurize._BASE, i, 1 << 64) for i, c in enumerate(feature)) & MASK64
+    poly = sum(ord(c) * pow(hashing._BASE, i, 1 << 64) for i, c in enumerate(feature)) & MASK64
     return naive_fmix64(poly ^ tag) % n_features
 
 
@@ -64,10 +60,10 @@ def naive_counts(texts: list[str], n_features: int) -> np.ndarray:
     out = np.zeros((len(texts), n_features))
     for i, text in enumerate(texts):
         for g in words(text):
-            out[i, naive_bucket(g, featurize._WORD_TAG, n_features)] += 1
+            out[i, naive_bucket(g, hashing._WORD_TAG, n_features)] += 1
         tokens = re.findall(r"(?u)\b\w\w+\b", text.lower())
         for g in chars(" ".join(tokens)):
-            out[i, naive_bucket(g, featurize._CHAR_TAG, n_features)] += 1
+            out[i, naive_bucket(g, hashing._CHAR_TAG, n_features)] += 1
     return out
 
 
@@ -118,8 +114,8 @@ def test_hashed_counts_do_not_depend_on_the_chunking():
 def test_chunks_bounded_by_characters_give_the_same_counts(monkeypatch):
     texts = zipf_texts(40, 2) + ["word " * 500] + zipf_texts(5, 3)
     whole = hashed_ngram_counts(texts, n_features=2**12).toarray()
-    monkeypatch.setattr(featurize, "_CHUNK_CHARS", 1000)
-    assert len(featurize._chunks(texts)) > 5
+    monkeypatch.setattr(hashing, "_CHUNK_CHARS", 1000)
+    assert len(hashing._chunks(texts)) > 5
     np.testing.assert_array_equal(hashed_ngram_counts(texts, n_features=2**12).toarray(), whole)
 
 
@@ -127,7 +123,7 @@ def test_chunks_bounded_by_characters_give_the_same_counts(monkeypatch):
 
 def naive_jl_map(bucket: int, dim: int, s: int, seed: int) -> tuple[list[int], list[float]]:
     """The bucket's (coordinates, weights), one Python integer at a time."""
-    tau = naive_fmix64((seed % 2**64) ^ featurize._PROJECTION_TAG)
+    tau = naive_fmix64((seed % 2**64) ^ hashing._PROJECTION_TAG)
     coordinates, weights = [], []
     for r in range(s):
         h = naive_fmix64(((s * bucket + r) & MASK64) ^ tau)

@@ -14,9 +14,9 @@ import torch
 from metrics_core.bootstrap import bootstrap_counts
 import metrics_core.kmeans as K
 from metrics_core.clusters import (
-    ReferenceClusters,
+    ClusterReference,
     expected_tail_coverage,
-    fit_reference_clusters,
+    fit_cluster_reference,
     jensen_shannon_divergence,
     tail_clusters,
     tail_mode_coverage,
@@ -132,7 +132,7 @@ def _blobs(sizes, seed: int, means=BLOB_MEANS, scale=0.1) -> np.ndarray:
 @pytest.fixture(scope="module")
 def blobs():
     ref = _blobs(BLOB_SIZES, seed=0)
-    rc = fit_reference_clusters(ref, n_clusters=4, tail_mass=0.1, seed=0)
+    rc = fit_cluster_reference(ref, n_clusters=4, tail_mass=0.1, seed=0)
     # cluster id of each blob (blob b's rows all share one id)
     starts = np.cumsum((0,) + BLOB_SIZES)
     labels = assign_clusters(ref, rc.centres)
@@ -232,7 +232,7 @@ def test_collapsed_round_on_one_mode(blobs):
 @pytest.mark.parametrize("seed,n,d,k", [(0, 200, 3, 8), (1, 150, 16, 20), (2, 300, 2, 5)])
 def test_round_equal_to_reference_is_perfect(seed, n, d, k):
     ref = np.random.default_rng(seed).standard_normal((n, d))
-    rc = fit_reference_clusters(ref, n_clusters=k, tail_mass=0.3, seed=seed)
+    rc = fit_cluster_reference(ref, n_clusters=k, tail_mass=0.3, seed=seed)
     for rnd in (ref, ref[np.random.default_rng(seed + 10).permutation(n)], ref.astype(np.float32)):
         res = tail_mode_coverage(rc, rnd)
         if rnd.dtype == np.float64:
@@ -249,7 +249,7 @@ def test_round_equal_to_reference_is_perfect(seed, n, d, k):
 def test_one_call_equals_fit_then_metrics():
     ref = np.random.default_rng(3).standard_normal((120, 4))
     rnd = np.random.default_rng(4).standard_normal((60, 4)) * 0.5
-    rc = fit_reference_clusters(ref, n_clusters=6, tail_mass=0.2, seed=7)
+    rc = fit_cluster_reference(ref, n_clusters=6, tail_mass=0.2, seed=7)
     a = tail_mode_coverage(rc, rnd, n_boot=20, seed=7)
     b = tail_mode_coverage(ref, rnd, n_clusters=6, tail_mass=0.2, n_boot=20, seed=7)
     assert a.metrics() == b.metrics()
@@ -394,7 +394,7 @@ def test_kmeanspp_skips_duplicates_and_refuses_too_few_distinct_rows():
     with pytest.raises(ValueError, match=r"reference: only 3 distinct rows .* n_clusters=4"):
         kmeans_plusplus_init(x, 4)
     with pytest.raises(ValueError, match="distinct rows"):
-        fit_reference_clusters(x, n_clusters=4)
+        fit_cluster_reference(x, n_clusters=4)
 
 
 def test_kmeans_n_init_picks_lowest_inertia_restart():
@@ -414,12 +414,12 @@ def test_kmeans_n_init_picks_lowest_inertia_restart():
 
 def test_kmeans_determinism_and_seed_dependence():
     x = np.random.default_rng(6).uniform(size=(300, 3))
-    a = fit_reference_clusters(x, n_clusters=10, seed=1)
-    b = fit_reference_clusters(x, n_clusters=10, seed=1)
+    a = fit_cluster_reference(x, n_clusters=10, seed=1)
+    b = fit_cluster_reference(x, n_clusters=10, seed=1)
     np.testing.assert_array_equal(a.centres, b.centres)
     np.testing.assert_array_equal(a.counts, b.counts)
     assert a.inertia == b.inertia
-    others = [fit_reference_clusters(x, n_clusters=10, seed=s).centres for s in (2, 3, 4)]
+    others = [fit_cluster_reference(x, n_clusters=10, seed=s).centres for s in (2, 3, 4)]
     assert any(not np.array_equal(a.centres, o) for o in others)
 
 
@@ -493,7 +493,7 @@ def test_expected_tail_coverage_formula_by_simulation():
     sizes = (40, 25, 15, 8, 6, 4, 2)  # N = 100
     means = np.array([[30.0 * i, 0.0] for i in range(7)])
     ref = _blobs(sizes, seed=1, means=means)
-    rc = fit_reference_clusters(ref, n_clusters=7, tail_mass=0.13, seed=0)
+    rc = fit_cluster_reference(ref, n_clusters=7, tail_mass=0.13, seed=0)
     # sorted shares .02, .04, .06, .08: cumulative .02, .06, .12, .20 -> tail = blobs of 2, 4, 6
     assert sorted(rc.shares[rc.tail_ids].tolist()) == [0.02, 0.04, 0.06]
     m = 30
@@ -563,16 +563,16 @@ def test_results_are_frozen_and_read_only(blobs):
         with pytest.raises(ValueError, match="read-only"):
             arr[0] = 0
     assert rc.centres.dtype == np.float64 and rc.counts.dtype == np.int64
-    assert isinstance(rc, ReferenceClusters)
+    assert isinstance(rc, ClusterReference)
 
 
 def test_bad_input():
     ref = np.random.default_rng(0).standard_normal((20, 3))
-    rc = fit_reference_clusters(ref, n_clusters=4)
+    rc = fit_cluster_reference(ref, n_clusters=4)
     bad = ref.copy()
     bad[3, 1] = np.nan
     with pytest.raises(ValueError, match=r"reference: 1 NaN or inf values \(first in row 3\)"):
-        fit_reference_clusters(bad, n_clusters=4)
+        fit_cluster_reference(bad, n_clusters=4)
     with pytest.raises(ValueError, match=r"round: 1 NaN or inf values"):
         tail_mode_coverage(rc, bad)
     with pytest.raises(ValueError, match=r"round: expected D=3 features to match reference, got D=2"):
@@ -582,23 +582,23 @@ def test_bad_input():
     with pytest.raises(ValueError, match=r"x: expected D=3 features to match centres, got D=2"):
         assign_clusters(ref[:, :2], rc.centres)
     with pytest.raises(ValueError, match=r"n_clusters: expected at most the N=20 rows of reference, got n_clusters=21"):
-        fit_reference_clusters(ref, n_clusters=21)
+        fit_cluster_reference(ref, n_clusters=21)
     with pytest.raises(ValueError, match=r"n_clusters: expected at most the N=20 rows of reference"):
         tail_mode_coverage(ref, ref)  # default K = 50 > N = 20
     for k in (0, -1, 2.5, True, "4"):
         with pytest.raises(ValueError, match="n_clusters: expected a positive integer"):
-            fit_reference_clusters(ref, n_clusters=k)
+            fit_cluster_reference(ref, n_clusters=k)
     for tm in (0.0, 1.0, -0.1, 1.5, float("nan"), None):
         with pytest.raises(ValueError, match=r"tail_mass: expected a share in \(0, 1\)"):
-            fit_reference_clusters(ref, n_clusters=4, tail_mass=tm)
+            fit_cluster_reference(ref, n_clusters=4, tail_mass=tm)
     with pytest.raises(ValueError, match=r"tail_mass: expected a share in \(0, 1\)"):
         tail_mode_coverage(rc, ref, tail_mass=1.0)
     with pytest.raises(ValueError, match=r"n_clusters: the fitted clusters have K=4, got n_clusters=5"):
         tail_mode_coverage(rc, ref, n_clusters=5)
     with pytest.raises(ValueError, match="max_iter: expected a positive integer"):
-        fit_reference_clusters(ref, n_clusters=4, max_iter=0)
+        fit_cluster_reference(ref, n_clusters=4, max_iter=0)
     with pytest.raises(ValueError, match="n_init: expected a positive integer"):
-        fit_reference_clusters(ref, n_clusters=4, n_init=0)
+        fit_cluster_reference(ref, n_clusters=4, n_init=0)
     with pytest.raises(ValueError, match="tol: expected a finite number >= 0"):
         kmeans(ref, 4, tol=-1.0)
     with pytest.raises(ValueError, match="seed: expected an integer >= 0"):
@@ -610,12 +610,12 @@ def test_bad_input():
     with pytest.raises(ValueError, match=r"round: expected a 2-D array \[N, D\], got 1-D"):
         tail_mode_coverage(rc, ref[0])
     with pytest.raises(ValueError, match="reference: expected a float array, got dtype int64"):
-        fit_reference_clusters(np.arange(12).reshape(4, 3), n_clusters=2)
+        fit_cluster_reference(np.arange(12).reshape(4, 3), n_clusters=2)
     with pytest.raises(ValueError, match="n_boot: expected a non-negative integer"):
         tail_mode_coverage(rc, ref, n_boot=-1)
     with pytest.raises(ValueError, match=r"level: expected a confidence level in \(0, 1\)"):
         tail_mode_coverage(rc, ref, level=1.0)
-    with pytest.raises(ValueError, match="clusters: expected ReferenceClusters"):
+    with pytest.raises(ValueError, match="clusters: expected ClusterReference"):
         expected_tail_coverage(ref, 10)
     with pytest.raises(ValueError, match="m: expected a positive integer"):
         expected_tail_coverage(rc, 0)

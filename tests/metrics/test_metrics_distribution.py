@@ -1,4 +1,4 @@
-"""Tests of MMD^2, the Fréchet distance and EDS (metrics_core.distribution)."""
+"""Tests of MMD^2 (metrics_core.mmd), the Fréchet distance and EDS (metrics_core.distribution)."""
 
 from __future__ import annotations
 
@@ -12,15 +12,8 @@ import scipy.stats
 import torch
 
 from metrics_core.bootstrap import bootstrap_counts
-from metrics_core.distribution import (
-    GaussianStats,
-    MMDResult,
-    embedding_distribution_similarity,
-    fit_gaussian,
-    frechet_distance,
-    median_heuristic_bandwidth,
-    mmd2,
-)
+from metrics_core.distribution import GaussianStats, embedding_distribution_similarity, fit_gaussian, frechet_distance
+from metrics_core.mmd import MMDResult, median_heuristic_bandwidth, mmd2
 
 # --------------------------------------------------------------------------
 # Naive reference implementations (float64 numpy / scipy, full matrices).

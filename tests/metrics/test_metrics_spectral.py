@@ -20,10 +20,10 @@ from metrics_core.bootstrap import bootstrap_counts
 from metrics_core.bootstrap import Estimate
 from metrics_core.spectral import (
 
-    ReferenceSpectrum,
+    SpectrumReference,
     VolumeRatio,
     effective_rank,
-    fit_reference_spectrum,
+    fit_spectrum_reference,
     log_volume_ratio,
 )
 
@@ -312,7 +312,7 @@ def test_lvr_reference_with_d_greater_than_n():
     rng = np.random.default_rng(4)
     ref = rng.standard_normal((20, 50))
     rnd = rng.standard_normal((100, 50)) * 0.7
-    spec = fit_reference_spectrum(ref)
+    spec = fit_spectrum_reference(ref)
     assert spec.n_axes == 19  # rank of 20 centred rows
     r = log_volume_ratio(spec, rnd)
     assert math.isfinite(r.log_volume_ratio.value)
@@ -357,8 +357,8 @@ def test_lvr_float32_input():
 def test_fitted_spectrum_equals_one_call_and_describes_reference():
     rng = np.random.default_rng(7)
     ref = rng.standard_normal((150, 5)) * np.array([3.0, 2.0, 1.0, 0.5, 0.25])
-    spec = fit_reference_spectrum(ref)
-    assert isinstance(spec, ReferenceSpectrum)
+    spec = fit_spectrum_reference(ref)
+    assert isinstance(spec, SpectrumReference)
     assert (spec.dim, spec.n_axes, spec.n_rows) == (5, 5, 150)
     expected = np.linalg.eigvalsh(np.cov(ref, rowvar=False))[::-1]
     np.testing.assert_allclose(spec.eigenvalues.numpy(), expected, rtol=1e-12)
@@ -399,7 +399,7 @@ def test_lvr_bad_input():
     with pytest.raises(ValueError, match="round: expected D=3 features to match reference, got D=4"):
         log_volume_ratio(ref, rng.standard_normal((20, 4)))
     with pytest.raises(ValueError, match="round: expected D=3 features to match reference, got D=2"):
-        log_volume_ratio(fit_reference_spectrum(ref), rng.standard_normal((20, 2)))
+        log_volume_ratio(fit_spectrum_reference(ref), rng.standard_normal((20, 2)))
     with pytest.raises(ValueError, match="round: expected at least 2 rows, got 1"):
         log_volume_ratio(ref, rng.standard_normal((1, 3)))
     with pytest.raises(ValueError, match="round: 1 NaN or inf values"):
@@ -407,10 +407,10 @@ def test_lvr_bad_input():
     with pytest.raises(ValueError, match="reference: zero covariance"):
         log_volume_ratio(np.ones((5, 3)), ref)
     with pytest.raises(ValueError, match="reference: expected at least 2 rows"):
-        fit_reference_spectrum(ref[:1])
+        fit_spectrum_reference(ref[:1])
     for bad in (0.0, 1.0, -1e-3, True):
         with pytest.raises(ValueError, match="floor: expected a number in \\(0, 1\\)"):
             log_volume_ratio(ref, ref, floor=bad)
     for bad in (1.0, -0.1, "1e-10"):
         with pytest.raises(ValueError, match="rel_tol: expected a number in \\[0, 1\\)"):
-            fit_reference_spectrum(ref, rel_tol=bad)
+            fit_spectrum_reference(ref, rel_tol=bad)

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from metrics_core import Estimate, SuiteConfig, embedding_suite, fit_reference_profile, subsample, subsample_indices
+from metrics_core import Estimate, SuiteConfig, embedding_suite, fit_suite_reference, subsample, subsample_indices
 from metrics_core.registry import metric_names
 from monitor.modalities import profile_cache
 from monitor.inputs.comparability import check_comparable
@@ -99,13 +99,23 @@ def test_profile_must_match_config_and_cache_round_trips(tmp_path):
     rng = np.random.default_rng(8)
     ref, rnd = rng.normal(size=(150, 4)), rng.normal(size=(120, 4))
     config = SuiteConfig(**FAST)
-    profile = fit_reference_profile(ref, config)
+    profile = fit_suite_reference(ref, config)
     with pytest.raises(ValueError, match="profile: fitted for config"):
         embedding_suite(ref, rnd, config=config, profile=profile, k=3)
     profile_cache.save_profile(profile, tmp_path, "p")
     profile_cache._MEMORY.clear()
     loaded = profile_cache.load_profile(tmp_path, "p")
     assert embedding_suite(ref, rnd, config=config, profile=loaded) == embedding_suite(ref, rnd, config=config, profile=profile)
+    # a profile cached under the former class names (ReferenceProfile, ...) is still read
+    tree = (tmp_path / "p.json").read_text()
+    for new, old in (("SuiteReference", "ReferenceProfile"), ("ClusterReference", "ReferenceClusters"),
+                     ("SpectrumReference", "ReferenceSpectrum")):
+        assert f'"{new}"' in tree
+        tree = tree.replace(f'"{new}"', f'"{old}"')
+    (tmp_path / "p.json").write_text(tree)
+    profile_cache._MEMORY.clear()
+    former = profile_cache.load_profile(tmp_path, "p")
+    assert embedding_suite(ref, rnd, config=config, profile=former) == embedding_suite(ref, rnd, config=config, profile=profile)
     (tmp_path / "p.json").write_text('{"__dataclass__": "Popen", "fields": {}}')
     profile_cache._MEMORY.clear()
     # a tampered entry names a class outside the allow-list: refused, so it is refitted
@@ -151,7 +161,7 @@ def test_fused_dcr_equals_the_direct_query():
     ref = rng.normal(size=(600, 12))
     rnd = np.concatenate([rng.normal(size=(300, 12)), ref[:40]])  # 40 exact copies
     config = SuiteConfig(n_boot=30, n_clusters=8)
-    profile = fit_reference_profile(ref, config)
+    profile = fit_suite_reference(ref, config)
     out = embedding_suite(ref, rnd, config=config, profile=profile)
     direct = distance_to_closest_record(profile.dcr, rnd, seed=config.seed + 14, n_boot=30)
     for name in ("dcr_median", "dcr_p05", "dcr_real_to_round_median", "copy_rate"):
@@ -217,7 +227,7 @@ def test_groups_partition_the_suite_and_reproduce_it_exactly():
     rng = np.random.default_rng(3)
     ref, rnd = rng.normal(size=(120, 6)), rng.normal(size=(90, 6)) * 0.7
     config = SuiteConfig(k=4, n_boot=20, seed=5)
-    profile = fit_reference_profile(ref, config)
+    profile = fit_suite_reference(ref, config)
     whole = embedding_suite(ref, rnd, config=config, profile=profile)
     parts = {}
     for group in reversed(list(SUITE_GROUPS)):  # order does not matter: every group seeds its own bootstrap
@@ -231,7 +241,7 @@ def test_a_reference_of_few_distinct_rows_gets_one_cluster_per_row():
     rng = np.random.default_rng(12)
     distinct = rng.normal(size=(10, 6))
     reference = np.repeat(distinct, 6, axis=0)  # 10 short answers, each repeated: k-means++ finds 10 points
-    profile = fit_reference_profile(reference, SuiteConfig(k=3, n_boot=0, n_clusters=50))
+    profile = fit_suite_reference(reference, SuiteConfig(k=3, n_boot=0, n_clusters=50))
     assert profile.clusters.centres.shape[0] == 10
     assert sorted(profile.clusters.counts.tolist()) == [6] * 10
     out = embedding_suite(reference, rng.normal(size=(40, 6)), k=3, n_boot=0, n_clusters=50)

@@ -1,4 +1,4 @@
-"""Tests of the Evidently drift reports (monitor.publishing.evidently_report)."""
+"""Tests of the Evidently drift reports (monitor.publishing.evidently_report, evidently_snapshot)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,11 @@ from monitor.publishing.evidently_report import (
     DriftReport,
     pooled_components,
     _subsample,
-    drift_share_from_dict,
-    per_column_drift_from_dict,
     tabular_drift_report,
     text_descriptors,
     text_drift_report,
 )
+from monitor.publishing.evidently_snapshot import drift_share_from_dict, per_column_drift_from_dict
 
 WORDS = "the model writes short answers about data and every round copies its own output again".split()
 

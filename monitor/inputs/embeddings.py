@@ -1,4 +1,4 @@
-"""Loading rounds and references: every failure names the file, the round and the problem."""
+"""Embedding rounds from ``.npy`` files, never unpickled: every failure names the file, the round and the problem."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from metrics_core._checks import _check_embeddings
+from metrics_core._checks import _check_embedding_array
 from monitor.errors import InputError
+from monitor.inputs.files import _where, remembered
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,6 @@ def fingerprint_array(arr: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def _where(path: Path, role: str, round_number: int | None) -> str:
-    return f"{path} ({role}, round {round_number})" if round_number is not None else f"{path} ({role})"
-
-
 def load_embeddings(path: str | Path, role: str, round_number: int | None = None) -> LoadedArray:
     """Load a ``.npy`` float array ``[N, D]`` without ever unpickling.
 
@@ -42,8 +39,6 @@ def load_embeddings(path: str | Path, role: str, round_number: int | None = None
     where = _where(p, role, round_number)
     if not p.is_file():
         raise InputError(f"{where}: file not found")
-    from monitor.inputs.loaders import remembered
-
     return remembered("npy", p, (), lambda: _read_embeddings(p, where))
 
 
@@ -69,7 +64,7 @@ def _read_embeddings(p: Path, where: str) -> LoadedArray:
     except (OSError, EOFError) as exc:
         raise InputError(f"{where}: not a readable .npy array: {exc}") from exc
     try:
-        _check_embeddings(arr, "embeddings")
+        _check_embedding_array(arr, "embeddings")  # numpy only: loading a round never imports torch
     except ValueError as exc:
         raise InputError(f"{where}: {exc}") from exc
     return LoadedArray(path=p, data=arr, fingerprint=fingerprint_array(arr))
