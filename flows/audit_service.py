@@ -103,6 +103,7 @@ class AuditService:
         self._lock = threading.Lock()  # one audit at a time
         self._publish_lock = threading.Lock()  # publishing runs beside the next audit, one round after the other
         self._server = None
+        self._closing = False
         self._threads: list[threading.Thread] = []
 
     @property
@@ -122,11 +123,23 @@ class AuditService:
         self._advertise()
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 120.0) -> None:
+        """Stop listening, let an audit or publish in flight finish (up to ``timeout`` s each), and drain
+        Prefect's event and log workers while the API still answers (else they retry it at exit)."""
         self._withdraw()
+        self._closing = True
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+        for lock in (self._lock, self._publish_lock):
+            if lock.acquire(timeout=timeout):
+                lock.release()
+        if "prefect" in __import__("sys").modules:
+            from prefect.events.worker import EventsWorker
+            from prefect.logging.handlers import APILogWorker
+
+            for worker in (EventsWorker, APILogWorker):
+                worker.drain_all(timeout=10, at_exit=False)
 
     def __enter__(self) -> "AuditService":
         return self.start()
@@ -168,7 +181,8 @@ class AuditService:
         from monitor.options import AuditOptions
 
         parameters = dict(parameters)
-        runner = task_runner(parameters.pop("task_runner", None), parameters.pop("dask_address", None))
+        runner = task_runner(parameters.pop("task_runner", None) or "threads",
+                             parameters.pop("dask_address", None))
         parameters["options"] = AuditOptions(**(parameters.get("options") or {}))
         with self._lock, temporary_settings({PREFECT_API_URL: self.api_url}):
             result = audit_round.with_options(task_runner=runner)(**parameters, publish=False)
@@ -186,6 +200,8 @@ class AuditService:
 
         try:
             with self._publish_lock, temporary_settings({PREFECT_API_URL: self.api_url}):
+                if self._closing:  # stopping: the round waits in the store for the next audit or scan
+                    return
                 publish_round(parameters["loop"], parameters["round_number"], home=parameters.get("home"),
                               rules_path=parameters.get("rules_path"), pushgateway=parameters.get("pushgateway"))
         except Exception as exc:  # noqa: BLE001 - the round is stored; the next audit or scan publishes it

@@ -7,6 +7,9 @@ any order. ``metric_values`` is the source of truth; ``derivatives``,
 ``alert_states`` and ``loop_risk`` are recomputed from it on every evaluation
 (an older layout of them is rebuilt, never migrated); ``alert_history`` is
 append-only.
+
+One file over 500 lines, on purpose: the schema (the tables below) and the one class that reads and
+writes it change together, and every method's transaction relies on the tables' shared metadata.
 """
 
 from __future__ import annotations
