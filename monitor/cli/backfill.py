@@ -31,7 +31,7 @@ def run(args) -> int:
     settings.rules()
     quiet_prefect()
     prepare_flows(settings.home)
-    from flows.audit import backfill_loop, plan_backfill
+    from flows.backfill import backfill_loop, plan_backfill
 
     with TrajectoryStore(settings.store_url) as store:
         open_backfill = store.unfinished_backfill(args.loop)

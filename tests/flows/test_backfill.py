@@ -6,7 +6,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import metrics_core
-from flows.audit import audit_round, backfill_loop
+from flows.audit import audit_round
+from flows.backfill import backfill_loop
 from monitor.options import AuditOptions
 from monitor.cli import main
 from monitor.config import load_settings
