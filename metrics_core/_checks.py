@@ -211,24 +211,31 @@ def _check_tol(tol) -> float:
     return float(tol)
 
 
+def _nonempty_list(values, name: str, what: str) -> list:
+    """``values`` (a list, tuple, 1-D array or series, never a single str) as a non-empty list; ``what`` names
+    the items in the message ("str", "ids", "bool")."""
+    if isinstance(values, str):
+        raise ValueError(f"{name}: expected a list of {what}, got a single str")
+    if hasattr(values, "tolist") and getattr(values, "ndim", 1) == 1:  # numpy arrays, pandas series
+        values = values.tolist()
+    if not isinstance(values, (list, tuple)):
+        raise ValueError(f"{name}: expected a list of {what}, got {type(values).__name__}")
+    if len(values) == 0:
+        raise ValueError(f"{name}: expected a non-empty list of {what}, got an empty {type(values).__name__}")
+    return list(values)
+
+
 def _check_texts(texts, name: str = "texts") -> list[str]:
     """A non-empty list of ``str`` from a list, tuple, 1-D array or series; ValueError naming the bad item.
 
     >>> _check_texts(("a", "b"))
     ['a', 'b']
     """
-    if isinstance(texts, str):
-        raise ValueError(f"{name}: expected a list of str, got a single str")
-    if hasattr(texts, "tolist") and getattr(texts, "ndim", 1) == 1:  # numpy arrays, pandas series
-        texts = texts.tolist()
-    if not isinstance(texts, (list, tuple)):
-        raise ValueError(f"{name}: expected a list of str, got {type(texts).__name__}")
-    if len(texts) == 0:
-        raise ValueError(f"{name}: expected a non-empty list of str, got an empty {type(texts).__name__}")
+    texts = _nonempty_list(texts, name, "str")
     for i, t in enumerate(texts):
         if not isinstance(t, str):
             raise ValueError(f"{name}[{i}]: expected str, got {type(t).__name__}")
-    return list(texts)
+    return texts
 
 
 #: A validity check (text) or constraint (tables) the reference itself fails more often than this is switched off.
@@ -251,16 +258,8 @@ def _check_ids(ids, name: str = "question_ids") -> list:
     ...
     ValueError: question_ids[1]: expected a str or int id, got float
     """
-    if isinstance(ids, str):
-        raise ValueError(f"{name}: expected a list of ids, got a single str")
-    if hasattr(ids, "tolist") and getattr(ids, "ndim", 1) == 1:  # numpy arrays, pandas series
-        ids = ids.tolist()
-    if not isinstance(ids, (list, tuple)):
-        raise ValueError(f"{name}: expected a list of ids, got {type(ids).__name__}")
-    if len(ids) == 0:
-        raise ValueError(f"{name}: expected a non-empty list of ids, got an empty {type(ids).__name__}")
     out = []
-    for i, q in enumerate(ids):
+    for i, q in enumerate(_nonempty_list(ids, name, "ids")):
         if isinstance(q, (bool, np.bool_)) or not isinstance(q, (str, int, np.integer)):
             raise ValueError(f"{name}[{i}]: expected a str or int id, got {type(q).__name__}")
         out.append(q if isinstance(q, str) else int(q))
@@ -273,12 +272,7 @@ def _check_flags(flags, name: str) -> np.ndarray:
     >>> _check_flags([True, np.False_], "correct").tolist()
     [True, False]
     """
-    if hasattr(flags, "tolist") and getattr(flags, "ndim", 1) == 1:
-        flags = flags.tolist()
-    if not isinstance(flags, (list, tuple)):
-        raise ValueError(f"{name}: expected a list of bool, got {type(flags).__name__}")
-    if len(flags) == 0:
-        raise ValueError(f"{name}: expected a non-empty list of bool, got an empty {type(flags).__name__}")
+    flags = _nonempty_list(flags, name, "bool")
     for i, f in enumerate(flags):
         if not isinstance(f, (bool, np.bool_)):
             raise ValueError(f"{name}[{i}]: expected bool, got {type(f).__name__}")
