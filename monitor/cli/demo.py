@@ -73,7 +73,8 @@ from monitor.store import TrajectoryStore
 
 LOOP_PREFIX = "demo-l4-text"
 # (metric in the store, column header): the text metrics that track the tails.
-COLUMNS = {"distinct_2": "distinct-2", "vocab_tail_coverage": "tail cov", "unigram_jsd": "unigram JSD"}
+COLUMNS = {"distinct_2": "distinct-2", "vocab_tail_coverage": "tail cov", "unigram_jsd": "unigram JSD",
+           "validity_rate": "valid"}
 TRUTH_KEY = "distinct_bigram_ratio"
 _LEVEL = {"ok": 0, "warning": 1, "critical": 2}
 
@@ -316,7 +317,13 @@ def run(args) -> int:
         con.print("distinct-2: distinct over total bigrams; tail cov: share of the reference's rare word types "
                   "(lowest 10% of its token mass) seen in the round; unigram JSD: Jensen-Shannon divergence of "
                   "word frequencies from the reference; D_g/D_0 (truth): the true model's distinct bigrams over "
-                  "generation 0's (onset: first below 0.5)", soft_wrap=True)
+                  "generation 0's (onset: first below 0.5); valid: the share of valid sentences relative to the "
+                  "reference's own rate (1: as valid as the real glosses)", soft_wrap=True)
+        from metrics_core.text import fit_text_reference
+        from monitor.modalities.pipeline import _validity_notes
+
+        for note in _validity_notes(fit_text_reference(list(trace.reference)), str(reference_path)):
+            con.print(f"validity: {note}", soft_wrap=True)  # the audit logs it too; said here once, plainly
         for line in lead_time_lines(trace.onset, alarm, args.rounds, alarm_by=alarm_by):
             con.print(line, soft_wrap=True)
         con.print("drift signal (the text moving away from the reference): "

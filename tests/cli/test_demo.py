@@ -177,9 +177,12 @@ def test_demo_audits_the_l4_loop_and_reports_lead_time(home, capsys):
     assert sorted(rows) == list(range(ROUNDS + 1))
     truth = trace.truth["distinct_bigram_ratio"]
     for g, cells in rows.items():
-        assert float(cells[4].split()[0]) == pytest.approx(truth[g], abs=5e-4)
-        assert cells[6] in ("ok", "warning", "critical")
+        assert float(cells[5].split()[0]) == pytest.approx(truth[g], abs=5e-4)
+        assert cells[7] in ("ok", "warning", "critical")
+        assert 0.0 <= float(cells[4]) <= 1.0  # validity relative to the reference (1: as valid as the glosses)
 
+    # The one validity check the real glosses fail (no final period) is off, and the demo says so once.
+    assert out.count("validity: ") == 1 and "terminal punctuation (100% of the reference fails it)" in out
     verdict = _verdict(out)
     assert trace.onset == 1  # M = 300 halves the support in one generation
     assert verdict["onset"] == trace.onset
@@ -188,7 +191,7 @@ def test_demo_audits_the_l4_loop_and_reports_lead_time(home, capsys):
     assert first_raise is not None  # the collapse signal alarms within the run
     assert verdict["alarm"] == first_raise
     # The status column (collapse or drift) leaves ok exactly at the first raise of any metric.
-    assert [g for g, cells in sorted(rows.items()) if cells[6] != "ok"][0] == _first_raise(history)
+    assert [g for g, cells in sorted(rows.items()) if cells[7] != "ok"][0] == _first_raise(history)
     assert re.search(r"^false-alarm guarantee: ARL0 >= 1000 rounds \(null of 200 pseudo-rounds", out, re.M)
     assert re.search(r"^drift signal \(the text moving away from the reference\): (quiet|raised at round \d)", out,
                      re.M)
