@@ -79,7 +79,7 @@ _MODALITY_CACHE = INPUTS - "pipeline" - "round_data" - "round_where" + TASK_SOUR
 def compute_modality_metrics(modality: str, reference_fingerprint: str, round_fingerprint: str, options_key: str,
                              metrics_version: str, pipeline: AuditPipeline, round_data,
                              round_where: str) -> dict[str, dict]:
-    """The modality's own metrics of the round (text, tabular), before the embedding suite."""
+    """The modality's own metrics of the round (text, tabular, reasoning), before the embedding suite."""
     metrics = pipeline.modality_metrics(round_data, round_where=round_where)
     return {name: est.as_dict() for name, est in metrics.items()}
 
@@ -271,7 +271,9 @@ def audit_round(
     (``.npy`` rows); ``text`` (the text metrics, then the embedding suite on
     ``featurizer`` embeddings, and an Evidently report on descriptors and
     embeddings); ``tabular`` (the tabular metrics, then the embedding suite on
-    the encoded rows, and an Evidently ``DataDriftPreset``). Evidently's HTML
+    the encoded rows, and an Evidently ``DataDriftPreset``); ``reasoning`` (never detected: the answer
+    metrics against the reference's gold answers, then the embedding suite on the featurized rationales; no
+    Evidently report, no pool). Evidently's HTML
     report is staged as ``reports/<loop>/round_<N>.html`` in the home and kept in
     the round's MLflow run once MLflow confirmed it (one copy).
     With ``pool_path`` (real data held out from the reference, same format) the
@@ -304,6 +306,8 @@ def audit_round(
         reference = load_input(modality, reference_path, "reference", None, options)
         round_ = load_input(modality, data_path, "round", round_number, options, reference)
         kind.check_pair(reference, round_, options, round_number)
+        if pool_path is not None:
+            kind.check_pool(pool_path)
         n_reference, n_round = reference.n_used, round_.n_used
         check_comparable(
             settings.store_url, loop, round_number, n_reference, n_round, reference.fingerprint,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 FAMILIES = ("fidelity", "diversity", "coverage", "privacy", "validity")
-MODALITIES = ("embedding", "text", "tabular", "any")  # any: computed for every input modality
+MODALITIES = ("embedding", "text", "tabular", "reasoning", "any")  # any: computed for every input modality
 
 
 @dataclass(frozen=True)
@@ -161,6 +161,34 @@ _SPECS = (
                "survey §4.2; Kivinen & Mannila 1995 (FD g3)", "share of declared integrity checks the round fails, "
                "minus the reference's at the round's size (constraints the reference violates in over 20% of its "
                "checks are off)"),
+    # Reasoning and code rounds (metrics_core.reasoning; monitor.modalities.reasoning). Generated code is parsed,
+    # never run: pass rates come from the answers matching the reference's gold answers or the user's own harness.
+    MetricSpec("acc_verify", "validity", "reasoning", True, (0.0, 1.0),
+               "LLM Data Auditor survey §3.2", "share of records whose normalised final answer matches the "
+               "reference's gold answer of its question"),
+    MetricSpec("pass_at_1", "validity", "reasoning", True, (0.0, 1.0),
+               "Chen et al. 2021", "mean unbiased pass@1 over questions (correct: the record's passed verdict when "
+               "given, else its answer matching gold)"),
+    MetricSpec("pass_at_k", "validity", "reasoning", True, (0.0, 1.0),
+               "Chen et al. 2021", "mean unbiased pass@k over questions, k = the fewest samples of a question in "
+               "the round (only when k >= 2; keep K fixed across rounds)"),
+    MetricSpec("pass_rate", "validity", "reasoning", True, (0.0, 1.0),
+               "LLM Data Auditor survey §3.3", "share of records the user's own test harness passed (the passed "
+               "field; only when given)"),
+    MetricSpec("syntax_valid_rate", "validity", "reasoning", True, (0.0, 1.0),
+               "LLM Data Auditor survey §3.3", "share of answers that parse as code of the loop's code_language "
+               "(ast.parse only, never executed)"),
+    MetricSpec("self_consistency_accuracy", "fidelity", "reasoning", True, (0.0, 1.0),
+               "Wang et al. 2023", "share of questions whose majority answer over their samples matches gold "
+               "(only when a question has >= 2 samples)"),
+    MetricSpec("distinct_answers_per_question", "diversity", "reasoning", True, (1.0, None),
+               "LLM Data Auditor survey §3.2", "mean number of distinct normalised answers per question"),
+    MetricSpec("answer_agreement", "diversity", "reasoning", False, (0.0, 1.0),
+               "Wang et al. 2023; LLM Data Auditor survey §3.2", "share of a question's sample pairs with equal "
+               "answers, averaged over questions with >= 2 samples (rising without accuracy: lost diversity)"),
+    MetricSpec("template_collapse_rate", "diversity", "reasoning", False, (0.0, 1.0),
+               "LLM Data Auditor survey §3.2", "share of rationales whose skeleton (numbers and names masked) over "
+               "10% of the round's rationales share"),
     # Any input modality (monitor.publishing.evidently_report).
     MetricSpec("evidently_drift_share", "fidelity", "any", False, (0.0, 1.0),
                "Evidently 0.7 DataDriftPreset (DriftedColumnsCount)", "share of columns Evidently flags as drifted, round vs reference"),
@@ -176,22 +204,24 @@ def get_spec(name: str) -> MetricSpec:
         raise KeyError(f"unknown metric {name!r}; known metrics: {', '.join(REGISTRY)}") from None
 
 
-ROUND_MODALITIES = ("embedding", "text", "tabular")  # what a round can be
+ROUND_MODALITIES = ("embedding", "text", "tabular", "reasoning")  # what a round can be
 
 
 def round_modality(metrics) -> str:
     """The modality of the rounds that produced ``metrics`` (names; unknown names are skipped).
 
-    Text and tabular rounds also report the embedding suite on their featurized
-    rows, so a text or tabular metric decides; embedding metrics alone mean an
-    embedding round.
+    Text, tabular and reasoning rounds also report the embedding suite on their
+    featurized rows, so a metric of theirs decides; embedding metrics alone mean
+    an embedding round.
 
     >>> round_modality(["effective_rank", "distinct_2"]), round_modality(["effective_rank"])
     ('text', 'embedding')
+    >>> round_modality(["effective_rank", "acc_verify"])
+    'reasoning'
     """
     found = {REGISTRY[m].modality for m in metrics if m in REGISTRY}
-    for modality in ("text", "tabular"):
-        if modality in found:
+    for modality in ROUND_MODALITIES:
+        if modality != "embedding" and modality in found:
             return modality
     return "embedding"
 

@@ -67,7 +67,8 @@ class Verdict:
 
 
 def materialise(data, directory: Path, role: str, round_number: int | None, text_field: str) -> str:
-    """A path for ``data``: paths pass through; arrays, texts and tables are written content-addressed."""
+    """A path for ``data``: paths pass through; arrays, texts, reasoning records and tables are written
+    content-addressed."""
     where = f"{role}" if round_number is None else f"{role}, round {round_number}"
     if isinstance(data, (str, os.PathLike)):
         return str(Path(data).resolve())
@@ -86,15 +87,17 @@ def materialise(data, directory: Path, role: str, round_number: int | None, text
         if not path.exists():
             np.save(path, array, allow_pickle=False)
         return str(path)
-    if isinstance(data, (list, tuple)) and all(isinstance(t, str) for t in data):
-        body = "".join(json.dumps({text_field: t}) + "\n" for t in data)
+    records = isinstance(data, (list, tuple)) and bool(data) and all(isinstance(t, dict) for t in data)
+    if records or isinstance(data, (list, tuple)) and all(isinstance(t, str) for t in data):
+        # reasoning records (dicts) are written as they are, one JSON object a line
+        body = "".join(json.dumps(t if records else {text_field: t}) + "\n" for t in data)
         path = directory / f"{role}-{hashlib.sha256(body.encode()).hexdigest()[:24]}.jsonl"
         if not path.exists():
             path.write_text(body, encoding="utf-8")
         return str(path)
     raise InputError(
-        f"{where}: expected a path, a list of str, a pandas DataFrame or a numeric numpy array, "
-        f"got {type(data).__name__}"
+        f"{where}: expected a path, a list of str, a list of dicts (reasoning records), a pandas DataFrame or a "
+        f"numeric numpy array, got {type(data).__name__}"
     )
 
 

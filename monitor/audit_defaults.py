@@ -13,12 +13,17 @@ AUDIT_DEFAULTS = {
     "seed": 0,  # subsampling, bootstrap and featurizer seed
     "max_samples": DEFAULT_MAX_SAMPLES,  # rows of the reference and of a round kept (seeded subsample)
     "allow_size_change": False,  # audit a round whose sizes or reference differ from the loop's
-    "modality": None,  # "embedding", "text" or "tabular"; None: detected from the round file
+    "modality": None,  # "embedding", "text", "tabular" or "reasoning"; None: detected from the round file
     "text_field": "text",  # JSONL field holding a text
     "featurizer": "hashing",  # text featurizer ("hashing" or "sentence-transformers:<model>")
     "protected_attribute": None,  # tabular: the column CovGap groups by
     "constraints_path": None,  # tabular: constraints TOML for the violation rate
     "schema_path": None,  # tabular: column kinds TOML
+    "question_field": "question_id",  # reasoning: JSONL field holding a record's question id
+    "answer_field": "answer",  # reasoning: JSONL field holding the final answer
+    "rationale_field": "rationale",  # reasoning: JSONL field holding the rationale (optional in a record)
+    "passed_field": None,  # reasoning: JSONL field holding the user's own test verdict (true/false); None: none
+    "code_language": None,  # reasoning: "python" parses each answer as code (syntax_valid_rate; never run)
     "null_rounds": 1000,  # pseudo-rounds of the loop's null (with a pool)
 }
 MIN_NULL_ROUNDS = 200

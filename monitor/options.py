@@ -40,18 +40,23 @@ class AuditOptions(BaseModel):
     seed: int = Field(_D["seed"], ge=0)
     max_samples: int | None = Field(_D["max_samples"], ge=1)
     allow_size_change: bool = _D["allow_size_change"]
-    modality: Literal["embedding", "text", "tabular"] | None = _D["modality"]
+    modality: Literal["embedding", "text", "tabular", "reasoning"] | None = _D["modality"]
     text_field: str = _D["text_field"]
     featurizer: str = _D["featurizer"]
     protected_attribute: str | None = _D["protected_attribute"]
     constraints_path: str | None = _D["constraints_path"]
     schema_path: str | None = _D["schema_path"]
+    question_field: str = _D["question_field"]
+    answer_field: str = _D["answer_field"]
+    rationale_field: str = _D["rationale_field"]
+    passed_field: str | None = _D["passed_field"]
+    code_language: Literal["python"] | None = _D["code_language"]
     null_rounds: int = Field(_D["null_rounds"], ge=1)  # under MIN_NULL_ROUNDS: refused, in one line, by the null
 
     def pipeline_options(self) -> dict:
         """What :class:`monitor.modalities.pipeline.AuditPipeline` takes besides the reference."""
         return self.model_dump(include={"k", "n_boot", "seed", "featurizer", "protected_attribute",
-                                        "constraints_path", "schema_path"})
+                                        "constraints_path", "schema_path", "code_language"})
 
     def null_options(self) -> dict:
         """The options a loop's null depends on (part of its key: a change rebuilds it)."""
@@ -110,7 +115,7 @@ def option_problem(name: str, value) -> str | None:
     typed values are: ``"5"`` is not an integer and ``true`` is not 1.
 
     >>> option_problem("k", 0), option_problem("modality", "audio"), option_problem("seed", 3)
-    ('expected an integer >= 1, got 0', "expected 'embedding', 'text' or 'tabular', got 'audio'", None)
+    ('expected an integer >= 1, got 0', "expected 'embedding', 'text', 'tabular' or 'reasoning', got 'audio'", None)
     """
     from pydantic import ValidationError
 

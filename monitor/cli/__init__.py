@@ -177,8 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("data", help="the round's file: .npy embeddings [M, D], text (.jsonl, .txt, .csv, .parquet) "
                        "or a table (.csv, .parquet)")
     audit.add_argument("--reference", required=True, help="the reference file, same modality as the round")
-    audit.add_argument("--modality", choices=("embedding", "text", "tabular"),
-                       help="input modality (default: detected from the round file)")
+    audit.add_argument("--modality", choices=("embedding", "text", "tabular", "reasoning"),
+                       help="input modality (default: detected from the round file; reasoning is never detected)")
     audit.add_argument("--text-field", default=AUDIT["text_field"],
                        help=f"JSONL field or CSV/Parquet column holding the text (default {AUDIT['text_field']!r})")
     audit.add_argument("--featurizer", default=AUDIT["featurizer"],
@@ -188,6 +188,19 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--constraints", help="tabular: TOML file of [[constraints]] for the violation rate")
     audit.add_argument("--schema", help="tabular: TOML file with a [columns] table overriding inferred kinds "
                        "(column = \"numeric\" or \"categorical\")")
+    audit.add_argument("--question-field", default=AUDIT["question_field"],
+                       help=f"reasoning: JSONL field holding the question id (default {AUDIT['question_field']!r})")
+    audit.add_argument("--answer-field", default=AUDIT["answer_field"],
+                       help=f"reasoning: JSONL field holding the final answer (default {AUDIT['answer_field']!r})")
+    audit.add_argument("--rationale-field", default=AUDIT["rationale_field"],
+                       help=f"reasoning: JSONL field holding the rationale, optional per record "
+                            f"(default {AUDIT['rationale_field']!r})")
+    audit.add_argument("--passed-field", default=AUDIT["passed_field"],
+                       help="reasoning: JSONL field holding your own test harness's verdict (true/false) per "
+                            "record; pass rates then use it (default: none, answers are checked against the reference)")
+    audit.add_argument("--code-language", choices=("python",), default=AUDIT["code_language"],
+                       help="reasoning: the answers are programs in this language; their syntax is parsed (never "
+                            "run) for syntax_valid_rate (default: none)")
     audit.add_argument("--pool", help="real data held out from the reference (same format): the loop's null is built "
                                       "from it once, and alarms get a false-alarm guarantee (see docs/alerts.md)")
     audit.add_argument("--bootstrap", type=_non_negative_int, default=AUDIT["n_boot"],

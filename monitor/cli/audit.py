@@ -21,7 +21,9 @@ def _options(args, modality: str):
         k=args.k, n_boot=args.bootstrap, seed=args.seed, max_samples=args.max_samples,
         allow_size_change=args.allow_size_change, modality=modality, text_field=args.text_field,
         featurizer=args.featurizer, protected_attribute=args.protected_attribute, constraints_path=args.constraints,
-        schema_path=args.schema, null_rounds=args.null_rounds,
+        schema_path=args.schema, null_rounds=args.null_rounds, question_field=args.question_field,
+        answer_field=args.answer_field, rationale_field=args.rationale_field, passed_field=args.passed_field,
+        code_language=args.code_language,
     )
 
 
@@ -31,6 +33,8 @@ def _validated_inputs(args, modality: str, options):
     reference = kind.load(args.reference, "reference", None, options)
     round_ = kind.load(args.data, "round", args.round, options, reference)
     kind.check_pair(reference, round_, options, args.round)
+    if args.pool is not None:
+        kind.check_pool(args.pool)
     return reference, round_
 
 

@@ -1,15 +1,17 @@
 """The one place that loads rounds, references and pools: :func:`load_embeddings`, :func:`load_texts`,
-:func:`load_table`, and :func:`detect_modality` to choose between them.
+:func:`load_table`, :func:`load_records`, and :func:`detect_modality` to choose between them.
 
 **Formats.** Text comes from ``.jsonl`` (one JSON object per line, the sample
 in a top-level string field, default ``text``), ``.txt`` (one sample per
 line) or a ``.csv`` / ``.parquet`` text column. Tables come from ``.csv`` or
-``.parquet``. Embeddings come from ``.npy`` (:func:`load_embeddings`).
+``.parquet``. Embeddings come from ``.npy`` (:func:`load_embeddings`). Reasoning and code rounds come from
+``.jsonl`` records of a question id, an answer, a rationale and a test verdict (:func:`load_records`; chosen
+with ``--modality reasoning``, never detected).
 
 Every failure is one line that names the file, the role, where in the file and the problem
 (:mod:`monitor.inputs.files`); a file parsed once is remembered per process while it is unchanged
 (:func:`monitor.inputs.files.remembered`). The modules: ``files`` (shared reading rules), ``sampling``
-(reservoir subsampling), ``detect``, ``embeddings``, ``texts``, ``tables``; ``watch`` and
+(reservoir subsampling), ``detect``, ``embeddings``, ``texts``, ``tables``, ``records``; ``watch`` and
 ``comparability`` decide which files become rounds and whether a round may join its loop.
 """
 
@@ -20,6 +22,7 @@ _EXPORTS = {
     "fingerprint_array": "embeddings",
     "load_texts": "texts", "LoadedTexts": "texts",
     "load_table": "tables", "LoadedTable": "tables", "infer_column_kinds": "tables",
+    "load_records": "records", "LoadedRecords": "records",
     "detect_modality": "detect",
 }
 __all__ = sorted(_EXPORTS)

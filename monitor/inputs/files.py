@@ -39,7 +39,7 @@ import pandas as pd
 from monitor.errors import InputError
 
 
-MODALITIES = ("text", "tabular", "embedding")
+MODALITIES = ("text", "tabular", "embedding", "reasoning")
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
 DEFAULT_TEXT_FIELD = "text"
@@ -50,8 +50,10 @@ CHUNK_ROWS = 65_536
 TEXT_EXTENSIONS = (".txt", ".jsonl", ".csv", ".parquet")
 TABLE_EXTENSIONS = (".csv", ".parquet")
 EMBEDDING_EXTENSIONS = (".npy",)
+RECORD_EXTENSIONS = (".jsonl",)
 SUPPORTED_EXTENSIONS = (".npy", ".txt", ".jsonl", ".csv", ".parquet")
-_READABLE = {"text": TEXT_EXTENSIONS, "tabular": TABLE_EXTENSIONS, "embedding": EMBEDDING_EXTENSIONS}
+_READABLE = {"text": TEXT_EXTENSIONS, "tabular": TABLE_EXTENSIONS, "embedding": EMBEDDING_EXTENSIONS,
+             "reasoning": RECORD_EXTENSIONS}
 
 _ID_NAMES = frozenset({"id", "uuid", "index", "unnamed: 0"})
 _PARQUET_INDEX = re.compile(r"__index_level_\d+__")

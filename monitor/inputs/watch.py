@@ -53,6 +53,8 @@ LOOP_OPTIONS = {
     "bootstrap": "n_boot", "seed": "seed", "max_samples": "max_samples",
     "protected_attribute": "protected_attribute", "constraints": "constraints_path", "schema": "schema_path",
     "allow_size_change": "allow_size_change", "pool": "pool_path", "null_rounds": "null_rounds",
+    "question_field": "question_field", "answer_field": "answer_field", "rationale_field": "rationale_field",
+    "passed_field": "passed_field", "code_language": "code_language",
 }
 _PATH_OPTIONS = ("constraints", "schema", "pool")
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from metrics_core.registry import ROUND_MODALITIES
+
 
 @dataclass(frozen=True)
 class LoopTrace:
@@ -49,8 +51,8 @@ class LoopTrace:
     def __post_init__(self) -> None:
         if self.kind not in ("collapse", "control"):
             raise ValueError(f"kind: expected 'collapse' or 'control', got {self.kind!r}")
-        if self.modality not in ("embedding", "text", "tabular"):
-            raise ValueError(f"modality: expected embedding, text or tabular, got {self.modality!r}")
+        if self.modality not in ROUND_MODALITIES:
+            raise ValueError(f"modality: expected one of {', '.join(ROUND_MODALITIES)}, got {self.modality!r}")
         if len(self.rounds) != len(self.generations):
             raise ValueError(f"rounds: {len(self.rounds)} audit samples for {len(self.generations)} generations")
         if self.kind == "control" and self.onset is not None:

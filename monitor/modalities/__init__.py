@@ -1,4 +1,4 @@
-"""The round modalities (embedding, text, tabular): one object each that loads and checks its inputs; plus
+"""The round modalities (embedding, text, tabular, reasoning): one object each that loads and checks its inputs; plus
 the text featurizers, the fitted-featurizer cache, and the tabular option files.
 
 :data:`MODALITY` maps a modality's name to its :class:`Modality`. The CLI, the
@@ -16,7 +16,12 @@ checked" is written once, not once per caller.
   standardised numeric plus one-hot categorical columns fitted on the
   reference (:func:`metrics_core.tabular.encode_rows`).
 
-Both then run the embedding-space suite on those rows.
+* reasoning: the answer metrics of :mod:`metrics_core.reasoning` against the
+  reference's gold answers (verified accuracy, pass@k, self-consistency,
+  agreement, distinct answers, template collapse, syntax validity), then each
+  record's rationale (its answer when it has none) through the text featurizer.
+
+All then run the embedding-space suite on those rows.
 """
 
 from __future__ import annotations
@@ -153,6 +158,9 @@ class Modality:
         kinds, ``reference`` being its rows)."""
         return self.load(path, "pool", None, options, max_samples=None)
 
+    def check_pool(self, path) -> None:
+        """Refuse, in one line, a pool for this modality's null before anything runs (by default any is fine)."""
+
     def check_pair(self, reference: LoadedInput, round_: LoadedInput, options, round_number: int) -> None:
         """Refuse, in one line, a round that cannot be audited against this reference."""
         self._check_specific(reference, round_, options, round_number)
@@ -173,6 +181,10 @@ class Modality:
     def embed(self, pipe, round_data) -> np.ndarray:
         """The round's rows in the reference's embedding space."""
         raise NotImplementedError
+
+    def reference_texts(self, pipe) -> list[str]:
+        """The texts a text featurizer is fitted on and the reference is embedded as (text: the reference)."""
+        return list(pipe.reference)
 
     def own_metrics(self, pipe, round_data, *, n_boot: int, round_where: str) -> dict:
         """The modality's own metrics of one round (before the embedding suite), in registry order."""
@@ -324,5 +336,95 @@ class TabularModality(Modality):
             raise InputError(f"{_where(reference, 'reference', None)}: protected attribute column {column!r} is missing")
 
 
-MODALITY: dict[str, Modality] = {m.name: m for m in (EmbeddingModality(), TextModality(), TabularModality())}
+class ReasoningModality(Modality):
+    """Reasoning and code rounds: JSONL records of a question id, a final answer, a rationale and, optionally,
+    the user's own test verdict (:func:`monitor.inputs.load_records`). The reference's answers are the gold
+    answers; its rationales (answers where it has none) are what the text featurizer is fitted on. Generated code
+    is never run: ``syntax_valid_rate`` parses it, pass rates come from gold answers or the ``passed`` field."""
+
+    name = "reasoning"
+    has_own_metrics = True
+
+    def load(self, path, role, round_number, options, reference=None, *, max_samples=True):
+        from monitor import inputs
+
+        is_reference = role == "reference"
+        loaded = inputs.load_records(
+            path, role, round_number, question_field=options.question_field, answer_field=options.answer_field,
+            rationale_field=options.rationale_field, passed_field=None if is_reference else options.passed_field,
+            gold=is_reference, max_samples=self._cap(options, max_samples), seed=options.seed)
+        return LoadedInput(loaded.path, loaded, loaded.fingerprint, loaded)
+
+    def check_pool(self, path):
+        raise InputError(f"{path} (pool): reasoning loops have no null yet (a pseudo-round would split a "
+                         "question's samples); audit them without a pool")
+
+    def load_pool(self, path, options, reference=None):
+        self.check_pool(path)
+
+    def _check_specific(self, reference, round_, options, round_number):
+        from monitor.modalities.pipeline import check_featurizable
+
+        gold = reference.data.gold
+        missing = [q for q in round_.data.samples_per_question() if q not in gold]
+        if missing:
+            raise InputError(f"{_where(round_, 'round', round_number)}: {len(missing)} of "
+                             f"{len(round_.data.samples_per_question())} questions have no gold answer in "
+                             f"{reference.path} (reference) (first: question {missing[0]!r})")
+        check_featurizable(reference.data.texts, options.featurizer, _where(reference, "reference", None))
+        check_featurizable(round_.data.texts, options.featurizer, _where(round_, "round", round_number))
+
+    def prepare(self, pipe, *, constraints_path, schema_path):
+        reference = pipe.reference
+        gold = reference.gold
+        if gold is None:  # records loaded as a round: their first answer per question
+            gold = {}
+            for q, a in zip(reference.question_ids, reference.answers):
+                gold.setdefault(q, a)
+        pipe.gold = gold
+        pipe._reference_embeddings = None  # embedded on first use: the featurizer is fitted or loaded then
+
+    def reference_texts(self, pipe):
+        return pipe.reference.texts
+
+    def embed(self, pipe, round_data):
+        pipe.reference_embeddings  # noqa: B018 - fits the featurizer (and its key) first
+        return pipe._embed_texts(round_data.texts)
+
+    def own_metrics(self, pipe, round_data, *, n_boot, round_where):
+        from metrics_core import reasoning
+        from metrics_core.bootstrap import mean_estimate
+        from metrics_core.registry import metric_names
+
+        ids, answers, seed = list(round_data.question_ids), list(round_data.answers), pipe.seed
+        boot = {"n_boot": n_boot, "seed": seed}
+        sizes = list(round_data.samples_per_question().values())
+        out = {}
+        try:
+            out["acc_verify"] = reasoning.acc_verify(ids, answers, pipe.gold, **boot)
+            if round_data.passed is not None:
+                correct = list(round_data.passed)
+                out["pass_rate"] = mean_estimate(np.asarray(correct, dtype=np.float64), **boot)
+            else:
+                gold = {q: reasoning.normalize_answer(pipe.gold[q]) for q in set(ids)}
+                correct = [reasoning.normalize_answer(a) == gold[q] for q, a in zip(ids, answers)]
+            out["pass_at_1"] = reasoning.mean_pass_at_k(ids, correct, 1, **boot)
+            if min(sizes) >= 2:
+                out["pass_at_k"] = reasoning.mean_pass_at_k(ids, correct, min(sizes), **boot)
+            if pipe.code_language is not None:
+                out["syntax_valid_rate"] = reasoning.syntax_valid_rate(answers, pipe.code_language, **boot)
+            if max(sizes) >= 2:
+                out["self_consistency_accuracy"] = reasoning.self_consistency_accuracy(ids, answers, pipe.gold, **boot)
+                out["answer_agreement"] = reasoning.answer_agreement(ids, answers, **boot)
+            out["distinct_answers_per_question"] = reasoning.distinct_answers_per_question(ids, answers, **boot)
+            rationales = [r for r in round_data.rationales if r]
+            if rationales:
+                out["template_collapse_rate"] = reasoning.template_collapse_rate(rationales, **boot)
+        except ValueError as exc:  # e.g. a question without a gold answer (refused up front by check_pair)
+            raise InputError(f"{round_where}: {exc}") from exc
+        return {name: out[name] for name in metric_names("reasoning") if name in out}
+
+
+MODALITY: dict[str, Modality] = {m.name: m for m in (EmbeddingModality(), TextModality(), TabularModality(),
+                                                     ReasoningModality())}
 

@@ -8,9 +8,10 @@ calibrates is the daemon's own code, step for step:
 
 1. ``modality_metrics``: the modality's own metrics (text:
    :func:`metrics_core.text.text_suite`; tabular:
-   :func:`metrics_core.tabular.tabular_suite`; embeddings: none);
+   :func:`metrics_core.tabular.tabular_suite`; reasoning:
+   :mod:`metrics_core.reasoning`; embeddings: none);
 2. ``embed``: the round as rows of an embedding (embeddings as they are; text
-   through the featurizer fitted on, or chosen for, the reference; tabular rows
+   (and reasoning rationales) through the featurizer fitted on, or chosen for, the reference; tabular rows
    encoded by the reference's schema);
 3. ``suite_group``: each group of the embedding suite
    (:data:`metrics_core.SUITE_GROUPS`) against the reference profile.
@@ -110,8 +111,8 @@ class AuditPipeline:
     """A reference prepared once for auditing rounds of one modality.
 
     Args:
-        modality: ``"embedding"`` (``[N, D]`` array), ``"text"`` (list of str) or
-            ``"tabular"`` (pandas DataFrame).
+        modality: ``"embedding"`` (``[N, D]`` array), ``"text"`` (list of str),
+            ``"tabular"`` (pandas DataFrame) or ``"reasoning"`` (:class:`monitor.inputs.LoadedRecords`).
         reference: the reference set (already subsampled to the audit size).
         k: k-NN neighbourhood size of the embedding suite.
         n_boot: bootstrap replicates (0: point values only, as the null's pseudo-rounds use).
@@ -121,6 +122,7 @@ class AuditPipeline:
             profile); None keeps everything in memory.
         reference_fingerprint: content fingerprint of the reference (keys the disk caches).
         protected_attribute, constraints_path, schema_path: tabular options (see the flow).
+        code_language: reasoning only, ``"python"``: the answers are programs (``syntax_valid_rate``).
         reference_where: how errors name the reference.
 
     >>> rng = np.random.default_rng(0)
@@ -134,7 +136,7 @@ class AuditPipeline:
                  featurizer: str = HASHING, cache_dir: str | Path | None = None,
                  reference_fingerprint: str | None = None, protected_attribute: str | None = None,
                  constraints_path: str | None = None, schema_path: str | None = None,
-                 reference_where: str = "reference") -> None:
+                 code_language: str | None = None, reference_where: str = "reference") -> None:
         if modality not in MODALITY:
             raise ValueError(f"modality: expected one of {', '.join(MODALITY)}, got {modality!r}")
         self.modality, self.reference, self.seed = modality, reference, int(seed)
@@ -143,6 +145,7 @@ class AuditPipeline:
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.reference_fingerprint = reference_fingerprint
         self.protected_attribute = protected_attribute
+        self.code_language = code_language
         self.reference_where = reference_where
         self.feature_key = ""
         self.tabular_columns: dict[str, list[str]] | None = None
@@ -170,7 +173,7 @@ class AuditPipeline:
         if self._embedder is None:
             from monitor import modalities
 
-            texts = list(self.reference)
+            texts = self.kind.reference_texts(self)
             if self.featurizer == HASHING:
                 if self.cache_dir is not None and self.reference_fingerprint is not None:
                     model = modalities._hashing_featurizer(self.cache_dir / "featurizers", self.reference_fingerprint,
@@ -203,7 +206,7 @@ class AuditPipeline:
     @property
     def reference_embeddings(self) -> np.ndarray:
         if self._reference_embeddings is None:
-            self._reference_embeddings = self._embed_texts(list(self.reference))
+            self._reference_embeddings = self._embed_texts(self.kind.reference_texts(self))
         return self._reference_embeddings
 
     def embed(self, round_data) -> np.ndarray:
@@ -214,7 +217,7 @@ class AuditPipeline:
 
     def modality_metrics(self, round_data, *, n_boot: int | None = None,
                          round_where: str = "round") -> dict[str, Estimate]:
-        """Text or tabular metrics of one round (none for embeddings), in registry order."""
+        """The modality's own metrics of one round (none for embeddings), in registry order."""
         n_boot = self.config.n_boot if n_boot is None else int(n_boot)
         return self.kind.own_metrics(self, round_data, n_boot=n_boot, round_where=round_where)
 

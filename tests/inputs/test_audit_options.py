@@ -19,7 +19,10 @@ def test_the_defaults_are_written_once_and_the_cli_parser_uses_them():
     parsed = {"k": args.k, "n_boot": args.bootstrap, "seed": args.seed, "max_samples": args.max_samples,
               "allow_size_change": args.allow_size_change, "modality": args.modality, "text_field": args.text_field,
               "featurizer": args.featurizer, "protected_attribute": args.protected_attribute,
-              "constraints_path": args.constraints, "schema_path": args.schema, "null_rounds": args.null_rounds}
+              "constraints_path": args.constraints, "schema_path": args.schema, "null_rounds": args.null_rounds,
+              "question_field": args.question_field, "answer_field": args.answer_field,
+              "rationale_field": args.rationale_field, "passed_field": args.passed_field,
+              "code_language": args.code_language}
     assert parsed == AUDIT_DEFAULTS
 
 
@@ -30,7 +33,8 @@ def test_the_null_and_the_pipeline_see_the_same_options_as_before():
                                 "max_samples": 500, "protected_attribute": None, "constraints_path": None,
                                 "schema_path": None}
     assert o.pipeline_options() == {"k": 7, "n_boot": 0, "seed": 3, "featurizer": "hashing",
-                                    "protected_attribute": None, "constraints_path": None, "schema_path": None}
+                                    "protected_attribute": None, "constraints_path": None, "schema_path": None,
+                                    "code_language": None}
 
 
 def test_a_recorded_round_is_re_audited_with_the_same_options():

@@ -244,7 +244,12 @@ def test_registry_entries_are_valid():
     assert metric_names("text") == list(TEXT_METRIC_NAMES)
     assert metric_names("tabular") == list(TABULAR_METRICS)
     assert metric_names("any") == ["evidently_drift_share"]
-    assert len(REGISTRY) == len(EXPECTED_NAMES) + len(TEXT_METRIC_NAMES) + len(TABULAR_METRICS) + 1
+    reasoning = ["acc_verify", "pass_at_1", "pass_at_k", "pass_rate", "syntax_valid_rate", "self_consistency_accuracy",
+                 "distinct_answers_per_question", "answer_agreement", "template_collapse_rate"]
+    assert metric_names("reasoning") == reasoning  # the order monitor.modalities.ReasoningModality returns them in
+    assert [REGISTRY[m].higher_is_better for m in reasoning] == [True] * 7 + [False] * 2
+    assert len(REGISTRY) == (len(EXPECTED_NAMES) + len(TEXT_METRIC_NAMES) + len(TABULAR_METRICS) + len(reasoning)
+                             + 1)
     for name, spec in REGISTRY.items():
         assert spec.name == name
         assert spec.family in FAMILIES
