@@ -19,6 +19,16 @@ if TYPE_CHECKING:  # annotations only: torch is imported where a check needs it
 ArrayLike = "np.ndarray | torch.Tensor"
 
 
+def _check_matrix_shape(shape: tuple, name: str, min_rows: int) -> None:
+    """A 2-D, non-empty ``[N, D]`` shape with at least ``min_rows`` rows (arrays and tensors alike)."""
+    if len(shape) != 2:
+        raise ValueError(f"{name}: expected a 2-D array [N, D], got {len(shape)}-D with shape {shape}")
+    if shape[0] == 0 or shape[1] == 0:
+        raise ValueError(f"{name}: expected a non-empty array [N, D], got shape {shape}")
+    if shape[0] < min_rows:
+        raise ValueError(f"{name}: expected at least {min_rows} rows, got {shape[0]}")
+
+
 def _check_embedding_array(x, name: str, *, min_rows: int = 1) -> np.ndarray:
     """Validate a 2-D finite float array ``[N, D]`` without torch (loaders, the CLI); returns it, float64 and
     float32 kept and other floating dtypes widened to float32, as :func:`_check_embeddings` does.
@@ -33,13 +43,7 @@ def _check_embedding_array(x, name: str, *, min_rows: int = 1) -> np.ndarray:
     arr = np.asarray(x)
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.floating):
         raise ValueError(f"{name}: expected a float array, got dtype {arr.dtype}")
-    if arr.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D array [N, D], got {arr.ndim}-D with shape {tuple(arr.shape)}")
-    n, d = arr.shape
-    if n == 0 or d == 0:
-        raise ValueError(f"{name}: expected a non-empty array [N, D], got shape {tuple(arr.shape)}")
-    if n < min_rows:
-        raise ValueError(f"{name}: expected at least {min_rows} rows, got {n}")
+    _check_matrix_shape(tuple(arr.shape), name, min_rows)
     if arr.dtype not in (np.float32, np.float64):
         arr = arr.astype(np.float32)
     finite = np.isfinite(arr)
@@ -63,15 +67,7 @@ def _check_embeddings(x, name: str, *, min_rows: int = 1) -> torch.Tensor:
     t = x.detach()
     if not torch.is_floating_point(t):
         raise ValueError(f"{name}: expected a float array, got dtype {t.dtype}")
-    if t.ndim != 2:
-        raise ValueError(
-            f"{name}: expected a 2-D array [N, D], got {t.ndim}-D with shape {tuple(t.shape)}"
-        )
-    n, d = t.shape
-    if n == 0 or d == 0:
-        raise ValueError(f"{name}: expected a non-empty array [N, D], got shape {tuple(t.shape)}")
-    if n < min_rows:
-        raise ValueError(f"{name}: expected at least {min_rows} rows, got {n}")
+    _check_matrix_shape(tuple(t.shape), name, min_rows)
     if t.dtype not in (torch.float32, torch.float64):
         t = t.to(torch.float32)
     # numpy's check is ~10x cheaper than torch's on CPU, and the suite validates every input once per metric
