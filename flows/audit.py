@@ -420,18 +420,14 @@ def _push(settings, loop: str, pushgateway: str) -> None:
 
 
 @flow(name="publish-round", log_prints=False)
-def publish_round(loop: str, round_number: int, home: str | None = None, rules_path: str | None = None,
-                  pushgateway: str | None = None) -> dict:
-    """The stored round's plots and alert explanations, its MLflow run (with any round MLflow has not confirmed)
-    and the Pushgateway push: what ``audit_round(..., publish=False)`` left for afterwards."""
-    from monitor.engine.alerts import evaluate_loop
-
+def publish_round(loop: str, round_number: int, alerts: list[dict], home: str | None = None,
+                  rules_path: str | None = None, pushgateway: str | None = None) -> dict:
+    """The stored round's plots and alert explanations (``alerts``: its verdict's, as ``audit_round`` returned
+    them), its MLflow run (with any round MLflow has not confirmed) and the Pushgateway push: what
+    ``audit_round(..., publish=False)`` left for afterwards."""
     settings = load_settings(home, rules_path)
-    with TrajectoryStore(settings.store_url) as store:  # the stored evaluation, recomputed (the alerts' explanations)
-        evaluated = evaluate_loop(store.trajectory(loop), load_rules(settings.rules_path), null=store.null(loop))
-    verdict = evaluation.round_verdict(evaluated, round_number)
     staged = tracking.staged_report(settings.home / "reports", loop, round_number)
-    _publish(settings, loop, round_number, verdict["alerts"], str(staged) if staged.is_file() else None)
+    _publish(settings, loop, round_number, alerts, str(staged) if staged.is_file() else None)
     if pushgateway:
         _push(settings, loop, pushgateway)
     return {"loop": loop, "round": round_number}

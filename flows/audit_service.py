@@ -16,8 +16,8 @@ command runs the flow itself, as before. The client side imports only the standa
 from __future__ import annotations
 
 import json
-import os
 import secrets
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -33,19 +33,13 @@ _PATH = "/audit"
 def service_record(home: Path) -> dict | None:
     """The live daemon's record on ``home`` (``url``, ``pid``, ``token``), else None (a dead daemon's record is
     removed)."""
-    path = Path(home) / SERVICE_FILE
+    from flows.prefect_api import live_record
+
+    record = live_record(home, SERVICE_FILE)
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
         url, pid, token = str(record["url"]), int(record["pid"]), str(record["token"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError, ValueError):
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:  # left by a daemon killed with kill -9
-        path.unlink(missing_ok=True)
-        return None
-    except PermissionError:
-        pass
     if not url.startswith("http://127.0.0.1:"):
         return None
     return {"url": url, "pid": pid, "token": token}
@@ -104,7 +98,6 @@ class AuditService:
         self._publish_lock = threading.Lock()  # publishing runs beside the next audit, one round after the other
         self._server = None
         self._closing = False
-        self._threads: list[threading.Thread] = []
 
     @property
     def url(self) -> str:
@@ -117,9 +110,7 @@ class AuditService:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         for target in (self._server.serve_forever, self._warm):
-            thread = threading.Thread(target=target, name=f"audit-service-{target.__name__}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            threading.Thread(target=target, name=f"audit-service-{target.__name__}", daemon=True).start()
         self._advertise()
         return self
 
@@ -134,7 +125,7 @@ class AuditService:
         for lock in (self._lock, self._publish_lock):
             if lock.acquire(timeout=timeout):
                 lock.release()
-        if "prefect" in __import__("sys").modules:
+        if "prefect" in sys.modules:
             from prefect.events.worker import EventsWorker
             from prefect.logging.handlers import APILogWorker
 
@@ -148,21 +139,14 @@ class AuditService:
         self.stop()
 
     def _advertise(self) -> None:
-        path = self.home / SERVICE_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{SERVICE_FILE}.{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the token is the owner's
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"url": self.url, "pid": os.getpid(), "token": self.token}, fh)
-        os.replace(tmp, path)
+        from flows.prefect_api import write_record
+
+        write_record(self.home, SERVICE_FILE, {"url": self.url, "token": self.token}, private=True)
 
     def _withdraw(self) -> None:
-        path = self.home / SERVICE_FILE
-        try:
-            if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
-                path.unlink()
-        except (OSError, ValueError, AttributeError):
-            pass
+        from flows.prefect_api import remove_record
+
+        remove_record(self.home, SERVICE_FILE)
 
     def _warm(self) -> None:
         import logging
@@ -186,12 +170,12 @@ class AuditService:
         parameters["options"] = AuditOptions(**(parameters.get("options") or {}))
         with self._lock, temporary_settings({PREFECT_API_URL: self.api_url}):
             result = audit_round.with_options(task_runner=runner)(**parameters, publish=False)
-        publisher = threading.Thread(target=self._publish, args=(parameters,), daemon=True,
+        publisher = threading.Thread(target=self._publish, args=(parameters, result["alerts"]), daemon=True,
                                      name=f"audit-service-publish-{parameters['loop']}")
         publisher.start()
         return result
 
-    def _publish(self, parameters: dict) -> None:
+    def _publish(self, parameters: dict, alerts: list[dict]) -> None:
         import logging
 
         from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -202,7 +186,7 @@ class AuditService:
             with self._publish_lock, temporary_settings({PREFECT_API_URL: self.api_url}):
                 if self._closing:  # stopping: the round waits in the store for the next audit or scan
                     return
-                publish_round(parameters["loop"], parameters["round_number"], home=parameters.get("home"),
+                publish_round(parameters["loop"], parameters["round_number"], alerts, home=parameters.get("home"),
                               rules_path=parameters.get("rules_path"), pushgateway=parameters.get("pushgateway"))
         except Exception as exc:  # noqa: BLE001 - the round is stored; the next audit or scan publishes it
             logging.getLogger(__name__).warning("loop %s round %s: publishing deferred: %s", parameters.get("loop"),

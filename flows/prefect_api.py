@@ -33,23 +33,26 @@ def _without_traceback(record) -> bool:
 API_FILE = "prefect-api.json"  # in the home: the Prefect API a running `serve` uses, for other commands to share
 
 
-def advertise_api(home: Path, url: str) -> Path:
-    """Record, in the home, the Prefect API this process (a ``serve`` daemon) keeps up (atomic write)."""
+def write_record(home: Path, name: str, payload: dict, *, private: bool = False) -> Path:
+    """Record, in the home, something this process (a ``serve`` daemon) keeps up: ``payload`` plus its pid,
+    written atomically; ``private``: readable by the owner only (it holds a token)."""
     import json
 
-    path = Path(home) / API_FILE
+    path = Path(home) / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{API_FILE}.{os.getpid()}")
-    tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}), encoding="utf-8")
+    tmp = path.with_name(f".{name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o666)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump({**payload, "pid": os.getpid()}, fh)
     os.replace(tmp, path)
     return path
 
 
-def withdraw_api(home: Path) -> None:
-    """Remove this process's record of its Prefect API (another process's record is left alone)."""
+def remove_record(home: Path, name: str) -> None:
+    """Remove this process's record ``name`` from the home (another process's record is left alone)."""
     import json
 
-    path = Path(home) / API_FILE
+    path = Path(home) / name
     try:
         if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
             path.unlink()
@@ -57,20 +60,16 @@ def withdraw_api(home: Path) -> None:
         pass
 
 
-def running_api(home: Path, timeout: float = 1.0) -> str | None:
-    """The Prefect API a live ``serve`` of this home advertises and that answers its health check, else None.
-
-    A record left by a daemon killed with ``kill -9`` names a dead process or a closed port: it is ignored
-    (and a dead process's record removed), so the caller starts its own temporary API as before.
-    """
+def live_record(home: Path, name: str) -> dict | None:
+    """The record ``name`` in the home if its process is alive, else None; a dead process's record (left by
+    ``kill -9``) is removed, and an unreadable one ignored."""
     import json
-    import urllib.request
 
-    path = Path(home) / API_FILE
+    path = Path(home) / name
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-        url, pid = str(record["url"]), int(record["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
+        pid = int(record["pid"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     try:
         os.kill(pid, 0)
@@ -79,6 +78,31 @@ def running_api(home: Path, timeout: float = 1.0) -> str | None:
         return None
     except PermissionError:  # alive, another user's
         pass
+    return record
+
+
+def advertise_api(home: Path, url: str) -> Path:
+    """Record, in the home, the Prefect API this process (a ``serve`` daemon) keeps up (atomic write)."""
+    return write_record(home, API_FILE, {"url": url})
+
+
+def withdraw_api(home: Path) -> None:
+    """Remove this process's record of its Prefect API (another process's record is left alone)."""
+    remove_record(home, API_FILE)
+
+
+def running_api(home: Path, timeout: float = 1.0) -> str | None:
+    """The Prefect API a live ``serve`` of this home advertises and that answers its health check, else None.
+
+    A record left by a daemon killed with ``kill -9`` names a dead process or a closed port: it is ignored
+    (and a dead process's record removed), so the caller starts its own temporary API as before.
+    """
+    import urllib.request
+
+    record = live_record(home, API_FILE)
+    url = None if record is None else record.get("url")
+    if not isinstance(url, str):
+        return None
     if not url.startswith(("http://", "https://")):
         return None
     try:
