@@ -56,8 +56,11 @@ fixed corpus; when the reference has fewer texts (or observed buckets) than
 random projection :math:`N(0, 1/\text{dim})` of the observed buckets
 (``method="random"``). Under LSA a text's weight on buckets without a
 projection row still counts in its TF-IDF norm, so it is shrunk toward the
-origin. Under every method a text with no token of two or more word
-characters (for example ``""``) maps to the zero vector.
+origin. A text with no token of two or more word characters (``"4"``, ``"7."``)
+is featurized from its one-character tokens, and a text with no word character
+at all (``""``, ``"?!"``) from one constant feature
+(:mod:`metrics_core.hashing`), so short answers embed to non-zero vectors
+(under LSA, only where the reference holds those buckets).
 """
 
 from __future__ import annotations
@@ -88,7 +91,8 @@ from metrics_core.hashing import (
 
 # Part of the key, and from_arrays refuses any other: change it when the features or the
 # projection change. v2: sparse-jl became the default, so stored v1 (LSA) featurizers are refitted.
-HASHING_SCHEME = "hashing-v2"
+# v3: texts without a two-character token get one-character tokens or a constant feature.
+HASHING_SCHEME = "hashing-v3"
 SPARSE_JL, LSA, RANDOM = "sparse-jl", "lsa", "random"
 DEFAULT_METHOD = SPARSE_JL
 DEFAULT_DIM = 256
@@ -382,8 +386,6 @@ def fit_hashing_featurizer(
     n_ref = len(items)
 
     counts = hashed_ngram_counts(items, n_features=n_features, n_threads=n_threads)
-    if counts.nnz == 0:
-        raise ValueError("reference_texts: no text holds a word of two or more word characters; nothing to fit")
     df = np.bincount(counts.indices, minlength=n_features)  # a row holds each bucket once
     idf = np.log((1.0 + n_ref) / (1.0 + df)) + 1.0
     common = dict(n_features=n_features, dim=dim, seed=seed, n_reference=n_ref, idf=idf)

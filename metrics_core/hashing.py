@@ -8,7 +8,12 @@ projection; changing any of them changes every embedding, so bump
 Features (per text, after ``str.lower()``):
 
 * tokens are the runs of two or more word characters (``\w\w+``, scikit-learn's
-  default ``token_pattern``); punctuation and one-character words are dropped;
+  default ``token_pattern``); punctuation and one-character words are dropped.
+  Short texts keep a direction of their own: a text with no such run (``"4"``,
+  ``"7."``, ``"X. Y"``) takes its one-character runs as its tokens instead
+  (``\w+``), and a text with no word character at all (``""``, ``"?!"``) gets
+  one constant feature (bucket :math:`b` of the tag ``_NO_WORD_TAG``, below), so
+  every text has a non-zero count row and these texts are all alike;
 * word unigrams and bigrams of consecutive tokens (``"w1 w2"``), as
   ``HashingVectorizer(analyzer="word", ngram_range=(1, 2))``;
 * character 3- to 5-grams inside each token padded with one space either side,
@@ -96,6 +101,7 @@ _BASE_INVERSE = pow(_BASE, -1, 1 << 64)
 _WORD_TAG = 0x243F6A8885A308D3
 _CHAR_TAG = 0x13198A2E03707344
 _PROJECTION_TAG = 0xA4093822299F31D0  # the next hex digits of pi, like the tags above
+_NO_WORD_TAG = 0x082EFA98EC4E6C89  # and the next: the one feature of a text without a word character
 _SPACE = 32
 _SEPARATOR = "\x00"  # not a word character: it splits tokens, and marks text boundaries
 
@@ -199,13 +205,17 @@ def _hashed_counts(texts: list[str], n_features: int) -> sp.csr_matrix:
     word[1:-1] = _is_word_char(cp)
     edges = np.flatnonzero(word[1:] != word[:-1])
     starts, ends = edges[0::2], edges[1::2]
-    keep = ends - starts >= 2
-    starts, ends = starts[keep], ends[keep]
+    token_doc = np.searchsorted(np.flatnonzero(cp == 0), starts)  # separators before it = its text
+    long_run = ends - starts >= 2
+    has_long_run = np.zeros(n_docs, dtype=bool)
+    has_long_run[token_doc[long_run]] = True
+    keep = long_run | ~has_long_run[token_doc]  # a text without a \w\w+ run keeps its one-character runs
+    starts, ends, token_doc = starts[keep], ends[keep], token_doc[keep]
+    no_word = np.bincount(token_doc, minlength=n_docs) == 0
     n_tokens = starts.size
     if n_tokens == 0:
-        return sp.csr_matrix((n_docs, n_features), dtype=np.float32)
+        return _no_word_rows(no_word, sp.csr_matrix((n_docs, n_features), dtype=np.float32))
     lengths = ends - starts
-    token_doc = np.searchsorted(np.flatnonzero(cp == 0), starts)  # separators before it = its text
 
     # Every token's sum_i c_i B^i from one prefix sum: (S[end] - S[start]) B^-start.
     pw = _powers(_BASE, max(cp.size + 2, _CHAR_NGRAMS[-1] + 1))
@@ -253,7 +263,20 @@ def _hashed_counts(texts: list[str], n_features: int) -> sp.csr_matrix:
     a = sp.csr_matrix(
         (np.ones(a_indices.size, dtype=np.float32), a_indices, a_indptr), shape=(n_docs, n_distinct + n_pairs)
     )
-    return a @ g
+    return _no_word_rows(no_word, a @ g)
+
+
+def _no_word_rows(no_word: np.ndarray, counts: sp.csr_matrix) -> sp.csr_matrix:
+    """``counts`` with a count of 1 in the constant bucket for each text without a word character."""
+    rows = np.flatnonzero(no_word)
+    if rows.size == 0:
+        return counts
+    n_docs, n_features = counts.shape
+    bucket = int(_fmix64(np.array([_NO_WORD_TAG], dtype=_U64))[0] % _U64(n_features))
+    constant = sp.csr_matrix(
+        (np.ones(rows.size, dtype=np.float32), (rows, np.full(rows.size, bucket))), shape=(n_docs, n_features)
+    )
+    return (counts + constant).tocsr()
 
 
 def _inverse_row_norms(weights: np.ndarray, indptr: np.ndarray) -> np.ndarray:
@@ -381,6 +404,9 @@ def hashed_ngram_counts(texts, *, n_features: int = DEFAULT_N_FEATURES, n_thread
         >>> # "hi", "cat", "hi cat"; " hi", "hi ", " hi "; " ca", "cat", "at ", " cat", "cat ", " cat "
         >>> c.shape, c.sum(axis=1).A1.tolist(), c[1].max()  # the second text: each feature twice but "cat cat"
         ((2, 262144), [12.0, 15.0], np.float32(2.0))
+        >>> # "7": "7", " 7 "; "x", "y", "x y", " x ", " y "; the constant feature
+        >>> hashed_ngram_counts(["7.", "X. Y", "?!"]).sum(axis=1).A1.tolist()
+        [2.0, 5.0, 1.0]
     """
     items = _check_texts(texts)
     n_features = _check_n_features(n_features)

@@ -261,12 +261,6 @@ class TextModality(Modality):
                                     max_samples=self._cap(options, max_samples), seed=options.seed)
         return LoadedInput(loaded.path, loaded.texts, loaded.fingerprint, loaded)
 
-    def _check_specific(self, reference, round_, options, round_number):
-        from monitor.modalities.pipeline import check_featurizable
-
-        check_featurizable(reference.data, options.featurizer, _where(reference, "reference", None))
-        check_featurizable(round_.data, options.featurizer, _where(round_, "round", round_number))
-
 
 class TabularModality(Modality):
     name = "tabular"
@@ -363,16 +357,12 @@ class ReasoningModality(Modality):
         self.check_pool(path)
 
     def _check_specific(self, reference, round_, options, round_number):
-        from monitor.modalities.pipeline import check_featurizable
-
         gold = reference.data.gold
         missing = [q for q in round_.data.samples_per_question() if q not in gold]
         if missing:
             raise InputError(f"{_where(round_, 'round', round_number)}: {len(missing)} of "
                              f"{len(round_.data.samples_per_question())} questions have no gold answer in "
                              f"{reference.path} (reference) (first: question {missing[0]!r})")
-        check_featurizable(reference.data.texts, options.featurizer, _where(reference, "reference", None))
-        check_featurizable(round_.data.texts, options.featurizer, _where(round_, "round", round_number))
 
     def prepare(self, pipe, *, constraints_path, schema_path):
         reference = pipe.reference

@@ -23,7 +23,6 @@ values, as the flow stores them.
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,30 +32,6 @@ import metrics_core
 from metrics_core.bootstrap import Estimate
 from monitor.errors import InputError
 from monitor.modalities import HASHING, MODALITY, SENTENCE_TRANSFORMERS_PREFIX, check_featurizer
-
-
-
-_HASHING_TOKEN = re.compile(r"\w\w+")  # the hashing featurizer's tokens (metrics_core.featurize)
-
-
-def check_featurizable(texts: list[str], featurizer: str, where: str) -> None:
-    """Refuse, in one line, texts the hashing featurizer would embed to zero vectors (checked before any task runs).
-
-    >>> check_featurizable(["a fine answer", "42"], HASHING, "r")
-    >>> check_featurizable(["fine", "7."], HASHING, "r")
-    Traceback (most recent call last):
-    ...
-    monitor.errors.InputError: r: 1 of 2 texts have no token of two or more word characters, which the hashing \
-featurizer needs (first: row 1, '7.'); drop such texts, or choose another featurizer with --featurizer \
-(e.g. sentence-transformers:<model>)
-    """
-    if featurizer != HASHING:
-        return
-    rows = [i for i, text in enumerate(texts) if _HASHING_TOKEN.search(text) is None]
-    if rows:
-        raise InputError(f"{where}: {len(rows)} of {len(texts)} texts have no token of two or more word characters, "
-                         f"which the hashing featurizer needs (first: row {rows[0]}, {texts[rows[0]][:40]!r}); drop "
-                         "such texts, or choose another featurizer with --featurizer (e.g. sentence-transformers:<model>)")
 
 
 def finite_metrics(metrics: dict[str, Estimate]) -> dict[str, Estimate]:

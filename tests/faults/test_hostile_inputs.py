@@ -42,7 +42,6 @@ def _write_inputs(d) -> None:
     (d / "latin1.txt").write_bytes("caf\xe9 au lait\n".encode("latin-1"))
     (d / "no_field.jsonl").write_text('{"body": "hello there"}\n')
     (d / "empty.txt").write_text("")
-    (d / "punctuation.txt").write_text("!!!\n???\n...\n")
     (d / "empty.csv").write_text("")
     (d / "no_sex.csv").write_text("age\n30\n40\n")
     (d / "inf.toml").write_text("[calibration]\nthreshold_scale = inf\n")
@@ -80,10 +79,6 @@ CASES = [
     ("no text field", _audit("no_field.jsonl", TEXT_REF),
      "{d}/no_field.jsonl (round, round 1): line 1: no field 'text' (fields: body)"),
     ("empty text", _audit("empty.txt", TEXT_REF), "{d}/empty.txt (round, round 1): empty: no samples"),
-    ("no word tokens", _audit("punctuation.txt", TEXT_REF),
-     "{d}/punctuation.txt (round, round 1): 3 of 3 texts have no token of two or more word characters, which the "
-     "hashing featurizer needs (first: row 0, '!!!'); drop such texts, or choose another featurizer with "
-     "--featurizer (e.g. sentence-transformers:<model>)"),
     ("empty table", _audit("empty.csv", TABLE_REF),
      "{d}/empty.csv (round, round 1): empty: no header to tell text from tabular"),
     ("missing column", _audit("no_sex.csv", TABLE_REF),

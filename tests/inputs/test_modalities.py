@@ -134,11 +134,7 @@ def test_bad_text_and_table_inputs_are_refused_with_one_line_and_nothing_stored(
     not_utf8.write_bytes("caf\xe9 au lait.\n".encode("latin-1"))
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    short = _write_jsonl(tmp_path / "short.jsonl", [*_sentences(rng, 46, 1.0), "4", "7.", "X.", "a"])  # trivia answers
     cases = [
-        (short, f"{short} (round, round 0): 4 of 50 texts have no token of two or more word characters, which the "
-                "hashing featurizer needs (first: row 46, '4'); drop such texts, or choose another featurizer with "
-                "--featurizer"),
         (bad_json, f"{bad_json} (round, round 0): line 3: not valid JSON"),
         (no_field, f"{no_field} (round, round 0): line 2: no field 'text' (fields: body)"),
         (not_utf8, f"{not_utf8} (round, round 0): line 1: not valid UTF-8"),
@@ -159,6 +155,25 @@ def test_bad_text_and_table_inputs_are_refused_with_one_line_and_nothing_stored(
         err = capsys.readouterr().err.strip()
         assert f"{tmp_path / name}.csv (round, round 0): {message}" in err, err
     assert TrajectoryStore(load_settings(home).store_url).loops() == []
+
+
+def test_short_answers_audit_with_the_default_featurizer_and_a_collapse_shows(home, tmp_path, capsys):
+    # A trivia loop's answers: numbers, letters, one or two words; nothing for a \w\w+ token in most.
+    rng = np.random.default_rng(5)
+    answers = [str(i) for i in range(1, 30)] + [f"{i}." for i in range(30, 45)] + list("ABCDXYZ") + \
+        ["X.", "b)", "?", "New York", "Paris", "no", "a cat", "H2O"]
+    ref = _write_jsonl(tmp_path / "ref.jsonl", list(rng.choice(answers, 200)))
+    fresh = _write_jsonl(tmp_path / "r0.jsonl", list(rng.choice(answers, 150)))
+    collapsed = _write_jsonl(tmp_path / "r1.jsonl", ["4"] * 120 + list(rng.choice(answers, 30)))
+    results = []
+    for r, path in enumerate((fresh, collapsed)):
+        assert _audit("trivia", r, path, "--reference", ref) == 0, capsys.readouterr().err
+        results.append(json.loads(capsys.readouterr().out)["metrics"])
+    for name in ("vendi_score", "precision", "recall", "distinct_1", "self_cosine_similarity"):
+        assert all(np.isfinite(m[name]["value"]) for m in results), name
+    assert results[1]["vendi_score"]["value"] < 0.5 * results[0]["vendi_score"]["value"]
+    assert results[1]["self_cosine_similarity"]["value"] > results[0]["self_cosine_similarity"]["value"] + 0.3
+    assert results[1]["recall"]["value"] < results[0]["recall"]["value"]
 
 
 def test_sentence_transformers_featurizer_from_the_installed_model_package(home, tmp_path, capsys):

@@ -54,14 +54,23 @@ def naive_bucket(feature: str, tag: int, n_features: int) -> int:
 
 
 def naive_counts(texts: list[str], n_features: int) -> np.ndarray:
-    """Feature strings from scikit-learn's own analyzers, hashed one by one in Python."""
-    words = CountVectorizer(analyzer="word", ngram_range=(1, 2)).build_analyzer()
+    """Feature strings from scikit-learn's own analyzers, hashed one by one in Python.
+
+    A text without a two-character token uses one-character tokens
+    (``token_pattern=r"(?u)\b\w+\b"``); one without a word character counts
+    the constant feature once.
+    """
     chars = CountVectorizer(analyzer="char_wb", ngram_range=(3, 5)).build_analyzer()
     out = np.zeros((len(texts), n_features))
     for i, text in enumerate(texts):
+        pattern = r"(?u)\b\w\w+\b" if re.search(r"\w\w", text.lower()) else r"(?u)\b\w+\b"
+        tokens = re.findall(pattern, text.lower())
+        if not tokens:
+            out[i, naive_fmix64(hashing._NO_WORD_TAG) % n_features] += 1
+            continue
+        words = CountVectorizer(analyzer="word", ngram_range=(1, 2), token_pattern=pattern).build_analyzer()
         for g in words(text):
             out[i, naive_bucket(g, hashing._WORD_TAG, n_features)] += 1
-        tokens = re.findall(r"(?u)\b\w\w+\b", text.lower())
         for g in chars(" ".join(tokens)):
             out[i, naive_bucket(g, hashing._CHAR_TAG, n_features)] += 1
     return out
@@ -74,6 +83,10 @@ ODD_TEXTS = [
     "Ünïcödé wörds, naïve café!",
     "x",
     "ab",
+    "7.",
+    "X. Y z",
+    "?!",
+    "  ",
     "banana bandana banana",
     "Hello\x00world foo_bar 42 3.14",
     "ΣΊΣΥΦΟΣ ΟΔΟΣ",
@@ -93,7 +106,8 @@ def test_hashed_counts_hand_case():
     # "hi", "cat", "hi cat"; " hi", "hi ", " hi "; " ca", "cat", "at ", " cat", "cat ", " cat "
     c = hashed_ngram_counts(["Hi, cat!", "cat cat", "!!"])
     assert c.shape == (3, 2**18) and c.dtype == np.float32
-    assert c.sum(axis=1).A1.tolist() == [12.0, 15.0, 0.0]
+    assert c.sum(axis=1).A1.tolist() == [12.0, 15.0, 1.0]  # "!!": the constant feature only
+    assert c[2, naive_fmix64(0x082EFA98EC4E6C89) % 2**18] == 1.0
     row = c[1].toarray().ravel()
     assert sorted(row[row > 0].tolist()) == [1.0] + [2.0] * 7  # bigram once, the rest twice
     hi = (104 + 105 * 0x9E3779B97F4A7C15) & MASK64  # poly("hi") by hand
@@ -290,7 +304,7 @@ def test_sparse_jl_transform_equals_sklearn_tfidf_times_projection(reference_tex
     assert fitted.method == "sparse-jl" and fitted.nnz_per_bucket == 4
     assert got.shape == (52, 32) and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, atol=2e-6)
-    assert not got[50].any()  # no token: the zero vector
+    assert 0.6 < np.linalg.norm(got[50]) < 1.4  # "": the constant feature's column
     # Only unseen n-grams: full length, not shrunk (~1 +- sqrt(2/32)).
     assert np.linalg.norm(got[51]) == pytest.approx(np.linalg.norm(expected[51]), abs=1e-6)
     assert 0.6 < np.linalg.norm(got[51]) < 1.4
@@ -311,7 +325,6 @@ def test_lsa_transform_equals_sklearn_tfidf_times_projection(reference_texts, fi
     got = fitted_lsa.transform(new_texts())
     assert got.shape == (52, 32) and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, atol=2e-6)
-    assert not got[50].any()
 
 
 def test_lsa_projection_is_the_top_singular_subspace(reference_texts, fitted_lsa):
@@ -448,13 +461,13 @@ def test_save_as_json_and_npz_and_load_back(request, name):
 
 def test_key_is_a_content_hash_that_names_the_method(reference_texts, fitted, fitted_lsa):
     config, arrays = fitted.to_arrays()
-    assert config == {"scheme": "hashing-v2", "n_features": 2**16, "dim": 32, "seed": 0, "n_reference": 600,
+    assert config == {"scheme": "hashing-v3", "n_features": 2**16, "dim": 32, "seed": 0, "n_reference": 600,
                       "method": "sparse-jl", "nnz_per_bucket": 4}
     h = hashlib.blake2b(digest_size=16)
     h.update(json.dumps(config, sort_keys=True).encode())
     h.update(f"idf:{arrays['idf'].dtype.str}:{arrays['idf'].shape}".encode())
     h.update(arrays["idf"].tobytes())
-    assert fitted.key == f"hashing-v2:{h.hexdigest()}"
+    assert fitted.key == f"hashing-v3:{h.hexdigest()}"
     config, arrays = fitted_lsa.to_arrays()
     assert config["method"] == "lsa" and config["max_columns"] == 2**15 and "nnz_per_bucket" not in config
     h = hashlib.blake2b(digest_size=16)
@@ -462,7 +475,7 @@ def test_key_is_a_content_hash_that_names_the_method(reference_texts, fitted, fi
     for name in ("columns", "idf", "projection"):
         h.update(f"{name}:{arrays[name].dtype.str}:{arrays[name].shape}".encode())
         h.update(arrays[name].tobytes())
-    assert fitted_lsa.key == f"hashing-v2:{h.hexdigest()}"
+    assert fitted_lsa.key == f"hashing-v3:{h.hexdigest()}"
     others = [
         fit_hashing_featurizer(reference_texts, dim=32, n_features=2**16, seed=1),
         fit_hashing_featurizer(reference_texts[:-1], dim=32, n_features=2**16),
@@ -499,8 +512,6 @@ def test_fit_input_errors():
         fit_hashing_featurizer(["a text", 1.5])
     with pytest.raises(ValueError, match=r"reference_texts: expected a non-empty list"):
         fit_hashing_featurizer([])
-    with pytest.raises(ValueError, match="no text holds a word"):
-        fit_hashing_featurizer(["!", "a b", ""])
     with pytest.raises(ValueError, match=r"dim: expected a positive integer, got 0"):
         fit_hashing_featurizer(["some text"], dim=0)
     with pytest.raises(ValueError, match=r"n_features: expected at most"):
@@ -509,6 +520,19 @@ def test_fit_input_errors():
         fit_hashing_featurizer(["some text"], method="random")
     with pytest.raises(ValueError, match=r"nnz_per_bucket: expected a positive integer, got 0"):
         fit_hashing_featurizer(["some text"], nnz_per_bucket=0)
+
+
+def test_short_answers_embed_to_distinct_non_zero_vectors():
+    # Trivia answers: no token of two characters, or no word character at all.
+    answers = ["4", "7.", "X.", "a", "4", "?!", "", "B, C"]
+    f = fit_hashing_featurizer(answers + ["Paris", "New York"], dim=64)
+    e = f.transform(answers)
+    np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1.0, atol=0.25)  # l2-normalised, JL error at dim 64
+    np.testing.assert_array_equal(e[0], e[4])  # the same answer, the same point
+    np.testing.assert_array_equal(e[5], e[6])  # no word character: one constant direction
+    cosine = (e[0] @ e[1]) / (np.linalg.norm(e[0]) * np.linalg.norm(e[1]))
+    assert abs(cosine) < 0.5  # "4" and "7" are different answers
+    np.testing.assert_array_equal(f.transform(["x"])[0], e[2])  # lower-cased, punctuation dropped
 
 
 def test_from_arrays_validates_fields(fitted, fitted_lsa):
