@@ -79,7 +79,7 @@ _MODALITY_CACHE = INPUTS - "pipeline" - "round_data" - "round_where" + TASK_SOUR
 def compute_modality_metrics(modality: str, reference_fingerprint: str, round_fingerprint: str, options_key: str,
                              metrics_version: str, pipeline: AuditPipeline, round_data,
                              round_where: str) -> dict[str, dict]:
-    """The modality's own metrics of the round (text, tabular, reasoning), before the embedding suite."""
+    """The modality's own metrics of the round (text, tabular, reasoning, agent), before the embedding suite."""
     metrics = pipeline.modality_metrics(round_data, round_where=round_where)
     return {name: est.as_dict() for name, est in metrics.items()}
 
@@ -273,7 +273,9 @@ def audit_round(
     embeddings); ``tabular`` (the tabular metrics, then the embedding suite on
     the encoded rows, and an Evidently ``DataDriftPreset``); ``reasoning`` (never detected: the answer
     metrics against the reference's gold answers, then the embedding suite on the featurized rationales; no
-    Evidently report, no pool). Evidently's HTML
+    Evidently report, no pool); ``agent`` (never detected: the episode metrics of :mod:`metrics_core.agents`
+    against the reference's episodes, then the embedding suite on the featurized action sequences; no Evidently
+    report). Evidently's HTML
     report is staged as ``reports/<loop>/round_<N>.html`` in the home and kept in
     the round's MLflow run once MLflow confirmed it (one copy).
     With ``pool_path`` (real data held out from the reference, same format) the

@@ -292,3 +292,131 @@ def _check_choice(value, name: str, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name}: expected one of {', '.join(repr(c) for c in choices)}, got {value!r}")
     return value
+
+
+def _got(value) -> str:
+    """How a message shows a bad item: a non-finite or negative number by its value, anything else by its type."""
+    numeric = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    if numeric and not (_is_finite_number(value) and value >= 0):
+        return repr(value.item() if isinstance(value, np.generic) else value)
+    return type(value).__name__
+
+
+def _check_per_step(values, name: str, what: str, is_item, *, lengths=None, ref_name: str = "actions",
+                    optional: bool = False, items: str | None = None) -> list:
+    """Per-episode lists of per-step items (actions, error flags, rewards): a non-empty list whose item ``i`` is a
+    non-empty list (tuple, 1-D array) of items passing ``is_item``, returned as tuples; ``None`` episodes kept where
+    ``optional``; with ``lengths``, episode ``i`` has ``lengths[i]`` steps (one item per step of ``ref_name[i]``).
+    ``what`` names one item in messages, ``items`` (default ``what``) several.
+
+    >>> _check_per_step([["a", "b"], ("c",)], "actions", "str", lambda s: isinstance(s, str))
+    [('a', 'b'), ('c',)]
+    >>> _check_per_step([["a"], []], "actions", "str", lambda s: isinstance(s, str))
+    Traceback (most recent call last):
+    ...
+    ValueError: actions[1]: expected a non-empty list of str (an episode needs at least one step), got an empty list
+    """
+    items = items or what
+    episodes = _nonempty_list(values, name, f"lists of {items}")
+    if lengths is not None:
+        _check_same_length(len(lengths), len(episodes), ref_name, name)
+    out = []
+    for i, episode in enumerate(episodes):
+        if episode is None and optional:
+            out.append(None)
+            continue
+        if hasattr(episode, "tolist") and getattr(episode, "ndim", 1) == 1:
+            episode = episode.tolist()
+        if not isinstance(episode, (list, tuple)) or not episode:
+            got = f"an empty {type(episode).__name__}" if isinstance(episode, (list, tuple)) else _got(episode)
+            raise ValueError(f"{name}[{i}]: expected a non-empty list of {items}"
+                             f"{' or None' if optional else ''} (an episode needs at least one step), got {got}")
+        for j, item in enumerate(episode):
+            if not is_item(item):
+                raise ValueError(f"{name}[{i}][{j}]: expected {what}, got {_got(item)}")
+        if lengths is not None and len(episode) != lengths[i]:
+            raise ValueError(f"{name}[{i}]: expected {lengths[i]} steps to match {ref_name}[{i}], got {len(episode)}")
+        out.append(tuple(episode))
+    return out
+
+
+def _check_per_episode(values, name: str, what: str, is_item, n: int | None = None, ref_name: str = "actions") -> list:
+    """One item per episode, each passing ``is_item`` or ``None`` (not reported), as a list; with ``n``, ``n`` of them.
+
+    >>> _check_per_episode([True, None], "success", "bool", lambda v: isinstance(v, bool), 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: success: expected 3 items to match actions, got 2
+    """
+    values = _nonempty_list(values, name, f"{what} or None")
+    if n is not None:
+        _check_same_length(n, len(values), ref_name, name)
+    for i, v in enumerate(values):
+        if v is not None and not is_item(v):
+            raise ValueError(f"{name}[{i}]: expected {what} or None, got {_got(v)}")
+    return values
+
+
+def _is_count(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v >= 0
+
+
+def _check_goals(goals_achieved, goals_total, n: int | None = None) -> list:
+    """Sub-goals per episode: ``(achieved, total)`` with ``0 <= achieved <= total`` and ``total >= 1``, or ``None``
+    where both are ``None`` (no goals declared).
+
+    >>> _check_goals([1, None], [np.int64(2), None])
+    [(1, 2), None]
+    >>> _check_goals([3], [2])
+    Traceback (most recent call last):
+    ...
+    ValueError: goals_achieved[0]: expected at most goals_total[0]=2, got 3
+    """
+    achieved = _check_per_episode(goals_achieved, "goals_achieved", "an integer >= 0", _is_count, n)
+    total = _check_per_episode(goals_total, "goals_total", "an integer >= 0", _is_count, len(achieved),
+                               "goals_achieved")
+    out = []
+    for i, (a, t) in enumerate(zip(achieved, total)):
+        a, t = (None if v is None else int(v) for v in (a, t))
+        if (a is None) != (t is None):
+            raise ValueError(f"goals_achieved[{i}]: expected {'None' if t is None else 'an integer'} with "
+                             f"goals_total[{i}]={t!r}, got {a!r}")
+        if t is not None and t < 1:
+            raise ValueError(f"goals_total[{i}]: expected a positive integer (an episode declaring goals has at "
+                             f"least one), got {t!r}")
+        if a is not None and a > t:
+            raise ValueError(f"goals_achieved[{i}]: expected at most goals_total[{i}]={t}, got {a}")
+        out.append(None if t is None else (a, t))
+    return out
+
+
+def _is_flag(v) -> bool:
+    return isinstance(v, (bool, np.bool_))
+
+
+def _is_finite_number(v) -> bool:
+    """A real number (never a bool) that is a finite float: ``nan``, ``inf`` and ints past 1e308 are not."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:
+        return False
+
+
+def _check_actions(actions, name: str = "actions") -> list[tuple[str, ...]]:
+    """Agent episodes' actions: a non-empty list of non-empty lists of ``str`` (one per step), as tuples."""
+    return _check_per_step(actions, name, "str", lambda a: isinstance(a, str))
+
+
+def _check_step_flags(flags, name: str = "errors", lengths=None) -> list[tuple[bool, ...]]:
+    """Per-step ``bool`` of agent episodes (0/1 integers refused), ``lengths[i]`` of episode ``i`` when given."""
+    flags = _check_per_step(flags, name, "bool", _is_flag, lengths=lengths)
+    return [tuple(bool(f) for f in episode) for episode in flags]
+
+
+def _check_step_rewards(rewards, name: str = "rewards", lengths=None) -> list[tuple[float, ...] | None]:
+    """Per-step finite rewards of agent episodes, ``None`` for an episode without rewards, as float tuples."""
+    rewards = _check_per_step(rewards, name, "a finite number", _is_finite_number, lengths=lengths, optional=True,
+                              items="finite numbers")
+    return [None if episode is None else tuple(float(r) for r in episode) for episode in rewards]

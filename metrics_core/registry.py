@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 FAMILIES = ("fidelity", "diversity", "coverage", "privacy", "validity")
-MODALITIES = ("embedding", "text", "tabular", "reasoning", "any")  # any: computed for every input modality
+MODALITIES = ("embedding", "text", "tabular", "reasoning", "agent", "any")  # any: computed for every input modality
 
 
 @dataclass(frozen=True)
@@ -189,6 +189,32 @@ _SPECS = (
     MetricSpec("template_collapse_rate", "diversity", "reasoning", False, (0.0, 1.0),
                "LLM Data Auditor survey §3.2", "share of rationales whose skeleton (numbers and names masked) over "
                "10% of the round's rationales share"),
+    # Agent-trajectory rounds (metrics_core.agents; monitor.modalities.AgentModality): episodes of steps with an
+    # action, an error flag and optional rewards, success and sub-goals.
+    MetricSpec("exec_rate", "validity", "agent", True, (0.0, 1.0),
+               "LLM Data Auditor survey §7.2", "share of the round's steps that ran without an error (pooled over "
+               "episodes)"),
+    MetricSpec("success_rate", "validity", "agent", True, (0.0, 1.0),
+               "LLM Data Auditor survey §7.2", "share of the episodes reporting success that succeeded (only when "
+               "an episode reports it)"),
+    MetricSpec("percent_complete", "validity", "agent", True, (0.0, 1.0),
+               "Ma et al. 2024 (AgentBoard progress rate); survey §7.2", "mean share of its declared sub-goals an "
+               "episode achieved, over episodes declaring goals (only when one does)"),
+    MetricSpec("action_distinct_1", "diversity", "agent", True, (0.0, 1.0),
+               "Li et al. 2016; survey §7.3", "distinct actions over total steps, pooled over the round"),
+    MetricSpec("action_distinct_2", "diversity", "agent", True, (0.0, 1.0),
+               "Li et al. 2016; survey §7.3", "distinct action bigrams over total (within episodes), pooled"),
+    MetricSpec("action_distinct_3", "diversity", "agent", True, (0.0, 1.0),
+               "Li et al. 2016; survey §7.3", "distinct action trigrams over total (within episodes), pooled"),
+    MetricSpec("action_entropy", "diversity", "agent", True, (0.0, None),
+               "Zhang et al. 2018; survey §7.3", "Shannon entropy (bits) of the round's action distribution"),
+    MetricSpec("duplicate_episode_rate", "diversity", "agent", False, (0.0, 1.0),
+               "LLM Data Auditor survey §7.3", "share of episodes whose action sequence repeats an earlier episode's"),
+    MetricSpec("episode_length_ks", "fidelity", "agent", False, (0.0, 1.0),
+               "Smirnov 1939", "two-sample KS statistic of round vs reference episode lengths (steps)", self_value=0.0),
+    MetricSpec("episode_return_ks", "fidelity", "agent", False, (0.0, 1.0),
+               "Smirnov 1939", "two-sample KS statistic of round vs reference episode returns (summed rewards; only "
+               "when both have rewards)", self_value=0.0),
     # Any input modality (monitor.publishing.evidently_report).
     MetricSpec("evidently_drift_share", "fidelity", "any", False, (0.0, 1.0),
                "Evidently 0.7 DataDriftPreset (DriftedColumnsCount)", "share of columns Evidently flags as drifted, round vs reference"),
@@ -204,20 +230,20 @@ def get_spec(name: str) -> MetricSpec:
         raise KeyError(f"unknown metric {name!r}; known metrics: {', '.join(REGISTRY)}") from None
 
 
-ROUND_MODALITIES = ("embedding", "text", "tabular", "reasoning")  # what a round can be
+ROUND_MODALITIES = ("embedding", "text", "tabular", "reasoning", "agent")  # what a round can be
 
 
 def round_modality(metrics) -> str:
     """The modality of the rounds that produced ``metrics`` (names; unknown names are skipped).
 
-    Text, tabular and reasoning rounds also report the embedding suite on their
-    featurized rows, so a metric of theirs decides; embedding metrics alone mean
-    an embedding round.
+    Text, tabular, reasoning and agent rounds also report the embedding suite on
+    their featurized rows, so a metric of theirs decides; embedding metrics alone
+    mean an embedding round.
 
     >>> round_modality(["effective_rank", "distinct_2"]), round_modality(["effective_rank"])
     ('text', 'embedding')
-    >>> round_modality(["effective_rank", "acc_verify"])
-    'reasoning'
+    >>> round_modality(["effective_rank", "acc_verify"]), round_modality(["vendi_score", "exec_rate"])
+    ('reasoning', 'agent')
     """
     found = {REGISTRY[m].modality for m in metrics if m in REGISTRY}
     for modality in ROUND_MODALITIES:

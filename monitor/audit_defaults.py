@@ -13,7 +13,7 @@ AUDIT_DEFAULTS = {
     "seed": 0,  # subsampling, bootstrap and featurizer seed
     "max_samples": DEFAULT_MAX_SAMPLES,  # rows of the reference and of a round kept (seeded subsample)
     "allow_size_change": False,  # audit a round whose sizes or reference differ from the loop's
-    "modality": None,  # "embedding", "text", "tabular" or "reasoning"; None: detected from the round file
+    "modality": None,  # "embedding", "text", "tabular", "reasoning" or "agent"; None: detected from the round file
     "text_field": "text",  # JSONL field holding a text
     "featurizer": "hashing",  # text featurizer ("hashing" or "sentence-transformers:<model>")
     "protected_attribute": None,  # tabular: the column CovGap groups by

@@ -40,7 +40,7 @@ class AuditOptions(BaseModel):
     seed: int = Field(_D["seed"], ge=0)
     max_samples: int | None = Field(_D["max_samples"], ge=1)
     allow_size_change: bool = _D["allow_size_change"]
-    modality: Literal["embedding", "text", "tabular", "reasoning"] | None = _D["modality"]
+    modality: Literal["embedding", "text", "tabular", "reasoning", "agent"] | None = _D["modality"]
     text_field: str = _D["text_field"]
     featurizer: str = _D["featurizer"]
     protected_attribute: str | None = _D["protected_attribute"]
@@ -115,7 +115,7 @@ def option_problem(name: str, value) -> str | None:
     typed values are: ``"5"`` is not an integer and ``true`` is not 1.
 
     >>> option_problem("k", 0), option_problem("modality", "audio"), option_problem("seed", 3)
-    ('expected an integer >= 1, got 0', "expected 'embedding', 'text', 'tabular' or 'reasoning', got 'audio'", None)
+    ('expected an integer >= 1, got 0', "expected 'embedding', 'text', 'tabular', 'reasoning' or 'agent', got 'audio'", None)
     """
     from pydantic import ValidationError
 

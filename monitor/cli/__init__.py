@@ -177,8 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("data", help="the round's file: .npy embeddings [M, D], text (.jsonl, .txt, .csv, .parquet) "
                        "or a table (.csv, .parquet)")
     audit.add_argument("--reference", required=True, help="the reference file, same modality as the round")
-    audit.add_argument("--modality", choices=("embedding", "text", "tabular", "reasoning"),
-                       help="input modality (default: detected from the round file; reasoning is never detected)")
+    audit.add_argument("--modality", choices=("embedding", "text", "tabular", "reasoning", "agent"),
+                       help="input modality (default: detected from the round file; reasoning and agent are never detected)")
     audit.add_argument("--text-field", default=AUDIT["text_field"],
                        help=f"JSONL field or CSV/Parquet column holding the text (default {AUDIT['text_field']!r})")
     audit.add_argument("--featurizer", default=AUDIT["featurizer"],
@@ -272,17 +272,22 @@ def build_parser() -> argparse.ArgumentParser:
     meta.add_argument("--out", default="docs/meta-evaluation.md",
                        help="the Markdown report; plots go beside it in <stem>/ (default docs/meta-evaluation.md)")
 
-    demo = verb("demo", "the L4 real-text collapse loop (a bigram model refitted on its own samples), audited round "
-                        "by round, with its alarm and lead time over the true onset")
+    demo = verb("demo", "a collapse loop audited round by round (default: the L4 real-text loop, a bigram model "
+                        "refitted on its own samples), with its alarm and lead time over the true onset")
+    demo.add_argument("--modality", choices=("text", "agent"), default="text",
+                      help="text: the L4 bigram loop on WordNet glosses; agent: the L6 gridworld policy refitted on "
+                           "its own successful episodes (default text)")
     demo.add_argument("--rounds", type=_positive_int, default=9,
                       help="generations after generation 0; rounds 0..ROUNDS are audited (default 9)")
     demo.add_argument("--seed", type=_non_negative_int, default=0, help="simulation seed (default 0)")
-    demo.add_argument("--n-samples", type=_positive_int, default=3000,
-                      help="sentences each generation is refitted on: fewer collapse faster (default 3000: "
-                           "onset near generation 8)")
-    demo.add_argument("--n-audit", type=_positive_int, default=500, help="sentences audited per round (default 500)")
-    demo.add_argument("--n-reference", type=_positive_int, default=500,
-                      help="held-out real glosses in the reference (default 500)")
+    demo.add_argument("--n-samples", type=_positive_int, default=None,
+                      help="samples each generation is refitted on: fewer collapse faster (default: text 3000 "
+                           "sentences, onset near generation 8; agent 120 episodes, onset near generation 8-18)")
+    demo.add_argument("--n-audit", type=_positive_int, default=None,
+                      help="samples audited per round (default: text 500, agent 300)")
+    demo.add_argument("--n-reference", type=_positive_int, default=None,
+                      help="samples in the reference: held-out real glosses, or generation 0's episodes "
+                           "(default: text 500, agent 300)")
     demo.add_argument("--bootstrap", type=_positive_int, default=50, help="bootstrap replicates (default 50)")
     demo.add_argument("--null-rounds", type=_positive_int, default=200,
                       help="pseudo-rounds of the loop's null, built at round 0 (default 200, the minimum)")

@@ -58,6 +58,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Group
@@ -72,15 +74,20 @@ from monitor.publishing.render import SEVERITY_STYLE, console
 from monitor.store import TrajectoryStore
 
 LOOP_PREFIX = "demo-l4-text"
+AGENT_LOOP_PREFIX = "demo-l6-agent"
+TEXT_SIZES = (3000, 500, 500)  # --n-samples, --n-audit, --n-reference defaults of the text loop
+AGENT_SIZES = (120, 300, 300)  # ... and of the agent loop (monitor.meta_evaluation.loop_agent)
 # (metric in the store, column header): the text metrics that track the tails.
 COLUMNS = {"distinct_2": "distinct-2", "vocab_tail_coverage": "tail cov", "unigram_jsd": "unigram JSD",
            "validity_rate": "valid"}
+AGENT_COLUMNS = {"action_entropy": "action H", "duplicate_episode_rate": "dup eps", "success_rate": "success",
+                 "exec_rate": "exec"}
 TRUTH_KEY = "distinct_bigram_ratio"
 _LEVEL = {"ok": 0, "warning": 1, "critical": 2}
 
 
-def demo_loop_name(seed: int, reference_bytes: bytes, settings: dict) -> str:
-    r"""The demo's loop name: ``demo-l4-text-s<seed>-<tag>``.
+def demo_loop_name(seed: int, reference_bytes: bytes, settings: dict, *, prefix: str = LOOP_PREFIX) -> str:
+    r"""The demo's loop name: ``<prefix>-s<seed>-<tag>``, ``demo-l4-text`` or ``demo-l6-agent`` then.
 
     ``tag`` is the first 6 hex digits of
     :math:`\mathrm{sha256}(\text{reference bytes} \,\|\, \text{JSON(settings, sorted keys)})`,
@@ -101,7 +108,7 @@ def demo_loop_name(seed: int, reference_bytes: bytes, settings: dict) -> str:
     if not isinstance(reference_bytes, bytes):
         raise ValueError(f"reference_bytes: expected bytes, got {type(reference_bytes).__name__}")
     digest = hashlib.sha256(reference_bytes + json.dumps(settings, sort_keys=True).encode()).hexdigest()
-    return f"{LOOP_PREFIX}-s{seed}-{digest[:6]}"
+    return f"{prefix}-s{seed}-{digest[:6]}"
 
 
 def jsonl_bytes(texts: list[str]) -> bytes:
@@ -198,53 +205,134 @@ def _fmt(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def run(args) -> int:
-    settings = load_settings(args.home, args.rules)
-    settings.rules()  # a bad rules file fails before any work
-    quiet_prefect()
-    prepare_flows()
+@dataclass(frozen=True)
+class DemoLoop:
+    """What the demo audits for one modality: the trace, the files' bytes, and how the table reads its truth."""
+
+    modality: str
+    trace: object  # monitor.meta_evaluation.trace.LoopTrace
+    reference_bytes: bytes
+    round_bytes: list[bytes]
+    pool_bytes: bytes
+    settings: dict  # what names the loop besides the reference (demo_loop_name)
+    prefix: str
+    intro: list[str]
+    title: str
+    columns: dict[str, str]
+    truth: object  # [n_generations + 1] ratio to generation 0, onset when below ONSET_RATIO
+    truth_header: str
+    legend: str
+    drift_phrase: str
+    notes: Callable[[str], list[str]] = lambda reference_path: []  # lines printed once after the table
+
+
+ONSET_RATIO = 0.5
+
+
+def _text_loop(args, pool_rows: int) -> DemoLoop:
     import numpy as np
 
     from monitor.meta_evaluation.ngram import decode, sample_ngram, wordnet_vocabulary
     from monitor.meta_evaluation.textloop import run_with_models
 
+    n_samples, n_audit, n_reference = (args.n_samples or TEXT_SIZES[0], args.n_audit or TEXT_SIZES[1],
+                                       args.n_reference or TEXT_SIZES[2])
+    trace, models = run_with_models("L4-text", args.seed, args.rounds, n_samples=n_samples, n_audit=n_audit,
+                                    n_reference=n_reference)
+    reference_bytes = jsonl_bytes(trace.reference)
+    # The loop's null is the loop without feedback: generation 0's own sentences (the generator before any
+    # self-training), audited against the real reference like every round.
+    rng = np.random.default_rng(np.random.SeedSequence(args.seed, spawn_key=(0x706F6F6C,)))
+    pool_texts = [decode(s, wordnet_vocabulary()) for s in sample_ngram(
+        models[0], pool_rows, rng, tau=trace.params["tau"], max_tokens=trace.params["max_tokens"])]
+    from metrics_core.text import fit_text_reference
+    from monitor.modalities.pipeline import _validity_notes
+
+    return DemoLoop(
+        modality="text", trace=trace, reference_bytes=reference_bytes,
+        round_bytes=[jsonl_bytes(texts) for texts in trace.rounds], pool_bytes=jsonl_bytes(pool_texts),
+        settings={"n_boot": args.bootstrap, "generator": trace.params}, prefix=LOOP_PREFIX,
+        intro=[f"L4 text loop: a word bigram model fitted on {trace.params['n_train']} real WordNet glosses, "
+               f"then refitted {args.rounds} times on {n_samples} of its own sentences (seed {args.seed})",
+               f"{n_audit} sentences per round vs {n_reference} held-out real glosses"],
+        title="bigram model refitted on its own text", columns=COLUMNS, truth=trace.truth[TRUTH_KEY],
+        truth_header="D_g/D_0 (truth)",
+        legend="distinct-2: distinct over total bigrams; tail cov: share of the reference's rare word types "
+               "(lowest 10% of its token mass) seen in the round; unigram JSD: Jensen-Shannon divergence of "
+               "word frequencies from the reference; D_g/D_0 (truth): the true model's distinct bigrams over "
+               "generation 0's (onset: first below 0.5); valid: the share of valid sentences relative to the "
+               "reference's own rate (1: as valid as the real glosses)",
+        drift_phrase="the text moving away from the reference",
+        # Said here once, plainly (the audit logs it too).
+        notes=lambda path: [f"validity: {note}" for note in _validity_notes(fit_text_reference(list(trace.reference)),
+                                                                           path)])
+
+
+def _agent_loop(args, pool_rows: int) -> DemoLoop:
+    import numpy as np
+
+    from monitor.meta_evaluation.loop_agent import agent_loop, episodes_jsonl, initial_policy, sample_episodes
+
+    n_samples, n_audit, n_reference = (args.n_samples or AGENT_SIZES[0], args.n_audit or AGENT_SIZES[1],
+                                       args.n_reference or AGENT_SIZES[2])
+    trace = agent_loop(args.seed, args.rounds, n_samples=n_samples, n_audit=n_audit, n_reference=n_reference)
+    # The null: generation 0's policy without feedback, as for the text loop.
+    rng = np.random.default_rng(np.random.SeedSequence(args.seed, spawn_key=(0x706F6F6C,)))
+    pool = sample_episodes(initial_policy(), pool_rows, rng, max_steps=trace.params["max_steps"])
+    entropy = np.asarray(trace.truth["action_entropy"], dtype=np.float64)
+    return DemoLoop(
+        modality="agent", trace=trace, reference_bytes=episodes_jsonl(trace.reference),
+        round_bytes=[episodes_jsonl(episodes) for episodes in trace.rounds], pool_bytes=episodes_jsonl(pool),
+        settings={"n_boot": args.bootstrap, "generator": trace.params}, prefix=AGENT_LOOP_PREFIX,
+        intro=[f"L6 agent loop: a gridworld policy refitted {args.rounds} times on the successful episodes among "
+               f"{n_samples} of its own (self-imitation; seed {args.seed})",
+               f"{n_audit} episodes per round vs {n_reference} episodes of generation 0's policy"],
+        title="policy refitted on its own successful episodes", columns=AGENT_COLUMNS,
+        truth=entropy / entropy[0], truth_header="H_g/H_0 (truth)",
+        legend="action H: Shannon entropy of the round's actions (bits); dup eps: share of episodes repeating "
+               "another's whole action sequence; success: share of episodes reaching the goal; exec: share of "
+               "steps without an error; H_g/H_0 (truth): the true policy's mean conditional action entropy over "
+               "generation 0's (onset: first below 0.5)",
+        drift_phrase="the episodes moving away from the reference")
+
+
+def run(args) -> int:
+    settings = load_settings(args.home, args.rules)
+    settings.rules()  # a bad rules file fails before any work
+    quiet_prefect()
+    prepare_flows()
+
     con = console()
     started = time.perf_counter()
+    n_audit = args.n_audit or (AGENT_SIZES if args.modality == "agent" else TEXT_SIZES)[1]
+    pool_rows = 64 * n_audit
+    build = _agent_loop if args.modality == "agent" else _text_loop
     try:
-        trace, models = run_with_models("L4-text", args.seed, args.rounds, n_samples=args.n_samples,
-                                        n_audit=args.n_audit, n_reference=args.n_reference)
+        demo = build(args, pool_rows)
     except ValueError as exc:
         raise CollapseMonitorError(f"demo: {exc}") from exc
-    reference_bytes = jsonl_bytes(trace.reference)
-    # trace.params holds M, the round and reference sizes and the model's settings.
-    loop = demo_loop_name(args.seed, reference_bytes, {"n_boot": args.bootstrap, "generator": trace.params})
+    trace = demo.trace
+    loop = demo_loop_name(args.seed, demo.reference_bytes, demo.settings, prefix=demo.prefix)
     workdir = settings.home / "demo" / loop
     workdir.mkdir(parents=True, exist_ok=True)
     reference_path = workdir / "reference.jsonl"
-    write_if_changed(reference_path, reference_bytes)
-    # The loop's null is the loop without feedback: 64 rounds' worth of generation 0's own sentences (the
-    # generator before any self-training), audited against the real reference like every round.
-    pool_rows = 64 * args.n_audit
-    rng = np.random.default_rng(np.random.SeedSequence(args.seed, spawn_key=(0x706F6F6C,)))
-    vocabulary = wordnet_vocabulary()
-    pool_texts = [decode(s, vocabulary) for s in sample_ngram(models[0], pool_rows, rng, tau=trace.params["tau"],
-                                                               max_tokens=trace.params["max_tokens"])]
+    write_if_changed(reference_path, demo.reference_bytes)
     pool_path = workdir / "pool.jsonl"
-    write_if_changed(pool_path, jsonl_bytes(pool_texts))
+    write_if_changed(pool_path, demo.pool_bytes)
     # What serve --watch needs to audit these files exactly as the demo does.
-    write_if_changed(workdir / "loop.toml", (f"bootstrap = {args.bootstrap}\npool = \"pool.jsonl\"\n"
+    modality_line = "" if demo.modality == "text" else f'modality = "{demo.modality}"\n'
+    write_if_changed(workdir / "loop.toml", (f"{modality_line}bootstrap = {args.bootstrap}\npool = \"pool.jsonl\"\n"
                                              f"null_rounds = {args.null_rounds}\n").encode())
-    truth = trace.truth[TRUTH_KEY]
-    con.print(f"L4 text loop: a word bigram model fitted on {trace.params['n_train']} real WordNet glosses, "
-              f"then refitted {args.rounds} times on {args.n_samples} of its own sentences (seed {args.seed})",
+    truth = demo.truth
+    con.print(demo.intro[0], soft_wrap=True)
+    con.print(f"loop {loop}: {demo.intro[1]}, {args.bootstrap} bootstrap replicates; files in {workdir}",
               soft_wrap=True)
-    con.print(f"loop {loop}: {args.n_audit} sentences per round vs {args.n_reference} held-out real glosses, "
-              f"{args.bootstrap} bootstrap replicates; files in {workdir}", soft_wrap=True)
 
     from flows.audit import audit_round
     from monitor.options import AuditOptions
 
-    options = AuditOptions(n_boot=args.bootstrap, null_rounds=args.null_rounds)
+    options = AuditOptions(modality=None if demo.modality == "text" else demo.modality, n_boot=args.bootstrap,
+                           null_rounds=args.null_rounds)
     store = TrajectoryStore(settings.store_url)
     exporter = None
     if not args.no_serve:
@@ -258,15 +346,15 @@ def run(args) -> int:
                 f"cannot serve the exporter on {args.host}:{args.port}: {exc.strerror} (use --port 0 or --no-serve)"
             ) from exc
         con.print(f"exporter: {exporter.url}")
-    table = Table(title=f"{loop}: bigram model refitted on its own text")
+    table = Table(title=f"{loop}: {demo.title}")
     table.add_column("round", justify="right")
-    for header in COLUMNS.values():
+    for header in demo.columns.values():
         table.add_column(header, justify="right")
-    table.add_column("D_g/D_0 (truth)", justify="right")
+    table.add_column(demo.truth_header, justify="right")
     table.add_column("risk", justify="right")
     table.add_column("status")
     severities: dict[str, str] = {}
-    rules = settings.rules().for_round("text")  # the demo audits text rounds
+    rules = settings.rules().for_round(demo.modality)
     guarantee: dict | None = None
     drift_alarm: int | None = None
     alarm: int | None = None
@@ -275,14 +363,14 @@ def run(args) -> int:
     try:
         # Transient: the growing table is redrawn in place on a terminal, then printed once in full.
         with Live(Group(table, spinner), console=con, refresh_per_second=4, transient=True) as live:
-            for generation, texts in zip(trace.generations.tolist(), trace.rounds):
+            for generation, content in zip(trace.generations.tolist(), demo.round_bytes):
                 if generation:
                     spinner.update(text=f"auditing round {generation}/{args.rounds}...")
                 path = workdir / f"round_{generation}.jsonl"
-                write_if_changed(path, jsonl_bytes(texts))
+                write_if_changed(path, content)
                 if generation == 0:
                     spinner.update(text=f"auditing round 0 and building the loop's null ({args.null_rounds} "
-                                        f"pseudo-rounds of {pool_rows} generation-0 sentences; the first audit "
+                                        f"pseudo-rounds of {pool_rows} generation-0 samples; the first audit "
                                         "also starts Prefect and MLflow)...")
                 result = audit_round(loop, generation, str(path), str(reference_path), options,
                                      home=str(settings.home), pool_path=str(pool_path),
@@ -308,25 +396,18 @@ def run(args) -> int:
                 onset_mark = " onset" if generation == trace.onset else ""
                 table.add_row(
                     str(generation),
-                    *(_fmt(result["metrics"].get(name, {}).get("value")) for name in COLUMNS),
-                    f"[bold red]{ratio:.3f}{onset_mark}[/]" if ratio < 0.5 else f"{ratio:.3f}",
+                    *(_fmt(result["metrics"].get(name, {}).get("value")) for name in demo.columns),
+                    f"[bold red]{ratio:.3f}{onset_mark}[/]" if ratio < ONSET_RATIO else f"{ratio:.3f}",
                     _fmt(result["risk"]["risk"]) if result["risk"] else "-",
                     f"[{SEVERITY_STYLE[status]}]{status}[/]",
                 )
         con.print(table)
-        con.print("distinct-2: distinct over total bigrams; tail cov: share of the reference's rare word types "
-                  "(lowest 10% of its token mass) seen in the round; unigram JSD: Jensen-Shannon divergence of "
-                  "word frequencies from the reference; D_g/D_0 (truth): the true model's distinct bigrams over "
-                  "generation 0's (onset: first below 0.5); valid: the share of valid sentences relative to the "
-                  "reference's own rate (1: as valid as the real glosses)", soft_wrap=True)
-        from metrics_core.text import fit_text_reference
-        from monitor.modalities.pipeline import _validity_notes
-
-        for note in _validity_notes(fit_text_reference(list(trace.reference)), str(reference_path)):
-            con.print(f"validity: {note}", soft_wrap=True)  # the audit logs it too; said here once, plainly
+        con.print(demo.legend, soft_wrap=True)
+        for note in demo.notes(str(reference_path)):
+            con.print(note, soft_wrap=True)
         for line in lead_time_lines(trace.onset, alarm, args.rounds, alarm_by=alarm_by):
             con.print(line, soft_wrap=True)
-        con.print("drift signal (the text moving away from the reference): "
+        con.print(f"drift signal ({demo.drift_phrase}): "
                   + ("quiet" if drift_alarm is None else f"raised at round {drift_alarm}"), soft_wrap=True)
         if guarantee is not None:
             con.print(f"false-alarm guarantee: {guarantee['message']}", soft_wrap=True)

@@ -49,7 +49,9 @@ NULL_VERSION = "1"
 
 
 def take_rows(data, indices: np.ndarray):
-    """Rows of an array, a list of texts or a DataFrame."""
+    """Rows of an array, a list of texts, a DataFrame, or a loaded input with its own ``take_rows`` (episodes)."""
+    if hasattr(data, "take_rows"):
+        return data.take_rows(indices)
     if hasattr(data, "iloc"):
         return data.iloc[indices].reset_index(drop=True)
     if isinstance(data, np.ndarray):

@@ -6,12 +6,13 @@ in a top-level string field, default ``text``), ``.txt`` (one sample per
 line) or a ``.csv`` / ``.parquet`` text column. Tables come from ``.csv`` or
 ``.parquet``. Embeddings come from ``.npy`` (:func:`load_embeddings`). Reasoning and code rounds come from
 ``.jsonl`` records of a question id, an answer, a rationale and a test verdict (:func:`load_records`; chosen
-with ``--modality reasoning``, never detected).
+with ``--modality reasoning``, never detected). Agent trajectories come from ``.jsonl`` episodes of steps
+(:func:`load_episodes`; chosen with ``--modality agent``, never detected).
 
 Every failure is one line that names the file, the role, where in the file and the problem
 (:mod:`monitor.inputs.files`); a file parsed once is remembered per process while it is unchanged
 (:func:`monitor.inputs.files.remembered`). The modules: ``files`` (shared reading rules), ``sampling``
-(reservoir subsampling), ``detect``, ``embeddings``, ``texts``, ``tables``, ``records``; ``watch`` and
+(reservoir subsampling), ``detect``, ``embeddings``, ``texts``, ``tables``, ``records``, ``episodes``; ``watch`` and
 ``comparability`` decide which files become rounds and whether a round may join its loop.
 """
 
@@ -23,6 +24,7 @@ _EXPORTS = {
     "load_texts": "texts", "LoadedTexts": "texts",
     "load_table": "tables", "LoadedTable": "tables", "infer_column_kinds": "tables",
     "load_records": "records", "LoadedRecords": "records",
+    "load_episodes": "episodes", "LoadedEpisodes": "episodes",
     "detect_modality": "detect",
 }
 __all__ = sorted(_EXPORTS)

@@ -44,8 +44,8 @@ def detect_modality(
        (case-insensitive).
     2. An explicit ``modality`` (``--modality``) wins, if it reads the
        extension: embedding reads ``.npy``; text reads ``.txt .jsonl .csv
-       .parquet``; tabular reads ``.csv .parquet``; reasoning reads ``.jsonl``
-       (a reasoning round is never detected: a ``.jsonl`` file is text unless told).
+       .parquet``; tabular reads ``.csv .parquet``; reasoning and agent read ``.jsonl``
+       (neither is ever detected: a ``.jsonl`` file is text unless told).
     3. ``.npy`` is embedding; ``.txt`` and ``.jsonl`` are text.
     4. ``.csv`` / ``.parquet`` are text when the header has the column
        ``text_field`` (default ``text``) and every other column is an id
@@ -53,7 +53,7 @@ def detect_modality(
 
     Args:
         path: the file.
-        modality: ``None`` to detect, or one of ``text``, ``tabular``, ``embedding``, ``reasoning``.
+        modality: ``None`` to detect, or one of ``text``, ``tabular``, ``embedding``, ``reasoning``, ``agent``.
         text_field: the text column or JSONL field; ``None`` means ``text``.
         role, round_number: name the file in messages, as every loader of :mod:`monitor.inputs` does.
 

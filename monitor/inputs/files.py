@@ -39,7 +39,7 @@ import pandas as pd
 from monitor.errors import InputError
 
 
-MODALITIES = ("text", "tabular", "embedding", "reasoning")
+MODALITIES = ("text", "tabular", "embedding", "reasoning", "agent")
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
 DEFAULT_TEXT_FIELD = "text"
@@ -53,7 +53,7 @@ EMBEDDING_EXTENSIONS = (".npy",)
 RECORD_EXTENSIONS = (".jsonl",)
 SUPPORTED_EXTENSIONS = (".npy", ".txt", ".jsonl", ".csv", ".parquet")
 _READABLE = {"text": TEXT_EXTENSIONS, "tabular": TABLE_EXTENSIONS, "embedding": EMBEDDING_EXTENSIONS,
-             "reasoning": RECORD_EXTENSIONS}
+             "reasoning": RECORD_EXTENSIONS, "agent": RECORD_EXTENSIONS}
 
 _ID_NAMES = frozenset({"id", "uuid", "index", "unnamed: 0"})
 _PARQUET_INDEX = re.compile(r"__index_level_\d+__")

@@ -82,12 +82,23 @@ class _Number(str):
     """A JSON number, kept as its text (``json.loads`` hooks)."""
 
 
+def _plain(value):
+    """Numbers kept as their JSON text (:class:`_Number`) back to Python numbers, inside arrays and objects too."""
+    if isinstance(value, _Number):
+        return json.loads(str(value))
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 def _kind(value) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "a boolean"
-    if isinstance(value, _Number):
+    if isinstance(value, (_Number, int, float)):  # int, float: objects built in memory, not parsed
         return "a number"
     if isinstance(value, str):
         return "a string"
@@ -99,7 +110,7 @@ def _kind(value) -> str:
 def _shown(value) -> str:
     if value is None:
         return "null"
-    text = str(value) if isinstance(value, _Number) else json.dumps(value, ensure_ascii=False)
+    text = str(value) if isinstance(value, _Number) else json.dumps(_plain(value), ensure_ascii=False)
     if len(text) > _PREVIEW_CHARS:
         text = text[: _PREVIEW_CHARS - 3] + "..."
     return f"{_kind(value)} ({text})"

@@ -236,9 +236,6 @@ class TextModality(Modality):
 
     def embed(self, pipe, round_data):
         pipe.reference_embeddings  # noqa: B018 - fits the featurizer (and its key) first
-        # No refusal here: a text without a hashing token only drops the cosine metrics of its round where
-        # failed groups are skipped (pseudo-rounds, the benchmark); the CLI and the flow refuse such inputs up
-        # front in one line (check_pair).
         return pipe._embed_texts(list(round_data))
 
     def own_metrics(self, pipe, round_data, *, n_boot, round_where):
@@ -415,6 +412,45 @@ class ReasoningModality(Modality):
         return {name: out[name] for name in metric_names("reasoning") if name in out}
 
 
+class AgentModality(Modality):
+    """Agent trajectories: JSONL episodes of steps (an action, optionally an error and a reward) with an optional
+    success verdict and sub-goals (:func:`monitor.inputs.load_episodes`). The metrics are
+    :mod:`metrics_core.agents`' against the reference's episodes; an episode's text view (its actions, one per
+    line) goes through the text featurizer for the embedding suite. Episodes are independent units, so a pool
+    gives the loop its null like any other modality."""
+
+    name = "agent"
+    has_own_metrics = True
+
+    def load(self, path, role, round_number, options, reference=None, *, max_samples=True):
+        from monitor import inputs
+
+        loaded = inputs.load_episodes(path, role, round_number, max_samples=self._cap(options, max_samples),
+                                      seed=options.seed)
+        return LoadedInput(loaded.path, loaded, loaded.fingerprint, loaded)
+
+    def prepare(self, pipe, *, constraints_path, schema_path):
+        pipe.reference_episodes = pipe.reference.episodes()
+        pipe._reference_embeddings = None  # embedded on first use: the featurizer is fitted or loaded then
+
+    def reference_texts(self, pipe):
+        return pipe.reference.texts
+
+    def embed(self, pipe, round_data):
+        pipe.reference_embeddings  # noqa: B018 - fits the featurizer (and its key) first
+        return pipe._embed_texts(round_data.texts)
+
+    def own_metrics(self, pipe, round_data, *, n_boot, round_where):
+        from metrics_core.agents import agent_suite
+        from metrics_core.registry import metric_names
+
+        try:
+            out = agent_suite(round_data.episodes(), pipe.reference_episodes, n_boot=n_boot, seed=pipe.seed)
+        except ValueError as exc:
+            raise InputError(f"{round_where}: {exc}") from exc
+        return {name: out[name] for name in metric_names("agent") if name in out}
+
+
 MODALITY: dict[str, Modality] = {m.name: m for m in (EmbeddingModality(), TextModality(), TabularModality(),
-                                                     ReasoningModality())}
+                                                     ReasoningModality(), AgentModality())}
 

@@ -9,9 +9,9 @@ calibrates is the daemon's own code, step for step:
 1. ``modality_metrics``: the modality's own metrics (text:
    :func:`metrics_core.text.text_suite`; tabular:
    :func:`metrics_core.tabular.tabular_suite`; reasoning:
-   :mod:`metrics_core.reasoning`; embeddings: none);
+   :mod:`metrics_core.reasoning`; agent: :mod:`metrics_core.agents`; embeddings: none);
 2. ``embed``: the round as rows of an embedding (embeddings as they are; text
-   (and reasoning rationales) through the featurizer fitted on, or chosen for, the reference; tabular rows
+   (and reasoning rationales, agent action sequences) through the featurizer fitted on, or chosen for, the reference; tabular rows
    encoded by the reference's schema);
 3. ``suite_group``: each group of the embedding suite
    (:data:`metrics_core.SUITE_GROUPS`) against the reference profile.
@@ -87,7 +87,8 @@ class AuditPipeline:
 
     Args:
         modality: ``"embedding"`` (``[N, D]`` array), ``"text"`` (list of str),
-            ``"tabular"`` (pandas DataFrame) or ``"reasoning"`` (:class:`monitor.inputs.LoadedRecords`).
+            ``"tabular"`` (pandas DataFrame), ``"reasoning"`` (:class:`monitor.inputs.LoadedRecords`) or
+            ``"agent"`` (:class:`monitor.inputs.LoadedEpisodes`).
         reference: the reference set (already subsampled to the audit size).
         k: k-NN neighbourhood size of the embedding suite.
         n_boot: bootstrap replicates (0: point values only, as the null's pseudo-rounds use).

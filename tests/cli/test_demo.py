@@ -223,3 +223,40 @@ def _stored_metrics(store_url: str, loop: str) -> dict[tuple[int, str], float]:
     with TrajectoryStore(store_url) as store:
         t = store.trajectory(loop)
     return {(int(r), m): float(v) for r, m, v in zip(t["round"], t["metric"], t["value"])}
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_demo_modality_agent_audits_the_l6_loop_through_the_same_flow(home, capsys):
+    from monitor.meta_evaluation.loop_agent import agent_loop, episodes_jsonl
+
+    # M = 20 successful-episode refits halve the policy's entropy within two generations (seed 0).
+    args = ["--modality", "agent", "--rounds", "2", "--seed", "0", "--n-samples", "20", "--n-audit", "100",
+            "--n-reference", "100", "--bootstrap", "20", "--null-rounds", "200", "--no-serve"]
+    assert main(["demo", *args]) == 0
+    out = capsys.readouterr().out
+    trace = agent_loop(0, 2, n_samples=20, n_audit=100, n_reference=100)
+    settings = load_settings()
+    with TrajectoryStore(settings.store_url) as store:
+        (loop,) = store.loops()
+        assert sorted(store.trajectory(loop)["round"].unique().tolist()) == [0, 1, 2]
+        metrics = set(store.trajectory(loop)["metric"])
+    assert loop.startswith("demo-l6-agent-s0-") and f"loop {loop}:" in out
+    assert {"exec_rate", "action_entropy", "duplicate_episode_rate", "vendi_score"} <= metrics
+    workdir = settings.home / "demo" / loop
+    assert (workdir / "reference.jsonl").read_bytes() == episodes_jsonl(trace.reference)
+    for g in range(3):
+        assert (workdir / f"round_{g}.jsonl").read_bytes() == episodes_jsonl(trace.rounds[g])
+    assert (workdir / "loop.toml").read_text() == \
+        'modality = "agent"\nbootstrap = 20\npool = "pool.jsonl"\nnull_rounds = 200\n'
+    assert len((workdir / "pool.jsonl").read_bytes().splitlines()) == 64 * 100
+
+    rows = _table_rows(out)
+    assert sorted(rows) == [0, 1, 2]
+    entropy = trace.truth["action_entropy"]
+    for g, cells in rows.items():
+        assert float(cells[5].split()[0]) == pytest.approx(entropy[g] / entropy[0], abs=5e-4)
+        assert cells[7] in ("ok", "warning", "critical")
+    verdict = _verdict(out)
+    assert trace.onset is not None and verdict["onset"] == trace.onset
+    assert re.search(r"^false-alarm guarantee: ARL0 >= 1000 rounds \(null of 200 pseudo-rounds", out, re.M)
+    assert re.search(r"^drift signal \(the episodes moving away from the reference\): ", out, re.M)

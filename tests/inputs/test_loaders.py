@@ -192,7 +192,7 @@ def test_detect_modality_refusals(tmp_path):
         f"{txt} (reference): modality tabular cannot read a .txt file (tabular reads .csv, .parquet)"
     )
     assert message(lambda: detect_modality(txt, "image")) == (
-        f"{txt} (round): unknown modality 'image'; expected one of text, tabular, embedding, reasoning"
+        f"{txt} (round): unknown modality 'image'; expected one of text, tabular, embedding, reasoning, agent"
     )
     missing = tmp_path / "nope.csv"
     assert message(lambda: detect_modality(missing)) == f"{missing} (round): file not found"

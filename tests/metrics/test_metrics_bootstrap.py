@@ -248,8 +248,11 @@ def test_registry_entries_are_valid():
                  "distinct_answers_per_question", "answer_agreement", "template_collapse_rate"]
     assert metric_names("reasoning") == reasoning  # the order monitor.modalities.ReasoningModality returns them in
     assert [REGISTRY[m].higher_is_better for m in reasoning] == [True] * 7 + [False] * 2
+    from metrics_core.agents import AGENT_METRIC_NAMES
+
+    assert metric_names("agent") == list(AGENT_METRIC_NAMES)  # the order metrics_core.agents.agent_suite returns
     assert len(REGISTRY) == (len(EXPECTED_NAMES) + len(TEXT_METRIC_NAMES) + len(TABULAR_METRICS) + len(reasoning)
-                             + 1)
+                             + len(AGENT_METRIC_NAMES) + 1)
     for name, spec in REGISTRY.items():
         assert spec.name == name
         assert spec.family in FAMILIES
