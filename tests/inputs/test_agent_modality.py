@@ -120,3 +120,19 @@ def test_cli_audits_an_agent_round_and_refuses_an_episode_without_steps_in_one_l
                              "--json"], capture_output=True, text=True, env=_env(home, tmp_path), timeout=120)
     assert status.returncode == 0, status.stderr
     assert [e["round"] for e in json.loads(status.stdout)["rounds"]] == [0]  # the refused round stored nothing
+
+
+def test_the_shipped_example_rounds_audit_and_show_the_collapse():
+    from importlib.resources import files as package_files
+
+    from monitor.inputs.episodes import load_episodes
+
+    data = package_files("monitor.data")
+    options = AuditOptions(modality="agent", k=5, n_boot=0)
+    reference = load_episodes(str(data / "agent_reference.jsonl"), "reference")
+    pipe = AuditPipeline("agent", reference, **options.pipeline_options())
+    first, last = (pipe.modality_metrics(load_episodes(str(data / "agent_rounds" / f"round_{g}.jsonl"), "round", g))
+                   for g in (0, 6))
+    assert len(reference) == 120
+    assert last["action_entropy"].value < first["action_entropy"].value - 0.1  # 2.266 -> 2.087 bits
+    assert all(0.0 <= m["exec_rate"].value <= 1.0 for m in (first, last))
