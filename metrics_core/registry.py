@@ -162,7 +162,8 @@ _SPECS = (
                "minus the reference's at the round's size (constraints the reference violates in over 20% of its "
                "checks are off)"),
     # Reasoning and code rounds (metrics_core.reasoning; monitor.modalities.reasoning). Generated code is parsed,
-    # never run: pass rates come from the answers matching the reference's gold answers or the user's own harness.
+    # not run by the monitor: pass rates come from the answers matching the reference's gold answers, the user's own
+    # harness, or the user's own verifier (monitor.modalities.verifier, off unless named).
     MetricSpec("acc_verify", "validity", "reasoning", True, (0.0, 1.0),
                "LLM Data Auditor survey §3.2", "share of records whose normalised final answer matches the "
                "reference's gold answer of its question"),
@@ -174,7 +175,7 @@ _SPECS = (
                "the round (only when k >= 2; keep K fixed across rounds)"),
     MetricSpec("pass_rate", "validity", "reasoning", True, (0.0, 1.0),
                "LLM Data Auditor survey §3.3", "share of records the user's own test harness passed (the passed "
-               "field; only when given)"),
+               "field) or the user's own verifier passed (--verifier, run contained); only when given"),
     MetricSpec("syntax_valid_rate", "validity", "reasoning", True, (0.0, 1.0),
                "LLM Data Auditor survey §3.3", "share of answers that parse as code of the loop's code_language "
                "(ast.parse only, never executed)"),

@@ -24,6 +24,8 @@ AUDIT_DEFAULTS = {
     "rationale_field": "rationale",  # reasoning: JSONL field holding the rationale (optional in a record)
     "passed_field": None,  # reasoning: JSONL field holding the user's own test verdict (true/false); None: none
     "code_language": None,  # reasoning: "python" parses each answer as code (syntax_valid_rate; never run)
+    "verifier": None,  # reasoning: "module:function" judging each answer in a contained subprocess; None: none
+    "verifier_timeout": 10.0,  # reasoning: wall-clock seconds the verifier may take per record
     "null_rounds": 1000,  # pseudo-rounds of the loop's null (with a pool)
 }
 MIN_NULL_ROUNDS = 200

@@ -51,12 +51,15 @@ class AuditOptions(BaseModel):
     rationale_field: str = _D["rationale_field"]
     passed_field: str | None = _D["passed_field"]
     code_language: Literal["python"] | None = _D["code_language"]
+    verifier: str | None = Field(_D["verifier"], pattern=r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+    verifier_timeout: float = Field(_D["verifier_timeout"], gt=0, le=3600)
     null_rounds: int = Field(_D["null_rounds"], ge=1)  # under MIN_NULL_ROUNDS: refused, in one line, by the null
 
     def pipeline_options(self) -> dict:
         """What :class:`monitor.modalities.pipeline.AuditPipeline` takes besides the reference."""
         return self.model_dump(include={"k", "n_boot", "seed", "featurizer", "protected_attribute",
-                                        "constraints_path", "schema_path", "code_language"})
+                                        "constraints_path", "schema_path", "code_language", "verifier",
+                                        "verifier_timeout"})
 
     def null_options(self) -> dict:
         """The options a loop's null depends on (part of its key: a change rebuilds it)."""
@@ -65,7 +68,8 @@ class AuditOptions(BaseModel):
 
     def cache_key(self) -> str:
         """A digest of everything a round's metrics depend on besides its files: the options and the contents of
-        the constraints and schema files they name (an edited file must not reuse cached metrics).
+        the constraints and schema files they name, and of the verifier's module (an edited file must not reuse
+        cached metrics).
 
         >>> AuditOptions().cache_key() == AuditOptions().cache_key() != AuditOptions(k=3).cache_key()
         True
@@ -76,7 +80,7 @@ class AuditOptions(BaseModel):
 
         h = hashlib.sha256(json.dumps(self.model_dump(exclude={"allow_size_change", "null_rounds"}),
                                       sort_keys=True).encode())
-        for path in (self.constraints_path, self.schema_path):
+        for path in (self.constraints_path, self.schema_path, _verifier_source(self.verifier)):
             if path is not None and Path(path).is_file():
                 h.update(b"\0" + Path(path).read_bytes())
         return h.hexdigest()
@@ -96,6 +100,26 @@ class AuditOptions(BaseModel):
         """
         extras = {key: record[key] for key in _RECORD_EXTRAS if key in record}
         return cls(**{key: value for key, value in record.items() if key not in _RECORD_EXTRAS}), extras
+
+
+def _verifier_source(spec: str | None) -> str | None:
+    """The file of a verifier's module, found without importing it (a top-level module or package on the path)."""
+    if spec is None:
+        return None
+    import importlib.machinery
+    import os
+    import sys
+
+    parts = spec.split(":")[0].split(".")
+    search = [os.getcwd(), *sys.path]
+    for i, part in enumerate(parts):
+        found = importlib.machinery.PathFinder.find_spec(part, search)
+        if found is None:
+            return None
+        if i == len(parts) - 1 or not found.submodule_search_locations:
+            return found.origin if i == len(parts) - 1 else None
+        search = list(found.submodule_search_locations)
+    return None
 
 
 def option_minimum(name: str) -> int | None:

@@ -201,6 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--code-language", choices=("python",), default=AUDIT["code_language"],
                        help="reasoning: the answers are programs in this language; their syntax is parsed (never "
                             "run) for syntax_valid_rate (default: none)")
+    audit.add_argument("--verifier", metavar="MODULE:FUNCTION", default=AUDIT["verifier"],
+                       help="reasoning: your function verify(answer, gold, question_id) -> bool, run on every record "
+                            "in a separate process with resource limits and a timeout; it usually executes generated "
+                            "code, so it is off unless named (README: Reasoning and code rounds)")
+    audit.add_argument("--verifier-timeout", type=_positive_float, default=AUDIT["verifier_timeout"],
+                       metavar="SECONDS", help=f"reasoning: wall-clock limit per record for --verifier "
+                                           f"(default {AUDIT['verifier_timeout']:g}); a record over it fails")
     audit.add_argument("--pool", help="real data held out from the reference (same format): the loop's null is built "
                                       "from it once, and alarms get a false-alarm guarantee (see docs/alerts.md)")
     audit.add_argument("--bootstrap", type=_non_negative_int, default=AUDIT["n_boot"],

@@ -23,7 +23,7 @@ def _options(args, modality: str):
         featurizer=args.featurizer, protected_attribute=args.protected_attribute, constraints_path=args.constraints,
         schema_path=args.schema, null_rounds=args.null_rounds, question_field=args.question_field,
         answer_field=args.answer_field, rationale_field=args.rationale_field, passed_field=args.passed_field,
-        code_language=args.code_language,
+        code_language=args.code_language, verifier=args.verifier, verifier_timeout=args.verifier_timeout,
     )
 
 
@@ -46,8 +46,16 @@ def run(args) -> int:
     modality = inputs.detect_modality(args.data, args.modality, args.text_field, round_number=args.round)
     modalities.load_constraints_file(args.constraints)
     modalities.load_schema_file(args.schema)
+    if args.verifier is not None:
+        from monitor.modalities.verifier import check_spec
+
+        check_spec(args.verifier)
     options = _options(args, modality)
     reference, round_ = _validated_inputs(args, modality, options)
+    if options.verifier is not None and modality == "reasoning":
+        from monitor.modalities.verifier import probe
+
+        probe(options.verifier)
     settings = load_settings(args.home, args.rules)
     settings.rules()  # a bad rules file is refused before anything runs
     with TrajectoryStore(settings.store_url) as store:

@@ -54,7 +54,8 @@ LOOP_OPTIONS = {
     "protected_attribute": "protected_attribute", "constraints": "constraints_path", "schema": "schema_path",
     "allow_size_change": "allow_size_change", "pool": "pool_path", "null_rounds": "null_rounds",
     "question_field": "question_field", "answer_field": "answer_field", "rationale_field": "rationale_field",
-    "passed_field": "passed_field", "code_language": "code_language",
+    "passed_field": "passed_field", "code_language": "code_language", "verifier": "verifier",
+    "verifier_timeout": "verifier_timeout",
 }
 _PATH_OPTIONS = ("constraints", "schema", "pool")
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ All then run the embedding-space suite on those rows.
 from __future__ import annotations
 
 import json
+import logging
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -331,7 +332,8 @@ class ReasoningModality(Modality):
     """Reasoning and code rounds: JSONL records of a question id, a final answer, a rationale and, optionally,
     the user's own test verdict (:func:`monitor.inputs.load_records`). The reference's answers are the gold
     answers; its rationales (answers where it has none) are what the text featurizer is fitted on. Generated code
-    is never run: ``syntax_valid_rate`` parses it, pass rates come from gold answers or the ``passed`` field."""
+    is never run by the monitor itself: ``syntax_valid_rate`` parses it; pass rates come from gold answers, the
+    ``passed`` field, or the user's own verifier (:mod:`monitor.modalities.verifier`, in a contained subprocess)."""
 
     name = "reasoning"
     has_own_metrics = True
@@ -354,6 +356,9 @@ class ReasoningModality(Modality):
         self.check_pool(path)
 
     def _check_specific(self, reference, round_, options, round_number):
+        if options.verifier is not None and options.passed_field is not None:
+            raise InputError(f"verifier {options.verifier} and passed field {options.passed_field!r}: both judge "
+                             "each record; choose one")
         gold = reference.data.gold
         missing = [q for q in round_.data.samples_per_question() if q not in gold]
         if missing:
@@ -389,7 +394,17 @@ class ReasoningModality(Modality):
         out = {}
         try:
             out["acc_verify"] = reasoning.acc_verify(ids, answers, pipe.gold, **boot)
-            if round_data.passed is not None:
+            if pipe.verifier is not None:
+                from monitor.modalities.verifier import run_verifier
+
+                verdicts = run_verifier(pipe.verifier, ids, answers, pipe.gold, timeout_s=pipe.verifier_timeout,
+                                        where=round_where)
+                if verdicts.summary(pipe.verifier):
+                    logging.getLogger("collapse_monitor.verifier").warning("%s: %s", round_where,
+                                                                           verdicts.summary(pipe.verifier))
+                correct = verdicts.passed
+                out["pass_rate"] = mean_estimate(np.asarray(correct, dtype=np.float64), **boot)
+            elif round_data.passed is not None:
                 correct = list(round_data.passed)
                 out["pass_rate"] = mean_estimate(np.asarray(correct, dtype=np.float64), **boot)
             else:
