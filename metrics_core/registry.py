@@ -221,6 +221,20 @@ _SPECS = (
                "Evidently 0.7 DataDriftPreset (DriftedColumnsCount)", "share of columns Evidently flags as drifted, round vs reference"),
 )
 
+RATIONALE_PREFIX = "rationale_"
+
+
+def _rationale_specs(specs) -> tuple[MetricSpec, ...]:
+    """The text suite on a reasoning round's rationales (survey §3.2, rationale diversity): one spec per text
+    metric, named ``rationale_<name>``, same family, direction, range and citation."""
+    return tuple(MetricSpec(RATIONALE_PREFIX + s.name, s.family, "reasoning", s.higher_is_better, s.value_range,
+                            s.citation, f"on the rationales: {s.description}", s.self_value)
+                 for s in specs if s.modality == "text")
+
+
+_AFTER_REASONING = max(i for i, s in enumerate(_SPECS) if s.modality == "reasoning") + 1
+_SPECS = _SPECS[:_AFTER_REASONING] + _rationale_specs(_SPECS) + _SPECS[_AFTER_REASONING:]
+
 REGISTRY: dict[str, MetricSpec] = {spec.name: spec for spec in _SPECS}
 
 

@@ -374,6 +374,15 @@ class ReasoningModality(Modality):
             for q, a in zip(reference.question_ids, reference.answers):
                 gold.setdefault(q, a)
         pipe.gold = gold
+        rationales = [r for r in reference.rationales if r]
+        pipe.rationale_reference = None
+        if rationales:  # the text suite on the rationales (rationale_*), against the reference's own
+            from metrics_core.text import fit_text_reference
+
+            from monitor.modalities.pipeline import _validity_notes
+
+            pipe.rationale_reference = fit_text_reference(rationales)
+            pipe.notes.extend(_validity_notes(pipe.rationale_reference, f"{pipe.reference_where} rationales"))
         pipe._reference_embeddings = None  # embedded on first use: the featurizer is fitted or loaded then
 
     def reference_texts(self, pipe):
@@ -422,6 +431,13 @@ class ReasoningModality(Modality):
             rationales = [r for r in round_data.rationales if r]
             if rationales:
                 out["template_collapse_rate"] = reasoning.template_collapse_rate(rationales, **boot)
+                if pipe.rationale_reference is not None:
+                    from metrics_core.registry import RATIONALE_PREFIX
+                    from metrics_core.text import text_suite
+
+                    for name, est in text_suite(pipe.rationale_reference, rationales, n_boot=n_boot,
+                                                seed=seed).items():
+                        out[RATIONALE_PREFIX + name] = est
         except ValueError as exc:  # e.g. a question without a gold answer (refused up front by check_pair)
             raise InputError(f"{round_where}: {exc}") from exc
         return {name: out[name] for name in metric_names("reasoning") if name in out}

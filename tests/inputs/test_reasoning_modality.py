@@ -71,6 +71,15 @@ def test_the_pipeline_computes_the_answer_metrics_then_the_embedding_suite(files
     assert got["distinct_answers_per_question"] == pytest.approx((2 + 2 + 1 + 2) / 4)
     assert got["template_collapse_rate"] == pytest.approx(4 / 12)
     assert "pass_rate" not in got and "syntax_valid_rate" not in got  # no passed field, no code language
+    # Rationale diversity: the text suite on the round's rationales against the reference's.
+    from metrics_core.text import fit_text_reference, text_suite
+
+    round_rationales = [r for samples in ROUND.values() for _, r in samples]
+    direct = text_suite(fit_text_reference([r for rs in REFERENCE_RATIONALES.values() for r in rs]),
+                        round_rationales, n_boot=0)
+    for name, est in direct.items():
+        assert got[f"rationale_{name}"] == pytest.approx(est.value, nan_ok=True), name
+    assert got["rationale_distinct_1"] < 1.0 and got["rationale_exact_duplicate_rate"] == 0.0
     own = [name for name in got if REGISTRY[name].modality == "reasoning"]
     assert own == [name for name in metric_names("reasoning") if name in got]  # registry order, first
     assert set(metric_names("embedding")) <= set(got)

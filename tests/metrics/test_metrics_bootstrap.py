@@ -246,13 +246,20 @@ def test_registry_entries_are_valid():
     assert metric_names("any") == ["evidently_drift_share"]
     reasoning = ["acc_verify", "pass_at_1", "pass_at_k", "pass_rate", "syntax_valid_rate", "self_consistency_accuracy",
                  "distinct_answers_per_question", "answer_agreement", "template_collapse_rate"]
-    assert metric_names("reasoning") == reasoning  # the order monitor.modalities.ReasoningModality returns them in
+    rationale = [f"rationale_{name}" for name in TEXT_METRIC_NAMES]  # the text suite on the rationales
+    # the order monitor.modalities.ReasoningModality returns them in
+    assert metric_names("reasoning") == reasoning + rationale
     assert [REGISTRY[m].higher_is_better for m in reasoning] == [True] * 7 + [False] * 2
+    for name in TEXT_METRIC_NAMES:
+        text, on_rationales = REGISTRY[name], REGISTRY[f"rationale_{name}"]
+        assert (on_rationales.family, on_rationales.higher_is_better, on_rationales.value_range) == \
+            (text.family, text.higher_is_better, text.value_range)
+        assert on_rationales.modality == "reasoning"
     from metrics_core.agents import AGENT_METRIC_NAMES
 
     assert metric_names("agent") == list(AGENT_METRIC_NAMES)  # the order metrics_core.agents.agent_suite returns
     assert len(REGISTRY) == (len(EXPECTED_NAMES) + len(TEXT_METRIC_NAMES) + len(TABULAR_METRICS) + len(reasoning)
-                             + len(AGENT_METRIC_NAMES) + 1)
+                             + len(rationale) + len(AGENT_METRIC_NAMES) + 1)
     for name, spec in REGISTRY.items():
         assert spec.name == name
         assert spec.family in FAMILIES
