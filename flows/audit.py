@@ -271,9 +271,9 @@ def audit_round(
     (``.npy`` rows); ``text`` (the text metrics, then the embedding suite on
     ``featurizer`` embeddings, and an Evidently report on descriptors and
     embeddings); ``tabular`` (the tabular metrics, then the embedding suite on
-    the encoded rows, and an Evidently ``DataDriftPreset``); ``reasoning`` (never detected: the answer
+    the encoded rows, and an Evidently ``DataDriftPreset``); ``reasoning`` (a ``.jsonl`` of records: the answer
     metrics against the reference's gold answers, then the embedding suite on the featurized rationales; no
-    Evidently report, no pool); ``agent`` (never detected: the episode metrics of :mod:`metrics_core.agents`
+    Evidently report, no pool); ``agent`` (a ``.jsonl`` of episodes: the episode metrics of :mod:`metrics_core.agents`
     against the reference's episodes, then the embedding suite on the featurized action sequences; no Evidently
     report). Evidently's HTML
     report is staged as ``reports/<loop>/round_<N>.html`` in the home and kept in
@@ -302,7 +302,8 @@ def audit_round(
         check_round_number(round_number)
         settings = load_settings(home, rules_path)
         load_rules(settings.rules_path)  # a bad rules file fails before any work
-        modality = inputs.detect_modality(data_path, options.modality, text_field, round_number=round_number)
+        modality = inputs.detect_modality(data_path, options.modality, text_field, round_number=round_number,
+                                          question_field=options.question_field, answer_field=options.answer_field)
         modalities.check_featurizer(featurizer)
         kind = modalities.MODALITY[modality]
         reference = load_input(modality, reference_path, "reference", None, options)

@@ -178,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "or a table (.csv, .parquet)")
     audit.add_argument("--reference", required=True, help="the reference file, same modality as the round")
     audit.add_argument("--modality", choices=("embedding", "text", "tabular", "reasoning", "agent"),
-                       help="input modality (default: detected from the round file; reasoning and agent are never detected)")
+                       help="input modality (default: detected from the round file; a .jsonl file by its first record: "
+                            "text field -> text, steps -> agent, question id and answer -> reasoning)")
     audit.add_argument("--text-field", default=AUDIT["text_field"],
                        help=f"JSONL field or CSV/Parquet column holding the text (default {AUDIT['text_field']!r})")
     audit.add_argument("--featurizer", default=AUDIT["featurizer"],

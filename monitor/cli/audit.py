@@ -43,7 +43,8 @@ def run(args) -> int:
     check_round_number(args.round)
     modalities.check_featurizer(args.featurizer)
     # Fail fast, before any state is touched or a Prefect server starts.
-    modality = inputs.detect_modality(args.data, args.modality, args.text_field, round_number=args.round)
+    modality = inputs.detect_modality(args.data, args.modality, args.text_field, round_number=args.round,
+                                      question_field=args.question_field, answer_field=args.answer_field)
     modalities.load_constraints_file(args.constraints)
     modalities.load_schema_file(args.schema)
     if args.verifier is not None:

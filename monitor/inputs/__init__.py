@@ -6,8 +6,8 @@ in a top-level string field, default ``text``), ``.txt`` (one sample per
 line) or a ``.csv`` / ``.parquet`` text column. Tables come from ``.csv`` or
 ``.parquet``. Embeddings come from ``.npy`` (:func:`load_embeddings`). Reasoning and code rounds come from
 ``.jsonl`` records of a question id, an answer, a rationale and a test verdict (:func:`load_records`; chosen
-with ``--modality reasoning``, never detected). Agent trajectories come from ``.jsonl`` episodes of steps
-(:func:`load_episodes`; chosen with ``--modality agent``, never detected).
+with ``--modality reasoning``, or detected by the first record's fields). Agent trajectories come from
+``.jsonl`` episodes of steps (:func:`load_episodes`; ``--modality agent``, or detected by a ``steps`` array).
 
 Every failure is one line that names the file, the role, where in the file and the problem
 (:mod:`monitor.inputs.files`); a file parsed once is remembered per process while it is unchanged

@@ -2,7 +2,8 @@ r"""Which modality a round file holds.
 
 **Modality** (:func:`detect_modality`). An explicit ``modality`` always
 decides, as long as it can read the extension. Otherwise ``.npy`` is
-embedding, ``.txt`` and ``.jsonl`` are text, and a ``.csv`` / ``.parquet``
+embedding, ``.txt`` is text, a ``.jsonl`` file is text, agent episodes or
+reasoning records by its first record's fields, and a ``.csv`` / ``.parquet``
 file is text exactly when its header holds the text column and every other
 column is an id column (:func:`is_id_column`); any other table is tabular.
 """
@@ -22,6 +23,7 @@ from monitor.inputs.files import (
     _existing_file,
     _extension,
     _file_columns,
+    _first_lines,
     _where,
     is_id_column,
 )
@@ -35,6 +37,8 @@ def detect_modality(
     role: str = "round",
     round_number: int | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    question_field: str = "question_id",
+    answer_field: str = "answer",
 ) -> str:
     """``"text"``, ``"tabular"`` or ``"embedding"`` for a file, reading at most its header.
 
@@ -45,8 +49,11 @@ def detect_modality(
     2. An explicit ``modality`` (``--modality``) wins, if it reads the
        extension: embedding reads ``.npy``; text reads ``.txt .jsonl .csv
        .parquet``; tabular reads ``.csv .parquet``; reasoning and agent read ``.jsonl``
-       (neither is ever detected: a ``.jsonl`` file is text unless told).
-    3. ``.npy`` is embedding; ``.txt`` and ``.jsonl`` are text.
+       (a ``.jsonl`` file is also detected as either, rule 3).
+    3. ``.npy`` is embedding; ``.txt`` is text. A ``.jsonl`` file is read by its first record: text when it
+       has the ``text_field`` field; else agent when it has a ``steps`` array (episodes); else reasoning when
+       it has both ``question_field`` and ``answer_field``; else text (whose loader then names the missing
+       field).
     4. ``.csv`` / ``.parquet`` are text when the header has the column
        ``text_field`` (default ``text``) and every other column is an id
        column (:func:`is_id_column`); otherwise tabular.
@@ -55,6 +62,7 @@ def detect_modality(
         path: the file.
         modality: ``None`` to detect, or one of ``text``, ``tabular``, ``embedding``, ``reasoning``, ``agent``.
         text_field: the text column or JSONL field; ``None`` means ``text``.
+        question_field, answer_field: the reasoning record's fields (``.jsonl`` detection).
         role, round_number: name the file in messages, as every loader of :mod:`monitor.inputs` does.
 
     Raises:
@@ -82,8 +90,11 @@ def detect_modality(
         return modality
     if ext == ".npy":
         return "embedding"
-    if ext in (".txt", ".jsonl"):
+    if ext == ".txt":
         return "text"
+    if ext == ".jsonl":
+        return _jsonl_modality(p, where, DEFAULT_TEXT_FIELD if text_field is None else text_field, question_field,
+                               answer_field, max_line_bytes)
     _check_max_line_bytes(max_line_bytes)
     field_name = DEFAULT_TEXT_FIELD if text_field is None else text_field
     columns = _file_columns(p, ext, where, max_line_bytes)
@@ -92,4 +103,26 @@ def detect_modality(
     others = [c for c in columns if c != field_name and not is_id_column(c)]
     return "text" if field_name in columns and not others else "tabular"
 
+
+def _jsonl_modality(p: Path, where: str, text_field: str, question_field: str, answer_field: str,
+                    max_line_bytes: int) -> str:
+    """The modality a ``.jsonl`` file's first record reads as (rule 3 of :func:`detect_modality`)."""
+    import json
+
+    _check_max_line_bytes(max_line_bytes)
+    for line in _first_lines(p, where, max_line_bytes).decode("utf-8", "replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            first = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            return "text"  # the text loader names the line and the problem
+        if not isinstance(first, dict) or text_field in first:
+            return "text"
+        if isinstance(first.get("steps"), list):
+            return "agent"
+        if question_field in first and answer_field in first:
+            return "reasoning"
+        return "text"
+    return "text"
 

@@ -101,7 +101,7 @@ def test_files_an_agent_round_cannot_be_and_it_is_never_detected(tmp_path):
         load_episodes(tmp_path / "missing.jsonl", "reference")
     jsonl = _write(tmp_path / "r.jsonl", ['{"steps": [{"action": "a"}]}'])
     assert inputs.detect_modality(jsonl, "agent") == "agent"
-    assert inputs.detect_modality(jsonl) == "text"  # never detected: .jsonl is text unless told
+    assert inputs.detect_modality(jsonl) == "agent"  # detected by its first record's steps array
 
 
 def test_in_memory_episodes_are_checked_like_lines_and_fingerprinted_by_content():
@@ -115,3 +115,20 @@ def test_in_memory_episodes_are_checked_like_lines_and_fingerprinted_by_content(
     assert str(info.value) == "generated: line 2: steps[0]: field 'reward': expected a finite number, got a number (Infinity)"
     with pytest.raises(InputError, match="^generated: line 1: expected a JSON object, got a string"):
         episodes_from_objects(["x"], "generated")
+
+
+def test_a_jsonl_file_is_detected_by_its_first_record(tmp_path):
+    cases = {
+        "text.jsonl": (['{"text": "a b", "steps": []}'], "text"),  # the text field decides first
+        "agent.jsonl": (['', '{"steps": [{"action": "a"}], "success": true}'], "agent"),
+        "reasoning.jsonl": (['{"question_id": 1, "answer": "4", "rationale": "2+2"}'], "reasoning"),
+        "other.jsonl": (['{"body": "x"}'], "text"),  # the text loader then names the missing field
+        "broken.jsonl": (['{"steps": ['], "text"),  # ... or the bad line
+        "empty.jsonl": ([], "text"),
+    }
+    for name, (lines, expected) in cases.items():
+        assert inputs.detect_modality(_write(tmp_path / name, lines)) == expected, name
+    renamed = _write(tmp_path / "renamed.jsonl", ['{"qid": 1, "final": "4"}'])
+    assert inputs.detect_modality(renamed) == "text"
+    assert inputs.detect_modality(renamed, question_field="qid", answer_field="final") == "reasoning"
+    assert inputs.detect_modality(_write(tmp_path / "t.jsonl", ['{"body": "x"}']), text_field="body") == "text"
