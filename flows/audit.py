@@ -272,10 +272,10 @@ def audit_round(
     ``featurizer`` embeddings, and an Evidently report on descriptors and
     embeddings); ``tabular`` (the tabular metrics, then the embedding suite on
     the encoded rows, and an Evidently ``DataDriftPreset``); ``reasoning`` (a ``.jsonl`` of records: the answer
-    metrics against the reference's gold answers, then the embedding suite on the featurized rationales; no
-    Evidently report, no pool); ``agent`` (a ``.jsonl`` of episodes: the episode metrics of :mod:`metrics_core.agents`
-    against the reference's episodes, then the embedding suite on the featurized action sequences; no Evidently
-    report). Evidently's HTML
+    metrics against the reference's gold answers, then the embedding suite on the featurized rationales and
+    Evidently's text report on them; no pool); ``agent`` (a ``.jsonl`` of episodes: the episode metrics of :mod:`metrics_core.agents`
+    against the reference's episodes, then the embedding suite on the featurized action sequences and Evidently's
+    text report on them). Evidently's HTML
     report is staged as ``reports/<loop>/round_<N>.html`` in the home and kept in
     the round's MLflow run once MLflow confirmed it (one copy).
     With ``pool_path`` (real data held out from the reference, same format) the

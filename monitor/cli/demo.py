@@ -424,7 +424,7 @@ def run(args) -> int:
     con.print(f"store: {settings.store_url}", soft_wrap=True)
     con.print(f"MLflow: {settings.mlflow_uri} (browse: mlflow ui --backend-store-uri {settings.mlflow_uri})",
               soft_wrap=True)
-    evidently = "; each round's Evidently HTML is in its MLflow run" if demo.modality == "text" else ""
+    evidently = "; each round's Evidently HTML is in its MLflow run"
     con.print(f"reports: {settings.home / 'reports' / loop} (trajectory plots per round{evidently})", soft_wrap=True)
     con.print(f"look further: collapse-monitor {home_flag}status {loop}", soft_wrap=True)
     con.print(f"              collapse-monitor {home_flag}report {loop} --format html", soft_wrap=True)

@@ -196,6 +196,15 @@ class Modality:
         """Evidently's drift report of the round against the reference, its HTML written to ``html_path``."""
         raise NotImplementedError(f"{self.name} rounds have no drift report")
 
+    def _text_view_drift_report(self, reference_data, round_data, *, reference_embeddings, round_embeddings,
+                                html_path, seed):
+        """Evidently's text report on the inputs' text views (``.texts``: rationales, action sequences)."""
+        from monitor.publishing import evidently_report
+
+        return evidently_report.text_drift_report(
+            reference_data.texts, round_data.texts, reference_embeddings=reference_embeddings,
+            round_embeddings=round_embeddings, html_path=html_path, seed=seed)
+
     def _cap(self, options, max_samples):
         return options.max_samples if max_samples is True else max_samples
 
@@ -336,7 +345,12 @@ class ReasoningModality(Modality):
     ``passed`` field, or the user's own verifier (:mod:`monitor.modalities.verifier`, in a contained subprocess)."""
 
     name = "reasoning"
-    has_own_metrics = True
+    has_own_metrics = reports_drift = True
+
+    def drift_report(self, reference_data, round_data, *, reference_embeddings, round_embeddings, columns,
+                     html_path, seed):
+        return self._text_view_drift_report(reference_data, round_data, reference_embeddings=reference_embeddings,
+                                            round_embeddings=round_embeddings, html_path=html_path, seed=seed)
 
     def load(self, path, role, round_number, options, reference=None, *, max_samples=True):
         from monitor import inputs
@@ -451,7 +465,12 @@ class AgentModality(Modality):
     gives the loop its null like any other modality."""
 
     name = "agent"
-    has_own_metrics = True
+    has_own_metrics = reports_drift = True
+
+    def drift_report(self, reference_data, round_data, *, reference_embeddings, round_embeddings, columns,
+                     html_path, seed):
+        return self._text_view_drift_report(reference_data, round_data, reference_embeddings=reference_embeddings,
+                                            round_embeddings=round_embeddings, html_path=html_path, seed=seed)
 
     def load(self, path, role, round_number, options, reference=None, *, max_samples=True):
         from monitor import inputs

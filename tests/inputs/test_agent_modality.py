@@ -48,10 +48,10 @@ def files(tmp_path):
             _write(tmp_path / "round.jsonl", [_episode(*e) for e in ROUND * 4]))
 
 
-def test_the_pipeline_computes_the_episode_metrics_then_the_embedding_suite(files):
+def test_the_pipeline_computes_the_episode_metrics_then_the_embedding_suite(files, tmp_path):
     options = AuditOptions(modality="agent", k=3, n_boot=0)
     kind = MODALITY["agent"]
-    assert kind.has_own_metrics and not kind.reports_drift
+    assert kind.has_own_metrics and kind.reports_drift  # Evidently's text report on the action sequences
     reference = kind.load(files[0], "reference", None, options)
     round_ = kind.load(files[1], "round", 0, options, reference)
     kind.check_pair(reference, round_, options, 0)
@@ -73,6 +73,9 @@ def test_the_pipeline_computes_the_episode_metrics_then_the_embedding_suite(file
     assert own == [name for name in metric_names("agent") if name in got]  # registry order, first
     assert set(metric_names("embedding")) <= set(got)
     assert audit.embeddings.shape[0] == 16
+    report = kind.drift_report(reference.data, round_.data, reference_embeddings=pipe.reference_embeddings,
+                               round_embeddings=audit.embeddings, columns=None, html_path=tmp_path / "r.html", seed=0)
+    assert 0.0 <= report.drift_share <= 1.0 and (tmp_path / "r.html").stat().st_size > 0
 
 
 def test_a_generated_collapse_moves_the_diversity_metrics_the_bad_way():
@@ -107,6 +110,7 @@ def test_cli_audits_an_agent_round_and_refuses_an_episode_without_steps_in_one_l
     assert metrics["exec_rate"]["value"] == pytest.approx(1 - 3 / 11)
     assert metrics["exec_rate"]["ci_low"] <= metrics["exec_rate"]["value"] <= metrics["exec_rate"]["ci_high"]
     assert np.isfinite(metrics["vendi_score"]["value"])
+    assert 0.0 <= metrics["evidently_drift_share"]["value"] <= 1.0  # Evidently's report on the action sequences
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"steps": [{"action": "look"}]}\n{"steps": []}\n')

@@ -53,7 +53,7 @@ def files(tmp_path):
 def test_the_pipeline_computes_the_answer_metrics_then_the_embedding_suite(files):
     options = AuditOptions(modality="reasoning", k=3, n_boot=0)
     kind = MODALITY["reasoning"]
-    assert kind.has_own_metrics and not kind.reports_drift
+    assert kind.has_own_metrics and kind.reports_drift  # Evidently's text report on the rationales
     reference = kind.load(files[0], "reference", None, options)
     round_ = kind.load(files[1], "round", 0, options, reference)
     kind.check_pair(reference, round_, options, 0)
@@ -141,6 +141,7 @@ def test_cli_audits_a_reasoning_round_and_refuses_missing_gold_in_one_line(home,
     result = json.loads(done.stdout)
     assert result["metrics"]["acc_verify"]["value"] == pytest.approx(7 / 12)
     assert result["metrics"]["template_collapse_rate"]["value"] == pytest.approx(4 / 12)
+    assert 0.0 <= result["metrics"]["evidently_drift_share"]["value"] <= 1.0  # on the rationales' text view
 
     partial = _write(tmp_path / "partial.jsonl", [{"question_id": "q1", "answer": "4", "rationale": r}
                                                   for r in REFERENCE_RATIONALES["q1"] * 2])
