@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from monitor.meta_evaluation import baselines, scoring
+from monitor.meta_evaluation import baselines, loop_agent, scoring
 from monitor.meta_evaluation import loops as numeric_loops
 from monitor.meta_evaluation import ngram_truth
 from monitor.meta_evaluation.trace import LoopTrace
+from monitor.modalities import MODALITY
 from monitor.modalities.pipeline import AuditPipeline
 from monitor.meta_evaluation.settings import BenchSettings, DRIFT_SHARE, family_of
 from monitor.meta_evaluation.evidently_share import (
@@ -41,6 +42,24 @@ def _finite(x) -> float | None:
     return None if x is None or not np.isfinite(float(x)) else float(x)
 
 
+def pipeline_input(modality: str, data, where: str):
+    """A reference, round or pool as :class:`~monitor.modalities.pipeline.AuditPipeline` takes it.
+
+    Agent data (lists of episode dicts, as :mod:`monitor.meta_evaluation.loop_agent` generates them) become
+    :class:`monitor.inputs.LoadedEpisodes` through :func:`monitor.inputs.episodes.episodes_from_objects`, as
+    the daemon's loader checks a file's lines (``where`` names them in errors); every other modality's data
+    are the pipeline's input as they are.
+
+    >>> pipeline_input("embedding", [[0.0]], "x"), len(pipeline_input("agent", [{"steps": [{"action": "wait"}]}], "x"))
+    ([[0.0]], 1)
+    """
+    if modality != "agent":
+        return data
+    from monitor.inputs.episodes import episodes_from_objects
+
+    return episodes_from_objects(list(data), where)
+
+
 def audit_trace(trace: LoopTrace, settings: BenchSettings, *, check_evidently: Sequence[int] = ()) -> RunAudit:
     """Audit every round of a trace as the daemon would, plus the two raw-data baselines.
 
@@ -50,17 +69,19 @@ def audit_trace(trace: LoopTrace, settings: BenchSettings, *, check_evidently: S
         check_evidently: round indices whose fast drift share is compared with a full Evidently report.
     """
     seconds = {"metrics": 0.0, "evidently": 0.0, "mmd": 0.0, "evidently_check": 0.0}
-    pipeline = AuditPipeline(trace.modality, trace.reference, k=settings.k, n_boot=settings.n_boot, seed=trace.seed)
+    reference = pipeline_input(trace.modality, trace.reference, f"{trace.name} reference")
+    pipeline = AuditPipeline(trace.modality, reference, k=settings.k, n_boot=settings.n_boot, seed=trace.seed)
     rows, shares, pvalues, checks, failures = [], [], [], [], []
     mmd_seeds = np.random.SeedSequence(trace.seed).spawn(len(trace.rounds))  # one permutation stream per round
     for i, (generation, round_data) in enumerate(zip(trace.generations, trace.rounds)):
         t0 = time.perf_counter()
         where = f"{trace.name} generation {generation}"
+        round_data = pipeline_input(trace.modality, round_data, where)
         audit = pipeline.audit(round_data, round_where=where, skip_failed_groups=True)
         metrics, round_embeddings = audit.metrics, audit.embeddings
         failures.extend(audit.failures)
         ref_frame, cur_frame, numeric, categorical = evidently_columns(
-            trace.modality, trace.reference, round_data, pipeline.reference_embeddings, round_embeddings,
+            trace.modality, reference, round_data, pipeline.reference_embeddings, round_embeddings,
             pipeline.tabular_columns)
         t1 = time.perf_counter()
         share = evidently_drift_share(ref_frame, cur_frame, numeric, categorical)
@@ -76,7 +97,7 @@ def audit_trace(trace: LoopTrace, settings: BenchSettings, *, check_evidently: S
         seconds["evidently"] += t2 - t1
         seconds["mmd"] += t3 - t2
         seconds["evidently_check"] += time.perf_counter() - t3
-        if trace.modality != "embedding":  # the daemon records it for text and tabular rounds
+        if MODALITY[trace.modality].reports_drift:  # the daemon records it where it builds a report
             from metrics_core.bootstrap import Estimate
 
             metrics[DRIFT_SHARE] = Estimate(share)
@@ -189,6 +210,8 @@ def truth_crossing(trace: LoopTrace) -> int | None:
         hit = truth["sd_ratio"] < 0.5
     elif family == "L4-text" and "distinct_bigrams" in truth:
         return ngram_truth.collapse_onset(truth["distinct_bigrams"])
+    elif family == "L6-agent" and "action_entropy" in truth:
+        hit = truth["action_entropy"] < loop_agent.ONSET_FRACTION * truth["action_entropy"][0]
     else:
         return None
     return numeric_loops.first_generation(np.asarray(hit))

@@ -38,17 +38,34 @@ spread or diversity statistic stays what it was:
   :math:`m_g = \min(m_{\max}, C_K)\, g/H`. At the defaults :math:`C_K = 0.478` ("about half"),
   reached at the horizon; the path is linear in ``g`` up to the atoms of the head ranks
   (ranks 3-5 hold 0.074, 0.048 and 0.034 against steps of 0.016), and constant after ``H``.
+* L6 (``L6-agent``): a task shift at a fixed policy. Every episode is generation 0's policy
+  (:func:`~monitor.meta_evaluation.loop_agent.initial_policy`, never refitted), but the start-goal pairs
+  move from uniform to goals in one region, the grid's centre block (rows and columns 1-4, 11 of the 31
+  free cells, all five walls in it): :math:`q_g = (1 - m_g)\,U + m_g\,U_R`, ``U`` uniform over the
+  930 pairs, :math:`U_R` uniform over the 330 pairs whose goal is in the block, :math:`m_g = m_{\max}
+  \min(g, H)/H` (:math:`m_{\max} = 1`: every goal in the block at the horizon, constant after it). The
+  policy, hence its true action diversity (``truth["action_entropy"]``, the loop's onset quantity), is
+  exactly generation 0's; the episodes change: nearer goals (mean start-goal distance 3.58 against 4.19
+  at :math:`m = 1`), so shorter episodes (14.5 against 15.1 steps, measured), more often successful (0.509
+  against 0.474, exact), different bumps and contexts. The centre, not a corner: from a
+  uniform start the goal directions stay balanced, so the round's action mix stays put (pooled action
+  entropy 2.262 against 2.263 bits at :math:`m = 1`, null sd 0.005; 301 episodes, 30 rounds each,
+  measured), while goals in the south-east quadrant make "south" and "east" the common actions
+  (2.237 bits, -5 null sd): a real loss of the data's action diversity, not a pure drift.
 
 There is no L4 drift control: the bigram model of real glosses has no diversity-preserving
 move as clean as these (a word relabelling changes which bigrams exist, and any reweighting
 of transitions changes the entropy rate), so none is provided.
 
 ``H`` (``horizon``) is the last generation of the family's suggested schedule
-(:func:`monitor.meta_evaluation.loops.suggested_schedule`; ``n_generations`` for a family it does not
-know), so :math:`s_H = s_{\max} = 1.5` and :math:`m_H \approx 0.5`. L1, L2 and L5 keep
+(:func:`monitor.meta_evaluation.loops.suggested_schedule`, L6:
+:data:`monitor.meta_evaluation.loop_agent.SUGGESTED_SCHEDULE`; ``n_generations`` for a family neither
+knows), so :math:`s_H = s_{\max} = 1.5`, :math:`m_H \approx 0.5` (L3) and :math:`m_H = 1` (L6). L1, L2 and L5 keep
 growing linearly after ``H``. ``truth["shift_sd"]`` (L1, L2, L5) holds :math:`s_g` and
 ``truth["reassigned_mass"]`` / ``truth["tv_distance"]`` (L3) the moved mass and the total
-variation :math:`\tfrac12\lVert p_g - p_0\rVert_1`, next to the family's own truth quantities.
+variation :math:`\tfrac12\lVert p_g - p_0\rVert_1`, next to the family's own truth quantities; L6:
+``goal_region_mass``, ``tv_distance`` (of the pair distributions), ``mean_distance`` (expected Manhattan
+start-goal distance) and ``task_success_rate`` (the policy's exact success under :math:`q_g`).
 
 Seed streams: the loops' streams (:mod:`monitor.meta_evaluation.loops`) for the reference and the audit
 rounds (``spawn_key=(3,)`` and ``(4, g)``), plus ``spawn_key=(6,)`` for the drift direction
@@ -63,6 +80,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from monitor.meta_evaluation import loop_agent as A
 from monitor.meta_evaluation import loops as L
 from monitor.meta_evaluation.trace import LoopTrace
 from monitor.engine.simulate import GaussianMixture
@@ -70,6 +88,8 @@ from monitor.engine.simulate import GaussianMixture
 STREAM_DRIFT = 6  # spawn_key of the drift direction / L3 pairing (loops use 0-4, pools 5)
 FINAL_SHIFT = 1.5  # standard deviations at the horizon (L1, L2, L5)
 FINAL_MASS = 0.5  # reassigned probability mass at the horizon (L3), capped by what the movers hold
+FINAL_GOAL_MASS = 1.0  # share of start-goal pairs drawn with the goal in the centre block at the horizon (L6)
+GOAL_REGION = ((1, 4), (1, 4))  # L6: the goal region, rows 1-4 and columns 1-4 (inclusive)
 
 
 def drift_horizon(family_id: str, horizon: int | None, n_generations: int) -> int:
@@ -79,9 +99,13 @@ def drift_horizon(family_id: str, horizon: int | None, n_generations: int) -> in
 
     >>> drift_horizon("L1-d1-M20", None, 5), drift_horizon("L1-d2-M9", None, 5), drift_horizon("L5-wine", 7, 5)
     (40, 5, 7)
+    >>> drift_horizon("L6-agent", None, 5)
+    30
     """
     if horizon is not None:
         return L._check_int(horizon, "horizon", 1)
+    if family_id in A.LOOPS:
+        return A.SUGGESTED_SCHEDULE[0]
     try:
         return L.suggested_schedule(family_id)["n_generations"]
     except ValueError:
@@ -361,13 +385,112 @@ def drift_copula_loop(seed: int, n_generations: int, audit_every: int = 1, *, da
     return _control(f"L5-{dataset}", "tabular", seed, reference, rounds, generations, truth, params)
 
 
+# --- L6 ----------------------------------------------------------------------------------------------------------
+
+
+def goal_region_pairs() -> np.ndarray:
+    r"""``[930]`` booleans: the start-goal pairs (``loop_agent._T["pairs"]``) whose goal is in :data:`GOAL_REGION`.
+
+    >>> inside = goal_region_pairs()
+    >>> int(inside.sum()), len(inside)  # 11 free goal cells in the block, 30 starts each
+    (330, 930)
+    """
+    (r0, r1), (c0, c1) = GOAL_REGION
+    goals = np.array(A._FREE)[A._T["pairs"][:, 1]]
+    return (goals[:, 0] >= r0) & (goals[:, 0] <= r1) & (goals[:, 1] >= c0) & (goals[:, 1] <= c1)
+
+
+def drift_agent_pair_probabilities(n_generations: int, *, horizon: int | None = None,
+                                   final_mass: float = FINAL_GOAL_MASS) -> np.ndarray:
+    r"""Start-goal pair distributions of D0-L6: :math:`q_g = (1 - m_g)\,U + m_g\,U_R`, ``g = 0..N``.
+
+    :math:`m_g = \text{final\_mass}\cdot\min(g, H)/H` (module docstring); rows over ``loop_agent._T["pairs"]``.
+
+    >>> q = drift_agent_pair_probabilities(4, horizon=2)
+    >>> q.shape, bool(np.allclose(q.sum(axis=1), 1)), q[2:, goal_region_pairs()].sum(axis=1).round(6).tolist()
+    ((5, 930), True, [1.0, 1.0, 1.0])
+    >>> float(q[0, 0]) == 1 / 930
+    True
+    """
+    n_generations = L._check_int(n_generations, "n_generations", 1)
+    if not (isinstance(final_mass, (int, float)) and 0 <= final_mass <= 1):
+        raise ValueError(f"final_mass: expected a number in [0, 1], got {final_mass!r}")
+    H = drift_horizon("L6-agent", horizon, n_generations)
+    inside = goal_region_pairs()
+    uniform = np.full(inside.size, 1.0 / inside.size)
+    region = inside / inside.sum()
+    mass = float(final_mass) * np.minimum(np.arange(n_generations + 1), H) / H
+    return (1.0 - mass)[:, None] * uniform + mass[:, None] * region
+
+
+def agent_round_pairs(q: np.ndarray, generation: int) -> np.ndarray | None:
+    r"""What :func:`~monitor.meta_evaluation.loop_agent._simulate` draws generation ``g``'s pairs from: None
+    (uniform, the loop's own draw, so the round equals C0-L6's) where :math:`q_g` is generation 0's, else
+    :math:`q_g`.
+
+    >>> q = drift_agent_pair_probabilities(2, horizon=2)
+    >>> agent_round_pairs(q, 0) is None, agent_round_pairs(q, 1).shape
+    (True, (930,))
+    """
+    return None if np.array_equal(q[generation], q[0]) else q[generation]
+
+
+def drift_agent_loop(seed: int, n_generations: int, audit_every: int = 1, *, n_audit: int = A.DEFAULT_N_AUDIT,
+                     n_reference: int = A.DEFAULT_N_REFERENCE, max_steps: int = A.DEFAULT_MAX_STEPS,
+                     horizon: int | None = None, final_mass: float = FINAL_GOAL_MASS) -> LoopTrace:
+    r"""D0-L6: generation 0's policy on tasks whose goals move into the centre block (module docstring).
+
+    L6's streams: the reference equals ``agent_loop``'s (any workflow), every round with :math:`m_g = 0`
+    (generation 0) equals C0-L6's round; later rounds draw their start-goal pairs from :math:`q_g`.
+    ``truth``: :func:`monitor.meta_evaluation.loop_agent.agent_truth` of the constant policy (so
+    ``action_entropy`` never moves), ``goal_region_mass`` :math:`q_g(R)`, ``tv_distance``
+    :math:`\tfrac12\lVert q_g - U\rVert_1`, ``mean_distance`` (expected Manhattan start-goal distance under
+    :math:`q_g`) and ``task_success_rate`` (the exact success probability under :math:`q_g`).
+
+    >>> t = drift_agent_loop(0, 4, 2, n_audit=3, n_reference=4, horizon=4)
+    >>> t.name, t.modality, len(t.rounds[2]), t.truth["goal_region_mass"].round(3).tolist()
+    ('D0-L6-agent', 'agent', 3, [0.355, 0.516, 0.677, 0.839, 1.0])
+    >>> len(set(t.truth["action_entropy"].tolist())), t.rounds[0] == A.CONTROLS["C0-L6-agent"](0, 4, 2, n_audit=3,
+    ...     n_reference=4).rounds[0]
+    (1, True)
+    """
+    seed, n_generations, audit_every = L._check_run(seed, n_generations, audit_every)
+    n_audit, n_reference = L._check_int(n_audit, "n_audit", 1), L._check_int(n_reference, "n_reference", 1)
+    max_steps = L._check_int(max_steps, "max_steps", 1)
+    H = drift_horizon("L6-agent", horizon, n_generations)
+    q = drift_agent_pair_probabilities(n_generations, horizon=H, final_mass=final_mass)
+    policy = A.initial_policy()
+    generations = L.audited_generations(n_generations, audit_every)
+    uniform = q[0]
+    rounds = [A._render(A._simulate(policy, n_audit, L._audit_stream(seed, g), max_steps, agent_round_pairs(q, g)),
+                        max_steps) for g in generations]
+    reference = A._render(A._simulate(policy, n_reference, L._stream(seed, L._STREAM_REFERENCE), max_steps),
+                          max_steps)
+    free = np.array(A._FREE)
+    pairs = A._T["pairs"]
+    distance = np.abs(free[pairs[:, 0]] - free[pairs[:, 1]]).sum(axis=1)
+    success = {}  # q_g is one of at most H + 1 distinct rows: each exact propagation once
+    task_success = np.array([success.setdefault(float(m), A.context_visits(policy, max_steps=max_steps,
+                                                                           pair_probabilities=row)[1])
+                             for m, row in zip(q[:, goal_region_pairs()].sum(axis=1), q)])
+    truth = {**A.agent_truth(np.broadcast_to(policy, (n_generations + 1, *policy.shape)), max_steps=max_steps),
+             "goal_region_mass": q[:, goal_region_pairs()].sum(axis=1),
+             "tv_distance": 0.5 * np.abs(q - uniform).sum(axis=1),
+             "mean_distance": q @ distance,
+             "task_success_rate": task_success}
+    params = _params(n_generations, audit_every, H, n_audit=n_audit, n_reference=n_reference, max_steps=max_steps,
+                     final_mass=float(final_mass))
+    return _control("L6-agent", "agent", seed, reference, rounds, generations, truth, params)
+
+
 # --- registry ----------------------------------------------------------------------------------------------------
 
 _BY_FAMILY = {"L1": drift_gaussian_loop, "L2": drift_gmm_loop, "L3": drift_zipf_loop, "L5": drift_copula_loop}
 
 DRIFT_CONTROLS: dict[str, Callable[..., LoopTrace]] = {
-    f"D0-{loop_id}": functools.partial(_BY_FAMILY[loop_id[:2]], **loop.keywords)
-    for loop_id, loop in L.LOOPS.items()
+    **{f"D0-{loop_id}": functools.partial(_BY_FAMILY[loop_id[:2]], **loop.keywords)
+       for loop_id, loop in L.LOOPS.items()},
+    **{f"D0-{loop_id}": drift_agent_loop for loop_id in A.LOOPS},
 }
-"""Drift controls by id (``D0-<loop id>`` for every L1, L2, L3, L5 loop), called like
+"""Drift controls by id (``D0-<loop id>`` for every L1, L2, L3, L5 loop and L6-agent), called like
 :data:`monitor.meta_evaluation.loops.LOOPS`: ``fn(seed, n_generations, audit_every=1, **overrides)``."""

@@ -23,11 +23,16 @@ def evidently_columns(modality: str, reference, current, reference_embeddings: n
     :func:`~monitor.publishing.evidently_report.text_descriptors` plus
     ``embedding_pc_01..K`` (the embeddings on the top :math:`K=\min(16, D, N+M-1)`
     principal axes of reference and round pooled); tabular, the typed columns
-    of the tables; embedding rounds, the ``K`` pooled principal components alone.
+    of the tables; a modality whose rounds the daemon reports on their text view
+    (``Modality.reports_drift``, ``.texts``: agent episodes' action sequences), the
+    text columns of those texts and their embeddings; embedding rounds, which the
+    daemon sends to no report, the ``K`` pooled principal components alone (as any
+    modality the daemon does not report on).
 
     Args:
-        modality: ``"embedding"``, ``"text"`` or ``"tabular"``.
-        reference: the reference (texts, DataFrame, or the embeddings again).
+        modality: ``"embedding"``, ``"text"``, ``"tabular"`` or ``"agent"``.
+        reference: the reference (texts, DataFrame, the embeddings again, or
+            :class:`monitor.inputs.LoadedEpisodes`).
         current: the round, same modality.
         reference_embeddings: ``[N, D]`` embeddings of the reference.
         current_embeddings: ``[M, D]`` embeddings of the round.
@@ -46,15 +51,20 @@ def evidently_columns(modality: str, reference, current, reference_embeddings: n
         numeric, categorical = list(tabular_columns["numeric"]), list(tabular_columns["categorical"])
         cols = numeric + categorical
         return reference[cols].reset_index(drop=True), current[cols].reset_index(drop=True), numeric, categorical
-    if modality not in ("embedding", "text"):
-        raise ValueError(f"modality: expected embedding, text or tabular, got {modality!r}")
+    if modality not in ("embedding", "text", "agent"):
+        raise ValueError(f"modality: expected embedding, text, tabular or agent, got {modality!r}")
+    from monitor.modalities import MODALITY
+
+    texts = modality == "text" or MODALITY[modality].reports_drift  # the daemon's text report on their text view
+    if texts and modality != "text":
+        reference, current = list(reference.texts), list(current.texts)
     ref_emb = np.asarray(reference_embeddings, dtype=np.float64)
     cur_emb = np.asarray(current_embeddings, dtype=np.float64)
     k = min(EVIDENTLY_EMBEDDING_DIMS, ref_emb.shape[1], len(ref_emb) + len(cur_emb) - 1)
     ref_pc, cur_pc = evidently_report.pooled_components(ref_emb, cur_emb, k)
     names = [f"embedding_pc_{j + 1:02d}" for j in range(k)]
     ref_frame, cur_frame = pd.DataFrame(ref_pc, columns=names), pd.DataFrame(cur_pc, columns=names)
-    if modality == "text":
+    if texts:
         ref_frame = pd.concat([evidently_report.text_descriptors(reference), ref_frame], axis=1)
         cur_frame = pd.concat([evidently_report.text_descriptors(current), cur_frame], axis=1)
     return ref_frame, cur_frame, list(ref_frame.columns), []

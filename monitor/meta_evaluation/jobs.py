@@ -86,6 +86,7 @@ def build_null(job: NullJob):
 
     Returns ``(family, seed, LoopNull, seconds)``.
     """
+    from monitor.meta_evaluation.audit import pipeline_input
     from monitor.meta_evaluation.pools import draw_pool
     from monitor.engine.null import audit_pseudo_rounds, null_from_rows
 
@@ -95,8 +96,10 @@ def build_null(job: NullJob):
     overrides = loop_overrides(control, settings.n_audit)
     probe = CONTROL_LOOPS[control](job.seed, 1, 1, **overrides)
     n = len(probe.rounds[0])
-    pool = draw_pool(control, job.seed, settings.pool_ratio * n, **overrides)
-    pipeline = AuditPipeline(probe.modality, probe.reference, k=settings.k, n_boot=0, seed=job.seed)
+    pool = pipeline_input(probe.modality, draw_pool(control, job.seed, settings.pool_ratio * n, **overrides),
+                          f"{job.family} pool")  # agent: parsed once, pseudo-rounds are its take_rows
+    reference = pipeline_input(probe.modality, probe.reference, f"{control} reference")
+    pipeline = AuditPipeline(probe.modality, reference, k=settings.k, n_boot=0, seed=job.seed)
     rows = audit_pseudo_rounds(pipeline, pool, n, range(settings.null_rounds), job.seed)
     null = null_from_rows(rows, n, len(pool), source="pool", info={"family": job.family, "seed": job.seed})
     return job.family, job.seed, null, time.perf_counter() - started
@@ -129,15 +132,20 @@ def run_job(job: Job) -> RunResult:
                      audit.failures, oracle, truth_crossing(trace), collapse_oracle)
 
 
+def _round_weight(family: str) -> float:
+    """Relative cost of one audited round of a family: text ~8x an embedding round, agent ~2x."""
+    return 8.0 if family.startswith(("L3-", "L4-")) else 2.0 if family.startswith("L6-") else 1.0
+
+
 def _job_cost(run_id: str, settings: BenchSettings) -> float:
-    """Relative cost of a job (audited rounds, text rounds ~8x), to order jobs longest first and weight progress."""
+    """Relative cost of a job (audited rounds times :func:`_round_weight`), to order jobs longest first and
+    weight progress."""
     if run_id.startswith("null-"):
-        family = run_id[len("null-"):]
-        return settings.null_rounds * 0.5 * (8.0 if family.startswith(("L3-", "L4-")) else 1.0)
+        return settings.null_rounds * 0.5 * _round_weight(run_id[len("null-"):])
     n_generations, audit_every = settings.schedule(run_id)
     rounds = n_generations // audit_every + 1
     family = family_of(run_id)
-    weight = 8.0 if family.startswith(("L3-", "L4-")) else 1.0
+    weight = _round_weight(family)
     if family.startswith("L2-"):
         weight += 0.06 * audit_every * (3 if run_id.startswith("C1") else 1)  # EM refits per generation
     return rounds * weight

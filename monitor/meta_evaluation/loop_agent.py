@@ -102,6 +102,13 @@ Rounds and reference are lists of episode dicts (JSON-serialisable; :func:`episo
 ``n_audit`` fresh episodes of generation ``g``'s policy; the reference is ``n_reference`` episodes of
 generation 0's policy from its own stream.
 
+Meta-evaluation (:mod:`monitor.meta_evaluation.runner`): :data:`LOOPS` and :data:`CONTROLS` register the loop
+and C0-C2 (at :data:`SUGGESTED_SCHEDULE` in the full run, :data:`QUICK_SCHEDULE` in quick mode); the pure-drift
+control ``D0-L6-agent`` (generation 0's policy on a moving task distribution) is
+:func:`monitor.meta_evaluation.drift.drift_agent_loop`, the null's pool is generation 0's episodes
+(:func:`monitor.meta_evaluation.pools.draw_pool`) and the oracle the policies' likelihood ratio
+(:func:`monitor.meta_evaluation.oracle.agent_log_ratios`).
+
 Randomness: one :class:`numpy.random.SeedSequence` per purpose and generation (the streams of
 :mod:`monitor.meta_evaluation.loop_common`: the training sample of generation ``g``, the fresh real episodes
 of C2, the reference, the audit sample of generation ``g``), so the policy trajectory and ``truth`` do not

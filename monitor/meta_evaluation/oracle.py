@@ -58,6 +58,20 @@ parameter functions, never estimated from audited data):
   (L5's collapse is the marginals' loss of spread) and is blind to a change of dependence
   alone. D0-L5 translates the bounded marginals, so shifted rows leave generation 0's
   support or land off its atoms: its log e-value is :math:`+\infty` from generation 1 on.
+* L6 (agent): episode probabilities of the true policy tables :math:`\pi_g(a \mid c)`
+  (:func:`~monitor.meta_evaluation.loop_agent.agent_policies`). An episode is a start-goal pair
+  drawn from a law that no generation changes, then actions drawn from the policy in the context
+  (goal direction, last step failed) the deterministic environment puts the agent in, so the pair's
+  probability cancels and :math:`\log p_g(x) - \log p_0(x) = \sum_t [\log\pi_g(a_t \mid c_t) -
+  \log\pi_0(a_t \mid c_t)]` (:func:`agent_log_ratios`). The contexts need the goal, which an episode
+  that failed does not show, so the oracle regenerates each round's simulation from the audit stream
+  (the environment it knows) and checks that its actions are the round's. Generation 0 gives every
+  action positive probability; a refit can zero one (no smoothing), and an episode taking an action
+  with :math:`\pi_g(a \mid c) = 0` has likelihood ratio 0, so its round gets :math:`\log e = -\infty`
+  (rounds are drawn from :math:`\pi_g` itself, so the loop's and controls' own rounds never do).
+  D0-L6 keeps the policy and moves the pair law to :math:`q_g`
+  (:func:`~monitor.meta_evaluation.drift.drift_agent_pair_probabilities`): there the ratio is the
+  pair's, :math:`\log q_g(s, z) - \log q_0(s, z)`.
 * C0 of every family: zeros, exactly (the generator never changes).
 """
 
@@ -70,6 +84,7 @@ import scipy.sparse
 from scipy import special
 
 from monitor.meta_evaluation import drift as D
+from monitor.meta_evaluation import loop_agent as A
 from monitor.meta_evaluation import loops as L
 from monitor.meta_evaluation import ngram as N
 from monitor.meta_evaluation import textloop as T
@@ -245,7 +260,8 @@ def oracle_models(trace: LoopTrace, **overrides) -> list:
     r"""The true model of every generation ``0..G`` behind ``trace``, regenerated from its seed and params.
 
     L1: ``(mean, cov)`` pairs; L2: :class:`~monitor.engine.simulate.GaussianMixture`; L3: ``[V]`` probability
-    vectors; L4: :class:`~monitor.meta_evaluation.ngram.NgramModel`; L5: :class:`~monitor.meta_evaluation.loops.GaussianCopula`.
+    vectors; L4: :class:`~monitor.meta_evaluation.ngram.NgramModel`; L5: :class:`~monitor.meta_evaluation.loops.GaussianCopula`;
+    L6: ``[16, 5]`` policy tables (D0-L6: generation 0's, every generation).
     ``overrides``: only ``corpus`` (L4 traces of a custom corpus).
 
     >>> t = L.gaussian_refit_loop(0, 3, n_audit=2, n_reference=2)
@@ -280,13 +296,18 @@ def oracle_models(trace: LoopTrace, **overrides) -> list:
                                                    final_mass=params["final_mass"]))
         return list(L.zipf_refit_distributions(seed, n, **args, T=params["T"], workflow=params["workflow"],
                                                fresh_fraction=params["fresh_fraction"]))
+    if kind == "L6":
+        if drifting:
+            return [A.initial_policy()] * (n + 1)
+        return list(A.agent_policies(seed, n, workflow=params["workflow"], n_samples=params["n_samples"],
+                                     max_steps=params["max_steps"], fresh_fraction=params["fresh_fraction"]))
     if kind == "L5":
         if drifting:
             return D.drift_copula_models(seed, n, dataset=params["dataset"], horizon=params["horizon"],
                                          final_shift=params["final_shift"])
         return L.copula_refit_models(seed, n, dataset=params["dataset"], M=params["M"], workflow=params["workflow"],
                                      fresh_fraction=params["fresh_fraction"])
-    raise ValueError(f"trace: expected an L1-L5 loop, control or drift trace, got {trace.name!r}")
+    raise ValueError(f"trace: expected an L1-L6 loop, control or drift trace, got {trace.name!r}")
 
 
 def _l4_run(trace: LoopTrace, **overrides) -> tuple[LoopTrace, list]:
@@ -336,6 +357,75 @@ def _l4_log_evalues(trace: LoopTrace, models: list, corpus=None) -> np.ndarray:
     return out
 
 
+def agent_log_ratios(contexts: np.ndarray, actions: np.ndarray, policy_g: np.ndarray,
+                     policy_0: np.ndarray) -> np.ndarray:
+    r"""``[E]`` episode log-likelihood ratios :math:`\sum_t [\log\pi_g(a_t \mid c_t) - \log\pi_0(a_t \mid c_t)]`.
+
+    Args:
+        contexts: ``[E, T]`` context indices (:data:`~monitor.meta_evaluation.loop_agent.CONTEXTS`), ``-1``
+            past an episode's end.
+        actions: ``[E, T]`` action indices (:data:`~monitor.meta_evaluation.loop_agent.ACTIONS`), ``-1`` there too.
+        policy_g, policy_0: ``[16, 5]`` policy tables.
+
+    Returns:
+        An episode with a step of :math:`\pi_g(a \mid c) = 0` gives ``-inf`` (likelihood ratio 0), one with
+        :math:`\pi_0(a \mid c) = 0 < \pi_g(a \mid c)` gives ``+inf``.
+
+    Raises:
+        ValueError: a step's action has probability 0 under both policies.
+
+    >>> p0 = np.full((16, 5), 0.2)
+    >>> pg = p0.copy(); pg[0] = [0.5, 0.5, 0.0, 0.0, 0.0]  # context 0 only: two actions left
+    >>> ctx, act = np.array([[0, 8, -1], [0, -1, -1]]), np.array([[1, 4, -1], [2, -1, -1]])
+    >>> agent_log_ratios(ctx, act, pg, p0).round(6).tolist()  # [log(0.5 / 0.2) + 0, log 0]
+    [0.916291, -inf]
+    """
+    contexts, actions = np.asarray(contexts, dtype=np.int64), np.asarray(actions, dtype=np.int64)
+    if contexts.shape != actions.shape or contexts.ndim != 2:
+        raise ValueError(f"contexts, actions: expected two [E, T] arrays, got {contexts.shape} and {actions.shape}")
+    taken = actions >= 0
+    c, a = np.where(taken, contexts, 0), np.where(taken, actions, 0)
+    p_g, p_0 = np.asarray(policy_g, dtype=float)[c, a], np.asarray(policy_0, dtype=float)[c, a]
+    if np.any(taken & (p_g == 0) & (p_0 == 0)):
+        raise ValueError("actions: a step takes an action of probability 0 under both policies")
+    with np.errstate(divide="ignore"):
+        step = np.where(taken, np.log(np.where(taken, p_g, 1.0)) - np.log(np.where(taken, p_0, 1.0)), 0.0)
+    impossible_0 = (taken & (p_0 == 0)).any(axis=1)
+    impossible_g = (taken & (p_g == 0)).any(axis=1)
+    with np.errstate(invalid="ignore"):
+        out = step.sum(axis=1)
+    out[impossible_g] = -np.inf
+    out[impossible_0] = np.inf
+    return out
+
+
+def _sum_log_ratios(log_r: np.ndarray) -> float:
+    """A round's log e-value from its units' log ratios: ``+inf`` if any unit is impossible under :math:`p_0`."""
+    if np.isposinf(log_r).any():
+        return float(np.inf)
+    return float(np.sum(log_r))
+
+
+def _l6_log_evalues(trace: LoopTrace) -> np.ndarray:
+    prefix, params, seed = _parts(trace.name)[0], trace.params, trace.seed
+    n, max_steps = params["n_generations"], params["max_steps"]
+    policies = oracle_models(trace)
+    q = (D.drift_agent_pair_probabilities(n, horizon=params["horizon"], final_mass=params["final_mass"])
+         if prefix == "D0" else None)
+    out = np.zeros(len(trace.rounds))
+    for r, (g, episodes) in enumerate(zip(trace.generations, trace.rounds)):
+        pairs = None if q is None else D.agent_round_pairs(q, g)
+        sim = A._simulate(policies[g], len(episodes), L._audit_stream(seed, g), max_steps, pairs)
+        simulated = [[A.ACTIONS[a] for a in row if a >= 0] for row in sim["actions"].tolist()]
+        if simulated != [[step["action"] for step in e["steps"]] for e in episodes]:
+            raise ValueError(f"trace: {trace.name} seed {seed} round {r} does not match its regeneration from params")
+        log_r = agent_log_ratios(sim["contexts"], sim["actions"], policies[g], policies[0])
+        if pairs is not None:
+            log_r = log_r + np.log(pairs[sim["pair"]] * len(pairs))  # q_g / q_0, q_0 uniform
+        out[r] = _sum_log_ratios(log_r)
+    return out
+
+
 def _round_log_evalue(kind: str, sample, model, model0) -> float:
     if kind == "L1":
         return float(np.sum(gaussian_logpdf(sample, *model) - gaussian_logpdf(sample, *model0)))
@@ -373,7 +463,7 @@ def oracle_log_evalues(trace_or_run_id: LoopTrace | str, seed: int | None = None
         if _parts(trace_or_run_id)[1] == "L4-text":
             trace, models = T.run_with_models(trace_or_run_id, seed, n_generations, audit_every, **overrides)
             return _l4_log_evalues(trace, models, overrides.get("corpus"))
-        registry = {**L.LOOPS, **L.CONTROLS, **D.DRIFT_CONTROLS}
+        registry = {**L.LOOPS, **L.CONTROLS, **A.LOOPS, **A.CONTROLS, **D.DRIFT_CONTROLS}
         if trace_or_run_id not in registry:
             raise ValueError(f"trace_or_run_id: expected a LoopTrace or a loop, control or drift id, got "
                              f"{trace_or_run_id!r}")
@@ -386,6 +476,10 @@ def oracle_log_evalues(trace_or_run_id: LoopTrace | str, seed: int | None = None
     if family[:2] == "L4":
         rerun, models = _l4_run(trace, **overrides)
         return _l4_log_evalues(rerun, models, overrides.get("corpus"))
+    if family[:2] == "L6":
+        if overrides:
+            raise ValueError(f"overrides: only L4 traces take overrides, got {sorted(overrides)}")
+        return _l6_log_evalues(trace)
     models = oracle_models(trace, **overrides)
     return np.array([_round_log_evalue(family[:2], sample, models[g], models[0])
                      for g, sample in zip(trace.generations, trace.rounds)])

@@ -22,16 +22,22 @@ format of the trace's rounds:
   (``corpus size - n_reference``, 19,000 at the defaults). With ``source="model0"`` (a
   ``C0-L4-text`` override) the pool is ``size`` sentences of the generation-0 bigram model
   instead: the distribution C0's rounds then come from, the loop without feedback.
+* L6 ``L6-agent``: ``size`` episodes of the generation-0 policy
+  (:func:`~monitor.meta_evaluation.loop_agent.sample_episodes` of
+  :func:`~monitor.meta_evaluation.loop_agent.initial_policy`, uniform start-goal pairs, the run's
+  ``max_steps``), a list of episode dicts as the trace's rounds (the runner parses it once,
+  :func:`monitor.meta_evaluation.audit.pipeline_input`); the policy is the same for every seed, the draws are not.
 
 A control or drift id (``C0-L2-K10-d8``, ``D0-L1-d1-M20``) gives its family's pool. The
 size overrides a run takes are accepted (the runner's ``n_audit``, ``n_reference``,
 ``n_documents``) and those that shape generation 0 are used: ``d``, ``K``, ``spread``,
 ``V``, ``beta``, ``tokens_per_document``, ``dataset``, and for L4 ``n_train``,
-``n_reference`` and ``corpus`` (they fix the split). An argument the run's function does
-not take is an error.
+``n_reference`` and ``corpus`` (they fix the split), and for L6 ``max_steps``. An argument the run's
+function does not take is an error.
 
 Seeds: the pool has a stream of its own, ``SeedSequence(seed, spawn_key=(5,))`` for the
-numeric loops and ``spawn_key=(5, 0)`` for L4, a purpose neither loop module uses, so it
+numeric loops and L6 (whose streams are :mod:`~monitor.meta_evaluation.loop_common`'s) and
+``spawn_key=(5, 0)`` for L4, a purpose neither loop module uses, so it
 is independent of the generation-0 model, the training dynamics, the reference, the real
 data of the controls and every audit stream (and of the drift controls' ``(6,)``).
 """
@@ -44,6 +50,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from monitor.meta_evaluation import loop_agent as A
 from monitor.meta_evaluation import loops as L
 from monitor.meta_evaluation import ngram as N
 from monitor.meta_evaluation import textloop as T
@@ -54,14 +61,14 @@ _PREFIX = re.compile(r"^[CD]\d-")
 
 
 def _registry() -> dict:
-    return {**L.LOOPS, **L.CONTROLS, **T.LOOPS, **T.CONTROLS, **DRIFT_CONTROLS}
+    return {**L.LOOPS, **L.CONTROLS, **T.LOOPS, **T.CONTROLS, **A.LOOPS, **A.CONTROLS, **DRIFT_CONTROLS}
 
 
 def family_of(run_id: str) -> str:
     r"""The collapse loop id of a loop, control or drift id: the part after a ``C?-`` / ``D?-`` prefix.
 
-    >>> family_of("C0-L2-K10-d8"), family_of("D0-L1-d1-M20"), family_of("L4-text")
-    ('L2-K10-d8', 'L1-d1-M20', 'L4-text')
+    >>> family_of("C0-L2-K10-d8"), family_of("D0-L1-d1-M20"), family_of("L4-text"), family_of("C2-L6-agent")
+    ('L2-K10-d8', 'L1-d1-M20', 'L4-text', 'L6-agent')
     """
     registry = _registry()
     if not isinstance(run_id, str) or run_id not in registry:
@@ -120,7 +127,7 @@ def draw_pool(loop_id: str, seed: int, size: int, **overrides):
         **overrides: keyword arguments of the run's function (``n_audit``, ``n_reference``, ``d``, ...).
 
     Returns:
-        float64 ``[size, d]`` (L1, L2), ``list[str]`` (L3, L4) or a DataFrame (L5).
+        float64 ``[size, d]`` (L1, L2), ``list[str]`` (L3, L4), a DataFrame (L5) or ``list[dict]`` episodes (L6).
 
     >>> draw_pool("L1-d16-M20", 0, 4).shape, draw_pool("C0-L3-tau0.9", 0, 2, tokens_per_document=3)
     ((4, 16), ['w1 w23 w2', 'w9 w1 w10'])
@@ -146,6 +153,8 @@ def draw_pool(loop_id: str, seed: int, size: int, **overrides):
         return [encoded.texts[i] for i in picked]
     rng = L._stream(seed, STREAM_POOL)
     kind = family[:2]
+    if kind == "L6":
+        return A.sample_episodes(A.initial_policy(), size, rng, max_steps=args["max_steps"])
     if kind == "L1":
         return rng.standard_normal((size, L._check_int(args["d"], "d", 1)))
     if kind == "L2":

@@ -29,6 +29,7 @@ from monitor.meta_evaluation.report_tables import (
     _baseline_rows, _fa, _metric_rows, _table, _target_lines, fmt, headline_table, jsonable,
 )
 from monitor.meta_evaluation.runner import BenchResult, RunResult
+from monitor.meta_evaluation.settings import AGENT_MAX_AUDIT
 
 
 def render_markdown(result: BenchResult, plots: dict[str, str], results_json: str, out_dir_name: str,
@@ -58,7 +59,8 @@ def render_markdown(result: BenchResult, plots: dict[str, str], results_json: st
         ["date", result.date],
         ["seeds", ", ".join(str(x) for x in s.seeds) + ("" if s.text_seeds is None else
                   "; text loops (L3, L4): " + ", ".join(str(x) for x in s.text_seeds))],
-        ["samples per audit round (and reference)", f"{s.n_audit} (L5: the real table's 178 rows as reference)"],
+        ["samples per audit round (and reference)", f"{s.n_audit} (L5: the real table's 178 rows as reference"
+         + (f"; L6: {min(s.n_audit, AGENT_MAX_AUDIT)} episodes" if "L6-agent" in result.families else "") + ")"],
         ["bootstrap replicates per metric", str(s.n_boot)],
         ["MMD permutations per round", str(s.n_permutations)],
         ["k-NN k", str(s.k)],
@@ -83,7 +85,8 @@ def render_markdown(result: BenchResult, plots: dict[str, str], results_json: st
         "- Rounds are audited generations; the daemon's round number is the generation, so **lead time** = onset "
         "generation minus the generation of the first alarm (positive = early). The onset is the first generation "
         "past the ground-truth collapse threshold, from the generator's true parameters (`monitor/meta_evaluation/loops.py`, "
-        "`monitor/meta_evaluation/ngram_truth.py`). Runs whose onset lies beyond their last generation have no lead time.",
+        "`monitor/meta_evaluation/ngram_truth.py`, `monitor/meta_evaluation/loop_agent.py`). Runs whose onset lies "
+        "beyond their last generation have no lead time.",
         "- **Engine alarm**: the first audited round at which the **collapse signal** is raised, by "
         "`monitor.engine.alerts.evaluate_loop` with the run's null (e-CUSUM charts on level deviations from the null, "
         "guaranteed ARL0 >= 1,000; docs/alerts.md), as the daemon reports it. Each (loop, seed) has its own null: "
@@ -120,9 +123,10 @@ def render_markdown(result: BenchResult, plots: dict[str, str], results_json: st
         "- **Ranking lead**: the median lead time over the runs that reached onset with a miss counted as -inf; "
         "the engine *beats* a baseline when its ranking lead is larger (on a tie: a larger P(alarm before onset)).",
         "- **Evidently's drift share** runs Evidently's own default per-column test (`get_stattest`, as its "
-        "`ValueDrift` does) on the columns `monitor/publishing/evidently_report.py` builds (text: descriptors and pooled "
-        "principal components of the embeddings; tabular: the columns; embedding loops: the pooled principal "
-        "components), without rendering the report; the settings table gives its check against full reports.",
+        "`ValueDrift` does) on the columns `monitor/publishing/evidently_report.py` builds (text, and the agent "
+        "loop's action sequences: descriptors and pooled principal components of the embeddings; tabular: the "
+        "columns; embedding loops: the pooled principal components), without rendering the report; the settings "
+        "table gives its check against full reports.",
         "",
     ]
     lines += ["## Headline", ""]

@@ -1,24 +1,31 @@
 r"""The benchmark runner: audit every seeded loop and control in-process, run the engine, score every detector.
 
 Survey §8.1 (meta-evaluation). A *family* is one collapse loop (``L1-d1-M20``,
-..., ``L4-text``) with its three controls ``C0-``, ``C1-``, ``C2-<loop id>``
-(:mod:`monitor.meta_evaluation.loops`, :mod:`monitor.meta_evaluation.textloop`). A *run* is one
-family member at one seed, generated as a :class:`~monitor.meta_evaluation.trace.LoopTrace`.
+..., ``L4-text``, ``L6-agent``) with its three controls ``C0-``, ``C1-``, ``C2-<loop id>``
+(:mod:`monitor.meta_evaluation.loops`, :mod:`monitor.meta_evaluation.textloop`,
+:mod:`monitor.meta_evaluation.loop_agent`) and, where it has one, its pure-drift control ``D0-<loop id>``
+(:mod:`monitor.meta_evaluation.drift`). A *run* is one family member at one seed, generated as a
+:class:`~monitor.meta_evaluation.trace.LoopTrace`.
 
 **Audit, as the daemon does it** (``flows/audit.py``), but in-process: no
 Prefect, MLflow or store. Per run the reference is prepared once (the
 embedding suite's :func:`metrics_core.fit_suite_reference`; text: the
 hashing featurizer fitted on the reference and :func:`metrics_core.text.fit_text_reference`;
-tabular: the schema and encoding fitted by :class:`monitor.modalities.pipeline.AuditPipeline`),
+tabular: the schema and encoding fitted by :class:`monitor.modalities.pipeline.AuditPipeline`;
+agent: the reference's episodes, and the hashing featurizer fitted on their action sequences),
 then every audited generation ``g`` gets
 
 * the modality's own metrics (text: :func:`metrics_core.text.text_suite`;
-  tabular: :func:`metrics_core.tabular.tabular_suite`), through :class:`monitor.modalities.pipeline.AuditPipeline`,
-  the daemon's own audit steps;
+  tabular: :func:`metrics_core.tabular.tabular_suite`; agent: :func:`metrics_core.agents.agent_suite`),
+  through :class:`monitor.modalities.pipeline.AuditPipeline`, the daemon's own audit steps (agent
+  rounds, lists of episode dicts, are parsed once per round into :class:`monitor.inputs.LoadedEpisodes`
+  by :func:`monitor.inputs.episodes.episodes_from_objects`, as the daemon's loader parses a file:
+  :func:`monitor.meta_evaluation.audit.pipeline_input`);
 * :func:`metrics_core.embedding_suite` on the embeddings (embedding rounds as
-  they are, text through the hashing featurizer, tabular rows encoded);
+  they are, text and agent action sequences through the hashing featurizer, tabular rows encoded);
 * Evidently's drift share (below), recorded as ``evidently_drift_share`` for
-  text and tabular rounds, as the daemon does, and for every modality as a baseline;
+  text, tabular and agent rounds, as the daemon does (``Modality.reports_drift``), and for every
+  modality as a baseline;
 * the MMD permutation p-value of the round against the reference
   (:func:`monitor.meta_evaluation.baselines.mmd_permutation_pvalue`), a baseline only.
 
@@ -45,8 +52,8 @@ full Evidently report, about 0.12 s per column, almost all of it plotly
 widget rendering. :func:`evidently_drift_share` runs the same per-column test
 Evidently's ``ValueDrift`` runs (``get_one_column_drift``: drop infinite and
 NaN values, ``get_stattest(reference, current, type, None)``, its default
-threshold), on the columns :mod:`monitor.publishing.evidently_report` builds (text: the
-five descriptors and the pooled principal components of the embeddings;
+threshold), on the columns :mod:`monitor.publishing.evidently_report` builds (text, and agent
+rounds' action sequences: the five descriptors and the pooled principal components of the embeddings;
 tabular: the typed columns; embedding rounds, which the daemon does not send
 to Evidently: the pooled principal components alone,
 :math:`K = \min(16, D, N + M - 1)`), and returns the share of drifted
@@ -71,7 +78,7 @@ from monitor.meta_evaluation.jobs import RunResult, make_jobs, make_null_jobs, r
 from monitor.meta_evaluation.comparison import score_family
 from monitor.meta_evaluation.targets import headline, targets
 from monitor.meta_evaluation.settings import (  # noqa: F401 - the runner's names, as before the split
-    BASELINES, BASELINE_TITLES, CONTROL_LOOPS, CONTROL_PREFIXES, DRIFT_SHARE, EVIDENTLY_EMBEDDING_DIMS,
+    AGENT_MAX_AUDIT, BASELINES, BASELINE_TITLES, CONTROL_LOOPS, CONTROL_PREFIXES, DRIFT_SHARE, EVIDENTLY_EMBEDDING_DIMS,
     FULL_SCHEDULES, QUICK_SCHEDULES, TARGET_FALSE_ALARMS_PER_1000, TARGET_P_BEFORE_ONSET, default_settings,
     family_members, family_of, generate_trace, is_text_family, loop_overrides, select_families,
 )

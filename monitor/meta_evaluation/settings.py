@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 
 
 from monitor.meta_evaluation import drift as drift_controls
+from monitor.meta_evaluation import loop_agent
 from monitor.meta_evaluation import loops as numeric_loops
 from monitor.meta_evaluation import textloop
 from monitor.meta_evaluation.trace import LoopTrace
 from monitor.errors import CollapseMonitorError
 
 
+AGENT_MAX_AUDIT = 201  # L6's episodes per round and in its reference, at most (loop_overrides)
 TARGET_FALSE_ALARMS_PER_1000 = 1.0  # the issue's target; the equal-rate fallback when the engine has none
 TARGET_P_BEFORE_ONSET = 0.9
 DRIFT_SHARE = "evidently_drift_share"
@@ -32,21 +34,23 @@ BASELINE_TITLES = {
     "mmd_permutation": "MMD permutation test",
 }
 
-COLLAPSE_LOOPS: dict[str, Callable[..., LoopTrace]] = {**numeric_loops.LOOPS, **textloop.LOOPS}
+COLLAPSE_LOOPS: dict[str, Callable[..., LoopTrace]] = {**numeric_loops.LOOPS, **textloop.LOOPS, **loop_agent.LOOPS}
 CONTROL_LOOPS: dict[str, Callable[..., LoopTrace]] = {**numeric_loops.CONTROLS, **textloop.CONTROLS,
-                                                      **drift_controls.DRIFT_CONTROLS}
+                                                      **loop_agent.CONTROLS, **drift_controls.DRIFT_CONTROLS}
 
 # Full-run schedules (n_generations, audit_every). The suggested ones
 # (loops.suggested_schedule) except the text loops, whose rounds cost ~10x an
 # embedding round (the bootstrap of the diversity metrics on 256-d hashing
 # embeddings): L3's onset is at generation 3-5 (tau 0.9: 3, deterministic), so
 # 12 and 10 generations keep 2-3x the onset; L4's onset is at 13-15 of 20
-# generations (textloop.QUICK_SCHEDULE, the suggested 30 less the tail).
+# generations (textloop.QUICK_SCHEDULE, the suggested 30 less the tail). L6's is its suggested one
+# (loop_agent.SUGGESTED_SCHEDULE, 30 generations audited every one: onset at 8-18).
 FULL_SCHEDULES: dict[str, tuple[int, int]] = {
     **{loop_id: tuple(numeric_loops.suggested_schedule(loop_id).values()) for loop_id in numeric_loops.LOOPS},
     "L3-tau1.0": (12, 1),
     "L3-tau0.9": (10, 1),
     "L4-text": textloop.QUICK_SCHEDULE,
+    "L6-agent": loop_agent.SUGGESTED_SCHEDULE,
 }
 # Quick mode: short runs that still audit every loop and control (most onsets fall outside them).
 QUICK_SCHEDULES: dict[str, tuple[int, int]] = {
@@ -61,6 +65,7 @@ QUICK_SCHEDULES: dict[str, tuple[int, int]] = {
     "L3-tau0.9": (4, 1),
     "L5-wine": (24, 4),
     "L4-text": (5, 1),
+    "L6-agent": loop_agent.QUICK_SCHEDULE,
 }
 
 
@@ -131,7 +136,8 @@ class BenchSettings:
             round's; None: ``seeds``. Their no-feedback controls run longer, so that every loop's false
             alarms are still counted on ``c0_generations * len(seeds)`` rounds.
         n_audit: samples per audit round, and reference size where the loop has one
-            (L3: documents per round and in the reference; L5's reference is the whole real table).
+            (L3: documents per round and in the reference; L5's reference is the whole real table;
+            L6: at most :data:`AGENT_MAX_AUDIT` episodes).
         n_boot: bootstrap replicates of every metric (the daemon's default is 200).
         n_permutations: permutations of the MMD test per round.
         k: k-NN neighbourhood size of the embedding suite.
@@ -209,7 +215,7 @@ def is_text_family(family: str) -> bool:
 def default_settings(quick: bool, seeds: int | None = None, text_seeds: int | None = None) -> BenchSettings:
     """The benchmark's sizes: full (8 seeds, 4 for the text loops) or quick (2 seeds, small samples, short runs).
 
-    Full: 301 samples per round and in the reference; no bootstrap (the alarm
+    Full: 301 samples per round and in the reference (L6: :data:`AGENT_MAX_AUDIT` episodes); no bootstrap (the alarm
     scores every metric against the loop's null, not its bootstrap error); 99
     MMD permutations (so :math:`p \ge 1/100`); per (loop, seed) a null of 1,000
     pseudo-rounds from a pool of 256 round sizes; no-feedback controls of
@@ -252,6 +258,8 @@ def loop_overrides(run_id: str, n_audit: int) -> dict:
 
     >>> loop_overrides("C2-L3-tau1.0", 300), loop_overrides("L5-wine", 300)
     ({'n_documents': 300}, {'n_audit': 300})
+    >>> loop_overrides("C0-L6-agent", 301), loop_overrides("L6-agent", 101)
+    ({'n_audit': 201, 'n_reference': 201}, {'n_audit': 101, 'n_reference': 101})
     """
     family = family_of(run_id)
     if run_id == "C0-L4-text":
@@ -262,6 +270,13 @@ def loop_overrides(run_id: str, n_audit: int) -> dict:
         return {"n_documents": n_audit}
     if family.startswith("L5-"):
         return {"n_audit": n_audit}  # the reference is the whole real table
+    if family.startswith("L6-"):
+        # An agent round costs about twice an embedding round of the same size (the agent suite's per-step
+        # input checks, the embedding suite on the featurized action sequences). Capped at 201 episodes, the
+        # full run's L6 (8 seeds, its C0 on 3,000 rounds, nulls of 1,000 pseudo-rounds) took 7.2 minutes on
+        # 2 cores; at 301 it took 18 (measured).
+        n = min(n_audit, AGENT_MAX_AUDIT)
+        return {"n_audit": n, "n_reference": n}
     return {"n_audit": n_audit, "n_reference": n_audit}
 
 

@@ -10,9 +10,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from monitor.meta_evaluation import loop_agent as A
 from monitor.meta_evaluation import loops as L
 from monitor.meta_evaluation.drift import (
     DRIFT_CONTROLS,
+    GOAL_REGION,
+    drift_agent_pair_probabilities,
     drift_copula_loop,
     drift_copula_models,
     drift_direction,
@@ -37,8 +40,8 @@ def _same(a, b) -> bool:
     return np.array_equal(a, b)
 
 
-def test_registry_covers_every_numeric_loop():
-    assert sorted(DRIFT_CONTROLS) == sorted(f"D0-{loop_id}" for loop_id in L.LOOPS)
+def test_registry_covers_every_numeric_loop_and_the_agent_loop():
+    assert sorted(DRIFT_CONTROLS) == sorted([*(f"D0-{loop_id}" for loop_id in L.LOOPS), "D0-L6-agent"])
     trace = DRIFT_CONTROLS["D0-L3-tau0.9"](0, 2, n_documents=3)
     assert (trace.name, trace.kind, trace.onset, trace.modality) == ("D0-L3-tau0.9", "control", None, "text")
     assert trace.params["horizon"] == 24 and trace.params["workflow"] == "drift"
@@ -188,3 +191,34 @@ def test_l5_drift_moves_the_marginals_and_keeps_spread_and_dependence():
     # a fresh round of the drifted model (own stream) still has generation 0's spread: sd se ~ sd / sqrt(2n)
     fresh = models[120].sample(n, np.random.default_rng(9))
     assert np.all(np.abs(fresh.std(axis=0) / sd - 1.0) < 0.08)
+
+
+def test_agent_drift_keeps_the_policy_and_moves_the_goals_into_the_centre():
+    sizes = dict(n_audit=60, n_reference=30)
+    c0 = A.CONTROLS["C0-L6-agent"](5, 6, **sizes)
+    d0 = DRIFT_CONTROLS["D0-L6-agent"](5, 6, horizon=4, **sizes)
+    assert (d0.name, d0.kind, d0.modality, d0.onset, d0.params["horizon"]) == ("D0-L6-agent", "control", "agent",
+                                                                                None, 4)
+    assert d0.reference == c0.reference and d0.rounds[0] == c0.rounds[0] and d0.rounds[2] != c0.rounds[2]
+    assert DRIFT_CONTROLS["D0-L6-agent"](5, 6, horizon=4, **sizes).rounds[2] == d0.rounds[2]  # seeded
+    # the policy, hence its true action diversity, is generation 0's throughout
+    assert np.array_equal(d0.truth["action_entropy"], c0.truth["action_entropy"])
+    assert len(set(d0.truth["action_entropy"].tolist())) == 1
+    # q_g: (1 - m_g) uniform + m_g uniform over the 330 pairs with a centre goal, m_g = min(g, 4) / 4
+    m = np.minimum(np.arange(7), 4) / 4
+    assert np.allclose(d0.truth["goal_region_mass"], (1 - m) * 330 / 930 + m)
+    assert np.allclose(d0.truth["tv_distance"], m * 600 / 930)
+    free = np.array(A._FREE)
+    distances = [abs(a - c) + abs(b - d) for (a, b) in free for (c, d) in free if (a, b) != (c, d)]
+    assert d0.truth["mean_distance"][0] == pytest.approx(np.mean(distances))
+    assert d0.truth["task_success_rate"][0] == pytest.approx(c0.truth["success_rate"][0], rel=1e-12)
+    # nearer goals: shorter tasks, more often solved by the same policy
+    assert d0.truth["mean_distance"][4] < d0.truth["mean_distance"][0]
+    assert d0.truth["task_success_rate"][4] > d0.truth["task_success_rate"][0]
+    # from the horizon on every goal is in the block: a successful episode ends there
+    (r0, r1), (c0_, c1) = GOAL_REGION
+    ends = [e["steps"][-1]["observation"] for r in d0.rounds[4:] for e in r if e["success"]]
+    assert ends and all(r0 <= int(o[1]) <= r1 and c0_ <= int(o[3]) <= c1 for o in ends)
+    assert drift_horizon("L6-agent", None, 6) == 30
+    with pytest.raises(ValueError, match="final_mass"):
+        drift_agent_pair_probabilities(4, final_mass=1.5)

@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from monitor.meta_evaluation import loop_agent as A
 from monitor.meta_evaluation import loops as L
 from monitor.meta_evaluation import ngram as N
 from monitor.meta_evaluation import ngram_truth as G
 from monitor.meta_evaluation import textloop as T
 from monitor.meta_evaluation.drift import DRIFT_CONTROLS, drift_direction
 from monitor.meta_evaluation.oracle import (
+    agent_log_ratios,
     copula_log_evalue,
     gaussian_logpdf,
     length_acceptance,
@@ -325,3 +327,93 @@ def test_run_with_models_returns_the_registry_trace_and_its_models():
         T.run_with_models("L4-text", 0, 2, source="real")
     with pytest.raises(ValueError, match="run_id"):
         T.run_with_models("D0-L4-text", 0, 2)
+
+
+# --- L6-agent: the policies' likelihood ratio ----------------------------------------------------------------------
+
+A_SMALL = dict(n_samples=40, n_audit=12, n_reference=10)
+
+
+def test_agent_log_ratio_by_hand():
+    p0 = A.initial_policy()
+    pg = p0.copy()
+    east_ok = A._context((5, 0), (5, 3), False)  # goal east, last step ok
+    pg[east_ok] = [0.0, 0.0, 0.8, 0.0, 0.2]  # east 0.8, wait 0.2
+    # (5, 0) -> (5, 3) by east, wait, east, east: four steps in context "goal east, last step ok"
+    east, wait = A.ACTIONS.index("east"), A.ACTIONS.index("wait")
+    contexts = np.array([[east_ok] * 4, [east_ok, -1, -1, -1]])
+    actions = np.array([[east, wait, east, east], [A.ACTIONS.index("north"), -1, -1, -1]])
+    expected = 3 * np.log(0.8 / p0[east_ok, east]) + np.log(0.2 / p0[east_ok, wait])
+    log_r = agent_log_ratios(contexts, actions, pg, p0)
+    assert log_r[0] == pytest.approx(expected, rel=1e-12)
+    assert log_r[1] == -np.inf  # north has probability 0 under pg: likelihood ratio 0
+    # a round is the sum over its episodes; one impossible episode makes it -inf (the e-CUSUM restarts)
+    assert oracle_cusum(np.array([5.0, log_r.sum(), 2.0])).tolist() == [5.0, -np.inf, 2.0]
+    # the reverse: an action of probability 0 under p_0 is +inf; under both an error
+    assert agent_log_ratios(contexts[1:], actions[1:], p0, pg).tolist() == [np.inf]
+    with pytest.raises(ValueError, match="probability 0 under both"):
+        agent_log_ratios(contexts[1:], actions[1:], pg, pg)
+    with pytest.raises(ValueError, match="contexts, actions"):
+        agent_log_ratios(contexts, actions[:, :2], pg, p0)
+
+
+def _replayed_log_ratio(episode: dict, start: tuple, goal: tuple, policy_g, policy_0) -> float:
+    """An episode's log-likelihood ratio, replayed step by step through the environment (no vectorised code)."""
+    cell, bumped, total = start, False, 0.0
+    for step in episode["steps"]:
+        context, action = A._context(cell, goal, bumped), A.ACTIONS.index(step["action"])
+        total += np.log(policy_g[context, action]) - np.log(policy_0[context, action])
+        cell, error = A._move(cell, action)
+        assert step["observation"] == f"r{cell[0]}c{cell[1]}" and (error is None) == (step["error"] is None)
+        bumped = error is not None
+    assert episode["success"] == (cell == goal)
+    return total
+
+
+def test_agent_oracle_is_the_replayed_likelihood_ratio_of_the_true_policies():
+    trace = A.agent_loop(3, 6, 2, **A_SMALL)
+    log_e = oracle_log_evalues(trace)
+    policies = oracle_models(trace)
+    assert np.array_equal(np.stack(policies), A.agent_policies(3, 6, n_samples=40))
+    assert log_e[0] == 0.0 and np.isfinite(log_e).all()  # the loop's own rounds never take a vanished action
+    for r, (g, episodes) in enumerate(zip(trace.generations, trace.rounds)):
+        sim = A._simulate(policies[g], len(episodes), L._audit_stream(3, g), 20)  # for the hidden start and goal
+        manual = sum(_replayed_log_ratio(e, A._FREE[s], A._FREE[z], policies[g], policies[0])
+                     for e, s, z in zip(episodes, sim["start"], sim["goal"]))
+        assert log_e[r] == pytest.approx(manual, rel=1e-9, abs=1e-9)
+    # the same from the run id; C0 is zeros
+    assert np.array_equal(oracle_log_evalues("L6-agent", 3, 6, 2, **A_SMALL), log_e)
+    assert oracle_log_evalues("C0-L6-agent", 0, 3, **A_SMALL).tolist() == [0.0] * 4
+    assert np.isfinite(oracle_log_evalues("C2-L6-agent", 0, 3, **A_SMALL)).all()
+    # a trace whose rounds are not its regeneration is refused
+    swapped = dataclasses.replace(trace, rounds=[trace.rounds[1], trace.rounds[0], *trace.rounds[2:]])
+    with pytest.raises(ValueError, match="does not match its regeneration"):
+        oracle_log_evalues(swapped)
+
+
+def test_agent_oracle_on_rounds_of_another_policy_can_be_zero():
+    # Generation 0's episodes judged by a collapsed policy (M = 20: actions vanish within a few generations):
+    # an episode taking a vanished action has likelihood ratio 0, and the round's log e-value is -inf.
+    policies = A.agent_policies(0, 10, n_samples=20)
+    assert (policies[10] == 0).any()
+    sim = A._simulate(policies[0], 300, np.random.default_rng(0), 20)
+    log_r = agent_log_ratios(sim["contexts"], sim["actions"], policies[10], policies[0])
+    assert np.isneginf(log_r).any() and not np.isposinf(log_r).any()
+    assert oracle_alarms(np.array([log_r.sum()] * 3)).tolist() == [False] * 3
+
+
+def test_agent_likelihood_ratio_has_mean_one_under_p0():
+    policies = A.agent_policies(1, 1, n_samples=400)  # generation 1: sharpened by the success filter
+    assert not np.allclose(policies[1], policies[0])
+    sim = A._simulate(policies[0], 200_000, np.random.default_rng(2), 20)
+    e = np.exp(agent_log_ratios(sim["contexts"], sim["actions"], policies[1], policies[0]))
+    assert abs(e.mean() - 1.0) < 4 * e.std() / np.sqrt(e.size)
+
+
+def test_agent_drift_oracle_is_the_start_goal_ratio():
+    trace = DRIFT_CONTROLS["D0-L6-agent"](0, 6, 1, n_audit=20, n_reference=10, horizon=4)
+    log_e = oracle_log_evalues(trace)
+    assert log_e[0] == 0.0
+    # from the horizon on every goal is in the centre block: each episode's ratio is (1/330) / (1/930)
+    assert np.allclose(log_e[4:], 20 * np.log(930 / 330), rtol=1e-12)
+    assert all(policy is not None and np.array_equal(policy, A.initial_policy()) for policy in oracle_models(trace))

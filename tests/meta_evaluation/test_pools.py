@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from monitor.inputs.episodes import episodes_from_objects
+from monitor.meta_evaluation import loop_agent as A
 from monitor.meta_evaluation import loops as L
 from monitor.meta_evaluation import ngram as N
 from monitor.meta_evaluation import textloop as T
@@ -22,6 +24,7 @@ def test_family_of_strips_control_and_drift_prefixes():
     assert family_of("C2-L3-tau0.9") == "L3-tau0.9"
     assert family_of("D0-L5-wine") == "L5-wine"
     assert family_of("C0-L4-text") == "L4-text"
+    assert family_of("D0-L6-agent") == family_of("C1-L6-agent") == "L6-agent"
     with pytest.raises(ValueError, match="loop_id"):
         family_of("D0-L4-text")  # no L4 drift control
     with pytest.raises(ValueError, match="loop_id"):
@@ -121,6 +124,26 @@ def test_l4_pool_with_a_custom_corpus():
     pool = draw_pool("L4-text", 2, 22, n_train=10, n_reference=8, corpus=corpus)
     assert pool_capacity("L4-text", n_train=10, n_reference=8, corpus=corpus) == 22
     assert sorted(pool) == sorted(set(trace.reference) ^ set(corpus))
+
+
+def test_l6_pool_is_generation0_episodes_from_its_own_stream():
+    n = 4000
+    pool = draw_pool("L6-agent", 0, n, n_audit=50, n_reference=50)
+    assert isinstance(pool, list) and len(pool) == n
+    loaded = episodes_from_objects(pool, "pool")  # what the runner hands the pipeline
+    assert len(loaded) == n and all(1 <= len(a) <= 20 for a in loaded.actions)
+    # generation 0's exact success probability (0.474): binomial se sqrt(p (1 - p) / n) = 0.0079; 4 se
+    p = float(A.agent_truth(A.initial_policy()[None])["success_rate"][0])
+    assert abs(np.mean([e["success"] for e in pool]) - p) < 4 * np.sqrt(p * (1 - p) / n)
+    # seeded, its own stream: not the reference nor an audit round of the same seed; controls share it
+    small = draw_pool("L6-agent", 0, 30)
+    assert draw_pool("C0-L6-agent", 0, 30) == draw_pool("D0-L6-agent", 0, 30, n_audit=7) == small
+    assert draw_pool("L6-agent", 1, 30) != small
+    trace = A.CONTROLS["C0-L6-agent"](0, 1, n_audit=30, n_reference=30)
+    assert small != trace.reference and small != trace.rounds[0]
+    assert all(len(e["steps"]) <= 4 for e in draw_pool("L6-agent", 0, 50, max_steps=4))
+    with pytest.raises(ValueError, match="overrides: C2-L6-agent takes no 'n_documents'"):
+        draw_pool("C2-L6-agent", 0, 3, n_documents=5)
 
 
 def test_bad_arguments_name_the_argument():
