@@ -196,15 +196,6 @@ class Modality:
         """Evidently's drift report of the round against the reference, its HTML written to ``html_path``."""
         raise NotImplementedError(f"{self.name} rounds have no drift report")
 
-    def _text_view_drift_report(self, reference_data, round_data, *, reference_embeddings, round_embeddings,
-                                html_path, seed):
-        """Evidently's text report on the inputs' text views (``.texts``: rationales, action sequences)."""
-        from monitor.publishing import evidently_report
-
-        return evidently_report.text_drift_report(
-            reference_data.texts, round_data.texts, reference_embeddings=reference_embeddings,
-            round_embeddings=round_embeddings, html_path=html_path, seed=seed)
-
     def _cap(self, options, max_samples):
         return options.max_samples if max_samples is True else max_samples
 
@@ -337,7 +328,29 @@ class TabularModality(Modality):
             raise InputError(f"{_where(reference, 'reference', None)}: protected attribute column {column!r} is missing")
 
 
-class ReasoningModality(Modality):
+class _TextViewModality(Modality):
+    """A modality whose inputs carry a text view (``.texts``: reasoning rationales, agent action sequences): the
+    featurizer is fitted on the reference's, the embedding suite runs on it, and Evidently's text report too."""
+
+    reports_drift = True
+
+    def reference_texts(self, pipe):
+        return pipe.reference.texts
+
+    def embed(self, pipe, round_data):
+        pipe.reference_embeddings  # noqa: B018 - fits the featurizer (and its key) first
+        return pipe._embed_texts(round_data.texts)
+
+    def drift_report(self, reference_data, round_data, *, reference_embeddings, round_embeddings, columns,
+                     html_path, seed):
+        from monitor.publishing import evidently_report
+
+        return evidently_report.text_drift_report(
+            reference_data.texts, round_data.texts, reference_embeddings=reference_embeddings,
+            round_embeddings=round_embeddings, html_path=html_path, seed=seed)
+
+
+class ReasoningModality(_TextViewModality):
     """Reasoning and code rounds: JSONL records of a question id, a final answer, a rationale and, optionally,
     the user's own test verdict (:func:`monitor.inputs.load_records`). The reference's answers are the gold
     answers; its rationales (answers where it has none) are what the text featurizer is fitted on. Generated code
@@ -345,12 +358,7 @@ class ReasoningModality(Modality):
     ``passed`` field, or the user's own verifier (:mod:`monitor.modalities.verifier`, in a contained subprocess)."""
 
     name = "reasoning"
-    has_own_metrics = reports_drift = True
-
-    def drift_report(self, reference_data, round_data, *, reference_embeddings, round_embeddings, columns,
-                     html_path, seed):
-        return self._text_view_drift_report(reference_data, round_data, reference_embeddings=reference_embeddings,
-                                            round_embeddings=round_embeddings, html_path=html_path, seed=seed)
+    has_own_metrics = True
 
     def load(self, path, role, round_number, options, reference=None, *, max_samples=True):
         from monitor import inputs
@@ -398,13 +406,6 @@ class ReasoningModality(Modality):
             pipe.rationale_reference = fit_text_reference(rationales)
             pipe.notes.extend(_validity_notes(pipe.rationale_reference, f"{pipe.reference_where} rationales"))
         pipe._reference_embeddings = None  # embedded on first use: the featurizer is fitted or loaded then
-
-    def reference_texts(self, pipe):
-        return pipe.reference.texts
-
-    def embed(self, pipe, round_data):
-        pipe.reference_embeddings  # noqa: B018 - fits the featurizer (and its key) first
-        return pipe._embed_texts(round_data.texts)
 
     def own_metrics(self, pipe, round_data, *, n_boot, round_where):
         from metrics_core import reasoning
@@ -457,7 +458,7 @@ class ReasoningModality(Modality):
         return {name: out[name] for name in metric_names("reasoning") if name in out}
 
 
-class AgentModality(Modality):
+class AgentModality(_TextViewModality):
     """Agent trajectories: JSONL episodes of steps (an action, optionally an error and a reward) with an optional
     success verdict and sub-goals (:func:`monitor.inputs.load_episodes`). The metrics are
     :mod:`metrics_core.agents`' against the reference's episodes; an episode's text view (its actions, one per
@@ -465,12 +466,7 @@ class AgentModality(Modality):
     gives the loop its null like any other modality."""
 
     name = "agent"
-    has_own_metrics = reports_drift = True
-
-    def drift_report(self, reference_data, round_data, *, reference_embeddings, round_embeddings, columns,
-                     html_path, seed):
-        return self._text_view_drift_report(reference_data, round_data, reference_embeddings=reference_embeddings,
-                                            round_embeddings=round_embeddings, html_path=html_path, seed=seed)
+    has_own_metrics = True
 
     def load(self, path, role, round_number, options, reference=None, *, max_samples=True):
         from monitor import inputs
@@ -482,13 +478,6 @@ class AgentModality(Modality):
     def prepare(self, pipe, *, constraints_path, schema_path):
         pipe.reference_episodes = pipe.reference.episodes()
         pipe._reference_embeddings = None  # embedded on first use: the featurizer is fitted or loaded then
-
-    def reference_texts(self, pipe):
-        return pipe.reference.texts
-
-    def embed(self, pipe, round_data):
-        pipe.reference_embeddings  # noqa: B018 - fits the featurizer (and its key) first
-        return pipe._embed_texts(round_data.texts)
 
     def own_metrics(self, pipe, round_data, *, n_boot, round_where):
         from metrics_core.agents import agent_suite
