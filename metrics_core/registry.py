@@ -168,8 +168,8 @@ _SPECS = (
                "LLM Data Auditor survey §3.2", "share of records whose normalised final answer matches the "
                "reference's gold answer of its question"),
     MetricSpec("pass_at_1", "validity", "reasoning", True, (0.0, 1.0),
-               "Chen et al. 2021", "mean unbiased pass@1 over questions (correct: the record's passed verdict when "
-               "given, else its answer matching gold)"),
+               "Chen et al. 2021", "mean unbiased pass@1 over questions (correct: the record's passed verdict or the "
+               "user's verifier's when given, else its answer matching gold)"),
     MetricSpec("pass_at_k", "validity", "reasoning", True, (0.0, 1.0),
                "Chen et al. 2021", "mean unbiased pass@k over questions, k = the fewest samples of a question in "
                "the round (only when k >= 2; keep K fixed across rounds)"),
