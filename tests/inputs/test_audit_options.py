@@ -22,7 +22,8 @@ def test_the_defaults_are_written_once_and_the_cli_parser_uses_them():
               "constraints_path": args.constraints, "schema_path": args.schema, "null_rounds": args.null_rounds,
               "question_field": args.question_field, "answer_field": args.answer_field,
               "rationale_field": args.rationale_field, "passed_field": args.passed_field,
-              "code_language": args.code_language}
+              "code_language": args.code_language, "verifier": args.verifier,
+              "verifier_timeout": args.verifier_timeout}
     assert parsed == AUDIT_DEFAULTS
 
 
@@ -34,7 +35,7 @@ def test_the_null_and_the_pipeline_see_the_same_options_as_before():
                                 "schema_path": None}
     assert o.pipeline_options() == {"k": 7, "n_boot": 0, "seed": 3, "featurizer": "hashing",
                                     "protected_attribute": None, "constraints_path": None, "schema_path": None,
-                                    "code_language": None}
+                                    "code_language": None, "verifier": None, "verifier_timeout": 10.0}
 
 
 def test_a_recorded_round_is_re_audited_with_the_same_options():
@@ -50,7 +51,8 @@ def test_a_recorded_round_is_re_audited_with_the_same_options():
 
 def test_bad_options_are_refused_and_options_are_frozen():
     for bad in ({"k": 0}, {"n_boot": -1}, {"seed": -2}, {"max_samples": 0}, {"modality": "audio"},
-                {"null_rounds": 0}, {"bootstrap": 10}):
+                {"null_rounds": 0}, {"bootstrap": 10}, {"verifier": "checks.py"}, {"verifier": "a:b:c"},
+                {"verifier_timeout": 0}):
         with pytest.raises(pydantic.ValidationError):
             AuditOptions(**bad)
     with pytest.raises(pydantic.ValidationError, match="frozen"):
