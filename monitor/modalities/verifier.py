@@ -188,18 +188,23 @@ class _Worker:
             pass
 
 
+def _started(spec: str, memory_mb: int, workdir: str, where: str) -> _Worker:
+    """A worker that has imported the verifier; stopped, and a one-line error raised, when it cannot."""
+    worker = _Worker(spec, memory_mb, workdir, _search_path())
+    hello = worker.read(_IMPORT_TIMEOUT_S)
+    if hello is None or "ready" not in hello:
+        worker.kill()
+        why = ("no answer within a minute" if hello is None
+               else hello.get("import_error", "the worker died while importing it"))
+        raise InputError(f"{where}: verifier {spec}: cannot import it: {why[:_ERROR_CHARS]}")
+    return worker
+
+
 def probe(spec: str, where: str = "verifier") -> None:
     """Start a worker and import the verifier in it, then stop it: a one-line error now instead of mid-audit."""
     spec = check_spec(spec)
     with tempfile.TemporaryDirectory(prefix="collapse-monitor-verifier-") as workdir:
-        worker = _Worker(spec, DEFAULT_MEMORY_MB, workdir, _search_path())
-        try:
-            hello = worker.read(_IMPORT_TIMEOUT_S)
-        finally:
-            worker.kill()
-    if hello is None or "ready" not in hello:
-        why = "no answer within a minute" if hello is None else hello.get("import_error", "the worker died")
-        raise InputError(f"{where}: verifier {spec}: cannot import it: {why[:_ERROR_CHARS]}")
+        _started(spec, DEFAULT_MEMORY_MB, workdir, where).kill()
 
 
 def run_verifier(spec: str, question_ids: list, answers: list[str], gold: dict, *,
@@ -220,19 +225,13 @@ def run_verifier(spec: str, question_ids: list, answers: list[str], gold: dict, 
             error (a broken verifier, not a bad round).
     """
     spec = check_spec(spec)
-    search_path = _search_path()
     run = VerifierRun(passed=[])
     with tempfile.TemporaryDirectory(prefix="collapse-monitor-verifier-") as workdir:
         worker = None
         try:
             for qid, answer in zip(question_ids, answers):
                 if worker is None:
-                    worker = _Worker(spec, memory_mb, workdir, search_path)
-                    hello = worker.read(_IMPORT_TIMEOUT_S)
-                    if hello is None or "ready" not in hello:
-                        why = ("no answer within a minute" if hello is None
-                               else hello.get("import_error", "the worker died while importing it"))
-                        raise InputError(f"{where}: verifier {spec}: cannot import it: {why[:_ERROR_CHARS]}")
+                    worker = _started(spec, memory_mb, workdir, where)
                 sent = worker.send({"answer": answer, "gold": gold.get(qid), "question_id": qid})
                 reply = worker.read(timeout_s) if sent else {"_died": True}
                 if reply is None or "_died" in reply:
