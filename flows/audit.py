@@ -159,7 +159,7 @@ def persist(store_url: str, record: RoundRecord) -> None:
 @task(cache_policy=NO_CACHE)
 def ensure_null(store_url: str, loop: str, pipeline: AuditPipeline, pool_path: str, modality: str, round_size: int,
                 reference_fingerprint: str, options: dict, null_rounds: int, seed: int, text_field: str,
-                source: str = "pool") -> dict:
+                source: str = "pool", round_data=None) -> dict:
     """The loop's null from its pool: stored, resumed or built now (see :mod:`monitor.engine.null`)."""
     logger = get_run_logger()
     with TrajectoryStore(store_url) as store:  # an unchanged pool file (same path, sizes, times) is not re-read
@@ -169,7 +169,9 @@ def ensure_null(store_url: str, loop: str, pipeline: AuditPipeline, pool_path: s
         return {"key": stored.key, "n_rounds": stored.n_rounds, "pool_size": stored.pool_size}
     signature = null_mod.file_signature(pool_path)  # before reading: a write during the read changes it
     pool, pool_fingerprint = null_mod.load_pool(pool_path, modality, text_field=text_field,
-                                                reference=pipeline.reference, seed=seed)
+                                                reference=pipeline.reference, seed=seed, options=options)
+    if round_data is not None:
+        modalities.MODALITY[modality].check_pool_rows(pool, round_data, pool_path)
     key = null_mod.null_key(reference_fingerprint, pool_fingerprint, round_size, options, metrics_core.METRICS_VERSION)
     step = max(1, null_rounds // 10)
 
@@ -362,8 +364,9 @@ def audit_round(
             metrics_version=version,
         )
         if pool_path is not None:  # before the round is stored: a pool that cannot make a null stores nothing
-            ensure_null(settings.store_url, loop, pipeline, pool_path, modality, n_round, reference.fingerprint,
-                        options.null_options(), options.null_rounds, seed, text_field, pool_source)
+            ensure_null(settings.store_url, loop, pipeline, pool_path, modality, null_mod.unit_count(round_.data),
+                        reference.fingerprint, options.null_options(), options.null_rounds, seed, text_field,
+                        pool_source, round_.data)
         before = _snapshot(settings.store_url, loop, round_number)
         try:
             verdict = _store_and_publish(settings, record, loop, round_number, data_path, reference_path,

@@ -73,6 +73,12 @@ def materialise(data, directory: Path, role: str, round_number: int | None, text
     if isinstance(data, (str, os.PathLike)):
         return str(Path(data).resolve())
     directory.mkdir(parents=True, exist_ok=True)
+    if hasattr(data, "to_jsonl"):  # a loaded input that writes itself back (agent episodes)
+        body = data.to_jsonl()
+        path = directory / f"{role}-{hashlib.sha256(body).hexdigest()[:24]}.jsonl"
+        if not path.exists():
+            path.write_bytes(body)
+        return str(path)
     if isinstance(data, pd.DataFrame):
         blob = pd.util.hash_pandas_object(data, index=False).to_numpy().tobytes() + json.dumps(
             [str(c) for c in data.columns]).encode()

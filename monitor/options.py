@@ -64,7 +64,9 @@ class AuditOptions(BaseModel):
     def null_options(self) -> dict:
         """The options a loop's null depends on (part of its key: a change rebuilds it)."""
         return self.model_dump(include={"k", "seed", "featurizer", "text_field", "max_samples",
-                                        "protected_attribute", "constraints_path", "schema_path"})
+                                        "protected_attribute", "constraints_path", "schema_path",
+                                        "question_field", "answer_field", "rationale_field", "passed_field",
+                                        "code_language", "verifier"})
 
     def cache_key(self) -> str:
         """A digest of everything a round's metrics depend on besides its files: the options and the contents of

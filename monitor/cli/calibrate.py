@@ -133,6 +133,12 @@ def build_null(args, settings) -> int:
         pool_path = latest_extras["pool_path"]
     else:
         # No pool: split the reference, record the split, and re-audit every round against the reference part.
+        from monitor.modalities import MODALITY
+
+        if not MODALITY[modality].splits_reference:
+            raise CollapseMonitorError(f"loop {loop!r}: a {modality} reference cannot be split into a null pool "
+                                       "(it holds gold answers, not generated samples); pass --pool with "
+                                       "generation-0 samples")
         reference, _ = load_pool(reference_path, modality, text_field=text_field, seed=latest_options.seed)
         part, pool = split_reference(reference, seed=latest_options.seed)
         directory = settings.home / "inputs" / loop

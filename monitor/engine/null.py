@@ -28,6 +28,9 @@ A round's score for metric :math:`m` is the oriented level deviation
 :math:`z_m = s_m(\mu_m - v_m)\sqrt{1-n/P}/\sigma_m` with :math:`s_m=+1` when
 higher is better, else :math:`-1`: **positive means the bad direction**, in
 null standard deviations.
+
+Rows are the modality's units (:func:`unit_count`): a reasoning round's are its questions, so a pseudo-round
+draws whole questions, each with every sample the pool holds of it, and :math:`n` and :math:`P` count questions.
 """
 
 from __future__ import annotations
@@ -59,6 +62,21 @@ def take_rows(data, indices: np.ndarray):
     return [data[int(i)] for i in indices]
 
 
+def unit_count(data) -> int:
+    """What a pseudo-round draws from: rows, or a loaded input's own units (reasoning records: questions).
+
+    >>> unit_count(np.zeros((7, 2))), unit_count(["a", "b"])
+    (7, 2)
+    """
+    return int(data.n_units) if hasattr(data, "n_units") else len(data)
+
+
+def take_units(data, indices: np.ndarray):
+    """The units at ``indices``: rows (:func:`take_rows`), or a loaded input's own units (reasoning: every record
+    of the questions drawn)."""
+    return data.take_units(indices) if hasattr(data, "take_units") else take_rows(data, indices)
+
+
 def pseudo_round_indices(pool_rows: int, round_size: int, index: int, seed: int) -> np.ndarray:
     """Rows of pseudo-round ``index``: ``round_size`` of ``pool_rows``, without replacement, from its own stream.
 
@@ -79,12 +97,12 @@ def split_reference(reference, seed: int, pool_fraction: float = 0.5):
     >>> ref.shape, pool.shape, sorted(np.r_[ref[:, 0], pool[:, 0]].tolist()) == list(range(10))
     ((5, 1), (5, 1), True)
     """
-    n = len(reference)
+    n = unit_count(reference)
     n_pool = int(round(n * pool_fraction))
     if not 0 < n_pool < n:
         raise ValueError(f"reference: {n} rows cannot be split into a reference and a pool")
     order = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(0x73706C74,))).permutation(n)
-    return take_rows(reference, np.sort(order[n_pool:])), take_rows(reference, np.sort(order[:n_pool]))
+    return take_units(reference, np.sort(order[n_pool:])), take_units(reference, np.sort(order[:n_pool]))
 
 
 def null_key(reference_fingerprint: str, pool_fingerprint: str, round_size: int, options: dict,
@@ -102,7 +120,7 @@ def audit_pseudo_rounds(pipeline, pool, round_size: int, indices, seed: int, pro
     """
     out = []
     for done, index in enumerate(indices, 1):
-        rows = take_rows(pool, pseudo_round_indices(len(pool), round_size, index, seed))
+        rows = take_units(pool, pseudo_round_indices(unit_count(pool), round_size, index, seed))
         audit = pipeline.audit(rows, n_boot=0, round_where=f"null pseudo-round {index}", skip_failed_groups=True)
         out.append({name: float(est.value) for name, est in audit.metrics.items()})
         if progress is not None:
@@ -213,13 +231,18 @@ def null_from_rows(rows: list[dict[str, float]], round_size: int, pool_size: int
     return LoopNull(values, tuple(metrics), round_size, pool_size, source, key, dict(info or {}))
 
 
-def load_pool(path: str, modality: str, *, text_field: str = "text", reference=None, seed: int = 0):
+def load_pool(path: str, modality: str, *, text_field: str = "text", reference=None, seed: int = 0,
+              options: dict | None = None):
     """A pool file, loaded like a reference of its modality (tables: against ``reference``'s columns, the
-    reference's rows): ``(rows, fingerprint)``."""
+    reference's rows; reasoning: its questions must have gold answers in ``reference``): ``(rows, fingerprint)``.
+
+    ``options`` are the loop's :meth:`~monitor.options.AuditOptions.null_options` (field names, for reasoning
+    records); ``text_field`` and ``seed`` override theirs."""
     from monitor.modalities import MODALITY
     from monitor.options import AuditOptions
 
-    loaded = MODALITY[modality].load_pool(path, AuditOptions(text_field=text_field, seed=seed), reference)
+    loop_options = AuditOptions(**{**(options or {}), "text_field": text_field, "seed": seed})
+    loaded = MODALITY[modality].load_pool(path, loop_options, reference)
     return loaded.data, loaded.fingerprint
 
 
@@ -262,9 +285,9 @@ def ensure_loop_null(store, loop: str, pipeline, pool, pool_path: str, key: str,
     """
     if n_rounds < MIN_NULL_ROUNDS:
         raise CollapseMonitorError(f"null rounds: expected at least {MIN_NULL_ROUNDS}, got {n_rounds}")
-    if len(pool) <= round_size:
+    if unit_count(pool) <= round_size:
         raise CollapseMonitorError(
-            f"{pool_path} (pool): {len(pool)} rows, but pseudo-rounds of the loop's round size {round_size} need "
+            f"{pool_path} (pool): {unit_count(pool)} {getattr(pool, 'unit_name', 'rows')}, but pseudo-rounds of the loop's round size {round_size} need "
             f"more (>= {int(POOL_RATIO_MIN * round_size)} recommended)")
     row = store.null_record(loop)
     rows: list[dict[str, float]] = []
@@ -279,6 +302,6 @@ def ensure_loop_null(store, loop: str, pipeline, pool, pool_path: str, key: str,
         done0 = len(rows)
         rows += audit_pseudo_rounds(pipeline, pool, round_size, todo, seed,
                                     None if progress is None else (lambda k: progress(done0 + k, n_rounds)))
-        null = null_from_rows(rows, round_size, len(pool), source=source, key=key, info=info)
+        null = null_from_rows(rows, round_size, unit_count(pool), source=source, key=key, info=info)
         store.save_null(loop, key, pool_path, n_rounds, null)
     return null

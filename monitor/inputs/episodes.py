@@ -81,6 +81,31 @@ class LoadedEpisodes:
                               pick(self.success), pick(self.goals_achieved), pick(self.goals_total),
                               len(idx), self.fingerprint)
 
+    def to_jsonl(self) -> bytes:
+        """The episodes as ``.jsonl`` that :func:`load_episodes` reads back to equal episodes (a split
+        reference's parts are written so): an action as its canonical string, a failed step's ``error`` as
+        ``true``, rewards per step, ``success``, and goals as that many booleans, the achieved ones first.
+
+        >>> e = episodes_from_objects([{"steps": [{"action": "go", "error": "wall", "reward": 1}], "goals": {"a": False, "b": True}}], "g")
+        >>> e.to_jsonl()
+        b'{"steps":[{"action":"go","error":true,"reward":1.0}],"goals":[true,false]}\\n'
+        """
+        lines = []
+        for i in range(len(self.actions)):
+            steps = []
+            for t, action in enumerate(self.actions[i]):
+                step = {"action": action, "error": True if self.errors[i][t] else None}
+                if self.rewards[i] is not None:
+                    step["reward"] = self.rewards[i][t]
+                steps.append(step)
+            episode: dict = {"steps": steps}
+            if self.success[i] is not None:
+                episode["success"] = self.success[i]
+            if self.goals_total[i] is not None:
+                episode["goals"] = [g < self.goals_achieved[i] for g in range(self.goals_total[i])]
+            lines.append(json.dumps(episode, separators=(",", ":"), ensure_ascii=False, allow_nan=False))
+        return "".join(line + "\n" for line in lines).encode("utf-8")
+
     def episodes(self):
         """The :class:`metrics_core.agents.Episodes` the metrics take."""
         from metrics_core.agents import Episodes

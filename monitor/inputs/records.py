@@ -57,6 +57,7 @@ class LoadedRecords:
     fingerprint: str
     gold: dict | None = None
     modality: str = "reasoning"
+    unit_name = "questions"  # what a null's pseudo-round draws (monitor.engine.null.unit_count)
 
     def __len__(self) -> int:
         return len(self.question_ids)
@@ -69,6 +70,28 @@ class LoadedRecords:
     def texts(self) -> list[str]:
         """What a record is embedded as: its rationale, or its answer when it has none."""
         return [r if r else a for r, a in zip(self.rationales, self.answers)]
+
+    @property
+    def n_units(self) -> int:
+        """Its questions: a null's pseudo-round draws whole questions, never part of a question's samples."""
+        return len(self.samples_per_question())
+
+    def take_units(self, indices) -> "LoadedRecords":
+        """The records of the questions at ``indices`` (in order of first appearance), in file order: a pool's
+        pseudo-round, which keeps every sample of a question it draws.
+
+        >>> r = LoadedRecords(Path("p.jsonl"), ("a", "b", "a", "c"), ("1", "2", "3", "4"), ("", "", "", ""),
+        ...                   None, 4, "f")
+        >>> r.n_units, r.take_units([0, 2]).question_ids, r.take_units([0, 2]).answers
+        (3, ('a', 'a', 'c'), ('1', '3', '4'))
+        """
+        questions = list(self.samples_per_question())
+        chosen = {questions[int(i)] for i in np.asarray(indices).ravel()}
+        keep = [i for i, q in enumerate(self.question_ids) if q in chosen]
+        pick = lambda values: tuple(values[i] for i in keep)  # noqa: E731
+        return LoadedRecords(self.path, pick(self.question_ids), pick(self.answers), pick(self.rationales),
+                             None if self.passed is None else pick(self.passed), len(keep), self.fingerprint,
+                             self.gold)
 
     def samples_per_question(self) -> dict:
         """Question id -> its records, questions in order of first appearance."""

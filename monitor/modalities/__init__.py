@@ -162,6 +162,13 @@ class Modality:
     def check_pool(self, path) -> None:
         """Refuse, in one line, a pool for this modality's null before anything runs (by default any is fine)."""
 
+    def check_pool_rows(self, pool, round_data, pool_path) -> None:
+        """Refuse, in one line, a loaded pool whose pseudo-rounds could not stand for this round (by default any
+        is fine)."""
+
+    #: Without a pool, ``calibrate`` may split the reference into a reference part and a pool.
+    splits_reference = True
+
     def check_pair(self, reference: LoadedInput, round_: LoadedInput, options, round_number: int) -> None:
         """Refuse, in one line, a round that cannot be audited against this reference."""
         self._check_specific(reference, round_, options, round_number)
@@ -370,12 +377,35 @@ class ReasoningModality(_TextViewModality):
             gold=is_reference, max_samples=self._cap(options, max_samples), seed=options.seed)
         return LoadedInput(loaded.path, loaded, loaded.fingerprint, loaded)
 
-    def check_pool(self, path):
-        raise InputError(f"{path} (pool): reasoning loops have no null yet (a pseudo-round would split a "
-                         "question's samples); audit them without a pool")
+    # The reference holds gold answers, one per question, not generated samples: it cannot stand for a round.
+    splits_reference = False
 
     def load_pool(self, path, options, reference=None):
-        self.check_pool(path)
+        """Generation-0 samples, read like rounds: a pseudo-round draws whole questions
+        (:meth:`monitor.inputs.LoadedRecords.take_units`), and every question needs a gold answer in
+        ``reference``."""
+        from monitor import inputs
+
+        loaded = inputs.load_records(
+            path, "pool", None, question_field=options.question_field, answer_field=options.answer_field,
+            rationale_field=options.rationale_field, passed_field=options.passed_field, gold=reference is None,
+            max_samples=None, seed=options.seed)
+        gold = getattr(reference, "gold", None)
+        if gold is not None:
+            missing = [q for q in loaded.samples_per_question() if q not in gold]
+            if missing:
+                raise InputError(f"{loaded.path} (pool): {len(missing)} of {loaded.n_units} questions have no gold "
+                                 f"answer in {reference.path} (reference) (first: question {missing[0]!r})")
+        return LoadedInput(loaded.path, loaded, loaded.fingerprint, loaded)
+
+    def check_pool_rows(self, pool, round_data, pool_path):
+        pool_sizes = pool.samples_per_question().values()
+        round_sizes = round_data.samples_per_question().values()
+        if (min(pool_sizes), max(pool_sizes)) != (min(round_sizes), max(round_sizes)):
+            def shown(sizes):
+                return str(min(sizes)) if min(sizes) == max(sizes) else f"{min(sizes)} to {max(sizes)}"
+            raise InputError(f"{pool_path} (pool): {shown(pool_sizes)} samples per question, but the round has "
+                             f"{shown(round_sizes)}; a pseudo-round must draw questions sampled like the round's")
 
     def _check_specific(self, reference, round_, options, round_number):
         if options.verifier is not None and options.passed_field is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -132,3 +133,20 @@ def test_a_jsonl_file_is_detected_by_its_first_record(tmp_path):
     assert inputs.detect_modality(renamed) == "text"
     assert inputs.detect_modality(renamed, question_field="qid", answer_field="final") == "reasoning"
     assert inputs.detect_modality(_write(tmp_path / "t.jsonl", ['{"body": "x"}']), text_field="body") == "text"
+
+
+def test_a_split_agent_reference_is_written_back_to_equal_episodes(tmp_path):
+    """calibrate without a pool splits the reference and writes both parts (monitor.api.materialise)."""
+    from monitor.api import materialise
+    from monitor.engine.null import split_reference
+
+    reference = load_episodes(Path(__file__).resolve().parents[2] / "monitor" / "data" / "agent_reference.jsonl",
+                              "reference")
+    part, pool = split_reference(reference, seed=0)
+    assert len(part) + len(pool) == len(reference) == 120
+    for loaded, role in ((part, "reference-part"), (pool, "pool-part")):
+        back = load_episodes(materialise(loaded, tmp_path, role, None, "text"), "reference")
+        for field in ("actions", "errors", "rewards", "success", "goals_achieved", "goals_total"):
+            assert getattr(back, field) == getattr(loaded, field), field
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert len(written) == 2 and all(name.endswith(".jsonl") for name in written)

@@ -120,8 +120,57 @@ def test_check_pair_refuses_a_round_question_without_gold(files, tmp_path):
         kind.check_pair(reference, round_, options, 2)
     assert str(info.value) == (f"{files[1]} (round, round 2): 3 of 4 questions have no gold answer in {partial} "
                                "(reference) (first: question 'q2')")
-    with pytest.raises(InputError, match=r"pool\): reasoning loops have no null yet"):
-        kind.check_pool(files[0])
+
+
+def _pool_files(tmp_path, n_questions=40, samples=3):
+    """A gold reference of ``n_questions`` and a pool of ``samples`` generated records per question (every third
+    wrong), each rationale its own sentence."""
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"]
+    reference = _write(tmp_path / "pool-ref.jsonl", [
+        {"question_id": f"p{q}", "answer": str(q), "rationale": f"Count {words[q % 10]} items to reach {q}."}
+        for q in range(n_questions)])
+    pool = _write(tmp_path / f"pool-{samples}.jsonl", [
+        {"question_id": f"p{q}", "answer": str(q + (s == 2)),
+         "rationale": f"Sample {s} counts {words[(q + s) % 10]} then {words[(3 * q + s) % 10]} for {q}."}
+        for q in range(n_questions) for s in range(samples)])
+    return reference, pool
+
+
+def test_a_reasoning_pool_draws_whole_questions_with_all_their_samples(tmp_path):
+    from monitor.engine.null import audit_pseudo_rounds, pseudo_round_indices, take_units, unit_count
+
+    options = AuditOptions(modality="reasoning", k=3, n_boot=0)
+    kind = MODALITY["reasoning"]
+    reference_path, pool_path = _pool_files(tmp_path)
+    reference = kind.load(reference_path, "reference", None, options)
+    pool = kind.load_pool(pool_path, options, reference.data).data
+    assert (len(pool), unit_count(pool), pool.unit_name) == (120, 40, "questions")
+    rows = take_units(pool, pseudo_round_indices(unit_count(pool), 4, 0, seed=0))
+    assert sorted(rows.samples_per_question().values()) == [3, 3, 3, 3] and len(rows) == 12
+    pipe = AuditPipeline("reasoning", reference.data, **options.pipeline_options())
+    audited = audit_pseudo_rounds(pipe, pool, 4, range(3), seed=0)
+    assert [row["acc_verify"] for row in audited] == [pytest.approx(2 / 3)] * 3  # one wrong sample in three
+    assert all(row["pass_at_k"] == 1.0 and row["answer_agreement"] == pytest.approx(1 / 3) for row in audited)
+
+
+def test_a_reasoning_pool_needs_gold_answers_and_the_round_s_samples_per_question(tmp_path, files):
+    options = AuditOptions(modality="reasoning", k=3, n_boot=0)
+    kind = MODALITY["reasoning"]
+    reference_path, pool_path = _pool_files(tmp_path)
+    reference = kind.load(files[0], "reference", None, options)  # gold for q1..q4 only
+    with pytest.raises(InputError) as info:
+        kind.load_pool(pool_path, options, reference.data)
+    assert str(info.value) == (f"{pool_path} (pool): 40 of 40 questions have no gold answer in {files[0]} "
+                               "(reference) (first: question 'p0')")
+    reference = kind.load(reference_path, "reference", None, options)
+    _, pool2_path = _pool_files(tmp_path, samples=2)
+    pool2 = kind.load_pool(pool2_path, options, reference.data).data
+    round_ = kind.load(pool_path, "round", 1, options, reference)
+    with pytest.raises(InputError) as info:
+        kind.check_pool_rows(pool2, round_.data, pool2_path)
+    assert str(info.value) == (f"{pool2_path} (pool): 2 samples per question, but the round has 3; a pseudo-round "
+                               "must draw questions sampled like the round's")
+    kind.check_pool_rows(kind.load_pool(pool_path, options, reference.data).data, round_.data, pool_path)
 
 
 def _env(home, tmp_path) -> dict:
@@ -152,3 +201,25 @@ def test_cli_audits_a_reasoning_round_and_refuses_missing_gold_in_one_line(home,
     assert refused.stderr.splitlines() == [
         f"collapse-monitor: error: {round_} (round, round 1): 3 of 4 questions have no gold answer in {partial} "
         "(reference) (first: question 'q2')"]
+
+    # No pool recorded: a gold reference cannot be split into a null pool.
+    calibrate = subprocess.run([sys.executable, "-m", "monitor.cli", "--home", str(home), "calibrate", "reason-loop"],
+                               capture_output=True, text=True, env=_env(home, tmp_path), timeout=300)
+    assert calibrate.returncode == 1 and calibrate.stderr.splitlines() == [
+        "collapse-monitor: error: loop 'reason-loop': a reasoning reference cannot be split into a null pool (it "
+        "holds gold answers, not generated samples); pass --pool with generation-0 samples"]
+
+
+def test_cli_builds_a_reasoning_loop_s_null_from_a_pool_of_questions(home, tmp_path):
+    reference, pool = _pool_files(tmp_path)
+    round_ = _write(tmp_path / "round.jsonl", [{"question_id": f"p{q}", "answer": "0", "rationale": "Always zero."}
+                                               for q in range(4) for _ in range(3)])
+    done = subprocess.run([sys.executable, "-m", "monitor.cli", "--home", str(home), "audit", "pooled", "0",
+                           str(round_), "--reference", str(reference), "--pool", str(pool), "--modality", "reasoning",
+                           "--k", "3", "--bootstrap", "0", "--json"],
+                          capture_output=True, text=True, env=_env(home, tmp_path), timeout=600)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    guarantee = result["guarantee"]
+    assert (guarantee["round_size"], guarantee["pool_size"]) == (4, 40)  # questions, not records
+    assert result["metrics"]["acc_verify"]["value"] == pytest.approx(3 / 12)  # only p0 is 0, thrice
