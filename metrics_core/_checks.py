@@ -420,3 +420,240 @@ def _check_step_rewards(rewards, name: str = "rewards", lengths=None) -> list[tu
     rewards = _check_per_step(rewards, name, "a finite number", _is_finite_number, lengths=lengths, optional=True,
                               items="finite numbers")
     return [None if episode is None else tuple(float(r) for r in episode) for episode in rewards]
+
+
+# --- graph ---
+
+
+def _check_graphs(graphs, name: str = "graphs") -> list:
+    """A round of graphs: a non-empty list of networkx ``Graph`` or ``DiGraph`` (never a multigraph), each with at
+    least one node.
+
+    >>> import networkx as nx
+    >>> len(_check_graphs([nx.path_graph(2), nx.DiGraph([(0, 1)])]))
+    2
+    >>> _check_graphs([nx.path_graph(2), nx.Graph()])
+    Traceback (most recent call last):
+    ...
+    ValueError: graphs[1]: expected a graph with at least one node, got an empty graph
+    """
+    import networkx as nx  # here, not at the top: only graph rounds need it
+
+    graphs = _nonempty_list(graphs, name, "networkx graphs")
+    for i, g in enumerate(graphs):
+        if not isinstance(g, nx.Graph) or g.is_multigraph():
+            raise ValueError(f"{name}[{i}]: expected a networkx Graph or DiGraph, got {type(g).__name__}")
+        if g.number_of_nodes() == 0:
+            raise ValueError(f"{name}[{i}]: expected a graph with at least one node, got an empty graph")
+    return graphs
+
+
+def _check_optional_count(value, name: str) -> int | None:
+    """A graph-constraint bound: ``None`` (no rule) or an integer >= 0 (never a bool), as ``int``.
+
+    >>> _check_optional_count(np.int64(3), "max_degree"), _check_optional_count(None, "max_degree")
+    (3, None)
+    >>> _check_optional_count(-1, "min_nodes")
+    Traceback (most recent call last):
+    ...
+    ValueError: min_nodes: expected an integer >= 0 or None, got -1
+    """
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+        shown = repr(value) if isinstance(value, (int, float, np.integer, np.floating)) else type(value).__name__
+        raise ValueError(f"{name}: expected an integer >= 0 or None, got {shown}")
+    return int(value)
+
+
+def _check_optional_flag(value, name: str) -> bool | None:
+    """A graph-constraint switch: ``None`` or a bool (never 0/1), as ``bool``.
+
+    >>> _check_optional_flag(np.True_, "connected"), _check_optional_flag(None, "acyclic")
+    (True, None)
+    >>> _check_optional_flag(1, "connected")
+    Traceback (most recent call last):
+    ...
+    ValueError: connected: expected true, false or None, got int
+    """
+    if value is None:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}: expected true, false or None, got {type(value).__name__}")
+    return bool(value)
+
+
+# --- log ---
+
+
+def _check_similarity_threshold(value) -> float:
+    """Drain's similarity threshold: a real number in [0, 1], as a float.
+
+    >>> _check_similarity_threshold(1.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: similarity_threshold: expected a number in [0, 1], got 1.5
+    """
+    if not _is_finite_number(value) or not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"similarity_threshold: expected a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _check_drain_depth(value) -> int:
+    """Drain's parse-tree depth: an integer >= 3 (root, length layer, at least one token layer, leaves)."""
+    return _check_int(value, "depth", 3)
+
+
+def _check_masking(masking) -> tuple[tuple[str, str], ...]:
+    """Drain3 masking instructions: ``None`` (none) or a list of ``(regex, mask name)`` pairs, as a tuple.
+
+    >>> _check_masking([(r"\\d+", "NUM")])
+    (('\\\\d+', 'NUM'),)
+    >>> _check_masking([("(", "X")])
+    Traceback (most recent call last):
+    ...
+    ValueError: masking[0]: not a valid regular expression: missing ), unterminated subpattern at position 0
+    """
+    import re
+
+    if masking is None:
+        return ()
+    if isinstance(masking, (str, bytes)) or not isinstance(masking, (list, tuple)):
+        raise ValueError(f"masking: expected None or a list of (regex, mask name) pairs, got {type(masking).__name__}")
+    out = []
+    for i, pair in enumerate(masking):
+        if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(s, str) for s in pair)):
+            raise ValueError(f"masking[{i}]: expected a (regex, mask name) pair of str, got {_got(pair)}")
+        regex, name = pair
+        if not name.strip() or any(c.isspace() for c in name):
+            raise ValueError(f"masking[{i}]: expected a mask name without whitespace, got {name!r}")
+        try:
+            re.compile(regex)
+        except re.error as exc:
+            raise ValueError(f"masking[{i}]: not a valid regular expression: {exc}") from None
+        out.append((regex, name))
+    return tuple(out)
+
+
+def _check_categories(values, name: str) -> list[str | None]:
+    """One category per log line: a non-empty list of ``str`` or ``None`` (the line's field was not parsed).
+
+    >>> _check_categories(["INFO", None], "severity")
+    ['INFO', None]
+    >>> _check_categories(["INFO", 3], "severity")
+    Traceback (most recent call last):
+    ...
+    ValueError: severity[1]: expected str or None, got int
+    """
+    values = _nonempty_list(values, name, "str or None")
+    for i, v in enumerate(values):
+        if v is not None and not isinstance(v, str):
+            raise ValueError(f"{name}[{i}]: expected str or None, got {_got(v)}")
+    return values
+
+
+# --- json records ---
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _json_value_problem(value) -> str | None:
+    """Why ``value`` is not a parsed JSON value (dicts with str keys, lists, str, int, finite float, bool, None), with
+    the JSON path of the first bad item, e.g. ``"got float nan at $.a[1]"``; None when it is one. Iterative, so a
+    deeply nested value cannot exhaust the stack."""
+    stack = [(value, "$")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, dict):
+            for key in reversed(list(item)):
+                if not isinstance(key, str):
+                    return f"got a {type(key).__name__} key {key!r} at {path}"
+                stack.append((item[key], f"{path}.{key}"))
+        elif isinstance(item, list):
+            stack.extend((item[i], f"{path}[{i}]") for i in reversed(range(len(item))))
+        elif isinstance(item, float) and not math.isfinite(item):
+            return f"got float {item!r} at {path}"
+        elif not isinstance(item, _JSON_SCALARS):
+            return f"got {type(item).__name__} at {path}"
+    return None
+
+
+def _check_json_records(records, name: str = "records") -> list:
+    """JSON-records outputs: a non-empty list (tuple, series) whose items are parsed JSON values or ``None`` (a line
+    that did not parse), as a list.
+
+    >>> _check_json_records([{"a": [1, "x"]}, None, [True]])
+    [{'a': [1, 'x']}, None, [True]]
+    >>> _check_json_records([{"a": {"b": float("nan")}}])
+    Traceback (most recent call last):
+    ...
+    ValueError: records[0]: expected a parsed JSON value or None, got float nan at $.a.b
+    """
+    if hasattr(records, "tolist") and getattr(records, "ndim", 1) == 1:
+        records = records.tolist()
+    if isinstance(records, (str, dict)) or not isinstance(records, (list, tuple)):
+        raise ValueError(f"{name}: expected a list of parsed JSON values or None, got {type(records).__name__}")
+    if len(records) == 0:
+        raise ValueError(f"{name}: expected a non-empty list of parsed JSON values or None, got an empty "
+                         f"{type(records).__name__}")
+    for i, record in enumerate(records):
+        problem = None if record is None else _json_value_problem(record)
+        if problem is not None:
+            raise ValueError(f"{name}[{i}]: expected a parsed JSON value or None, {problem}")
+    return list(records)
+
+
+def _check_key_path(key, name: str = "key") -> str:
+    """A record's key path: a non-empty dotted path of object keys (no array step ``[]``, no ``.__len__``).
+
+    >>> _check_key_path("meta.id")
+    'meta.id'
+    >>> _check_key_path("tags[]")
+    Traceback (most recent call last):
+    ...
+    ValueError: key: expected a dotted path of object keys outside arrays (e.g. 'id' or 'meta.id'), got 'tags[]'
+    """
+    if not isinstance(key, str) or not key or "[]" in key or key.endswith(".__len__") \
+            or "" in key.split("."):
+        raise ValueError(f"{name}: expected a dotted path of object keys outside arrays (e.g. 'id' or 'meta.id'), "
+                         f"got {key!r}")
+    return key
+
+
+# --- image_text ---
+
+
+def _check_no_zero_row(x: np.ndarray, name: str) -> None:
+    """No all-zero row in a finite ``[N, D]`` array: cosine similarity is undefined for a zero vector.
+
+    >>> _check_no_zero_row(np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 0.0]]), "text")
+    Traceback (most recent call last):
+    ...
+    ValueError: text: row 1 is all zeros (cosine similarity is undefined for a zero vector; 2 such rows)
+    """
+    zero = ~np.any(x != 0, axis=1)
+    if zero.any():
+        raise ValueError(f"{name}: row {int(np.flatnonzero(zero)[0])} is all zeros (cosine similarity is undefined "
+                         f"for a zero vector; {int(zero.sum())} such rows)")
+
+
+def _check_pair_embeddings(image, text, names: tuple[str, str] = ("image", "text")) -> tuple[np.ndarray, np.ndarray]:
+    """Paired embeddings, row ``i`` of ``image`` with row ``i`` of ``text``: two finite 2-D float arrays with the
+    same ``N >= 2`` rows and the same ``D``, no all-zero row; returned as float64 (numpy only, no torch).
+
+    >>> _check_pair_embeddings(np.ones((3, 2)), np.ones((2, 2)))
+    Traceback (most recent call last):
+    ...
+    ValueError: text: expected 3 rows to match image (one per pair), got 2
+    """
+    image_name, text_name = names
+    a = _check_embedding_array(image, image_name, min_rows=2)
+    b = _check_embedding_array(text, text_name, min_rows=2)
+    if b.shape[0] != a.shape[0]:
+        raise ValueError(f"{text_name}: expected {a.shape[0]} rows to match {image_name} (one per pair), "
+                         f"got {b.shape[0]}")
+    if b.shape[1] != a.shape[1]:
+        raise ValueError(f"{text_name}: expected D={a.shape[1]} features to match {image_name}, got D={b.shape[1]}")
+    _check_no_zero_row(a, image_name)
+    _check_no_zero_row(b, text_name)
+    return a.astype(np.float64, copy=False), b.astype(np.float64, copy=False)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 FAMILIES = ("fidelity", "diversity", "coverage", "privacy", "validity")
-MODALITIES = ("embedding", "text", "tabular", "reasoning", "agent", "any")  # any: computed for every input modality
+# any: computed for every input modality
+MODALITIES = ("embedding", "text", "tabular", "reasoning", "agent", "json", "graph", "log", "image_text", "any")
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,75 @@ _SPECS = (
     MetricSpec("episode_return_ks", "fidelity", "agent", False, (0.0, 1.0),
                "Smirnov 1939", "two-sample KS statistic of round vs reference episode returns (summed rewards; only "
                "when both have rewards)", self_value=0.0),
+    # JSON-record rounds (metrics_core.json_records; monitor.modalities.structured.JsonModality): one generated
+    # output per line, meant to be a JSON object; the tabular suite also runs on the flattened fields.
+    MetricSpec("valid_json_rate", "validity", "json", True, (0.0, 1.0),
+               "LLM Data Auditor survey §5.2; Shorten et al. 2024 (StructuredRAG)", "share of outputs (non-blank "
+               "lines) that parse as a JSON object; other JSON values and unparsed lines count invalid",
+               self_value=1.0),
+    MetricSpec("schema_correctness_rate", "validity", "json", True, (0.0, 1.0),
+               "LLM Data Auditor survey §5.2; Geng et al. 2025 (JSONSchemaBench)", "share of outputs that are JSON "
+               "objects valid under the JSON Schema (dialect from $schema, default Draft 2020-12; only with --schema)"),
+    MetricSpec("field_coverage", "coverage", "json", True, (0.0, 1.0),
+               "LLM Data Auditor survey §5.3, §8.1", "share of the reference's field paths (dotted keys, array "
+               "counts, pooled element paths) present in at least one round record", self_value=1.0),
+    MetricSpec("categorical_value_coverage", "coverage", "json", True, (0.0, 1.0),
+               "LLM Data Auditor survey §5.3, §8.1; Shumailov et al. 2024", "share of the reference's (categorical "
+               "path, value) pairs (str/bool leaves, at most 50 distinct values) the round produces", self_value=1.0),
+    MetricSpec("mean_match_percentage", "fidelity", "json", True, (0.0, 1.0),
+               "LLM Data Auditor survey §5.3", "mean share of a reference record's field paths reproduced by the "
+               "round record with its key (--match-key), over aligned reference records (a share, not x100)"),
+    # Graph rounds (metrics_core.graphs; monitor.modalities.structured.GraphModality): one graph per line; the
+    # embedding suite runs on each graph's descriptor histograms.
+    MetricSpec("valid_rule_rate", "validity", "graph", True, (0.0, 1.0),
+               "LLM Data Auditor survey §5.2; Simonovsky & Komodakis 2018", "share of graphs satisfying every rule of "
+               "the constraints file (connected, acyclic, max degree, node/edge bounds; only with --constraints)"),
+    MetricSpec("uniqueness", "diversity", "graph", True, (0.0, 1.0),
+               "De Cao & Kipf 2018 (MolGAN); Shi et al. 2020 (GraphAF); survey §5.2",
+               "distinct graphs over all graphs of the round (equality: Weisfeiler-Lehman hash, 3 iterations)"),
+    MetricSpec("novelty", "privacy", "graph", True, (0.0, 1.0),
+               "Simonovsky & Komodakis 2018 (GraphVAE); De Cao & Kipf 2018; survey §5.2",
+               "share of round graphs whose WL hash is no reference graph's", self_value=0.0),
+    MetricSpec("degree_mmd2", "fidelity", "graph", False, (0.0, 2.0),
+               "You et al. 2018 (GraphRNN); Liao et al. 2019 (GRAN)", "biased squared MMD of normalised degree "
+               "histograms, Gaussian kernel on L2 distance, bandwidth fixed by the reference", self_value=0.0),
+    MetricSpec("clustering_mmd2", "fidelity", "graph", False, (0.0, 2.0),
+               "You et al. 2018 (GraphRNN); Liao et al. 2019 (GRAN)", "biased squared MMD of clustering-coefficient "
+               "histograms (100 bins), Gaussian kernel on L2 distance, bandwidth fixed by the reference",
+               self_value=0.0),
+    MetricSpec("spectral_mmd2", "fidelity", "graph", False, (0.0, 2.0),
+               "Liao et al. 2019 (GRAN)", "biased squared MMD of normalised-Laplacian eigenvalue histograms (200 bins "
+               "on [0, 2]), Gaussian kernel on L2 distance, bandwidth fixed by the reference", self_value=0.0),
+    # Log rounds (metrics_core.logs; monitor.modalities.structured.LogModality): log lines read against the
+    # reference's Drain3 templates.
+    MetricSpec("template_parse_rate", "validity", "log", True, (0.0, 1.0),
+               "He et al. 2017 (Drain); LLM Data Auditor survey §5.2", "share of round lines matching a reference "
+               "Drain template (every constant token, as many tokens)", self_value=1.0),
+    MetricSpec("template_coverage", "coverage", "log", True, (0.0, 1.0),
+               "He et al. 2017 (Drain); LLM Data Auditor survey §5.3", "share of the reference's Drain templates "
+               "that at least one round line matches", self_value=1.0),
+    MetricSpec("template_jsd", "fidelity", "log", False, (0.0, 1.0),
+               "Lin 1991; He et al. 2017 (Drain)", "Jensen-Shannon divergence (base 2) of round vs reference template "
+               "distributions, unmatched round lines in one extra bucket", self_value=0.0),
+    MetricSpec("severity_jsd", "fidelity", "log", False, (0.0, 1.0),
+               "Lin 1991; LLM Data Auditor survey §5.3", "JSD (base 2) of round vs reference severity levels "
+               "(--log-pattern group 'severity'; unparsed lines one category; only with that group)", self_value=0.0),
+    MetricSpec("component_jsd", "fidelity", "log", False, (0.0, 1.0),
+               "Lin 1991; LLM Data Auditor survey §5.3", "JSD (base 2) of round vs reference components "
+               "(--log-pattern group 'component'; unparsed lines one category; only with that group)", self_value=0.0),
+    # Image-text rounds (metrics_core.image_text; monitor.modalities.image_text.ImageTextModality): paired
+    # embeddings from the user's own encoder; the embedding suite also runs on each side (image_*, text_*).
+    MetricSpec("ita", "fidelity", "image_text", True, (-1.0, 1.0),
+               "Hessel et al. 2021 (CLIPScore, without rescaling); survey §6.2", "mean cosine similarity of each "
+               "image embedding with its own caption's (compare rounds embedded by one encoder)"),
+    MetricSpec("retrieval_recall_at_1_i2t", "diversity", "image_text", True, (0.0, 1.0),
+               "Radford et al. 2021 (CLIP retrieval recall@k); survey §6.2", "share of images whose own caption is "
+               "strictly the most cosine-similar of the round's N captions (ties miss; depends on N: keep round "
+               "sizes equal)"),
+    MetricSpec("retrieval_recall_at_1_t2i", "diversity", "image_text", True, (0.0, 1.0),
+               "Radford et al. 2021 (CLIP retrieval recall@k); survey §6.2", "share of captions whose own image is "
+               "strictly the most cosine-similar of the round's N images (ties miss; depends on N: keep round "
+               "sizes equal)"),
     # Any input modality (monitor.publishing.evidently_report).
     MetricSpec("evidently_drift_share", "fidelity", "any", False, (0.0, 1.0),
                "Evidently 0.7 DataDriftPreset (DriftedColumnsCount)", "share of columns Evidently flags as drifted, round vs reference"),
@@ -235,6 +305,24 @@ def _rationale_specs(specs) -> tuple[MetricSpec, ...]:
 _AFTER_REASONING = max(i for i, s in enumerate(_SPECS) if s.modality == "reasoning") + 1
 _SPECS = _SPECS[:_AFTER_REASONING] + _rationale_specs(_SPECS) + _SPECS[_AFTER_REASONING:]
 
+IMAGE_PREFIX, CAPTION_EMBEDDING_PREFIX, CAPTION_PREFIX = "image_", "text_", "caption_"
+
+
+def _image_text_specs(specs) -> tuple[MetricSpec, ...]:
+    """An image-text round's other suites (survey §6.2): the embedding suite on each side (``image_<name>`` on
+    the image embeddings, ``text_<name>`` on the caption embeddings) and, with captions as strings, the text
+    suite on them (``caption_<name>``); same family, direction, range and citation."""
+    sides = [(IMAGE_PREFIX, "embedding", "on the image embeddings"),
+             (CAPTION_EMBEDDING_PREFIX, "embedding", "on the caption embeddings"),
+             (CAPTION_PREFIX, "text", "on the captions' text")]
+    return tuple(MetricSpec(prefix + s.name, s.family, "image_text", s.higher_is_better, s.value_range, s.citation,
+                            f"{where}: {s.description}", s.self_value)
+                 for prefix, modality, where in sides for s in specs if s.modality == modality)
+
+
+_AFTER_IMAGE_TEXT = max(i for i, s in enumerate(_SPECS) if s.modality == "image_text") + 1
+_SPECS = _SPECS[:_AFTER_IMAGE_TEXT] + _image_text_specs(_SPECS) + _SPECS[_AFTER_IMAGE_TEXT:]
+
 REGISTRY: dict[str, MetricSpec] = {spec.name: spec for spec in _SPECS}
 
 
@@ -245,15 +333,19 @@ def get_spec(name: str) -> MetricSpec:
         raise KeyError(f"unknown metric {name!r}; known metrics: {', '.join(REGISTRY)}") from None
 
 
-ROUND_MODALITIES = ("embedding", "text", "tabular", "reasoning", "agent")  # what a round can be
+ROUND_MODALITIES = ("embedding", "text", "tabular", "reasoning", "agent", "json", "graph", "log", "image_text")
+# Which modality a round's metrics mean, most specific first: a JSON round also reports the tabular suite (on its
+# flattened fields), an image-text round the text suite (on its captions).
+_DECIDING_ORDER = ("json", "graph", "log", "image_text", "reasoning", "agent", "text", "tabular")
 
 
 def round_modality(metrics) -> str:
     """The modality of the rounds that produced ``metrics`` (names; unknown names are skipped).
 
-    Text, tabular, reasoning and agent rounds also report the embedding suite on
-    their featurized rows, so a metric of theirs decides; embedding metrics alone
-    mean an embedding round.
+    Every other modality's rounds also report the embedding suite on their
+    featurized rows, so a metric of theirs decides (the most specific one: JSON
+    rounds also report the tabular suite); embedding metrics alone mean an
+    embedding round.
 
     >>> round_modality(["effective_rank", "distinct_2"]), round_modality(["effective_rank"])
     ('text', 'embedding')
@@ -261,8 +353,8 @@ def round_modality(metrics) -> str:
     ('reasoning', 'agent')
     """
     found = {REGISTRY[m].modality for m in metrics if m in REGISTRY}
-    for modality in ROUND_MODALITIES:
-        if modality != "embedding" and modality in found:
+    for modality in _DECIDING_ORDER:
+        if modality in found:
             return modality
     return "embedding"
 

@@ -19,6 +19,11 @@ _D = AUDIT_DEFAULTS
 _RECORD_EXTRAS = ("pool_path", "pool_source")
 
 
+# Options a null depends on that only some modalities read (monitor.options.AuditOptions.null_options).
+_MODALITY_NULL_OPTIONS = ("question_field", "answer_field", "rationale_field", "passed_field", "code_language",
+                          "verifier", "match_key", "log_pattern", "encoder")
+
+
 class AuditOptions(BaseModel):
     """How a loop's rounds are audited (defaults: :data:`monitor.audit_defaults.AUDIT_DEFAULTS`).
 
@@ -40,7 +45,8 @@ class AuditOptions(BaseModel):
     seed: int = Field(_D["seed"], ge=0)
     max_samples: int | None = Field(_D["max_samples"], ge=1)
     allow_size_change: bool = _D["allow_size_change"]
-    modality: Literal["embedding", "text", "tabular", "reasoning", "agent"] | None = _D["modality"]
+    modality: Literal["embedding", "text", "tabular", "reasoning", "agent", "json", "graph", "log",
+                      "image_text"] | None = _D["modality"]
     text_field: str = _D["text_field"]
     featurizer: str = _D["featurizer"]
     protected_attribute: str | None = _D["protected_attribute"]
@@ -53,20 +59,25 @@ class AuditOptions(BaseModel):
     code_language: Literal["python"] | None = _D["code_language"]
     verifier: str | None = Field(_D["verifier"], pattern=r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
     verifier_timeout: float = Field(_D["verifier_timeout"], gt=0, le=3600)
+    match_key: str | None = Field(_D["match_key"], min_length=1)
+    log_pattern: str | None = Field(_D["log_pattern"], min_length=1)
+    encoder: str | None = Field(_D["encoder"], pattern=r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
     null_rounds: int = Field(_D["null_rounds"], ge=1)  # under MIN_NULL_ROUNDS: refused, in one line, by the null
 
     def pipeline_options(self) -> dict:
         """What :class:`monitor.modalities.pipeline.AuditPipeline` takes besides the reference."""
         return self.model_dump(include={"k", "n_boot", "seed", "featurizer", "protected_attribute",
                                         "constraints_path", "schema_path", "code_language", "verifier",
-                                        "verifier_timeout"})
+                                        "verifier_timeout", "match_key"})
 
     def null_options(self) -> dict:
         """The options a loop's null depends on (part of its key: a change rebuilds it)."""
-        return self.model_dump(include={"k", "seed", "featurizer", "text_field", "max_samples",
-                                        "protected_attribute", "constraints_path", "schema_path",
-                                        "question_field", "answer_field", "rationale_field", "passed_field",
-                                        "code_language", "verifier"})
+        options = self.model_dump(include={"k", "seed", "featurizer", "text_field", "max_samples",
+                                           "protected_attribute", "constraints_path", "schema_path"})
+        # Options of one modality count only when set: a stored null of a loop not using them keeps its key.
+        specific = self.model_dump(include=set(_MODALITY_NULL_OPTIONS))
+        options.update({name: value for name, value in specific.items() if value != _D[name]})
+        return options
 
     def cache_key(self) -> str:
         """A digest of everything a round's metrics depend on besides its files: the options and the contents of
@@ -141,7 +152,8 @@ def option_problem(name: str, value) -> str | None:
     typed values are: ``"5"`` is not an integer and ``true`` is not 1.
 
     >>> option_problem("k", 0), option_problem("modality", "audio"), option_problem("seed", 3)
-    ('expected an integer >= 1, got 0', "expected 'embedding', 'text', 'tabular', 'reasoning' or 'agent', got 'audio'", None)
+    ('expected an integer >= 1, got 0', "expected 'embedding', 'text', 'tabular', 'reasoning', 'agent', 'json', \
+'graph', 'log' or 'image_text', got 'audio'", None)
     """
     from pydantic import ValidationError
 

@@ -174,21 +174,27 @@ def build_parser() -> argparse.ArgumentParser:
     audit = verb("audit", "audit one generation round against the reference", "json", "sampling", "null", "runner")
     audit.add_argument("loop", help="name of the self-training loop")
     audit.add_argument("round", type=int, help="round (generation) number, >= 0")
-    audit.add_argument("data", help="the round's file: .npy embeddings [M, D], text (.jsonl, .txt, .csv, .parquet) "
-                       "or a table (.csv, .parquet)")
+    audit.add_argument("data", help="the round's file: .npy embeddings [M, D], text (.jsonl, .txt, .csv, .parquet), "
+                       "a table (.csv, .parquet), records, episodes or graphs (.jsonl), log lines (.log) or "
+                       "image-text pairs (.npz)")
     audit.add_argument("--reference", required=True, help="the reference file, same modality as the round")
-    audit.add_argument("--modality", choices=("embedding", "text", "tabular", "reasoning", "agent"),
-                       help="input modality (default: detected from the round file; a .jsonl file by its first record: "
-                            "text field -> text, steps -> agent, question id and answer -> reasoning)")
+    audit.add_argument("--modality", choices=("embedding", "text", "tabular", "reasoning", "agent", "json", "graph",
+                                              "log", "image_text"),
+                       help="input modality (default: detected from the round file: .log -> log, .npz -> image_text, "
+                            "a .jsonl file by its first record: text field -> text, steps -> agent, question id and "
+                            "answer -> reasoning, edges or links -> graph, image and caption -> image_text; json "
+                            "records only when named)")
     audit.add_argument("--text-field", default=AUDIT["text_field"],
                        help=f"JSONL field or CSV/Parquet column holding the text (default {AUDIT['text_field']!r})")
     audit.add_argument("--featurizer", default=AUDIT["featurizer"],
                        help="text embeddings: 'hashing' (default, model-free) or "
                             "'sentence-transformers:<local model path or installed package>'")
     audit.add_argument("--protected-attribute", help="tabular: the column whose group shares CovGap compares")
-    audit.add_argument("--constraints", help="tabular: TOML file of [[constraints]] for the violation rate")
+    audit.add_argument("--constraints", help="tabular: TOML file of [[constraints]] for the violation rate; graph: "
+                                             "TOML file with a [graph] table of rules (connected, acyclic, "
+                                             "max_degree, min/max_nodes, min/max_edges)")
     audit.add_argument("--schema", help="tabular: TOML file with a [columns] table overriding inferred kinds "
-                       "(column = \"numeric\" or \"categorical\")")
+                       "(column = \"numeric\" or \"categorical\"); json: a JSON Schema file")
     audit.add_argument("--question-field", default=AUDIT["question_field"],
                        help=f"reasoning: JSONL field holding the question id (default {AUDIT['question_field']!r})")
     audit.add_argument("--answer-field", default=AUDIT["answer_field"],
@@ -209,6 +215,15 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--verifier-timeout", type=_positive_float, default=AUDIT["verifier_timeout"],
                        metavar="SECONDS", help=f"reasoning: wall-clock limit per record for --verifier "
                                            f"(default {AUDIT['verifier_timeout']:g}); a record over it fails")
+    audit.add_argument("--match-key", metavar="PATH", default=AUDIT["match_key"],
+                       help="json: the key field (dotted path) aligning each round record with the reference record "
+                            "of the same key, for mean_match_percentage (default: none)")
+    audit.add_argument("--log-pattern", metavar="REGEX", default=AUDIT["log_pattern"],
+                       help="log: a regular expression with named groups severity and/or component, e.g. "
+                            "'^(?P<severity>[A-Z]+) (?P<component>\\w+):' (default: none)")
+    audit.add_argument("--encoder", metavar="MODULE:FUNCTION", default=AUDIT["encoder"],
+                       help="image_text: your encoder f(image_paths, captions) -> (image [N, D], text [N, D]) for a "
+                            ".jsonl manifest of image files and captions (default: none; .npz rounds need none)")
     audit.add_argument("--pool", help="real data held out from the reference (same format): the loop's null is built "
                                       "from it once, and alarms get a false-alarm guarantee (see docs/alerts.md)")
     audit.add_argument("--bootstrap", type=_non_negative_int, default=AUDIT["n_boot"],

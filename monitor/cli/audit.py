@@ -24,6 +24,7 @@ def _options(args, modality: str):
         schema_path=args.schema, null_rounds=args.null_rounds, question_field=args.question_field,
         answer_field=args.answer_field, rationale_field=args.rationale_field, passed_field=args.passed_field,
         code_language=args.code_language, verifier=args.verifier, verifier_timeout=args.verifier_timeout,
+        match_key=args.match_key, log_pattern=args.log_pattern, encoder=args.encoder,
     )
 
 
@@ -45,8 +46,7 @@ def run(args) -> int:
     # Fail fast, before any state is touched or a Prefect server starts.
     modality = inputs.detect_modality(args.data, args.modality, args.text_field, round_number=args.round,
                                       question_field=args.question_field, answer_field=args.answer_field)
-    modalities.load_constraints_file(args.constraints)
-    modalities.load_schema_file(args.schema)
+    modalities.MODALITY[modality].check_option_files(args.constraints, args.schema)
     if args.verifier is not None:
         from monitor.modalities.verifier import check_spec
 

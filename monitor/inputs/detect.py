@@ -2,8 +2,10 @@ r"""Which modality a round file holds.
 
 **Modality** (:func:`detect_modality`). An explicit ``modality`` always
 decides, as long as it can read the extension. Otherwise ``.npy`` is
-embedding, ``.txt`` is text, a ``.jsonl`` file is text, agent episodes or
-reasoning records by its first record's fields, and a ``.csv`` / ``.parquet``
+embedding, ``.txt`` is text, ``.log`` is log lines, ``.npz`` is image-text
+pairs, a ``.jsonl`` file is text, agent episodes, reasoning records, graphs
+or an image-text manifest by its first record's fields (JSON records only
+by name), and a ``.csv`` / ``.parquet``
 file is text exactly when its header holds the text column and every other
 column is an id column (:func:`is_id_column`); any other table is tabular.
 """
@@ -40,7 +42,7 @@ def detect_modality(
     question_field: str = "question_id",
     answer_field: str = "answer",
 ) -> str:
-    """``"text"``, ``"tabular"`` or ``"embedding"`` for a file, reading at most its header.
+    """The modality of a file (:data:`monitor.inputs.files.MODALITIES`), reading at most its header.
 
     The rule, in order:
 
@@ -48,19 +50,21 @@ def detect_modality(
        (case-insensitive).
     2. An explicit ``modality`` (``--modality``) wins, if it reads the
        extension: embedding reads ``.npy``; text reads ``.txt .jsonl .csv
-       .parquet``; tabular reads ``.csv .parquet``; reasoning and agent read ``.jsonl``
-       (a ``.jsonl`` file is also detected as either, rule 3).
-    3. ``.npy`` is embedding; ``.txt`` is text. A ``.jsonl`` file is read by its first record: text when it
-       has the ``text_field`` field; else agent when it has a ``steps`` array (episodes); else reasoning when
-       it has both ``question_field`` and ``answer_field``; else text (whose loader then names the missing
-       field).
+       .parquet``; tabular reads ``.csv .parquet``; reasoning, agent, json and graph read ``.jsonl``; log
+       reads ``.log``; image_text reads ``.npz`` and ``.jsonl`` manifests. JSON records are never detected:
+       they need ``--modality json``.
+    3. ``.npy`` is embedding; ``.txt`` is text; ``.log`` is log; ``.npz`` is image_text. A ``.jsonl`` file
+       is read by its first record: text when it has the ``text_field`` field; else agent when it has a
+       ``steps`` array (episodes); else reasoning when it has both ``question_field`` and ``answer_field``;
+       else graph when it has an ``edges`` or ``links`` array; else image_text when it has ``image`` and
+       ``caption`` strings (a manifest); else text (whose loader then names the missing field).
     4. ``.csv`` / ``.parquet`` are text when the header has the column
        ``text_field`` (default ``text``) and every other column is an id
        column (:func:`is_id_column`); otherwise tabular.
 
     Args:
         path: the file.
-        modality: ``None`` to detect, or one of ``text``, ``tabular``, ``embedding``, ``reasoning``, ``agent``.
+        modality: ``None`` to detect, or one of :data:`monitor.inputs.files.MODALITIES`.
         text_field: the text column or JSONL field; ``None`` means ``text``.
         question_field, answer_field: the reasoning record's fields (``.jsonl`` detection).
         role, round_number: name the file in messages, as every loader of :mod:`monitor.inputs` does.
@@ -92,6 +96,10 @@ def detect_modality(
         return "embedding"
     if ext == ".txt":
         return "text"
+    if ext == ".log":
+        return "log"
+    if ext == ".npz":
+        return "image_text"
     if ext == ".jsonl":
         return _jsonl_modality(p, where, DEFAULT_TEXT_FIELD if text_field is None else text_field, question_field,
                                answer_field, max_line_bytes)
@@ -123,6 +131,10 @@ def _jsonl_modality(p: Path, where: str, text_field: str, question_field: str, a
             return "agent"
         if question_field in first and answer_field in first:
             return "reasoning"
+        if isinstance(first.get("edges"), list) or isinstance(first.get("links"), list):
+            return "graph"
+        if isinstance(first.get("image"), str) and isinstance(first.get("caption"), str):
+            return "image_text"  # a manifest of image files and captions, for the loop's --encoder
         return "text"
     return "text"
 

@@ -39,7 +39,7 @@ import pandas as pd
 from monitor.errors import InputError
 
 
-MODALITIES = ("text", "tabular", "embedding", "reasoning", "agent")
+MODALITIES = ("text", "tabular", "embedding", "reasoning", "agent", "json", "graph", "log", "image_text")
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
 DEFAULT_TEXT_FIELD = "text"
@@ -51,9 +51,12 @@ TEXT_EXTENSIONS = (".txt", ".jsonl", ".csv", ".parquet")
 TABLE_EXTENSIONS = (".csv", ".parquet")
 EMBEDDING_EXTENSIONS = (".npy",)
 RECORD_EXTENSIONS = (".jsonl",)
-SUPPORTED_EXTENSIONS = (".npy", ".txt", ".jsonl", ".csv", ".parquet")
+LOG_EXTENSIONS = (".log",)
+PAIR_EXTENSIONS = (".npz", ".jsonl")  # paired embeddings, or a manifest of image files and captions (--encoder)
+SUPPORTED_EXTENSIONS = (".npy", ".txt", ".jsonl", ".csv", ".parquet", ".log", ".npz")
 _READABLE = {"text": TEXT_EXTENSIONS, "tabular": TABLE_EXTENSIONS, "embedding": EMBEDDING_EXTENSIONS,
-             "reasoning": RECORD_EXTENSIONS, "agent": RECORD_EXTENSIONS}
+             "reasoning": RECORD_EXTENSIONS, "agent": RECORD_EXTENSIONS, "json": RECORD_EXTENSIONS,
+             "graph": RECORD_EXTENSIONS, "log": LOG_EXTENSIONS, "image_text": PAIR_EXTENSIONS}
 
 _ID_NAMES = frozenset({"id", "uuid", "index", "unnamed: 0"})
 _PARQUET_INDEX = re.compile(r"__index_level_\d+__")

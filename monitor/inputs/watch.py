@@ -42,7 +42,7 @@ from monitor.options import AuditOptions, option_problem
 from monitor.errors import CollapseMonitorError
 from monitor.inputs.files import CHUNK_BYTES, SUPPORTED_EXTENSIONS
 
-ROUND_FILE = re.compile(r"^round_(\d+)(\.(?:npy|jsonl|txt|csv|parquet))$", re.IGNORECASE)
+ROUND_FILE = re.compile(r"^round_(\d+)(\.(?:npy|jsonl|txt|csv|parquet|log|npz))$", re.IGNORECASE)
 REFERENCE_STEM = "reference"
 LOOP_CONFIG = "loop.toml"
 DONE_SUFFIX = ".done"
@@ -55,7 +55,8 @@ LOOP_OPTIONS = {
     "allow_size_change": "allow_size_change", "pool": "pool_path", "null_rounds": "null_rounds",
     "question_field": "question_field", "answer_field": "answer_field", "rationale_field": "rationale_field",
     "passed_field": "passed_field", "code_language": "code_language", "verifier": "verifier",
-    "verifier_timeout": "verifier_timeout",
+    "verifier_timeout": "verifier_timeout", "match_key": "match_key", "log_pattern": "log_pattern",
+    "encoder": "encoder",
 }
 _PATH_OPTIONS = ("constraints", "schema", "pool")
 @dataclass(frozen=True)

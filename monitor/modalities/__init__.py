@@ -166,6 +166,12 @@ class Modality:
         """Refuse, in one line, a loaded pool whose pseudo-rounds could not stand for this round (by default any
         is fine)."""
 
+    def check_option_files(self, constraints_path: str | None, schema_path: str | None) -> None:
+        """Refuse, in one line, a ``--constraints`` or ``--schema`` file this modality cannot read (by default
+        the tabular ones: a ``[[constraints]]`` TOML and a ``[columns]`` TOML)."""
+        load_constraints_file(constraints_path)
+        load_schema_file(schema_path)
+
     #: Without a pool, ``calibrate`` may split the reference into a reference part and a pool.
     splits_reference = True
 
@@ -520,6 +526,13 @@ class AgentModality(_TextViewModality):
         return {name: out[name] for name in metric_names("agent") if name in out}
 
 
-MODALITY: dict[str, Modality] = {m.name: m for m in (EmbeddingModality(), TextModality(), TabularModality(),
-                                                     ReasoningModality(), AgentModality())}
+def _modalities() -> dict[str, Modality]:
+    from monitor.modalities.image_text import ImageTextModality
+    from monitor.modalities.structured import GraphModality, JsonModality, LogModality
+
+    return {m.name: m for m in (EmbeddingModality(), TextModality(), TabularModality(), ReasoningModality(),
+                                AgentModality(), JsonModality(), GraphModality(), LogModality(), ImageTextModality())}
+
+
+MODALITY: dict[str, Modality] = _modalities()
 

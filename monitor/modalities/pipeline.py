@@ -101,6 +101,7 @@ class AuditPipeline:
         code_language: reasoning only, ``"python"``: the answers are programs (``syntax_valid_rate``).
         verifier, verifier_timeout: reasoning only: the user's ``module:function`` judging each answer, and its
             per-record timeout (:mod:`monitor.modalities.verifier`); None: answers are checked against gold.
+        match_key: json only: the key path aligning round records with the reference's (mean_match_percentage).
         reference_where: how errors name the reference.
 
     >>> rng = np.random.default_rng(0)
@@ -115,7 +116,8 @@ class AuditPipeline:
                  reference_fingerprint: str | None = None, protected_attribute: str | None = None,
                  constraints_path: str | None = None, schema_path: str | None = None,
                  code_language: str | None = None, verifier: str | None = None,
-                 verifier_timeout: float = 10.0, reference_where: str = "reference") -> None:
+                 verifier_timeout: float = 10.0, match_key: str | None = None,
+                 reference_where: str = "reference") -> None:
         if modality not in MODALITY:
             raise ValueError(f"modality: expected one of {', '.join(MODALITY)}, got {modality!r}")
         self.modality, self.reference, self.seed = modality, reference, int(seed)
@@ -126,6 +128,7 @@ class AuditPipeline:
         self.protected_attribute = protected_attribute
         self.code_language = code_language
         self.verifier, self.verifier_timeout = verifier, float(verifier_timeout)
+        self.match_key = match_key
         self.reference_where = reference_where
         self.feature_key = ""
         self.tabular_columns: dict[str, list[str]] | None = None

@@ -77,7 +77,7 @@ def test_bad_loop_directories_are_problems_that_name_the_file_and_do_not_stop_th
     ("max_samples = 0\n", "loop.toml: max_samples: expected an integer >= 1, got 0"),
     ("null_rounds = 10\n", "loop.toml: null_rounds: expected an integer >= 200, got 10"),
     ("bootstrap = true\n", "loop.toml: bootstrap: expected an integer >= 0, got True"),
-    ('modality = "audio"\n', "loop.toml: modality: expected 'embedding', 'text', 'tabular', 'reasoning' or 'agent', got 'audio'"),
+    ('modality = "audio"\n', "loop.toml: modality: expected 'embedding', 'text', 'tabular', 'reasoning', 'agent', 'json', 'graph', 'log' or 'image_text', got 'audio'"),
     ("allow_size_change = 1\n", "loop.toml: allow_size_change: expected a valid boolean, got 1"),
     ("pool = 3\n", "loop.toml: pool: expected a path, got 3"),
 ])

@@ -23,7 +23,8 @@ def test_the_defaults_are_written_once_and_the_cli_parser_uses_them():
               "question_field": args.question_field, "answer_field": args.answer_field,
               "rationale_field": args.rationale_field, "passed_field": args.passed_field,
               "code_language": args.code_language, "verifier": args.verifier,
-              "verifier_timeout": args.verifier_timeout}
+              "verifier_timeout": args.verifier_timeout, "match_key": args.match_key,
+              "log_pattern": args.log_pattern, "encoder": args.encoder}
     assert parsed == AUDIT_DEFAULTS
 
 
@@ -35,7 +36,12 @@ def test_the_null_and_the_pipeline_see_the_same_options_as_before():
                                 "schema_path": None}
     assert o.pipeline_options() == {"k": 7, "n_boot": 0, "seed": 3, "featurizer": "hashing",
                                     "protected_attribute": None, "constraints_path": None, "schema_path": None,
-                                    "code_language": None, "verifier": None, "verifier_timeout": 10.0}
+                                    "code_language": None, "verifier": None, "verifier_timeout": 10.0,
+                                    "match_key": None}
+    # A modality's own options join the key only when set (a reasoning loop's field names, a log pattern).
+    o = AuditOptions(question_field="qid", log_pattern="^(?P<severity>[A-Z]+)", verifier_timeout=3.0)
+    assert {k: v for k, v in o.null_options().items() if k not in AuditOptions().null_options()} == {
+        "question_field": "qid", "log_pattern": "^(?P<severity>[A-Z]+)"}
 
 
 def test_a_recorded_round_is_re_audited_with_the_same_options():
@@ -52,7 +58,7 @@ def test_a_recorded_round_is_re_audited_with_the_same_options():
 def test_bad_options_are_refused_and_options_are_frozen():
     for bad in ({"k": 0}, {"n_boot": -1}, {"seed": -2}, {"max_samples": 0}, {"modality": "audio"},
                 {"null_rounds": 0}, {"bootstrap": 10}, {"verifier": "checks.py"}, {"verifier": "a:b:c"},
-                {"verifier_timeout": 0}):
+                {"verifier_timeout": 0}, {"encoder": "enc.py"}, {"match_key": ""}, {"log_pattern": ""}):
         with pytest.raises(pydantic.ValidationError):
             AuditOptions(**bad)
     with pytest.raises(pydantic.ValidationError, match="frozen"):

@@ -185,14 +185,14 @@ def test_detect_modality_refusals(tmp_path):
     xlsx = write_bytes(tmp_path / "r.xlsx", b"x")
     assert message(lambda: detect_modality(xlsx, round_number=2)) == (
         f"{xlsx} (round, round 2): unsupported file type (extension '.xlsx'); "
-        "expected one of .npy, .txt, .jsonl, .csv, .parquet"
+        "expected one of .npy, .txt, .jsonl, .csv, .parquet, .log, .npz"
     )
     txt = write_bytes(tmp_path / "r.txt", b"a\n")
     assert message(lambda: detect_modality(txt, "tabular", role="reference")) == (
         f"{txt} (reference): modality tabular cannot read a .txt file (tabular reads .csv, .parquet)"
     )
     assert message(lambda: detect_modality(txt, "image")) == (
-        f"{txt} (round): unknown modality 'image'; expected one of text, tabular, embedding, reasoning, agent"
+        f"{txt} (round): unknown modality 'image'; expected one of text, tabular, embedding, reasoning, agent, json, graph, log, image_text"
     )
     missing = tmp_path / "nope.csv"
     assert message(lambda: detect_modality(missing)) == f"{missing} (round): file not found"
