@@ -297,9 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = verb("demo", "a collapse loop audited round by round (default: the L4 real-text loop, a bigram model "
                         "refitted on its own samples), with its alarm and lead time over the true onset")
-    demo.add_argument("--modality", choices=("text", "agent"), default="text",
+    demo.add_argument("--modality", choices=("text", "agent", "reasoning", "json", "graph", "log", "image_text"),
+                      default="text",
                       help="text: the L4 bigram loop on WordNet glosses; agent: the L6 gridworld policy refitted on "
-                           "its own successful episodes (default text)")
+                           "its own successful episodes; reasoning: the L11 solver retrained on its own correct "
+                           "solutions (STaR); json, graph, log, image_text: the L7-L10 generators refitted on their "
+                           "own records, graphs, log lines or captions (default text)")
     demo.add_argument("--rounds", type=_positive_int, default=9,
                       help="generations after generation 0; rounds 0..ROUNDS are audited (default 9)")
     demo.add_argument("--seed", type=_non_negative_int, default=0, help="simulation seed (default 0)")

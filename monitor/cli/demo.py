@@ -224,6 +224,9 @@ class DemoLoop:
     legend: str
     drift_phrase: str
     notes: Callable[[str], list[str]] = lambda reference_path: []  # lines printed once after the table
+    extension: str = ".jsonl"  # of the reference, pool and round files
+    option_files: tuple[tuple[str, str, bytes], ...] = ()  # (AuditOptions field, file name, content) beside them
+    options: tuple[tuple[str, str], ...] = ()  # (AuditOptions field, value) of the loop, e.g. a log pattern
 
 
 ONSET_RATIO = 0.5
@@ -296,6 +299,136 @@ def _agent_loop(args, pool_rows: int) -> DemoLoop:
         drift_phrase="the episodes moving away from the reference")
 
 
+# The structured modalities' demos: their loop module (monitor.meta_evaluation.loop_*), its sizes
+# (n_samples, n_audit, n_reference: n_samples small enough that the onset falls inside 9 rounds for most seeds),
+# the truth it is read by, and the table's columns.
+STRUCTURED_DEMOS = {
+    "json": dict(prefix="demo-l7-json", sizes=(12, 150, 200), truth="mean_field_entropy",
+                 truth_header="H_g/H_0 (truth)",
+                 columns={"valid_json_rate": "valid JSON", "schema_correctness_rate": "schema ok",
+                          "categorical_value_coverage": "value cov", "field_coverage": "field cov"},
+                 title="structured-output generator refitted on its own JSON records",
+                 legend="valid JSON: share of lines that parse as an object; schema ok: share valid under the JSON "
+                        "Schema; value cov: share of the reference's categorical values produced; field cov: share of "
+                        "its field paths present; H_g/H_0 (truth): the true generator's mean per-field entropy over "
+                        "generation 0's (onset: first below 0.5)",
+                 what="records"),
+    "graph": dict(prefix="demo-l8-graph", sizes=(8, 150, 200), truth="families",
+                  truth_header="families/4 (truth)",
+                  columns={"uniqueness": "unique", "novelty": "novel", "degree_mmd2": "degree MMD2",
+                           "valid_rule_rate": "valid"},
+                  title="graph generator refitted on its own graphs",
+                  legend="unique: distinct graphs (WL hash) over all; novel: share no reference graph repeats; degree "
+                         "MMD2: squared MMD of degree histograms from the reference's; valid: share meeting the "
+                         "constraints file; families/4 (truth): structural families the true generator still "
+                         "draws (onset: 2 of 4 or fewer)",
+                  what="graphs"),
+    "log": dict(prefix="demo-l9-log", sizes=(15, 200, 400), truth="template_entropy",
+                truth_header="H_g/H_0 (truth)",
+                columns={"template_coverage": "tmpl cov", "template_jsd": "tmpl JSD", "template_parse_rate": "parsed",
+                         "severity_jsd": "severity JSD"},
+                title="log generator refitted on its own lines",
+                legend="tmpl cov: share of the reference's Drain templates seen; tmpl JSD: Jensen-Shannon divergence "
+                       "of template frequencies from the reference's; parsed: share of lines matching a reference "
+                       "template; severity JSD: divergence of severity levels; H_g/H_0 (truth): the true template "
+                       "distribution's entropy over generation 0's (onset: first below 0.5)",
+                what="log lines"),
+    "image_text": dict(prefix="demo-l10-image-text", sizes=(30, 150, 150), truth="named_correctly",
+                       truth_header="correct/correct_0 (truth)",
+                       columns={"ita": "ITA", "retrieval_recall_at_1_i2t": "i2t R@1",
+                                "retrieval_recall_at_1_t2i": "t2i R@1", "caption_distinct_2": "caption d-2"},
+                       title="captioner distilled on its own captions",
+                       legend="ITA: mean cosine of each image with its caption; i2t / t2i R@1: share of images "
+                              "(captions) whose own caption (image) is the round's nearest; caption d-2: distinct "
+                              "caption bigrams; correct/correct_0 (truth): the true captioner's share of correctly "
+                              "named images over generation 0's (onset: first below 0.5)",
+                       what="image-caption pairs"),
+}
+
+
+def _structured_loop(args, pool_rows: int) -> DemoLoop:
+    import numpy as np
+
+    from monitor.meta_evaluation import loop_graphs, loop_image_text, loop_json_records, loop_logs
+
+    spec = STRUCTURED_DEMOS[args.modality]
+    n_samples, n_audit, n_reference = (args.n_samples or spec["sizes"][0], args.n_audit or spec["sizes"][1],
+                                       args.n_reference or spec["sizes"][2])
+    loop, render, extension = {
+        "json": (loop_json_records.json_records_loop, loop_json_records.records_jsonl, ".jsonl"),
+        "graph": (loop_graphs.graphs_loop, loop_graphs.graphs_jsonl, ".jsonl"),
+        "log": (loop_logs.logs_loop, loop_logs.log_text, ".log"),
+        "image_text": (loop_image_text.image_text_loop, loop_image_text.pairs_npz_bytes, ".npz"),
+    }[args.modality]
+    trace = loop(args.seed, args.rounds, n_samples=n_samples, n_audit=n_audit, n_reference=n_reference)
+    # The null: generation 0 without feedback, from a stream of its own (another seed: generation 0 is the same
+    # generator for every seed, its samples are not).
+    pool = loop(args.seed + 1_000_003, 1, workflow="no_feedback", n_samples=n_samples, n_audit=pool_rows,
+                n_reference=2).rounds[0]
+    truth = np.asarray(trace.truth[spec["truth"]], dtype=np.float64)
+    option_files, options = (), ()
+    if args.modality == "json":
+        option_files = (("schema_path", "schema.json", loop_json_records.schema_json()),)
+    elif args.modality == "graph":
+        from importlib import resources
+
+        option_files = (("constraints_path", "constraints.toml",
+                         resources.files("monitor.data").joinpath("graph_constraints.toml").read_bytes()),)
+    elif args.modality == "log":
+        from monitor.inputs.logs import EXAMPLE_PATTERN
+
+        options = (("log_pattern", EXAMPLE_PATTERN),)
+    return DemoLoop(
+        modality=args.modality, trace=trace, reference_bytes=render(trace.reference),
+        round_bytes=[render(r) for r in trace.rounds], pool_bytes=render(pool),
+        settings={"n_boot": args.bootstrap, "generator": trace.params}, prefix=spec["prefix"],
+        intro=[f"{trace.name.split('-', 1)[0]} {args.modality} loop: a {spec['title']}, {args.rounds} times, on "
+               f"{n_samples} samples each (seed {args.seed})",
+               f"{n_audit} {spec['what']} per round vs {n_reference} of generation 0's"],
+        title=spec["title"], columns=spec["columns"], truth=truth / truth[0], truth_header=spec["truth_header"],
+        legend=spec["legend"], drift_phrase=f"the {spec['what']} moving away from the reference",
+        extension=extension, option_files=option_files, options=options)
+
+
+REASONING_SIZES = (8, 50, 1000)  # training questions per generation, questions per round, gold questions in the bank
+
+
+def _reasoning_loop(args, pool_rows: int) -> DemoLoop:
+    import numpy as np
+
+    from monitor.meta_evaluation.loop_reasoning import reasoning_loop, records_jsonl, sample_pool
+
+    n_samples, n_audit, n_reference = (args.n_samples or REASONING_SIZES[0], args.n_audit or REASONING_SIZES[1],
+                                       args.n_reference or REASONING_SIZES[2])
+    trace = reasoning_loop(args.seed, args.rounds, n_samples=n_samples, n_questions_audit=n_audit,
+                           n_reference=n_reference)
+    k = trace.params["samples_per_question"]
+    # The null: generation 0's solutions (K per question) to questions of the bank, whose gold answers the
+    # reference holds; a pseudo-round draws whole questions.
+    pool = sample_pool(args.seed, min(pool_rows // k, n_reference), samples_per_question=k, n_reference=n_reference)
+    entropy = np.asarray(trace.truth["strategy_entropy"], dtype=np.float64)
+    return DemoLoop(
+        modality="reasoning", trace=trace, reference_bytes=records_jsonl(trace.reference),
+        round_bytes=[records_jsonl(r) for r in trace.rounds], pool_bytes=records_jsonl(pool),
+        settings={"n_boot": args.bootstrap, "generator": trace.params}, prefix="demo-l11-reasoning",
+        intro=[f"L11 reasoning loop: a solver retrained {args.rounds} times on its own correct solutions to "
+               f"{n_samples} questions (STaR; seed {args.seed})",
+               f"{n_audit} questions x {k} samples per round vs the gold answers of {n_reference} questions"],
+        title="solver retrained on its own correct solutions",
+        columns={"acc_verify": "accuracy", "template_collapse_rate": "tmpl collapse",
+                 "answer_agreement": "agreement", "rationale_distinct_2": "rationale d-2"},
+        truth=entropy / entropy[0], truth_header="H_g/H_0 (truth)",
+        legend="accuracy: share of answers equal to gold; tmpl collapse: share of rationales whose skeleton "
+               "(numbers and names masked) over 10% of the round share; agreement: share of a question's sample "
+               "pairs with equal answers; rationale d-2: distinct bigrams of the rationales; H_g/H_0 (truth): the "
+               "true solver's strategy entropy over generation 0's (onset: first below 0.5)",
+        drift_phrase="the solutions moving away from the reference")
+
+
+DEMO_SIZES = {"text": TEXT_SIZES, "agent": AGENT_SIZES, "reasoning": REASONING_SIZES,
+              **{m: s["sizes"] for m, s in STRUCTURED_DEMOS.items()}}
+
+
 def run(args) -> int:
     settings = load_settings(args.home, args.rules)
     settings.rules()  # a bad rules file fails before any work
@@ -304,9 +437,10 @@ def run(args) -> int:
 
     con = console()
     started = time.perf_counter()
-    n_audit = args.n_audit or (AGENT_SIZES if args.modality == "agent" else TEXT_SIZES)[1]
+    n_audit = args.n_audit or DEMO_SIZES[args.modality][1]
     pool_rows = 64 * n_audit
-    build = _agent_loop if args.modality == "agent" else _text_loop
+    build = {"text": _text_loop, "agent": _agent_loop, "reasoning": _reasoning_loop}.get(args.modality,
+                                                                                        _structured_loop)
     try:
         demo = build(args, pool_rows)
     except ValueError as exc:
@@ -315,14 +449,21 @@ def run(args) -> int:
     loop = demo_loop_name(args.seed, demo.reference_bytes, demo.settings, prefix=demo.prefix)
     workdir = settings.home / "demo" / loop
     workdir.mkdir(parents=True, exist_ok=True)
-    reference_path = workdir / "reference.jsonl"
+    reference_path = workdir / f"reference{demo.extension}"
     write_if_changed(reference_path, demo.reference_bytes)
-    pool_path = workdir / "pool.jsonl"
+    pool_path = workdir / f"pool{demo.extension}"
     write_if_changed(pool_path, demo.pool_bytes)
+    option_values = dict(demo.options)
+    watch_lines = [f"{key} = {json.dumps(value)}" for key, value in demo.options]
+    for field, name, content in demo.option_files:
+        write_if_changed(workdir / name, content)
+        option_values[field] = str(workdir / name)
+        watch_lines.append(f"{field.removesuffix('_path')} = {json.dumps(name)}")
     # What serve --watch needs to audit these files exactly as the demo does.
     modality_line = "" if demo.modality == "text" else f'modality = "{demo.modality}"\n'
-    write_if_changed(workdir / "loop.toml", (f"{modality_line}bootstrap = {args.bootstrap}\npool = \"pool.jsonl\"\n"
-                                             f"null_rounds = {args.null_rounds}\n").encode())
+    write_if_changed(workdir / "loop.toml", (f"{modality_line}bootstrap = {args.bootstrap}\npool = \"{pool_path.name}\"\n"
+                                             f"null_rounds = {args.null_rounds}\n"
+                                             + "".join(line + "\n" for line in watch_lines)).encode())
     truth = demo.truth
     con.print(demo.intro[0], soft_wrap=True)
     con.print(f"loop {loop}: {demo.intro[1]}, {args.bootstrap} bootstrap replicates; files in {workdir}",
@@ -332,7 +473,7 @@ def run(args) -> int:
     from monitor.options import AuditOptions
 
     options = AuditOptions(modality=None if demo.modality == "text" else demo.modality, n_boot=args.bootstrap,
-                           null_rounds=args.null_rounds)
+                           null_rounds=args.null_rounds, **option_values)
     store = TrajectoryStore(settings.store_url)
     exporter = None
     if not args.no_serve:
@@ -366,7 +507,7 @@ def run(args) -> int:
             for generation, content in zip(trace.generations.tolist(), demo.round_bytes):
                 if generation:
                     spinner.update(text=f"auditing round {generation}/{args.rounds}...")
-                path = workdir / f"round_{generation}.jsonl"
+                path = workdir / f"round_{generation}{demo.extension}"
                 write_if_changed(path, content)
                 if generation == 0:
                     spinner.update(text=f"auditing round 0 and building the loop's null ({args.null_rounds} "
@@ -424,7 +565,9 @@ def run(args) -> int:
     con.print(f"store: {settings.store_url}", soft_wrap=True)
     con.print(f"MLflow: {settings.mlflow_uri} (browse: mlflow ui --backend-store-uri {settings.mlflow_uri})",
               soft_wrap=True)
-    evidently = "; each round's Evidently HTML is in its MLflow run"
+    from monitor.modalities import MODALITY
+
+    evidently = "; each round's Evidently HTML is in its MLflow run" if MODALITY[demo.modality].reports_drift else ""
     con.print(f"reports: {settings.home / 'reports' / loop} (trajectory plots per round{evidently})", soft_wrap=True)
     con.print(f"look further: collapse-monitor {home_flag}status {loop}", soft_wrap=True)
     con.print(f"              collapse-monitor {home_flag}report {loop} --format html", soft_wrap=True)

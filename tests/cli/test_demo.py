@@ -260,3 +260,50 @@ def test_demo_modality_agent_audits_the_l6_loop_through_the_same_flow(home, caps
     assert trace.onset is not None and verdict["onset"] == trace.onset
     assert re.search(r"^false-alarm guarantee: ARL0 >= 1000 rounds \(null of 200 pseudo-rounds", out, re.M)
     assert re.search(r"^drift signal \(the episodes moving away from the reference\): ", out, re.M)
+
+
+@pytest.mark.parametrize("modality", ["reasoning", "json", "graph", "log", "image_text"])
+def test_demo_builds_files_its_modality_reads_for_every_new_loop(modality, tmp_path):
+    """The demo's files for the L7-L11 loops (no flow run: the flow is the agent test's): the reference, the pool
+    and every round load through the modality's own loader with the demo's options, round 0 is audited against
+    the reference, and the truth column is the trace's."""
+    import tomllib
+
+    from monitor.cli import build_parser
+    from monitor.cli import demo
+    from monitor.inputs.watch import LOOP_OPTIONS
+    from monitor.modalities import MODALITY
+    from monitor.modalities.pipeline import AuditPipeline
+    from monitor.options import AuditOptions
+
+    # reasoning: the reference is the question bank the pool's questions come from (16 x 30 needs 480)
+    n_reference = "600" if modality == "reasoning" else "60"
+    args = build_parser().parse_args(["demo", "--modality", modality, "--rounds", "2", "--n-audit", "30",
+                                      "--n-reference", n_reference, "--bootstrap", "5"])
+    built = {"reasoning": demo._reasoning_loop}.get(modality, demo._structured_loop)(args, 64 * 30)
+    assert built.modality == modality and len(built.round_bytes) == 3 and built.trace.truth is not None
+    assert built.truth[0] == 1.0 and len(built.truth) == 3
+    files = {}
+    for name, content in [("reference", built.reference_bytes), ("pool", built.pool_bytes),
+                          *((f"round_{g}", b) for g, b in enumerate(built.round_bytes))]:
+        files[name] = tmp_path / f"{name}{built.extension}"
+        files[name].write_bytes(content)
+    values = dict(built.options)
+    for field, file_name, content in built.option_files:
+        (tmp_path / file_name).write_bytes(content)
+        values[field] = str(tmp_path / file_name)
+        assert field.removesuffix("_path") in LOOP_OPTIONS  # loop.toml names it so for serve --watch
+    assert all(key in LOOP_OPTIONS for key, _ in built.options)
+    options = AuditOptions(modality=modality, n_boot=0, k=3, **values)
+    kind = MODALITY[modality]
+    kind.check_option_files(options.constraints_path, options.schema_path)
+    reference = kind.load(files["reference"], "reference", None, options)
+    pool = kind.load_pool(files["pool"], options, reference.data)
+    round_ = kind.load(files["round_0"], "round", 0, options, reference)
+    kind.check_pair(reference, round_, options, 0)
+    from monitor.engine.null import unit_count
+
+    assert unit_count(pool.data) >= 16 * unit_count(round_.data)  # a pool big enough for full sensitivity
+    audit = AuditPipeline(modality, reference.data, **options.pipeline_options()).audit(round_.data, n_boot=0)
+    assert set(built.columns) & set(audit.metrics) and "vendi_score" in audit.metrics
+    tomllib.loads("".join(f"{key} = {json.dumps(value)}\n" for key, value in built.options))  # valid TOML lines
