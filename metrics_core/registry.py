@@ -286,6 +286,9 @@ _SPECS = (
                "Radford et al. 2021 (CLIP retrieval recall@k); survey §6.2", "share of captions whose own image is "
                "strictly the most cosine-similar of the round's N images (ties miss; depends on N: keep round "
                "sizes equal)"),
+    MetricSpec("well_formed_rate", "validity", "image_text", True, (0.0, 1.0),
+               "LLM Data Auditor survey §6.2; jsonschema", "share of captions that parse as a JSON object valid "
+               "under --schema (structured captions; only with a schema and caption strings)"),
     # Any input modality (monitor.publishing.evidently_report).
     MetricSpec("evidently_drift_share", "fidelity", "any", False, (0.0, 1.0),
                "Evidently 0.7 DataDriftPreset (DriftedColumnsCount)", "share of columns Evidently flags as drifted, round vs reference"),

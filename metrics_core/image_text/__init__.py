@@ -22,7 +22,9 @@ cosines, :func:`retrieval_recall_at_1` the mean of the per-pair hit indicators, 
 re-running retrieval inside a resample would put copies of one pair among the candidates, whose exact ties
 count as misses, so the interval would not even cover the estimate.
 
-The package holds :mod:`~metrics_core.image_text.alignment` and :mod:`~metrics_core.image_text.suite`.
+The package holds :mod:`~metrics_core.image_text.alignment`, :mod:`~metrics_core.image_text.structure`
+(:func:`well_formed_rate`, for captions that are JSON records, against a schema) and
+:mod:`~metrics_core.image_text.suite`.
 """
 
 from metrics_core.image_text.alignment import (  # noqa: F401
@@ -32,4 +34,5 @@ from metrics_core.image_text.alignment import (  # noqa: F401
     retrieval_hits,
     retrieval_recall_at_1,
 )
+from metrics_core.image_text.structure import parse_caption, well_formed_rate  # noqa: F401
 from metrics_core.image_text.suite import IMAGE_TEXT_METRIC_NAMES, image_text_suite  # noqa: F401

@@ -4,7 +4,8 @@ A round is an ``.npz`` of ``image [N, D]`` and ``text [N, D]`` (optionally ``cap
 ``.jsonl`` manifest of image files and captions that the loop's ``--encoder`` embeds
 (:mod:`monitor.inputs.pairs`, :mod:`monitor.inputs.encoders`). The metrics: alignment and in-round retrieval
 (:mod:`metrics_core.image_text`), the embedding suite on each side against the reference's same side
-(``image_*``, ``text_*``), the text suite on the captions when both sides have them (``caption_*``); the
+(``image_*``, ``text_*``), the text suite on the captions when both sides have them (``caption_*``) and, with
+``--schema``, the share of captions that are JSON records valid under it (``well_formed_rate``); the
 loop's unprefixed embedding suite runs on each pair's joint vector, its two unit-normalised halves side by side.
 """
 
@@ -59,10 +60,22 @@ class ImageTextModality(Modality):
                              f"{reference.path} has {ref.image.shape[1]} and {ref.text.shape[1]}; embed both with "
                              "one encoder")
 
+    def check_option_files(self, constraints_path, schema_path):
+        from monitor import inputs
+
+        if constraints_path is not None:
+            raise InputError(f"{constraints_path}: --constraints is for tabular and graph rounds; structured "
+                             "captions are checked against --schema")
+        if schema_path is not None:
+            inputs.load_json_schema(schema_path)
+
     def prepare(self, pipe, *, constraints_path, schema_path):
         from metrics_core.suite import fit_suite_reference
 
+        from monitor import inputs
+
         reference = pipe.reference
+        pipe.caption_schema = None if schema_path is None else inputs.load_json_schema(schema_path)
         config = pipe.suite_config()
         pipe.side_profiles = {"image": fit_suite_reference(np.asarray(reference.image, dtype=np.float64), config),
                               "text": fit_suite_reference(np.asarray(reference.text, dtype=np.float64), config)}
@@ -90,6 +103,11 @@ class ImageTextModality(Modality):
                 suite = embedding_suite(np.asarray(ref, dtype=np.float64), np.asarray(rnd, dtype=np.float64),
                                         config=config, profile=pipe.side_profiles[side])
                 out.update({prefix + name: est for name, est in suite.items()})
+            if pipe.caption_schema is not None and round_data.captions is not None:
+                from metrics_core.image_text import well_formed_rate
+
+                out["well_formed_rate"] = well_formed_rate(list(round_data.captions), pipe.caption_schema,
+                                                           n_boot=n_boot, seed=pipe.seed)
             if pipe.caption_reference is not None and round_data.captions is not None:
                 from metrics_core.text import text_suite
 

@@ -154,3 +154,21 @@ def test_cli_audits_each_new_modality_and_refuses_a_bad_schema_in_one_line(home,
         capture_output=True, text=True, env=_env(home, tmp_path), timeout=300)
     assert refused.returncode == 1 and refused.stdout == ""
     assert len(refused.stderr.splitlines()) == 1 and str(bad) in refused.stderr
+
+
+def test_structured_captions_get_their_well_formed_rate_against_a_schema(tmp_path):
+    rng = np.random.default_rng(0)
+    captions = np.array(['{"objects": ["cat"]}'] * 15 + ["a cat"] * 5)
+    for name in ("ref.npz", "round_1.npz"):
+        np.savez(tmp_path / name, image=rng.normal(size=(20, 8)), text=rng.normal(size=(20, 8)), caption=captions)
+    schema = tmp_path / "caption.schema.json"
+    schema.write_text('{"type": "object", "required": ["objects"]}')
+    kind = MODALITY["image_text"]
+    options = AuditOptions(modality="image_text", n_boot=0, k=3, schema_path=str(schema))
+    kind.check_option_files(None, str(schema))
+    with pytest.raises(InputError, match="--constraints is for tabular and graph rounds"):
+        kind.check_option_files(str(schema), None)
+    reference = kind.load(tmp_path / "ref.npz", "reference", None, options)
+    pipe = AuditPipeline("image_text", reference.data, **options.pipeline_options())
+    got = pipe.modality_metrics(kind.load(tmp_path / "round_1.npz", "round", 1, options, reference).data)
+    assert got["well_formed_rate"].value == pytest.approx(15 / 20)

@@ -213,3 +213,59 @@ def test_noise_added_to_captions_lowers_ita():
     image, text = concept_round(rng, 300)
     values = [ita(image, text + s * rng.normal(size=text.shape)).value for s in (0.0, 0.2, 0.5, 1.0)]
     assert values == sorted(values, reverse=True) and values[0] - values[-1] > 0.3
+
+
+# --- well_formed_rate: structured captions against a JSON Schema -----------------------------------------------
+
+CAPTION_SCHEMA = {"type": "object", "required": ["objects", "caption"],
+                  "properties": {"objects": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                                 "caption": {"type": "string"}}}
+
+
+def test_well_formed_rate_hand_computed():
+    from metrics_core.image_text import well_formed_rate
+
+    captions = ['{"objects": ["cat"], "caption": "a cat"}',  # valid
+                '{"objects": [], "caption": "nothing"}',  # minItems
+                '{"objects": ["dog"]}',  # no caption
+                'a dog on a sofa',  # not JSON
+                '{"objects": ["car"], "caption": "a red car"}']  # valid
+    assert well_formed_rate(captions, CAPTION_SCHEMA).value == pytest.approx(2 / 5)
+    with pytest.raises(ValueError, match="captions: expected a non-empty sequence of str"):
+        well_formed_rate([], CAPTION_SCHEMA)
+
+
+def test_well_formed_rate_matches_jsonschema_on_random_captions():
+    import json
+
+    import jsonschema
+
+    from metrics_core.image_text import well_formed_rate
+
+    rng = np.random.default_rng(7)
+    captions = []
+    for _ in range(300):
+        kind = rng.integers(4)
+        objects = [str(o) for o in rng.choice(["cat", "dog", "car"], size=int(rng.integers(0, 3)))]
+        record = {"objects": objects, "caption": "x"} if kind < 2 else {"objects": objects}
+        captions.append(json.dumps(record) if kind != 3 else "plain caption " + str(rng.integers(9)))
+    expected = 0
+    for c in captions:
+        try:
+            expected += jsonschema.Draft202012Validator(CAPTION_SCHEMA).is_valid(json.loads(c))
+        except json.JSONDecodeError:
+            pass
+    assert well_formed_rate(captions, CAPTION_SCHEMA).value == pytest.approx(expected / len(captions))
+
+
+def test_well_formed_rate_falls_as_a_captioner_drops_its_structure():
+    from metrics_core.image_text import well_formed_rate
+
+    rng = np.random.default_rng(3)
+
+    def round_(p_broken):
+        return ['{"objects": ["cat"], "caption": "a cat"}' if rng.random() > p_broken else "a cat"
+                for _ in range(400)]
+
+    rates = [well_formed_rate(round_(p), CAPTION_SCHEMA).value for p in (0.0, 0.2, 0.6)]
+    assert rates[0] == 1.0 and rates[0] > rates[1] > rates[2]
