@@ -208,7 +208,8 @@ def record_source(store_url: str, loop: str, round_number: int, data_path: str, 
 
 @task(**_IO_RETRIES)
 def write_round_artifacts(store_url: str, loop: str, round_number: int, out_dir: str, alerts: list[dict]) -> list[str]:
-    """Trajectory plots of every family (PNG) and the alert explanations (JSON) as of this round."""
+    """Trajectory plots of every family (PNG) and the alert explanations (JSON) as of this round, with the
+    per-record findings the audit left in the folder (:meth:`monitor.modalities.Modality.round_details`)."""
     from monitor.publishing.plots import loop_plots
 
     out = Path(out_dir)
@@ -216,7 +217,9 @@ def write_round_artifacts(store_url: str, loop: str, round_number: int, out_dir:
         paths = loop_plots(store, loop, out)
     explanations = out / "alerts.json"
     explanations.write_text(json.dumps({"loop": loop, "round": round_number, "alerts": alerts}, indent=1))
-    return [str(p) for p in (*paths, explanations)]
+    written = {Path(p) for p in (*paths, explanations)}
+    details = sorted(p for p in out.glob("*.jsonl") if p not in written)
+    return [str(p) for p in (*paths, explanations, *details)]
 
 
 @task(cache_policy=NO_CACHE)  # no retries: an unconfirmed round stays in the store and is caught up later
@@ -351,6 +354,14 @@ def audit_round(
             save_report(report_path, html)
             logger.info("Evidently report %s: drift share %.3f", report_path, drift)
             modality_metrics["evidently_drift_share"] = Estimate(drift).as_dict()
+        # Per-record findings (a JSON round's first schema violation per failing record) beside the round's plots.
+        details_dir = settings.home / "reports" / loop / f"round_{round_number}"
+        for name, content in kind.round_details(pipeline, round_.data).items():
+            details_dir.mkdir(parents=True, exist_ok=True)
+            tmp = details_dir / f".{name}.tmp"
+            tmp.write_bytes(content)
+            tmp.replace(details_dir / name)
+            logger.info("%s: %s", round_.path, f"per-record findings in {details_dir / name}")
         # Modality metrics first; a metric undefined this round (NaN, e.g. a round without tokens) is not stored.
         metrics = {name: m for name, m in {**modality_metrics, **metrics}.items() if finite_or_none(m["value"]) is not None}
         record = RoundRecord(

@@ -209,6 +209,11 @@ class Modality:
         """Evidently's drift report of the round against the reference, its HTML written to ``html_path``."""
         raise NotImplementedError(f"{self.name} rounds have no drift report")
 
+    def round_details(self, pipe, round_data) -> dict[str, bytes]:
+        """Per-record findings of one round, as files (name -> content) the audit keeps beside the round's
+        plots and logs to its MLflow run (by default none)."""
+        return {}
+
     def _cap(self, options, max_samples):
         return options.max_samples if max_samples is True else max_samples
 

@@ -75,6 +75,11 @@ class JsonModality(_TextViewModality):
             table[column] = table[column].astype(object)
         return table
 
+    def round_details(self, pipe, round_data):
+        if pipe.json_schema is None:
+            return {}
+        return {"schema_violations.jsonl": schema_violations_jsonl(round_data, pipe.json_schema)}
+
     def own_metrics(self, pipe, round_data, *, n_boot, round_where):
         from metrics_core.json_records import json_suite
 
@@ -96,6 +101,29 @@ class JsonModality(_TextViewModality):
                 raise InputError(f"{round_where}: flattened fields: {exc}") from exc
             metrics.update(result.metrics)
         return metrics
+
+
+def schema_violations_jsonl(round_data, schema) -> bytes:
+    """The first schema violation of each failing record of a JSON round, one JSON object per line: the record's
+    line number in the round file (blank lines not counted: its position among the records, 1-based) and the
+    violation (its JSON path and message, or why it is no record).
+
+    >>> from monitor.inputs.json_records import json_records_from_strings
+    >>> rnd = json_records_from_strings(['{"id": 1}', '{"id": "x"}', "oops"], "r")
+    >>> print(schema_violations_jsonl(rnd, {"properties": {"id": {"type": "integer"}}}).decode(), end="")
+    {"record": 2, "violation": "$.id: 'x' is not of type 'integer'"}
+    {"record": 3, "violation": "$: not valid JSON (the line did not parse)"}
+    """
+    import json
+
+    from metrics_core.json_records import schema_violations
+
+    lines = []
+    for number, (record, violation) in enumerate(zip(round_data.records,
+                                                     schema_violations(list(round_data.records), schema)), 1):
+        if violation is not None:
+            lines.append(json.dumps({"record": number, "violation": violation}, ensure_ascii=False))
+    return "".join(line + "\n" for line in lines).encode("utf-8")
 
 
 class GraphModality(Modality):

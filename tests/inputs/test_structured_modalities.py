@@ -138,13 +138,24 @@ def test_cli_audits_each_new_modality_and_refuses_a_bad_schema_in_one_line(home,
     for modality, extra in flags.items():
         reference_name, round_name, _, falling = EXAMPLES[modality]
         done = subprocess.run(
-            [sys.executable, "-m", "monitor.cli", "--home", str(home), "audit", f"{modality}-loop", "3",
-             str(DATA / round_name.format(3)), "--reference", str(DATA / reference_name), "--bootstrap", "0",
+            [sys.executable, "-m", "monitor.cli", "--home", str(home), "audit", f"{modality}-loop", "6",
+             str(DATA / round_name.format(6)), "--reference", str(DATA / reference_name), "--bootstrap", "0",
              "--json", *extra],
             capture_output=True, text=True, env=_env(home, tmp_path), timeout=300)
         assert done.returncode == 0, done.stderr
         result = json.loads(done.stdout)
         assert 0.0 <= result["metrics"][falling]["value"] <= 1.0, modality
+    # The JSON round's first schema violation per failing record, beside the round's plots (and in MLflow).
+    violations = home / "reports" / "json-loop" / "round_6" / "schema_violations.jsonl"
+    rows = [json.loads(line) for line in violations.read_text().splitlines()]
+    from monitor.inputs.json_records import load_json_records
+    from metrics_core.json_records import schema_violations
+
+    expected = schema_violations(list(load_json_records(DATA / "json_rounds/round_6.jsonl", "round").records),
+                                 json.loads((DATA / "json_schema.json").read_text()))
+    assert rows == [{"record": i, "violation": v} for i, v in enumerate(expected, 1) if v is not None] and rows
+    logged = list((home / "mlartifacts").rglob("schema_violations.jsonl"))  # the round's MLflow run's artifacts
+    assert len(logged) == 1 and logged[0].read_bytes() == violations.read_bytes()
     bad = tmp_path / "schema.json"
     bad.write_text('{"type": 12}')
     refused = subprocess.run(
