@@ -2,7 +2,7 @@
 
 A watched source is a directory (a local path or any fsspec URL such as
 ``s3://bucket/loops``) laid out as ``<loop>/round_<N>.<ext>``, with
-``ext`` one of ``npy jsonl txt csv parquet``. Each loop directory may hold
+``ext`` one of ``npy jsonl txt csv parquet log npz``. Each loop directory may hold
 its reference as ``reference.<ext>`` (else the watcher's default reference
 is used) and a ``loop.toml`` of audit options (:data:`LOOP_OPTIONS`).
 
