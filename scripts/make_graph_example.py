@@ -1,6 +1,6 @@
 r"""Write the shipped graph example: ``monitor/data/graph_reference.jsonl`` and ``graph_rounds/``.
 
-The files are generated, not collected: graphs of the L7-graph loop (:mod:`monitor.meta_evaluation.loop_graphs`),
+The files are generated, not collected: graphs of the L8-graph loop (:mod:`monitor.meta_evaluation.loop_graphs`),
 a mixture of tree, cycle, grid and community graphs refitted by maximum likelihood on its own samples::
 
     .venv/bin/python scripts/make_graph_example.py
@@ -26,7 +26,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from monitor.meta_evaluation import trace as _trace_module  # noqa: E402
 from monitor.meta_evaluation.loop_graphs import FAMILIES, graphs_jsonl, graphs_loop, graphs_params  # noqa: E402
 
 SEED = 0
@@ -42,8 +41,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "monitor" / "data",
                         help="folder for graph_reference.jsonl and graph_rounds/ (default: monitor/data)")
     args = parser.parse_args(argv)
-    if "graph" not in _trace_module.ROUND_MODALITIES:  # until the registry lists the graph modality
-        _trace_module.ROUND_MODALITIES = (*_trace_module.ROUND_MODALITIES, "graph")
     trace = graphs_loop(SEED, N_GENERATIONS, n_samples=N_SAMPLES, n_audit=N_ROUND, n_reference=N_REFERENCE)
     rounds_dir = args.out / "graph_rounds"
     rounds_dir.mkdir(parents=True, exist_ok=True)

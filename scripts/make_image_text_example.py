@@ -1,6 +1,6 @@
 r"""Write the shipped image-text example: ``monitor/data/image_text_reference.npz`` and ``image_text_rounds/``.
 
-The files are generated, not collected: paired image and caption embeddings of the L7-image-text loop
+The files are generated, not collected: paired image and caption embeddings of the L10-image-text loop
 (:mod:`monitor.meta_evaluation.loop_image_text`), a captioner distilled on its own captions::
 
     .venv/bin/python scripts/make_image_text_example.py
@@ -26,7 +26,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from monitor.meta_evaluation import trace as trace_module  # noqa: E402
 from monitor.meta_evaluation.loop_image_text import image_text_loop, pairs_npz_bytes  # noqa: E402
 
 SEED = 0
@@ -41,8 +40,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "monitor" / "data",
                         help="folder for image_text_reference.npz and image_text_rounds/ (default: monitor/data)")
     args = parser.parse_args(argv)
-    if "image_text" not in trace_module.ROUND_MODALITIES:  # until the registry lists the modality
-        trace_module.ROUND_MODALITIES = (*trace_module.ROUND_MODALITIES, "image_text")
     trace = image_text_loop(SEED, N_GENERATIONS, n_samples=N_SAMPLES, n_audit=N_ROUND, n_reference=N_REFERENCE)
     rounds_dir = args.out / "image_text_rounds"
     rounds_dir.mkdir(parents=True, exist_ok=True)

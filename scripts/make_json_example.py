@@ -27,9 +27,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from monitor.meta_evaluation import trace as _trace_module  # noqa: E402
 from monitor.meta_evaluation.loop_json_records import (  # noqa: E402
-    MODALITY,
     json_records_loop,
     records_jsonl,
     schema_json,
@@ -48,8 +46,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder for json_reference.jsonl, json_rounds/ and json_schema.json "
                              "(default: monitor/data)")
     args = parser.parse_args(argv)
-    if MODALITY not in _trace_module.ROUND_MODALITIES:  # until "json" is a round modality of metrics_core.registry
-        _trace_module.ROUND_MODALITIES = (*_trace_module.ROUND_MODALITIES, MODALITY)
     trace = json_records_loop(SEED, N_GENERATIONS, n_samples=N_SAMPLES, n_audit=N_ROUND, n_reference=N_REFERENCE)
     rounds_dir = args.out / "json_rounds"
     rounds_dir.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 r"""Write the shipped log example: ``monitor/data/log_reference.log`` and ``log_rounds/``.
 
-The files are generated, not collected: lines of the L7-logs loop (:mod:`monitor.meta_evaluation.loop_logs`), a
+The files are generated, not collected: lines of the L9-log loop (:mod:`monitor.meta_evaluation.loop_logs`), a
 log generator refitted by maximum likelihood on its own output::
 
     .venv/bin/python scripts/make_log_example.py
@@ -27,7 +27,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from monitor.meta_evaluation.loop_logs import log_text, logs_loop  # noqa: E402
-from monitor.meta_evaluation import trace  # noqa: E402
 
 SEED = 0
 N_REFERENCE = 300
@@ -41,8 +40,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "monitor" / "data",
                         help="folder for log_reference.log and log_rounds/ (default: monitor/data)")
     args = parser.parse_args(argv)
-    if "log" not in trace.ROUND_MODALITIES:  # until the log modality is registered, let this script's trace pass
-        trace.ROUND_MODALITIES = (*trace.ROUND_MODALITIES, "log")
     run = logs_loop(SEED, N_GENERATIONS, n_samples=N_SAMPLES, n_audit=N_ROUND, n_reference=N_REFERENCE)
     rounds_dir = args.out / "log_rounds"
     rounds_dir.mkdir(parents=True, exist_ok=True)

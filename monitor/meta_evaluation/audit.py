@@ -9,11 +9,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from monitor.meta_evaluation import baselines, loop_agent, scoring
+from monitor.meta_evaluation import loop_graphs, loop_image_text, loop_json_records, loop_logs
 from monitor.meta_evaluation import loops as numeric_loops
 from monitor.meta_evaluation import ngram_truth
 from monitor.meta_evaluation.trace import LoopTrace
@@ -42,22 +44,106 @@ def _finite(x) -> float | None:
     return None if x is None or not np.isfinite(float(x)) else float(x)
 
 
-def pipeline_input(modality: str, data, where: str):
+DATA = Path(__file__).resolve().parents[1] / "data"
+JSON_SCHEMA = DATA / "json_schema.json"  # L7-json's SCHEMA as shipped (scripts/make_json_example.py writes it)
+GRAPH_CONSTRAINTS = DATA / "graph_constraints.toml"  # the shipped graph rules (size, degree, connectedness)
+
+
+def pipeline_input(modality: str, data, where: str, *, role: str = "round"):
     """A reference, round or pool as :class:`~monitor.modalities.pipeline.AuditPipeline` takes it.
 
-    Agent data (lists of episode dicts, as :mod:`monitor.meta_evaluation.loop_agent` generates them) become
-    :class:`monitor.inputs.LoadedEpisodes` through :func:`monitor.inputs.episodes.episodes_from_objects`, as
-    the daemon's loader checks a file's lines (``where`` names them in errors); every other modality's data
-    are the pipeline's input as they are.
+    What :meth:`monitor.modalities.MODALITY[modality].load <monitor.modalities.Modality.load>` would give for a
+    file of the same items, checked as the daemon's loader checks a file's lines (``where`` names them in
+    errors):
+
+    * agent (lists of episode dicts, :mod:`monitor.meta_evaluation.loop_agent`):
+      :class:`monitor.inputs.LoadedEpisodes` by :func:`monitor.inputs.episodes.episodes_from_objects`;
+    * json (lists of ``.jsonl`` line strings, :mod:`monitor.meta_evaluation.loop_json_records`):
+      :func:`monitor.inputs.json_records.json_records_from_strings`, strict (every line a JSON object) for
+      ``role="reference"`` only, as the loader is; a round keeps its malformed lines;
+    * graph (lists of edge-list objects, :mod:`monitor.meta_evaluation.loop_graphs`):
+      :func:`monitor.inputs.graphs.graphs_from_objects`;
+    * log (lists of line strings, :mod:`monitor.meta_evaluation.loop_logs`):
+      :func:`monitor.inputs.logs.log_lines_from_strings` with the loop's line format,
+      :data:`monitor.inputs.logs.EXAMPLE_PATTERN` (what ``--log-pattern`` gives the daemon: severity and
+      component per line);
+    * image_text: the loop's rounds are :class:`monitor.inputs.pairs.LoadedPairs` already, as they are;
+    * every other modality's data are the pipeline's input as they are.
+
+    Args:
+        modality: a round modality.
+        data: the items.
+        where: names them in errors.
+        role: ``"reference"``, ``"round"`` or ``"pool"`` (JSON: a strict reference).
 
     >>> pipeline_input("embedding", [[0.0]], "x"), len(pipeline_input("agent", [{"steps": [{"action": "wait"}]}], "x"))
     ([[0.0]], 1)
+    >>> pipeline_input("json", ['{"a": 1}', '{"a":'], "x").records, pipeline_input("log", ["INFO db: up"], "x").severity
+    (({'a': 1}, None), ('INFO',))
     """
-    if modality != "agent":
-        return data
-    from monitor.inputs.episodes import episodes_from_objects
+    if modality == "agent":
+        from monitor.inputs.episodes import episodes_from_objects
 
-    return episodes_from_objects(list(data), where)
+        return episodes_from_objects(list(data), where)
+    if modality == "json":
+        from monitor.inputs.json_records import json_records_from_strings
+
+        return json_records_from_strings(list(data), where, strict=role == "reference")
+    if modality == "graph":
+        from monitor.inputs.graphs import graphs_from_objects
+
+        return graphs_from_objects(list(data), where)
+    if modality == "log":
+        from monitor.inputs.logs import EXAMPLE_PATTERN, log_lines_from_strings
+
+        return log_lines_from_strings(list(data), where, pattern=EXAMPLE_PATTERN)
+    if modality == "image_text":
+        from monitor.inputs.pairs import LoadedPairs
+
+        if not isinstance(data, LoadedPairs):
+            raise ValueError(f"{where}: expected LoadedPairs (an image-text round), got {type(data).__name__}")
+    return data
+
+
+def pipeline_options(modality: str) -> dict:
+    """The option files a user of the family's modality gives the daemon, as :class:`AuditPipeline` keywords.
+
+    JSON rounds are checked against the loop's schema (``--schema``: ``schema_correctness_rate``), graph rounds
+    against the shipped rules (``--constraints``: ``valid_rule_rate``); the other modalities take none.
+
+    >>> sorted(pipeline_options("json")), pipeline_options("text")
+    (['schema_path'], {})
+    """
+    if modality == "json":
+        return {"schema_path": str(JSON_SCHEMA)}
+    if modality == "graph":
+        return {"constraints_path": str(GRAPH_CONSTRAINTS)}
+    return {}
+
+
+def audit_round(pipeline: AuditPipeline, round_data, where: str):
+    """:meth:`AuditPipeline.audit` of one round, with failed suite groups skipped and listed.
+
+    A JSON round whose flattened fields the tabular suite refuses (a column entirely null: an optional field the
+    collapsed generator no longer writes) makes the daemon's JSON audit raise
+    (``monitor/modalities/structured.py``, ``JsonModality.own_metrics``). Until the daemon skips that group
+    itself, the benchmark drops the flattened-fields group of that round only, as ``skip_failed_groups`` drops
+    a failed suite group, and lists the refusal among the failures.
+    """
+    from monitor.errors import InputError
+
+    try:
+        return pipeline.audit(round_data, round_where=where, skip_failed_groups=True)
+    except InputError as exc:
+        if pipeline.modality != "json" or ": flattened fields: " not in str(exc) or pipeline.json_table is None:
+            raise
+        table, pipeline.json_table = pipeline.json_table, None
+        try:
+            audit = audit_round(pipeline, round_data, where)
+        finally:
+            pipeline.json_table = table
+        audit.failures.insert(0, str(exc))
+        return audit
 
 
 def audit_trace(trace: LoopTrace, settings: BenchSettings, *, check_evidently: Sequence[int] = ()) -> RunAudit:
@@ -69,15 +155,16 @@ def audit_trace(trace: LoopTrace, settings: BenchSettings, *, check_evidently: S
         check_evidently: round indices whose fast drift share is compared with a full Evidently report.
     """
     seconds = {"metrics": 0.0, "evidently": 0.0, "mmd": 0.0, "evidently_check": 0.0}
-    reference = pipeline_input(trace.modality, trace.reference, f"{trace.name} reference")
-    pipeline = AuditPipeline(trace.modality, reference, k=settings.k, n_boot=settings.n_boot, seed=trace.seed)
+    reference = pipeline_input(trace.modality, trace.reference, f"{trace.name} reference", role="reference")
+    pipeline = AuditPipeline(trace.modality, reference, k=settings.k, n_boot=settings.n_boot, seed=trace.seed,
+                             **pipeline_options(trace.modality))
     rows, shares, pvalues, checks, failures = [], [], [], [], []
     mmd_seeds = np.random.SeedSequence(trace.seed).spawn(len(trace.rounds))  # one permutation stream per round
     for i, (generation, round_data) in enumerate(zip(trace.generations, trace.rounds)):
         t0 = time.perf_counter()
         where = f"{trace.name} generation {generation}"
         round_data = pipeline_input(trace.modality, round_data, where)
-        audit = pipeline.audit(round_data, round_where=where, skip_failed_groups=True)
+        audit = audit_round(pipeline, round_data, where)
         metrics, round_embeddings = audit.metrics, audit.embeddings
         failures.extend(audit.failures)
         ref_frame, cur_frame, numeric, categorical = evidently_columns(
@@ -212,6 +299,14 @@ def truth_crossing(trace: LoopTrace) -> int | None:
         return ngram_truth.collapse_onset(truth["distinct_bigrams"])
     elif family == "L6-agent" and "action_entropy" in truth:
         hit = truth["action_entropy"] < loop_agent.ONSET_FRACTION * truth["action_entropy"][0]
+    elif family == "L7-json" and "mean_field_entropy" in truth:
+        hit = truth["mean_field_entropy"] < loop_json_records.ONSET_FRACTION * truth["mean_field_entropy"][0]
+    elif family == "L8-graph" and "families" in truth:
+        hit = truth["families"] <= loop_graphs.ONSET_FRACTION * truth["families"][0]
+    elif family == "L9-log" and "template_entropy" in truth:
+        hit = truth["template_entropy"] < loop_logs.ONSET_FRACTION * truth["template_entropy"][0]
+    elif family == "L10-image-text" and "named_correctly" in truth:
+        hit = truth["named_correctly"] < loop_image_text.ONSET_FRACTION * truth["named_correctly"][0]
     else:
         return None
     return numeric_loops.first_generation(np.asarray(hit))

@@ -57,6 +57,11 @@ There is no L4 drift control: the bigram model of real glosses has no diversity-
 move as clean as these (a word relabelling changes which bigrams exist, and any reweighting
 of transitions changes the entropy rate), so none is provided.
 
+Nor have the structured-output loops L7-L10 (``L7-json``, ``L8-graph``, ``L9-log``, ``L10-image-text``) one
+yet (the drift control is optional, "where the family has one"): each would need a move of its own that keeps
+its diversity exactly (a relabelling of categorical values, template or concept names, a size shift of graph
+families), none of them a one-liner, so their families are scored on C0-C2 alone.
+
 ``H`` (``horizon``) is the last generation of the family's suggested schedule
 (:func:`monitor.meta_evaluation.loops.suggested_schedule`, L6:
 :data:`monitor.meta_evaluation.loop_agent.SUGGESTED_SCHEDULE`; ``n_generations`` for a family neither

@@ -24,15 +24,18 @@ def evidently_columns(modality: str, reference, current, reference_embeddings: n
     ``embedding_pc_01..K`` (the embeddings on the top :math:`K=\min(16, D, N+M-1)`
     principal axes of reference and round pooled); tabular, the typed columns
     of the tables; a modality whose rounds the daemon reports on their text view
-    (``Modality.reports_drift``, ``.texts``: agent episodes' action sequences), the
-    text columns of those texts and their embeddings; embedding rounds, which the
-    daemon sends to no report, the ``K`` pooled principal components alone (as any
-    modality the daemon does not report on).
+    (``Modality.reports_drift``, ``.texts``: agent episodes' action sequences, JSON records' raw lines, log
+    lines), the text columns of those texts and their embeddings; a modality the daemon sends to no report,
+    the ``K`` pooled principal components of the daemon's own embeddings of it alone: embedding rounds as
+    they are, graphs' descriptor histograms (degree, clustering, spectrum; a graph's text view, its edge
+    list, says nothing a text descriptor could use), image-text pairs' joint embeddings (the two unit
+    halves side by side: the alignment a caption shift breaks; their captions are one template of one
+    word, so text descriptors would only count that word's letters).
 
     Args:
-        modality: ``"embedding"``, ``"text"``, ``"tabular"`` or ``"agent"``.
-        reference: the reference (texts, DataFrame, the embeddings again, or
-            :class:`monitor.inputs.LoadedEpisodes`).
+        modality: a round modality (:data:`monitor.modalities.MODALITY`).
+        reference: the reference (texts, DataFrame, the embeddings again, or the modality's loaded
+            input, e.g. :class:`monitor.inputs.LoadedEpisodes`).
         current: the round, same modality.
         reference_embeddings: ``[N, D]`` embeddings of the reference.
         current_embeddings: ``[M, D]`` embeddings of the round.
@@ -51,9 +54,10 @@ def evidently_columns(modality: str, reference, current, reference_embeddings: n
         numeric, categorical = list(tabular_columns["numeric"]), list(tabular_columns["categorical"])
         cols = numeric + categorical
         return reference[cols].reset_index(drop=True), current[cols].reset_index(drop=True), numeric, categorical
-    if modality not in ("embedding", "text", "agent"):
-        raise ValueError(f"modality: expected embedding, text, tabular or agent, got {modality!r}")
     from monitor.modalities import MODALITY
+
+    if modality not in MODALITY:
+        raise ValueError(f"modality: expected one of {', '.join(MODALITY)}, got {modality!r}")
 
     texts = modality == "text" or MODALITY[modality].reports_drift  # the daemon's text report on their text view
     if texts and modality != "text":

@@ -86,7 +86,7 @@ def build_null(job: NullJob):
 
     Returns ``(family, seed, LoopNull, seconds)``.
     """
-    from monitor.meta_evaluation.audit import pipeline_input
+    from monitor.meta_evaluation.audit import pipeline_input, pipeline_options
     from monitor.meta_evaluation.pools import draw_pool
     from monitor.engine.null import audit_pseudo_rounds, null_from_rows
 
@@ -97,9 +97,10 @@ def build_null(job: NullJob):
     probe = CONTROL_LOOPS[control](job.seed, 1, 1, **overrides)
     n = len(probe.rounds[0])
     pool = pipeline_input(probe.modality, draw_pool(control, job.seed, settings.pool_ratio * n, **overrides),
-                          f"{job.family} pool")  # agent: parsed once, pseudo-rounds are its take_rows
-    reference = pipeline_input(probe.modality, probe.reference, f"{control} reference")
-    pipeline = AuditPipeline(probe.modality, reference, k=settings.k, n_boot=0, seed=job.seed)
+                          f"{job.family} pool", role="pool")  # parsed once, pseudo-rounds are its take_rows
+    reference = pipeline_input(probe.modality, probe.reference, f"{control} reference", role="reference")
+    pipeline = AuditPipeline(probe.modality, reference, k=settings.k, n_boot=0, seed=job.seed,
+                             **pipeline_options(probe.modality))
     rows = audit_pseudo_rounds(pipeline, pool, n, range(settings.null_rounds), job.seed)
     null = null_from_rows(rows, n, len(pool), source="pool", info={"family": job.family, "seed": job.seed})
     return job.family, job.seed, null, time.perf_counter() - started
@@ -132,9 +133,17 @@ def run_job(job: Job) -> RunResult:
                      audit.failures, oracle, truth_crossing(trace), collapse_oracle)
 
 
+_STRUCTURED_WEIGHTS = {"L7-": 6.0, "L8-": 4.0, "L9-": 1.0, "L10-": 1.0}  # settings.STRUCTURED_MAX_AUDIT's costs
+
+
 def _round_weight(family: str) -> float:
-    """Relative cost of one audited round of a family: text ~8x an embedding round, agent ~2x."""
-    return 8.0 if family.startswith(("L3-", "L4-")) else 2.0 if family.startswith("L6-") else 1.0
+    """Relative cost of one audited round of a family: text ~8x an embedding round, agent ~2x, JSON ~6x (the
+    tabular suite on the flattened fields), graph ~4x (descriptor histograms), log and image-text ~1x."""
+    if family.startswith(("L3-", "L4-")):
+        return 8.0
+    if family.startswith("L6-"):
+        return 2.0
+    return next((w for prefix, w in _STRUCTURED_WEIGHTS.items() if family.startswith(prefix)), 1.0)
 
 
 def _job_cost(run_id: str, settings: BenchSettings) -> float:

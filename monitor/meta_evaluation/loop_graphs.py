@@ -1,6 +1,6 @@
-r"""L7-graph: a mixture-of-families graph generator refitted on its own samples, losing its structural diversity.
+r"""L8-graph: a mixture-of-families graph generator refitted on its own samples, losing its structural diversity.
 
-The collapse loop (benchmark loop L7, modality ``"graph"``) is the recursive-training setting of Shumailov et
+The collapse loop (benchmark loop L8, modality ``"graph"``) is the recursive-training setting of Shumailov et
 al. 2024 ("AI models collapse when trained on recursively generated data", Nature 631, 755-759) applied to a
 graph generator: sample graphs from the current model, fit the next model to them by maximum likelihood, repeat.
 Fitting a categorical distribution by maximum likelihood to a finite sample, with no smoothing, makes every
@@ -93,6 +93,7 @@ import json
 from collections.abc import Callable, Iterable
 
 import numpy as np
+from scipy import special
 
 from monitor.meta_evaluation.loop_common import (
     CONTROL_WORKFLOWS, _STREAM_DYNAMICS, _STREAM_REAL, _STREAM_REFERENCE, _audit_stream, _check_int, _check_run,
@@ -213,7 +214,7 @@ def _refit(families: np.ndarray, sizes: np.ndarray, previous: tuple) -> tuple[np
 
 def graphs_params(seed: int, n_generations: int, *, workflow: str = "replace", n_samples: int = DEFAULT_N_SAMPLES,
                   fresh_fraction: float = DEFAULT_FRESH_FRACTION) -> dict[str, np.ndarray]:
-    r"""True parameters of every generation of L7-graph or a control (no audit graphs); see the module docstring.
+    r"""True parameters of every generation of L8-graph or a control (no audit graphs); see the module docstring.
 
     Args:
         seed: run seed.
@@ -254,7 +255,7 @@ def graphs_params(seed: int, n_generations: int, *, workflow: str = "replace", n
 
 
 def graphs_truth(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    r"""Per-generation truth of L7-graph: ``family_entropy`` (nats), ``families`` and ``size_sd``.
+    r"""Per-generation truth of L8-graph: ``family_entropy`` (nats), ``families`` and ``size_sd``.
 
     >>> t = graphs_truth(graphs_params(0, 1, workflow="no_feedback"))
     >>> round(float(t["family_entropy"][0]), 4) == round(float(np.log(4)), 4), t["families"].tolist()
@@ -273,7 +274,7 @@ def graphs_truth(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 def graphs_loop(seed: int = 0, n_generations: int = 30, audit_every: int = 1, *, workflow: str = "replace",
                 n_samples: int = DEFAULT_N_SAMPLES, n_audit: int = DEFAULT_N_AUDIT,
                 n_reference: int = DEFAULT_N_REFERENCE, fresh_fraction: float = DEFAULT_FRESH_FRACTION) -> LoopTrace:
-    r"""L7-graph: a mixture-of-families graph generator refitted on its own samples, or a control (module
+    r"""L8-graph: a mixture-of-families graph generator refitted on its own samples, or a control (module
     docstring).
 
     Onset (``replace`` only): the first generation with ``truth["families"] <= 0.5 * truth["families"][0]``.
@@ -282,7 +283,7 @@ def graphs_loop(seed: int = 0, n_generations: int = 30, audit_every: int = 1, *,
         seed: run seed.
         n_generations: last simulated generation.
         audit_every: audit stride.
-        workflow: ``"replace"`` (L7-graph), ``"no_feedback"`` (C0), ``"accumulate"`` (C1) or ``"fresh_real"`` (C2).
+        workflow: ``"replace"`` (L8-graph), ``"no_feedback"`` (C0), ``"accumulate"`` (C1) or ``"fresh_real"`` (C2).
         n_samples: ``M``, training pairs sampled per generation.
         n_audit: graphs per audit round.
         n_reference: graphs in the reference (generation 0's model).
@@ -299,7 +300,7 @@ def graphs_loop(seed: int = 0, n_generations: int = 30, audit_every: int = 1, *,
     onset = first_generation(truth["families"] <= ONSET_FRACTION * truth["families"][0])
     run = dict(n_samples=n_samples, n_audit=n_audit, n_reference=n_reference, workflow=workflow,
                fresh_fraction=fresh_fraction, n_generations=n_generations, audit_every=audit_every)
-    return _trace("L7-graph", workflow, "graph", seed, reference, rounds, generations, onset, truth, run)
+    return _trace("L8-graph", workflow, "graph", seed, reference, rounds, generations, onset, truth, run)
 
 
 def graphs_jsonl(graphs: Iterable[dict]) -> bytes:
@@ -311,7 +312,120 @@ def graphs_jsonl(graphs: Iterable[dict]) -> bytes:
     return b"".join(json.dumps(g, separators=(",", ":"), allow_nan=False).encode("utf-8") + b"\n" for g in graphs)
 
 
-# --- registry (the meta-evaluation's loop L7 and its controls) ---------------------------------------------------
+# --- the oracle (monitor.meta_evaluation.oracle) ------------------------------------------------------------------
+
+
+def size_log_probabilities(n: int, means: np.ndarray, sds: np.ndarray) -> np.ndarray:
+    r"""``[4]`` :math:`\log P(n \mid k)` of a size :math:`n = \operatorname{clip}(\operatorname{round}(z), 3, 64)`,
+    :math:`z \sim \mathcal N(\mu_k, \sigma_k^2)`, per family: the mass of :math:`[n - \tfrac12, n + \tfrac12)`, open
+    below at 3 and above at 64; a point mass at :math:`\operatorname{clip}(\operatorname{round}(\mu_k))` where
+    :math:`\sigma_k = 0`.
+
+    >>> log_p = size_log_probabilities(10, np.array([10.0, 3.0, 64.0, 10.0]), np.array([0.0, 0.0, 1.0, 1e-9]))
+    >>> np.exp(log_p).round(4).tolist()
+    [1.0, 0.0, 0.0, 1.0]
+    """
+    means, sds = np.asarray(means, dtype=float), np.asarray(sds, dtype=float)
+    safe = np.where(sds > 0, sds, 1.0)
+    lo = np.full(means.shape, -np.inf) if n <= MIN_NODES else (n - 0.5 - means) / safe
+    hi = np.full(means.shape, np.inf) if n >= MAX_NODES else (n + 0.5 - means) / safe
+    upper = lo > 0  # the lower tail of the mirrored interval: far tails do not round to 0
+    a, b = np.where(upper, -hi, lo), np.where(upper, -lo, hi)
+    log_a, log_b = special.log_ndtr(a), special.log_ndtr(b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = log_b + np.log1p(-np.exp(log_a - log_b))
+        point = np.log((np.clip(np.round(means), MIN_NODES, MAX_NODES) == n).astype(float))
+    return np.where(sds > 0, spread, point)
+
+
+def structure_log_probabilities(obj: dict) -> tuple[int, np.ndarray]:
+    r"""``(n, [4])``: a graph object's size and :math:`\log P(G \mid k, n)` per family (:data:`FAMILIES`).
+
+    A uniform labelled tree has probability :math:`n^{-(n-2)}` (Cayley; the Prüfer code is uniform), the cycle and
+    the grid of ``n`` nodes probability 1 (and every other graph 0), a two-block graph
+    :math:`\prod_{u<v} p_{uv}^{e_{uv}}(1 - p_{uv})^{1 - e_{uv}}`. ``n``: the ``"nodes"`` listed, else one more
+    than the largest endpoint (:func:`graph_object` lists nodes whenever one is isolated).
+
+    >>> n, log_p = structure_log_probabilities(graph_object(3, _cycle(3)))  # the triangle: a cycle, no tree
+    >>> n, np.exp(log_p).round(6).tolist()  # community: 2 pairs across (0.08), 1 within (0.5)
+    (3, [0.0, 1.0, 0.0, 0.0032])
+    """
+    edges = {(int(u), int(v)) for u, v in obj["edges"]}
+    n = len(obj["nodes"]) if "nodes" in obj else max(max(e) for e in edges) + 1
+    out = np.full(len(FAMILIES), -np.inf)
+    if len(edges) == n - 1:  # a tree iff n - 1 edges join all n nodes
+        parent = list(range(n))
+
+        def root(x: int) -> int:
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        for u, v in edges:
+            parent[root(u)] = root(v)
+        if len({root(x) for x in range(n)}) == 1:
+            out[0] = -(n - 2) * np.log(n)
+    for k, expected in ((1, _cycle(n)), (2, _grid(n))):
+        if edges == {(min(u, v), max(u, v)) for u, v in expected}:
+            out[k] = 0.0
+    block = np.arange(n) >= n // 2
+    p = np.where(block[:, None] == block[None, :], P_IN, P_OUT)
+    u, v = np.triu_indices(n, k=1)
+    present = np.zeros((n, n), dtype=bool)
+    for a, b in edges:
+        present[a, b] = True
+    out[3] = float(np.where(present[u, v], np.log(p[u, v]), np.log1p(-p[u, v])).sum())
+    return n, out
+
+
+def graph_log_probabilities(graphs: list[dict], weights: np.ndarray, means: np.ndarray,
+                            sds: np.ndarray) -> np.ndarray:
+    r"""``[n]`` exact :math:`\log p(G) = \log \sum_k \pi_k P(n \mid k) P(G \mid k, n)` of graph objects under one
+    generation's model (a family of weight 0 contributes nothing).
+
+    >>> w0, m0, s0 = np.array(INITIAL_WEIGHTS), np.array(INITIAL_MEANS), np.array(INITIAL_SDS)
+    >>> one = graph_log_probabilities([graph_object(4, _cycle(4))], np.eye(4)[1], m0, s0)[0]  # cycles only
+    >>> bool(np.isclose(one, size_log_probabilities(4, m0, s0)[1]))
+    True
+    """
+    out = np.empty(len(graphs))
+    with np.errstate(divide="ignore"):
+        log_w = np.log(np.asarray(weights, dtype=float))
+    for i, obj in enumerate(graphs):
+        n, structure = structure_log_probabilities(obj)
+        out[i] = special.logsumexp(log_w + size_log_probabilities(n, means, sds) + structure)
+    return out
+
+
+def graphs_log_evalues(trace: LoopTrace) -> np.ndarray:
+    r"""``[R]`` the oracle's log e-values of an L8-graph trace or control: per round,
+    :math:`\sum_G [\log p_g(G) - \log p_0(G)]` with the exact graph probabilities of
+    :func:`graph_log_probabilities`, from the true parameters regenerated from the seed (:func:`graphs_params`).
+
+    Generation 0 gives every (family, size) positive probability, so :math:`p_0(G) > 0` wherever
+    :math:`p_g(G) > 0`; a graph impossible under its own generation's model means the trace is not this
+    loop's (ValueError).
+
+    >>> graphs_log_evalues(CONTROLS["C0-L8-graph"](0, 2, n_audit=4, n_reference=4)).tolist()
+    [0.0, 0.0, 0.0]
+    """
+    params, seed = trace.params, trace.seed
+    model = graphs_params(seed, params["n_generations"], workflow=params["workflow"], n_samples=params["n_samples"],
+                          fresh_fraction=params["fresh_fraction"])
+    at = [tuple(model[key][g] for key in ("weights", "means", "sds")) for g in range(params["n_generations"] + 1)]
+    out = np.zeros(len(trace.rounds))
+    for r, (g, graphs) in enumerate(zip(trace.generations.tolist(), trace.rounds)):
+        if all(np.array_equal(x, y) for x, y in zip(at[g], at[0])):
+            continue  # generation 0's model: exactly 0
+        log_g = graph_log_probabilities(graphs, *at[g])
+        if np.isneginf(log_g).any():
+            raise ValueError(f"trace: {trace.name} seed {seed} round {r} has a graph impossible under its own model")
+        out[r] = float(np.sum(log_g - graph_log_probabilities(graphs, *at[0])))
+    return out
+
+
+# --- registry (the meta-evaluation's loop L8 and its controls) ---------------------------------------------------
 
 SUGGESTED_SCHEDULE = (30, 1)
 """Suggested ``(n_generations, audit_every)`` at the default sizes: 31 audited rounds, onset at generation 3-18
@@ -320,11 +434,11 @@ SUGGESTED_SCHEDULE = (30, 1)
 QUICK_SCHEDULE = (12, 2)
 """Quick mode: 7 audited rounds."""
 
-LOOPS: dict[str, Callable[..., LoopTrace]] = {"L7-graph": graphs_loop}
+LOOPS: dict[str, Callable[..., LoopTrace]] = {"L8-graph": graphs_loop}
 """The collapse loop by id, called as ``fn(seed, n_generations, audit_every=1, **overrides)``."""
 
 CONTROLS: dict[str, Callable[..., LoopTrace]] = {
-    f"{control}-L7-graph": functools.partial(graphs_loop, workflow=workflow)
+    f"{control}-L8-graph": functools.partial(graphs_loop, workflow=workflow)
     for control, workflow in CONTROL_WORKFLOWS.items()
 }
-"""Controls by id (``C0-L7-graph``, ``C1-...``, ``C2-...``), called like :data:`LOOPS`."""
+"""Controls by id (``C0-L8-graph``, ``C1-...``, ``C2-...``), called like :data:`LOOPS`."""

@@ -1,6 +1,6 @@
-r"""L7-image-text: a captioner distilled on its own captions, whose captions converge on a few concept names.
+r"""L10-image-text: a captioner distilled on its own captions, whose captions converge on a few concept names.
 
-The collapse loop (benchmark loop L7, modality ``"image_text"``) is captioning self-distillation: the captioner of
+The collapse loop (benchmark loop L10, modality ``"image_text"``) is captioning self-distillation: the captioner of
 generation ``g`` captions a finite sample of images, and the captioner of generation ``g + 1`` learns its language
 prior from those captions alone. It is recursive training on generated data (Shumailov et al., Nature 2024, "AI
 models collapse when trained on recursively generated data"), in the self-training form used to bootstrap
@@ -84,6 +84,7 @@ import zipfile
 from collections.abc import Callable
 
 import numpy as np
+from scipy import special
 
 from monitor.inputs.pairs import LoadedPairs, pairs_from_arrays
 from monitor.meta_evaluation.loop_common import (
@@ -234,7 +235,7 @@ def sample_pairs(prior, n: int, rng: np.random.Generator, *, dim: int = DEFAULT_
 def image_text_loop(seed: int = 0, n_generations: int = 30, audit_every: int = 1, *, workflow: str = "replace",
                     n_samples: int = DEFAULT_N_SAMPLES, n_audit: int = DEFAULT_N_AUDIT,
                     n_reference: int = DEFAULT_N_REFERENCE, dim: int = DEFAULT_DIM) -> LoopTrace:
-    r"""L7-image-text: a captioner distilled on its own captions, or the control C0 (module docstring).
+    r"""L10-image-text: a captioner distilled on its own captions, or the control C0 (module docstring).
 
     Onset (``replace`` only): the first generation with ``truth["named_correctly"]`` below
     ``ONSET_FRACTION * truth["named_correctly"][0]``.
@@ -243,7 +244,7 @@ def image_text_loop(seed: int = 0, n_generations: int = 30, audit_every: int = 1
         seed: run seed.
         n_generations: last simulated generation.
         audit_every: audit stride.
-        workflow: ``"replace"`` (L7-image-text) or ``"no_feedback"`` (C0).
+        workflow: ``"replace"`` (L10-image-text) or ``"no_feedback"`` (C0).
         n_samples: ``M``, captions per generation the next captioner learns from.
         n_audit: pairs per audit round.
         n_reference: pairs in the reference (generation 0's captioner).
@@ -262,7 +263,69 @@ def image_text_loop(seed: int = 0, n_generations: int = 30, audit_every: int = 1
     onset = first_generation(truth["named_correctly"] < ONSET_FRACTION * truth["named_correctly"][0])
     params = dict(n_samples=n_samples, n_audit=n_audit, n_reference=n_reference, dim=dim, workflow=workflow,
                   n_generations=n_generations, audit_every=audit_every)
-    return _trace("L7-image-text", workflow, "image_text", seed, reference, rounds, generations, onset, truth, params)
+    return _trace("L10-image-text", workflow, "image_text", seed, reference, rounds, generations, onset, truth, params)
+
+
+# --- the oracle (monitor.meta_evaluation.oracle) ------------------------------------------------------------------
+
+
+def pair_log_probabilities(pairs: LoadedPairs, prior, dim: int = DEFAULT_DIM) -> np.ndarray:
+    r"""``[n]`` exact :math:`\log p(x, t, j)` of pairs under the captioner with language prior ``prior``, up to a
+    constant that no prior changes (so differences are exact log-likelihood ratios).
+
+    With :math:`u = x - p_c` and :math:`v = t - x - p_j + p_c` (unit Jacobian),
+
+    .. math:: p(x, t, j) = \frac1K \sum_c \varphi_{\sigma_u}(x - p_c)\, C(c, j)\,
+              \varphi_{\sigma_v}(t - x - p_j + p_c),
+
+    :math:`\varphi_\sigma` the density of :math:`\mathcal N(0, \sigma^2 I_D / D)` and ``j`` the caption's name.
+
+    >>> pairs = sample_pairs(initial_prior(), 3, np.random.default_rng(0), dim=8)
+    >>> same = pair_log_probabilities(pairs, initial_prior(), 8) - pair_log_probabilities(pairs, initial_prior(), 8)
+    >>> same.tolist()
+    [0.0, 0.0, 0.0]
+    """
+    if pairs.captions is None:
+        raise ValueError("pairs: expected captions (the caption names the concept j)")
+    prefix = "a photo of a "
+    index = {name: j for j, name in enumerate(CONCEPTS)}
+    try:
+        names = np.array([index[c[len(prefix):]] if c.startswith(prefix) else index[c] for c in pairs.captions])
+    except KeyError as error:
+        raise ValueError(f"pairs: a caption names no concept: {error}") from None
+    prototypes = concept_prototypes(dim)
+    x, t = np.asarray(pairs.image, dtype=float), np.asarray(pairs.text, dtype=float)
+    var_u, var_v = DETAIL**2 / dim, CAPTION_NOISE**2 / dim
+    u = x[:, None, :] - prototypes[None, :, :]  # [n, K, D]: the detail, were the image of concept c
+    v = (t - prototypes[names])[:, None, :] - u  # t - p_j - u
+    log_w = -0.5 * ((u**2).sum(axis=2) / var_u + (v**2).sum(axis=2) / var_v)
+    with np.errstate(divide="ignore"):
+        log_naming = np.log(naming_matrix(prior, dim))[:, names].T  # [n, K]: log C(c, j_i)
+    return special.logsumexp(log_w + log_naming, axis=1)
+
+
+def image_text_log_evalues(trace: LoopTrace) -> np.ndarray:
+    r"""``[R]`` the oracle's log e-values of an L10-image-text trace or its control: per round,
+    :math:`\sum_i [\log p_g(x_i, t_i, j_i) - \log p_0(x_i, t_i, j_i)]`, the pairs' exact probabilities
+    (:func:`pair_log_probabilities`) under the true priors regenerated from the seed (:func:`image_text_priors`).
+    Generation 0's prior is positive everywhere, so every pair has :math:`p_0 > 0`.
+
+    >>> image_text_log_evalues(CONTROLS["C0-L10-image-text"](0, 2, n_audit=4, n_reference=4)).tolist()
+    [0.0, 0.0, 0.0]
+    """
+    params, seed = trace.params, trace.seed
+    dim = params["dim"]
+    priors = image_text_priors(seed, params["n_generations"], workflow=params["workflow"],
+                               n_samples=params["n_samples"], dim=dim)
+    out = np.zeros(len(trace.rounds))
+    for r, (g, pairs) in enumerate(zip(trace.generations.tolist(), trace.rounds)):
+        if np.array_equal(priors[g], priors[0]):
+            continue  # generation 0's captioner: exactly 0
+        log_g = pair_log_probabilities(pairs, priors[g], dim)
+        if np.isneginf(log_g).any():
+            raise ValueError(f"trace: {trace.name} seed {seed} round {r} has a pair impossible under its own model")
+        out[r] = float(np.sum(log_g - pair_log_probabilities(pairs, priors[0], dim)))
+    return out
 
 
 def pairs_npz_bytes(pairs: LoadedPairs, dtype=np.float32) -> bytes:
@@ -295,7 +358,7 @@ def pairs_npz_bytes(pairs: LoadedPairs, dtype=np.float32) -> bytes:
     return out.getvalue()
 
 
-# --- registry (the meta-evaluation's loop L7 and its control) ----------------------------------------------------
+# --- registry (the meta-evaluation's loop L10 and its control) ---------------------------------------------------
 
 SUGGESTED_SCHEDULE = (30, 1)
 """Suggested ``(n_generations, audit_every)`` at the default sizes: 31 audited rounds, onset at generation 7-22
@@ -304,10 +367,10 @@ SUGGESTED_SCHEDULE = (30, 1)
 QUICK_SCHEDULE = (12, 2)
 """The meta-evaluation's quick mode: 7 audited rounds."""
 
-LOOPS: dict[str, Callable[..., LoopTrace]] = {"L7-image-text": image_text_loop}
+LOOPS: dict[str, Callable[..., LoopTrace]] = {"L10-image-text": image_text_loop}
 """The collapse loop by id, called as ``fn(seed, n_generations, audit_every=1, **overrides)``."""
 
 CONTROLS: dict[str, Callable[..., LoopTrace]] = {
-    "C0-L7-image-text": functools.partial(image_text_loop, workflow="no_feedback"),
+    "C0-L10-image-text": functools.partial(image_text_loop, workflow="no_feedback"),
 }
-"""The control by id (``C0-L7-image-text``), called like :data:`LOOPS`."""
+"""The control by id (``C0-L10-image-text``), called like :data:`LOOPS`."""

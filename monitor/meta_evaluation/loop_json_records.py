@@ -92,6 +92,7 @@ import json
 from collections.abc import Callable, Iterable
 
 import numpy as np
+from scipy import special
 
 from monitor.meta_evaluation.loop_common import (
     _STREAM_DYNAMICS, _STREAM_REFERENCE, _audit_stream, _check_int, _check_run, _stream, _trace,
@@ -337,6 +338,97 @@ def records_jsonl(lines: Iterable[str]) -> bytes:
 def schema_json() -> bytes:
     """:data:`SCHEMA` as the bytes of ``monitor/data/json_schema.json`` (indented, keys in order, final newline)."""
     return (json.dumps(SCHEMA, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+# --- the oracle (monitor.meta_evaluation.oracle) ------------------------------------------------------------------
+
+
+def _log_interval_probability(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    r""":math:`\log(\Phi(b) - \Phi(a))` for standardised bounds ``a < b`` (``-inf``/``inf`` allowed), computed in
+    the lower tail (mirrored where ``a > 0``) so that far tails do not round to 0."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    upper = a > 0
+    lo, hi = np.where(upper, -b, a), np.where(upper, -a, b)
+    log_lo, log_hi = special.log_ndtr(lo), special.log_ndtr(hi)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return log_hi + np.log1p(-np.exp(log_lo - log_hi))
+
+
+def score_log_probabilities(scores, mean: float, std: float) -> np.ndarray:
+    r"""``[n]`` :math:`\log P(s)` of written scores :math:`s = \operatorname{round}(\operatorname{clip}(z, 0, 100), 1)`,
+    :math:`z \sim \mathcal N(\mu, \sigma^2)`: the mass of :math:`[s - 0.05, s + 0.05)`, of :math:`z < 0.05` at
+    0 and of :math:`z \ge 99.95` at 100 (a point mass at :math:`\operatorname{round}(\operatorname{clip}(\mu))`
+    when :math:`\sigma = 0`).
+
+    >>> np.exp(score_log_probabilities([0.0, 50.0, 100.0], 50.0, 1e-9)).round(6).tolist()
+    [0.0, 1.0, 0.0]
+    >>> round(float(np.exp(score_log_probabilities([100.0], 100.0, 5.0))[0]), 4)  # P(z >= 99.95): just over half
+    0.504
+    """
+    s = np.asarray(scores, dtype=float)
+    if std == 0:
+        with np.errstate(divide="ignore"):
+            return np.log((s == np.round(np.clip(mean, 0.0, 100.0), 1)).astype(float))
+    lower = np.where(s <= 0.0, -np.inf, (s - 0.05 - mean) / std)
+    upper = np.where(s >= 100.0, np.inf, (s + 0.05 - mean) / std)
+    return _log_interval_probability(lower, upper)
+
+
+def _log_ratio(p_g: np.ndarray, p_0: np.ndarray, index: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return np.log(p_g[index]) - np.log(p_0[index])
+
+
+def latent_log_ratios(sim: dict, params_g: dict, params_0: dict) -> np.ndarray:
+    r"""``[n]`` per output :math:`\log p_g(z) - \log p_0(z)` of its latent draws :math:`z` (:func:`_sample`'s):
+    the six per-record values, the tags, the written score and whether the output is bad. The fault's kind
+    (malformed or which violation, shares :data:`MALFORMED_SHARE`) and the cut are drawn alike by every
+    generation and cancel.
+
+    >>> p0 = initial_parameters()
+    >>> pg = dict(p0, violation=0.04)  # only the violation probability doubled
+    >>> sim = _sample(pg, 3, np.random.default_rng(0))
+    >>> bad = sim["fault"] != 0
+    >>> bool(np.allclose(latent_log_ratios(sim, pg, p0), np.where(bad, np.log(2.0), np.log(0.96 / 0.98))))
+    True
+    """
+    out = sum(_log_ratio(params_g[name], params_0[name], sim[name]) for name in _PER_RECORD)
+    out = out + np.array([_log_ratio(params_g["tag"], params_0["tag"], t).sum() for t in sim["tags"]])
+    with np.errstate(invalid="ignore"):
+        out = out + (score_log_probabilities(sim["score"], params_g["score_mean"], params_g["score_std"])
+                     - score_log_probabilities(sim["score"], params_0["score_mean"], params_0["score_std"]))
+    v_g, v_0 = params_g["violation"], params_0["violation"]
+    with np.errstate(divide="ignore"):
+        fault = np.where(sim["fault"] != 0, np.log(v_g) - np.log(v_0), np.log1p(-v_g) - np.log1p(-v_0))
+    return out + fault
+
+
+def json_log_evalues(trace: LoopTrace) -> np.ndarray:
+    r"""``[R]`` the oracle's log e-values of an L7-json trace (or its control): per round, the sum over its
+    outputs of :func:`latent_log_ratios` (:mod:`monitor.meta_evaluation.oracle`).
+
+    The exact probability of a malformed output (a prefix of some record's text) is a sum over every record that
+    could complete it, so the oracle takes the likelihood ratio of the output's latent draws instead: the true
+    parameters of every generation are regenerated from the seed (:func:`json_parameters`), each round's draws
+    from its audit stream (checked: they render the round's lines). It is an exact e-value for "the round is
+    generation 0's" (the draws are) and, since it sees what the lines are made from, at least as powerful as
+    any test of the lines alone.
+
+    >>> json_log_evalues(CONTROLS["C0-L7-json"](0, 2, n_audit=5, n_reference=5)).tolist()
+    [0.0, 0.0, 0.0]
+    """
+    params, seed = trace.params, trace.seed
+    models = json_parameters(seed, params["n_generations"], workflow=params["workflow"], n_samples=params["n_samples"])
+    out = np.zeros(len(trace.rounds))
+    for r, (g, lines) in enumerate(zip(trace.generations.tolist(), trace.rounds)):
+        sim = _sample(models[g], len(lines), _audit_stream(seed, g))
+        if _render(sim, range(len(lines))) != list(lines):
+            raise ValueError(f"trace: {trace.name} seed {seed} round {r} does not match its regeneration from params")
+        log_r = latent_log_ratios(sim, models[g], models[0])
+        if np.isnan(log_r).any() or np.isneginf(log_r).any():
+            raise ValueError(f"trace: {trace.name} seed {seed} round {r} has an output impossible under its own model")
+        out[r] = float(np.inf) if np.isposinf(log_r).any() else float(log_r.sum())
+    return out
 
 
 # --- registry ----------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-r"""L7-logs: a log generator refitted on its own output, forgetting its rare messages.
+r"""L9-log: a log generator refitted on its own output, forgetting its rare messages.
 
-The collapse loop (benchmark loop L7, modality ``"log"``) is the self-consuming loop of Shumailov et al. (2024,
+The collapse loop (benchmark loop L9, modality ``"log"``) is the self-consuming loop of Shumailov et al. (2024,
 "AI models collapse when trained on recursively generated data", Nature) applied to a log generator: sample log
 lines from the current generator, refit the generator to them by maximum likelihood, repeat. With a finite
 sample and no smoothing, a template (or a parameter value) that one generation's sample happens to miss gets
@@ -171,16 +171,26 @@ def sample_lines(p: np.ndarray, q: dict[str, np.ndarray], n: int, rng: np.random
     >>> len(lines), all(line.split(" ", 1)[0] in ("DEBUG", "INFO", "WARN", "ERROR", "CRITICAL") for line in lines)
     (3, True)
     """
-    n = _check_int(n, "n", 1)
+    return _render(*_latent(p, q, _check_int(n, "n", 1), rng))
+
+
+def _latent(p: np.ndarray, q: dict[str, np.ndarray], n: int,
+            rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The draws behind ``n`` lines: their templates, then per kind the values of its slots in line order."""
     templates = _draw(p, n, rng)
     values = {}
-    for kind in KINDS:
-        needed = int(_USES[templates, KINDS.index(kind)].sum())
-        values[kind] = iter(_draw(q[kind], needed, rng).tolist()) if needed else iter(())
+    for j, kind in enumerate(KINDS):
+        needed = int(_USES[templates, j].sum())
+        values[kind] = _draw(q[kind], needed, rng) if needed else np.zeros(0, dtype=np.int64)
+    return templates, values
+
+
+def _render(templates: np.ndarray, values: dict[str, np.ndarray]) -> list[str]:
+    remaining = {kind: iter(v.tolist()) for kind, v in values.items()}
     lines = []
     for k in templates.tolist():
         severity, component, message = TEMPLATES[k]
-        filled = {kind: VOCABULARIES[kind][next(values[kind])] for kind in _SLOTS[k]}
+        filled = {kind: VOCABULARIES[kind][next(remaining[kind])] for kind in _SLOTS[k]}
         lines.append(f"{severity} {component}: {message.format(**filled)}")
     return lines
 
@@ -199,7 +209,7 @@ def _refit(counts: np.ndarray, value_counts: dict[str, np.ndarray], q: dict[str,
 
 def logs_generators(seed: int, n_generations: int, *, workflow: str = "replace",
                     n_samples: int = DEFAULT_N_SAMPLES, fresh_fraction: float = DEFAULT_FRESH_FRACTION) -> list:
-    r"""The true generators ``(p_g, q_g)`` of every generation of L7-logs or a control (no audit lines).
+    r"""The true generators ``(p_g, q_g)`` of every generation of L9-log or a control (no audit lines).
 
     Args:
         seed: run seed.
@@ -243,7 +253,7 @@ def _entropy_bits(p: np.ndarray) -> float:
 
 
 def logs_truth(generators: Iterable) -> dict[str, np.ndarray]:
-    r"""Per-generation truth of L7-logs: ``template_entropy``, ``template_support``, ``tail_mass`` and
+    r"""Per-generation truth of L9-log: ``template_entropy``, ``template_support``, ``tail_mass`` and
     ``parameter_entropy`` (module docstring), from the true generators.
 
     >>> t = logs_truth([initial_generator()])
@@ -266,7 +276,7 @@ def logs_truth(generators: Iterable) -> dict[str, np.ndarray]:
 def logs_loop(seed: int = 0, n_generations: int = 30, audit_every: int = 1, *, workflow: str = "replace",
               n_samples: int = DEFAULT_N_SAMPLES, n_audit: int = DEFAULT_N_AUDIT,
               n_reference: int = DEFAULT_N_REFERENCE, fresh_fraction: float = DEFAULT_FRESH_FRACTION) -> LoopTrace:
-    r"""L7-logs: a log generator refitted on its own lines, or a control (module docstring).
+    r"""L9-log: a log generator refitted on its own lines, or a control (module docstring).
 
     Onset (``replace`` only): the first generation with ``truth["template_entropy"] < 0.5 * truth[...][0]``.
 
@@ -274,7 +284,7 @@ def logs_loop(seed: int = 0, n_generations: int = 30, audit_every: int = 1, *, w
         seed: run seed.
         n_generations: last simulated generation.
         audit_every: audit stride.
-        workflow: ``"replace"`` (L7-logs), ``"no_feedback"`` (C0), ``"accumulate"`` (C1) or ``"fresh_real"`` (C2).
+        workflow: ``"replace"`` (L9-log), ``"no_feedback"`` (C0), ``"accumulate"`` (C1) or ``"fresh_real"`` (C2).
         n_samples: ``M``, training lines per generation.
         n_audit: lines per audit round.
         n_reference: lines in the reference (generation 0).
@@ -292,7 +302,7 @@ def logs_loop(seed: int = 0, n_generations: int = 30, audit_every: int = 1, *, w
     onset = first_generation(truth["template_entropy"] < ONSET_FRACTION * truth["template_entropy"][0])
     params = dict(n_samples=n_samples, n_audit=n_audit, n_reference=n_reference, workflow=workflow,
                   fresh_fraction=fresh_fraction, n_generations=n_generations, audit_every=audit_every)
-    return _trace("L7-logs", workflow, "log", seed, reference, rounds, generations, onset, truth, params)
+    return _trace("L9-log", workflow, "log", seed, reference, rounds, generations, onset, truth, params)
 
 
 def log_text(lines: Iterable[str]) -> bytes:
@@ -304,7 +314,55 @@ def log_text(lines: Iterable[str]) -> bytes:
     return b"".join(line.encode("utf-8") + b"\n" for line in lines)
 
 
-# --- registry (the meta-evaluation's loop L7 and its controls) ---------------------------------------------------
+# --- the oracle (monitor.meta_evaluation.oracle) ------------------------------------------------------------------
+
+
+def line_log_ratios(templates: np.ndarray, values: dict[str, np.ndarray], generator_g, generator_0) -> float:
+    r""":math:`\sum_i [\log p_g(k_i) - \log p_0(k_i)] + \sum_s \sum_v [\log q_g^{(s)}(v) - \log q_0^{(s)}(v)]`
+    over lines of templates :math:`k_i` whose slots hold the values ``values`` (per kind, every slot's value):
+    the sum of the lines' log-likelihood ratios.
+
+    >>> p0, q0 = initial_generator()
+    >>> pg = np.eye(K)[2]  # every line template 2 ("Connection closed by {ip}")
+    >>> qg = dict(q0, ip=np.eye(32)[0])  # every ip the first
+    >>> ratio = line_log_ratios(np.array([2, 2]), {"ip": np.array([0, 0])}, (pg, qg), (p0, q0))
+    >>> bool(np.isclose(ratio, 2 * (-np.log(p0[2]) + np.log(32))))
+    True
+    """
+    (p_g, q_g), (p_0, q_0) = generator_g, generator_0
+    with np.errstate(divide="ignore"):
+        total = float(np.sum(np.log(p_g[templates]) - np.log(p_0[templates])))
+        for kind, v in values.items():
+            total += float(np.sum(np.log(q_g[kind][v]) - np.log(q_0[kind][v])))
+    return total
+
+
+def logs_log_evalues(trace: LoopTrace) -> np.ndarray:
+    r"""``[R]`` the oracle's log e-values of an L9-log trace or control: per round, :func:`line_log_ratios` of its
+    lines' draws.
+
+    The true generators of every generation are regenerated from the seed (:func:`logs_generators`) and each
+    round's draws (templates, slot values) from its audit stream, checked to render the round's lines. A line
+    shows its template and slot values (the templates' fixed texts differ, and no value holds them), so the
+    draws' likelihood ratio is the line's exact one. Generation 0 gives every template and value positive
+    probability, so no line of a later generation has :math:`p_0 = 0`.
+
+    >>> logs_log_evalues(CONTROLS["C0-L9-log"](0, 2, n_audit=5, n_reference=5)).tolist()
+    [0.0, 0.0, 0.0]
+    """
+    params, seed = trace.params, trace.seed
+    generators = logs_generators(seed, params["n_generations"], workflow=params["workflow"],
+                                 n_samples=params["n_samples"], fresh_fraction=params["fresh_fraction"])
+    out = np.zeros(len(trace.rounds))
+    for r, (g, lines) in enumerate(zip(trace.generations.tolist(), trace.rounds)):
+        templates, values = _latent(*generators[g], len(lines), _audit_stream(seed, g))
+        if _render(templates, values) != list(lines):
+            raise ValueError(f"trace: {trace.name} seed {seed} round {r} does not match its regeneration from params")
+        out[r] = line_log_ratios(templates, values, generators[g], generators[0])
+    return out
+
+
+# --- registry (the meta-evaluation's loop L9 and its controls) ---------------------------------------------------
 
 SUGGESTED_SCHEDULE = (30, 1)
 """Suggested ``(n_generations, audit_every)`` at the default sizes: 31 audited rounds, onset at generation 5-25
@@ -313,11 +371,11 @@ SUGGESTED_SCHEDULE = (30, 1)
 QUICK_SCHEDULE = (12, 2)
 """The meta-evaluation's quick mode: 7 audited rounds."""
 
-LOOPS: dict[str, Callable[..., LoopTrace]] = {"L7-logs": logs_loop}
+LOOPS: dict[str, Callable[..., LoopTrace]] = {"L9-log": logs_loop}
 """The collapse loop by id, called as ``fn(seed, n_generations, audit_every=1, **overrides)``."""
 
 CONTROLS: dict[str, Callable[..., LoopTrace]] = {
-    f"{control}-L7-logs": functools.partial(logs_loop, workflow=workflow)
+    f"{control}-L9-log": functools.partial(logs_loop, workflow=workflow)
     for control, workflow in CONTROL_WORKFLOWS.items()
 }
-"""Controls by id (``C0-L7-logs``, ``C1-...``, ``C2-...``), called like :data:`LOOPS`."""
+"""Controls by id (``C0-L9-log``, ``C1-...``, ``C2-...``), called like :data:`LOOPS`."""

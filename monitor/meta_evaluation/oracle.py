@@ -72,6 +72,30 @@ parameter functions, never estimated from audited data):
   D0-L6 keeps the policy and moves the pair law to :math:`q_g`
   (:func:`~monitor.meta_evaluation.drift.drift_agent_pair_probabilities`): there the ratio is the
   pair's, :math:`\log q_g(s, z) - \log q_0(s, z)`.
+* L7 (json): the likelihood ratio of each output's latent draws, not of its line
+  (:func:`~monitor.meta_evaluation.loop_json_records.json_log_evalues`). A malformed output is a prefix of
+  some record's text; its exact probability sums over every record that could complete it, which is
+  intractable. The oracle regenerates the round's draws from the audit stream (checked: they render the
+  round's lines) and takes the ratio of the six per-record values, the tags, the written score (its exact
+  mass under the clipped, rounded normal of :math:`(\mu_g, \sigma_g)`) and whether the output is bad
+  (:math:`v_g` against :math:`v_0`); the fault's kind and cut cancel. It is an exact e-value for "the round's
+  draws are generation 0's", hence for the round, and as the lines are a function of the draws, at least as
+  powerful as a detector seeing only the lines.
+* L8 (graph): exact graph probabilities
+  (:func:`~monitor.meta_evaluation.loop_graphs.graphs_log_evalues`),
+  :math:`p_g(G) = \sum_k \pi_{g,k} P_g(n \mid k) P(G \mid k, n)`: the family weights and the clipped, rounded
+  normal sizes are the generation's; the structure given family and size (a uniform labelled tree
+  :math:`n^{-(n-2)}`, the cycle, the grid, the two-block model's edge probabilities) is every generation's, so
+  it is computed, not cancelled (a small community graph can be a tree or a cycle too).
+* L9 (log): exact line probabilities (:func:`~monitor.meta_evaluation.loop_logs.logs_log_evalues`): the
+  template's probability times its slot values'. The round's draws are regenerated from the audit stream
+  (checked against its lines); a line shows its template and values, so their ratio is the line's.
+* L10 (image_text): exact pair densities
+  (:func:`~monitor.meta_evaluation.loop_image_text.image_text_log_evalues`), a mixture over the image's
+  unseen concept :math:`c`: :math:`p_g(x, t, j) = \frac1K\sum_c \varphi(x - p_c)\, C_g(c, j)\,
+  \varphi(t - x - p_j + p_c)`, the naming matrix :math:`C_g` from the generation's true prior.
+* Their controls use the same code with the control's true models; C1 and C2 of L8 and L9 change the
+  model (the e-values move with its drift), C0 does not.
 * C0 of every family: zeros, exactly (the generator never changes).
 """
 
@@ -85,6 +109,7 @@ from scipy import special
 
 from monitor.meta_evaluation import drift as D
 from monitor.meta_evaluation import loop_agent as A
+from monitor.meta_evaluation import loop_graphs, loop_image_text, loop_json_records, loop_logs
 from monitor.meta_evaluation import loops as L
 from monitor.meta_evaluation import ngram as N
 from monitor.meta_evaluation import textloop as T
@@ -93,6 +118,11 @@ from monitor.engine.simulate import GaussianMixture
 
 DEFAULT_ARL0 = 1000.0
 _PREFIX = re.compile(r"^[CD]\d-")
+# L7-L10: each loop module computes its own (exact e-values of its true models; module docstring)
+_STRUCTURED = {"L7": (loop_json_records, loop_json_records.json_log_evalues),
+               "L8": (loop_graphs, loop_graphs.graphs_log_evalues),
+               "L9": (loop_logs, loop_logs.logs_log_evalues),
+               "L10": (loop_image_text, loop_image_text.image_text_log_evalues)}
 
 
 # --- densities ---------------------------------------------------------------------------------------------------
@@ -256,12 +286,18 @@ def _parts(name: str) -> tuple[str, str]:
     return (prefix.group(0)[:2] if prefix else ""), _PREFIX.sub("", name)
 
 
+def _kind(family: str) -> str:
+    """``"L1"`` ... ``"L10"``: the loop number of a family id (``family[:2]`` would read L10 as L1)."""
+    return family.split("-", 1)[0]
+
+
 def oracle_models(trace: LoopTrace, **overrides) -> list:
     r"""The true model of every generation ``0..G`` behind ``trace``, regenerated from its seed and params.
 
     L1: ``(mean, cov)`` pairs; L2: :class:`~monitor.engine.simulate.GaussianMixture`; L3: ``[V]`` probability
     vectors; L4: :class:`~monitor.meta_evaluation.ngram.NgramModel`; L5: :class:`~monitor.meta_evaluation.loops.GaussianCopula`;
-    L6: ``[16, 5]`` policy tables (D0-L6: generation 0's, every generation).
+    L6: ``[16, 5]`` policy tables (D0-L6: generation 0's, every generation). L7-L10: their loop modules'
+    (:func:`oracle_log_evalues` calls them), ValueError here.
     ``overrides``: only ``corpus`` (L4 traces of a custom corpus).
 
     >>> t = L.gaussian_refit_loop(0, 3, n_audit=2, n_reference=2)
@@ -269,9 +305,11 @@ def oracle_models(trace: LoopTrace, **overrides) -> list:
     True
     """
     prefix, family = _parts(trace.name)
-    kind, params, seed = family[:2], trace.params, trace.seed
+    kind, params, seed = _kind(family), trace.params, trace.seed
     if kind == "L4":
         return _l4_run(trace, **overrides)[1]
+    if kind in _STRUCTURED:
+        raise ValueError(f"trace: {trace.name}'s models are its loop module's (oracle_log_evalues computes them)")
     if overrides:
         raise ValueError(f"overrides: only L4 traces take overrides, got {sorted(overrides)}")
     n = params["n_generations"]
@@ -307,7 +345,7 @@ def oracle_models(trace: LoopTrace, **overrides) -> list:
                                          final_shift=params["final_shift"])
         return L.copula_refit_models(seed, n, dataset=params["dataset"], M=params["M"], workflow=params["workflow"],
                                      fresh_fraction=params["fresh_fraction"])
-    raise ValueError(f"trace: expected an L1-L6 loop, control or drift trace, got {trace.name!r}")
+    raise ValueError(f"trace: expected an L1-L10 loop, control or drift trace, got {trace.name!r}")
 
 
 def _l4_run(trace: LoopTrace, **overrides) -> tuple[LoopTrace, list]:
@@ -464,6 +502,8 @@ def oracle_log_evalues(trace_or_run_id: LoopTrace | str, seed: int | None = None
             trace, models = T.run_with_models(trace_or_run_id, seed, n_generations, audit_every, **overrides)
             return _l4_log_evalues(trace, models, overrides.get("corpus"))
         registry = {**L.LOOPS, **L.CONTROLS, **A.LOOPS, **A.CONTROLS, **D.DRIFT_CONTROLS}
+        for module, _ in _STRUCTURED.values():
+            registry.update({**module.LOOPS, **module.CONTROLS})
         if trace_or_run_id not in registry:
             raise ValueError(f"trace_or_run_id: expected a LoopTrace or a loop, control or drift id, got "
                              f"{trace_or_run_id!r}")
@@ -473,15 +513,20 @@ def oracle_log_evalues(trace_or_run_id: LoopTrace | str, seed: int | None = None
     prefix, family = _parts(trace.name)
     if prefix == "C0":
         return np.zeros(len(trace.rounds))
-    if family[:2] == "L4":
+    kind = _kind(family)
+    if kind == "L4":
         rerun, models = _l4_run(trace, **overrides)
         return _l4_log_evalues(rerun, models, overrides.get("corpus"))
-    if family[:2] == "L6":
+    if kind in _STRUCTURED:
+        if overrides:
+            raise ValueError(f"overrides: only L4 traces take overrides, got {sorted(overrides)}")
+        return _STRUCTURED[kind][1](trace)
+    if kind == "L6":
         if overrides:
             raise ValueError(f"overrides: only L4 traces take overrides, got {sorted(overrides)}")
         return _l6_log_evalues(trace)
     models = oracle_models(trace, **overrides)
-    return np.array([_round_log_evalue(family[:2], sample, models[g], models[0])
+    return np.array([_round_log_evalue(kind, sample, models[g], models[0])
                      for g, sample in zip(trace.generations, trace.rounds)])
 
 
@@ -537,7 +582,7 @@ def spread_log_evalues(trace: LoopTrace) -> np.ndarray | None:
     ((4,), [0.0, 0.0, 0.0])
     """
     prefix, family = _parts(trace.name)
-    if family[:2] != "L1":
+    if _kind(family) != "L1":
         return None
     if prefix == "C0":
         return np.zeros(len(trace.rounds))

@@ -27,16 +27,34 @@ format of the trace's rounds:
   :func:`~monitor.meta_evaluation.loop_agent.initial_policy`, uniform start-goal pairs, the run's
   ``max_steps``), a list of episode dicts as the trace's rounds (the runner parses it once,
   :func:`monitor.meta_evaluation.audit.pipeline_input`); the policy is the same for every seed, the draws are not.
+* L7 ``L7-json``: ``size`` outputs of generation 0's generator
+  (:func:`~monitor.meta_evaluation.loop_json_records.sample_lines` of
+  :func:`~monitor.meta_evaluation.loop_json_records.initial_parameters`), violations included at :math:`v_0`
+  as in C0's rounds, ``.jsonl`` line strings, written as consecutive rounds of the run's ``n_audit``
+  outputs: a record's ``id`` is its position in its round, so a pseudo-round's ids are spread as a round's
+  (numbered through the pool, they would be up to ``size``, and a null of them would tell pool from round).
+* L8 ``L8-graph``: ``size`` graphs of generation 0's mixture of families
+  (:func:`~monitor.meta_evaluation.loop_graphs.sample_graphs`), a list of graph objects.
+* L9 ``L9-log``: ``size`` lines of generation 0's log generator
+  (:func:`~monitor.meta_evaluation.loop_logs.sample_lines` of
+  :func:`~monitor.meta_evaluation.loop_logs.initial_generator`), a list of str.
+* L10 ``L10-image-text``: ``size`` pairs of generation 0's captioner
+  (:func:`~monitor.meta_evaluation.loop_image_text.sample_pairs` of
+  :func:`~monitor.meta_evaluation.loop_image_text.initial_prior`, the run's ``dim``), a
+  :class:`~monitor.inputs.pairs.LoadedPairs`.
+
+  Generation 0 of L7-L10 is the same for every seed; the draws are not. The runner parses every pool once
+  (:func:`monitor.meta_evaluation.audit.pipeline_input`).
 
 A control or drift id (``C0-L2-K10-d8``, ``D0-L1-d1-M20``) gives its family's pool. The
 size overrides a run takes are accepted (the runner's ``n_audit``, ``n_reference``,
 ``n_documents``) and those that shape generation 0 are used: ``d``, ``K``, ``spread``,
 ``V``, ``beta``, ``tokens_per_document``, ``dataset``, and for L4 ``n_train``,
-``n_reference`` and ``corpus`` (they fix the split), and for L6 ``max_steps``. An argument the run's
+``n_reference`` and ``corpus`` (they fix the split), for L6 ``max_steps`` and for L10 ``dim``. An argument the run's
 function does not take is an error.
 
 Seeds: the pool has a stream of its own, ``SeedSequence(seed, spawn_key=(5,))`` for the
-numeric loops and L6 (whose streams are :mod:`~monitor.meta_evaluation.loop_common`'s) and
+numeric loops, L6 and L7-L10 (whose streams are :mod:`~monitor.meta_evaluation.loop_common`'s) and
 ``spawn_key=(5, 0)`` for L4, a purpose neither loop module uses, so it
 is independent of the generation-0 model, the training dynamics, the reference, the real
 data of the controls and every audit stream (and of the drift controls' ``(6,)``).
@@ -51,6 +69,7 @@ import numpy as np
 import pandas as pd
 
 from monitor.meta_evaluation import loop_agent as A
+from monitor.meta_evaluation import loop_graphs, loop_image_text, loop_json_records, loop_logs
 from monitor.meta_evaluation import loops as L
 from monitor.meta_evaluation import ngram as N
 from monitor.meta_evaluation import textloop as T
@@ -60,8 +79,12 @@ STREAM_POOL = 5  # spawn_key purpose of the pools (loops use 0-4, textloop 0-3, 
 _PREFIX = re.compile(r"^[CD]\d-")
 
 
+_STRUCTURED = (loop_json_records, loop_graphs, loop_logs, loop_image_text)  # L7-L10
+
+
 def _registry() -> dict:
-    return {**L.LOOPS, **L.CONTROLS, **T.LOOPS, **T.CONTROLS, **A.LOOPS, **A.CONTROLS, **DRIFT_CONTROLS}
+    structured = {k: v for m in _STRUCTURED for k, v in {**m.LOOPS, **m.CONTROLS}.items()}
+    return {**L.LOOPS, **L.CONTROLS, **T.LOOPS, **T.CONTROLS, **A.LOOPS, **A.CONTROLS, **structured, **DRIFT_CONTROLS}
 
 
 def family_of(run_id: str) -> str:
@@ -127,7 +150,8 @@ def draw_pool(loop_id: str, seed: int, size: int, **overrides):
         **overrides: keyword arguments of the run's function (``n_audit``, ``n_reference``, ``d``, ...).
 
     Returns:
-        float64 ``[size, d]`` (L1, L2), ``list[str]`` (L3, L4), a DataFrame (L5) or ``list[dict]`` episodes (L6).
+        float64 ``[size, d]`` (L1, L2), ``list[str]`` (L3, L4, L7 ``.jsonl`` lines, L9 log lines), a DataFrame
+        (L5), ``list[dict]`` episodes (L6) or graph objects (L8), or :class:`~monitor.inputs.pairs.LoadedPairs` (L10).
 
     >>> draw_pool("L1-d16-M20", 0, 4).shape, draw_pool("C0-L3-tau0.9", 0, 2, tokens_per_document=3)
     ((4, 16), ['w1 w23 w2', 'w9 w1 w10'])
@@ -152,7 +176,19 @@ def draw_pool(loop_id: str, seed: int, size: int, **overrides):
         picked = available[T._stream(seed, STREAM_POOL).choice(available.size, size, replace=False)]
         return [encoded.texts[i] for i in picked]
     rng = L._stream(seed, STREAM_POOL)
-    kind = family[:2]
+    kind = family.split("-", 1)[0]  # "L10", not "L1"
+    if kind == "L7":  # as rounds of n_audit outputs, each numbered from 0: a pseudo-round's ids are a round's
+        n = L._check_int(args["n_audit"], "n_audit", 1)
+        params = loop_json_records.initial_parameters()
+        return [line for start in range(0, size, n)
+                for line in loop_json_records.sample_lines(params, min(n, size - start), rng)]
+    if kind == "L8":
+        return loop_graphs.sample_graphs(loop_graphs.graphs_params(seed, 1, workflow="no_feedback"), 0, size, rng)
+    if kind == "L9":
+        return loop_logs.sample_lines(*loop_logs.initial_generator(), size, rng)
+    if kind == "L10":
+        return loop_image_text.sample_pairs(loop_image_text.initial_prior(), L._check_int(size, "size", 2), rng,
+                                            dim=args["dim"], where=f"{family} pool")
     if kind == "L6":
         return A.sample_episodes(A.initial_policy(), size, rng, max_steps=args["max_steps"])
     if kind == "L1":

@@ -29,7 +29,7 @@ from monitor.meta_evaluation.report_tables import (
     _baseline_rows, _fa, _metric_rows, _table, _target_lines, fmt, headline_table, jsonable,
 )
 from monitor.meta_evaluation.runner import BenchResult, RunResult
-from monitor.meta_evaluation.settings import AGENT_MAX_AUDIT
+from monitor.meta_evaluation.settings import AGENT_MAX_AUDIT, STRUCTURED_MAX_AUDIT
 
 
 def render_markdown(result: BenchResult, plots: dict[str, str], results_json: str, out_dir_name: str,
@@ -60,7 +60,9 @@ def render_markdown(result: BenchResult, plots: dict[str, str], results_json: st
         ["seeds", ", ".join(str(x) for x in s.seeds) + ("" if s.text_seeds is None else
                   "; text loops (L3, L4): " + ", ".join(str(x) for x in s.text_seeds))],
         ["samples per audit round (and reference)", f"{s.n_audit} (L5: the real table's 178 rows as reference"
-         + (f"; L6: {min(s.n_audit, AGENT_MAX_AUDIT)} episodes" if "L6-agent" in result.families else "") + ")"],
+         + (f"; L6: {min(s.n_audit, AGENT_MAX_AUDIT)} episodes" if "L6-agent" in result.families else "")
+         + "".join(f"; {family.split('-', 1)[0]}: {min(s.n_audit, cap)}" for family, cap in STRUCTURED_MAX_AUDIT.items()
+                   if family in result.families and cap < s.n_audit) + ")"],
         ["bootstrap replicates per metric", str(s.n_boot)],
         ["MMD permutations per round", str(s.n_permutations)],
         ["k-NN k", str(s.k)],
@@ -85,7 +87,8 @@ def render_markdown(result: BenchResult, plots: dict[str, str], results_json: st
         "- Rounds are audited generations; the daemon's round number is the generation, so **lead time** = onset "
         "generation minus the generation of the first alarm (positive = early). The onset is the first generation "
         "past the ground-truth collapse threshold, from the generator's true parameters (`monitor/meta_evaluation/loops.py`, "
-        "`monitor/meta_evaluation/ngram_truth.py`, `monitor/meta_evaluation/loop_agent.py`). Runs whose onset lies "
+        "`monitor/meta_evaluation/ngram_truth.py`, `monitor/meta_evaluation/loop_agent.py`, and the L7-L10 loop "
+        "modules `loop_json_records.py`, `loop_graphs.py`, `loop_logs.py`, `loop_image_text.py`). Runs whose onset lies "
         "beyond their last generation have no lead time.",
         "- **Engine alarm**: the first audited round at which the **collapse signal** is raised, by "
         "`monitor.engine.alerts.evaluate_loop` with the run's null (e-CUSUM charts on level deviations from the null, "
@@ -123,10 +126,12 @@ def render_markdown(result: BenchResult, plots: dict[str, str], results_json: st
         "- **Ranking lead**: the median lead time over the runs that reached onset with a miss counted as -inf; "
         "the engine *beats* a baseline when its ranking lead is larger (on a tie: a larger P(alarm before onset)).",
         "- **Evidently's drift share** runs Evidently's own default per-column test (`get_stattest`, as its "
-        "`ValueDrift` does) on the columns `monitor/publishing/evidently_report.py` builds (text, and the agent "
-        "loop's action sequences: descriptors and pooled principal components of the embeddings; tabular: the "
-        "columns; embedding loops: the pooled principal components), without rendering the report; the settings "
-        "table gives its check against full reports.",
+        "`ValueDrift` does) on the columns `monitor/publishing/evidently_report.py` builds (text, and the text "
+        "views of the agent loop's action sequences, the JSON loop's lines and the log loop's lines: descriptors "
+        "and pooled principal components of the embeddings; tabular: the columns; embedding loops, and the graph "
+        "and image-text loops, which the daemon sends to no report: the pooled principal components of their "
+        "embeddings, i.e. descriptor histograms and joint image-caption vectors), without rendering the report; "
+        "the settings table gives its check against full reports.",
         "",
     ]
     lines += ["## Headline", ""]

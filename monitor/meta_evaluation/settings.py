@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 
 from monitor.meta_evaluation import drift as drift_controls
-from monitor.meta_evaluation import loop_agent
+from monitor.meta_evaluation import loop_agent, loop_graphs, loop_image_text, loop_json_records, loop_logs
 from monitor.meta_evaluation import loops as numeric_loops
 from monitor.meta_evaluation import textloop
 from monitor.meta_evaluation.trace import LoopTrace
@@ -21,6 +21,12 @@ from monitor.errors import CollapseMonitorError
 
 
 AGENT_MAX_AUDIT = 201  # L6's episodes per round and in its reference, at most (loop_overrides)
+# L7-L10: items per round and in the reference, at most (loop_overrides). Measured on one core (per round, with
+# Evidently and MMD): a JSON round costs 0.7-0.9 s whatever its size (the tabular suite's classifier on the
+# flattened fields dominates), a graph round 0.5 s at 101 graphs and 1.3-1.8 s at 151-201 (descriptor
+# histograms), a log or image-text round 0.1-0.2 s at 101-301. JSON, logs and image-text pairs keep their
+# generators' default sizes (odd, as every benchmark size), graphs 101.
+STRUCTURED_MAX_AUDIT = {"L7-json": 151, "L8-graph": 101, "L9-log": 201, "L10-image-text": 151}
 TARGET_FALSE_ALARMS_PER_1000 = 1.0  # the issue's target; the equal-rate fallback when the engine has none
 TARGET_P_BEFORE_ONSET = 0.9
 DRIFT_SHARE = "evidently_drift_share"
@@ -34,9 +40,14 @@ BASELINE_TITLES = {
     "mmd_permutation": "MMD permutation test",
 }
 
-COLLAPSE_LOOPS: dict[str, Callable[..., LoopTrace]] = {**numeric_loops.LOOPS, **textloop.LOOPS, **loop_agent.LOOPS}
-CONTROL_LOOPS: dict[str, Callable[..., LoopTrace]] = {**numeric_loops.CONTROLS, **textloop.CONTROLS,
-                                                      **loop_agent.CONTROLS, **drift_controls.DRIFT_CONTROLS}
+# The structured-output loops L7-L10 (one module each; rounds of the json, graph, log and image_text modalities).
+STRUCTURED_LOOPS = (loop_json_records, loop_graphs, loop_logs, loop_image_text)
+COLLAPSE_LOOPS: dict[str, Callable[..., LoopTrace]] = {
+    **numeric_loops.LOOPS, **textloop.LOOPS, **loop_agent.LOOPS,
+    **{k: v for m in STRUCTURED_LOOPS for k, v in m.LOOPS.items()}}
+CONTROL_LOOPS: dict[str, Callable[..., LoopTrace]] = {
+    **numeric_loops.CONTROLS, **textloop.CONTROLS, **loop_agent.CONTROLS,
+    **{k: v for m in STRUCTURED_LOOPS for k, v in m.CONTROLS.items()}, **drift_controls.DRIFT_CONTROLS}
 
 # Full-run schedules (n_generations, audit_every). The suggested ones
 # (loops.suggested_schedule) except the text loops, whose rounds cost ~10x an
@@ -44,13 +55,15 @@ CONTROL_LOOPS: dict[str, Callable[..., LoopTrace]] = {**numeric_loops.CONTROLS, 
 # embeddings): L3's onset is at generation 3-5 (tau 0.9: 3, deterministic), so
 # 12 and 10 generations keep 2-3x the onset; L4's onset is at 13-15 of 20
 # generations (textloop.QUICK_SCHEDULE, the suggested 30 less the tail). L6's is its suggested one
-# (loop_agent.SUGGESTED_SCHEDULE, 30 generations audited every one: onset at 8-18).
+# (loop_agent.SUGGESTED_SCHEDULE, 30 generations audited every one: onset at 8-18), and so are L7-L10's
+# (30 generations audited every one; onsets at seeds 0-29: L7 8-23, L8 3-18, L9 5-25, L10 7-22).
 FULL_SCHEDULES: dict[str, tuple[int, int]] = {
     **{loop_id: tuple(numeric_loops.suggested_schedule(loop_id).values()) for loop_id in numeric_loops.LOOPS},
     "L3-tau1.0": (12, 1),
     "L3-tau0.9": (10, 1),
     "L4-text": textloop.QUICK_SCHEDULE,
     "L6-agent": loop_agent.SUGGESTED_SCHEDULE,
+    **{loop_id: m.SUGGESTED_SCHEDULE for m in STRUCTURED_LOOPS for loop_id in m.LOOPS},
 }
 # Quick mode: short runs that still audit every loop and control (most onsets fall outside them).
 QUICK_SCHEDULES: dict[str, tuple[int, int]] = {
@@ -66,6 +79,7 @@ QUICK_SCHEDULES: dict[str, tuple[int, int]] = {
     "L5-wine": (24, 4),
     "L4-text": (5, 1),
     "L6-agent": loop_agent.QUICK_SCHEDULE,
+    **{loop_id: m.QUICK_SCHEDULE for m in STRUCTURED_LOOPS for loop_id in m.LOOPS},  # 12 generations, every 2nd
 }
 
 
@@ -137,7 +151,8 @@ class BenchSettings:
             alarms are still counted on ``c0_generations * len(seeds)`` rounds.
         n_audit: samples per audit round, and reference size where the loop has one
             (L3: documents per round and in the reference; L5's reference is the whole real table;
-            L6: at most :data:`AGENT_MAX_AUDIT` episodes).
+            L6: at most :data:`AGENT_MAX_AUDIT` episodes; L7-L10: at most :data:`STRUCTURED_MAX_AUDIT`
+            items).
         n_boot: bootstrap replicates of every metric (the daemon's default is 200).
         n_permutations: permutations of the MMD test per round.
         k: k-NN neighbourhood size of the embedding suite.
@@ -215,7 +230,8 @@ def is_text_family(family: str) -> bool:
 def default_settings(quick: bool, seeds: int | None = None, text_seeds: int | None = None) -> BenchSettings:
     """The benchmark's sizes: full (8 seeds, 4 for the text loops) or quick (2 seeds, small samples, short runs).
 
-    Full: 301 samples per round and in the reference (L6: :data:`AGENT_MAX_AUDIT` episodes); no bootstrap (the alarm
+    Full: 301 samples per round and in the reference (L6: :data:`AGENT_MAX_AUDIT` episodes; L7-L10:
+    :data:`STRUCTURED_MAX_AUDIT` items); no bootstrap (the alarm
     scores every metric against the loop's null, not its bootstrap error); 99
     MMD permutations (so :math:`p \ge 1/100`); per (loop, seed) a null of 1,000
     pseudo-rounds from a pool of 256 round sizes; no-feedback controls of
@@ -260,6 +276,8 @@ def loop_overrides(run_id: str, n_audit: int) -> dict:
     ({'n_documents': 300}, {'n_audit': 300})
     >>> loop_overrides("C0-L6-agent", 301), loop_overrides("L6-agent", 101)
     ({'n_audit': 201, 'n_reference': 201}, {'n_audit': 101, 'n_reference': 101})
+    >>> loop_overrides("C2-L8-graph", 301), loop_overrides("L7-json", 101)
+    ({'n_audit': 101, 'n_reference': 101}, {'n_audit': 101, 'n_reference': 101})
     """
     family = family_of(run_id)
     if run_id == "C0-L4-text":
@@ -276,6 +294,9 @@ def loop_overrides(run_id: str, n_audit: int) -> dict:
         # full run's L6 (8 seeds, its C0 on 3,000 rounds, nulls of 1,000 pseudo-rounds) took 7.2 minutes on
         # 2 cores; at 301 it took 18 (measured).
         n = min(n_audit, AGENT_MAX_AUDIT)
+        return {"n_audit": n, "n_reference": n}
+    if family in STRUCTURED_MAX_AUDIT:  # capped where a round costs more (STRUCTURED_MAX_AUDIT)
+        n = min(n_audit, STRUCTURED_MAX_AUDIT[family])
         return {"n_audit": n, "n_reference": n}
     return {"n_audit": n_audit, "n_reference": n_audit}
 

@@ -1,4 +1,4 @@
-"""Tests for the L7-graph loop (meta_evaluation/loop_graphs.py) and its example (scripts/make_graph_example.py)."""
+"""Tests for the L8-graph loop (meta_evaluation/loop_graphs.py) and its example (scripts/make_graph_example.py)."""
 
 from __future__ import annotations
 
@@ -13,18 +13,10 @@ import pytest
 from metrics_core.graphs import GraphConstraints, uniqueness, valid_rule_rate
 from monitor.inputs.graphs import graphs_from_objects, load_graph_constraints, load_graphs
 from monitor.meta_evaluation import loop_graphs as G
-from monitor.meta_evaluation import trace as trace_module
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "monitor" / "data"
 SMALL = dict(n_samples=16, n_audit=12, n_reference=10)
-
-
-@pytest.fixture(autouse=True)
-def _graph_modality(monkeypatch):
-    """Until ``"graph"`` is a round modality of metrics_core.registry, let LoopTrace accept it here only."""
-    if "graph" not in trace_module.ROUND_MODALITIES:
-        monkeypatch.setattr(trace_module, "ROUND_MODALITIES", (*trace_module.ROUND_MODALITIES, "graph"))
 
 
 def _same_trace(a, b) -> bool:
@@ -121,7 +113,7 @@ def test_same_seed_same_trace_and_seeds_differ():
 
 def test_trace_shape_and_graphs_parse():
     t = G.graphs_loop(0, 4, 2, **SMALL)
-    assert (t.name, t.kind, t.modality, t.seed) == ("L7-graph", "collapse", "graph", 0)
+    assert (t.name, t.kind, t.modality, t.seed) == ("L8-graph", "collapse", "graph", 0)
     assert t.generations.tolist() == [0, 2, 4] and len(t.rounds) == 3
     assert set(t.truth) == {"family_entropy", "families", "size_sd"}
     assert all(v.shape == (5,) for v in t.truth.values())
@@ -154,7 +146,7 @@ def test_onset_is_reached_at_the_defaults_and_the_truth_moves_as_documented(seed
 
 def test_no_feedback_control_is_constant_and_has_no_onset():
     c0 = G.graphs_loop(0, 30, 10, workflow="no_feedback", n_audit=12, n_reference=10)
-    assert (c0.name, c0.kind, c0.onset) == ("C0-L7-graph", "control", None)
+    assert (c0.name, c0.kind, c0.onset) == ("C0-L8-graph", "control", None)
     for values in c0.truth.values():
         assert np.all(values == values[0])
     params = G.graphs_params(0, 30, workflow="no_feedback")
@@ -167,7 +159,7 @@ def test_no_feedback_control_is_constant_and_has_no_onset():
 @pytest.mark.parametrize("workflow,control", [("accumulate", "C1"), ("fresh_real", "C2")])
 def test_real_data_controls_keep_more_diversity(workflow, control):
     t = G.graphs_loop(0, 30, 30, workflow=workflow, n_audit=2, n_reference=2)
-    assert (t.name, t.kind, t.onset) == (f"{control}-L7-graph", "control", None)
+    assert (t.name, t.kind, t.onset) == (f"{control}-L8-graph", "control", None)
     assert (t.truth["families"] >= 3).all()
     assert t.truth["family_entropy"][-1] > G.graphs_truth(G.graphs_params(0, 30))["family_entropy"][-1]
 
@@ -207,8 +199,8 @@ def test_loop_argument_errors(kwargs, match):
 
 
 def test_registry_entries():
-    assert set(G.LOOPS) == {"L7-graph"} and set(G.CONTROLS) == {"C0-L7-graph", "C1-L7-graph", "C2-L7-graph"}
-    assert G.CONTROLS["C0-L7-graph"](0, 2, n_audit=2, n_reference=2).kind == "control"
+    assert set(G.LOOPS) == {"L8-graph"} and set(G.CONTROLS) == {"C0-L8-graph", "C1-L8-graph", "C2-L8-graph"}
+    assert G.CONTROLS["C0-L8-graph"](0, 2, n_audit=2, n_reference=2).kind == "control"
     assert G.SUGGESTED_SCHEDULE == (30, 1) and G.QUICK_SCHEDULE == (12, 2)
 
 

@@ -1,4 +1,4 @@
-"""Tests for the L7-image-text loop (meta_evaluation/loop_image_text.py) and its example
+"""Tests for the L10-image-text loop (meta_evaluation/loop_image_text.py) and its example
 (scripts/make_image_text_example.py)."""
 
 from __future__ import annotations
@@ -13,18 +13,10 @@ import pytest
 from metrics_core.image_text import image_text_suite
 from monitor.inputs.pairs import LoadedPairs, load_pairs
 from monitor.meta_evaluation import loop_image_text as L
-from monitor.meta_evaluation import trace as trace_module
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "monitor" / "data"
 SMALL = dict(n_audit=30, n_reference=20)
-
-
-@pytest.fixture(autouse=True)
-def _image_text_modality(monkeypatch):
-    """Until ``"image_text"`` is a round modality of metrics_core.registry, let LoopTrace accept it here only."""
-    if "image_text" not in trace_module.ROUND_MODALITIES:
-        monkeypatch.setattr(trace_module, "ROUND_MODALITIES", (*trace_module.ROUND_MODALITIES, "image_text"))
 
 
 def _same_trace(a, b) -> bool:
@@ -98,8 +90,8 @@ def test_sample_pairs_follow_the_generative_process():
 
 
 def test_control_is_constant():
-    c0 = L.CONTROLS["C0-L7-image-text"](0, 6, **SMALL)
-    assert c0.name == "C0-L7-image-text" and c0.kind == "control" and c0.onset is None
+    c0 = L.CONTROLS["C0-L10-image-text"](0, 6, **SMALL)
+    assert c0.name == "C0-L10-image-text" and c0.kind == "control" and c0.onset is None
     for name, values in c0.truth.items():
         assert np.all(values == values[0]), name
     assert c0.modality == "image_text" and len(c0.rounds) == 7
@@ -109,7 +101,7 @@ def test_control_is_constant():
 def test_truth_falls_and_the_onset_is_found(seed):
     trace = L.image_text_loop(seed, 30, **SMALL)
     t = trace.truth
-    assert trace.name == "L7-image-text" and trace.kind == "collapse"
+    assert trace.name == "L10-image-text" and trace.kind == "collapse"
     assert np.all(np.diff(t["names_alive"]) <= 0) and t["names_alive"][-1] <= 2
     assert t["named_correctly"][-1] < 0.25 * t["named_correctly"][0]
     assert t["name_entropy"][-1] < 0.5 * t["name_entropy"][0]
@@ -152,7 +144,7 @@ def test_seeded_determinism_and_audit_stride():
     assert all(np.array_equal(strided.truth[k], a.truth[k]) for k in a.truth)  # truth independent of audit_every
     for g, pairs in zip(strided.generations.tolist(), strided.rounds):
         assert np.array_equal(pairs.image, a.rounds[g].image)
-    assert L.LOOPS["L7-image-text"] is L.image_text_loop
+    assert L.LOOPS["L10-image-text"] is L.image_text_loop
     assert L.SUGGESTED_SCHEDULE == (30, 1) and L.QUICK_SCHEDULE == (12, 2)
 
 

@@ -18,18 +18,10 @@ from metrics_core.json_records import (
 )
 from monitor.inputs.json_records import json_records_from_strings, load_json_records, load_json_schema
 from monitor.meta_evaluation import loop_json_records as J
-from monitor.meta_evaluation import trace as trace_module
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "monitor" / "data"
 SMALL = dict(n_audit=40, n_reference=30)
-
-
-@pytest.fixture(autouse=True)
-def _json_modality(monkeypatch):
-    """Until ``"json"`` is a round modality of metrics_core.registry, let LoopTrace accept it here only."""
-    if "json" not in trace_module.ROUND_MODALITIES:
-        monkeypatch.setattr(trace_module, "ROUND_MODALITIES", (*trace_module.ROUND_MODALITIES, "json"))
 
 
 def _same_trace(a, b) -> bool:

@@ -1,4 +1,4 @@
-"""Tests for the L7-logs loop (meta_evaluation/loop_logs.py) and its example (scripts/make_log_example.py)."""
+"""Tests for the L9-log loop (meta_evaluation/loop_logs.py) and its example (scripts/make_log_example.py)."""
 
 from __future__ import annotations
 
@@ -12,18 +12,10 @@ import pytest
 from metrics_core.logs import fit_log_templates, match_templates, template_coverage, template_jsd
 from monitor.inputs.logs import EXAMPLE_PATTERN, load_log_lines, log_lines_from_strings
 from monitor.meta_evaluation import loop_logs as L
-from monitor.meta_evaluation import trace as trace_module
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "monitor" / "data"
 SMALL = dict(n_samples=30, n_audit=20, n_reference=40)
-
-
-@pytest.fixture(autouse=True)
-def _log_modality(monkeypatch):
-    """Until ``"log"`` is a round modality of metrics_core.registry, let LoopTrace accept it here only."""
-    if "log" not in trace_module.ROUND_MODALITIES:
-        monkeypatch.setattr(trace_module, "ROUND_MODALITIES", (*trace_module.ROUND_MODALITIES, "log"))
 
 
 def _same_trace(a, b) -> bool:
@@ -117,7 +109,7 @@ def test_same_seed_same_trace_and_seeds_differ():
 
 def test_trace_shape_and_lines_parse():
     t = L.logs_loop(0, 4, 2, **SMALL)
-    assert (t.name, t.kind, t.modality, t.seed) == ("L7-logs", "collapse", "log", 0)
+    assert (t.name, t.kind, t.modality, t.seed) == ("L9-log", "collapse", "log", 0)
     assert t.generations.tolist() == [0, 2, 4] and [len(r) for r in t.rounds] == [20, 20, 20]
     assert len(t.reference) == 40 and all(len(v) == 5 for v in t.truth.values())
     loaded = log_lines_from_strings(t.rounds[0], "generated", pattern=EXAMPLE_PATTERN)
@@ -146,12 +138,12 @@ def test_truth_collapses_and_the_onset_is_found_mid_run_at_the_defaults(seed):
 
 def test_no_feedback_control_has_constant_truth_and_no_onset():
     c0 = L.logs_loop(0, 10, **SMALL, workflow="no_feedback")
-    assert (c0.name, c0.kind, c0.onset) == ("C0-L7-logs", "control", None)
+    assert (c0.name, c0.kind, c0.onset) == ("C0-L9-log", "control", None)
     assert all(len(set(v.tolist())) == 1 for v in c0.truth.values())
     loop = L.logs_loop(0, 10, **SMALL)
     assert c0.reference == loop.reference and c0.rounds[0] == loop.rounds[0]  # generation 0 is shared
     assert c0.rounds[1] != c0.rounds[2]  # fresh draws each round
-    assert L.CONTROLS["C0-L7-logs"](0, 10, **SMALL).truth["template_entropy"].tolist() == \
+    assert L.CONTROLS["C0-L9-log"](0, 10, **SMALL).truth["template_entropy"].tolist() == \
         c0.truth["template_entropy"].tolist()
 
 
