@@ -361,10 +361,11 @@ def _structured_loop(args, pool_rows: int) -> DemoLoop:
         "image_text": (loop_image_text.image_text_loop, loop_image_text.pairs_npz_bytes, ".npz"),
     }[args.modality]
     trace = loop(args.seed, args.rounds, n_samples=n_samples, n_audit=n_audit, n_reference=n_reference)
-    # The null: generation 0 without feedback, from a stream of its own (another seed: generation 0 is the same
-    # generator for every seed, its samples are not).
-    pool = loop(args.seed + 1_000_003, 1, workflow="no_feedback", n_samples=n_samples, n_audit=pool_rows,
-                n_reference=2).rounds[0]
+    # The null: generation 0 without feedback, the benchmark's pool of the family (its own stream; JSON records
+    # numbered per round-sized block, as a round numbers its records).
+    from monitor.meta_evaluation.pools import draw_pool
+
+    pool = draw_pool(f"C0-{trace.name}", args.seed, pool_rows, n_audit=n_audit, n_reference=n_reference)
     truth = np.asarray(trace.truth[spec["truth"]], dtype=np.float64)
     option_files, options = (), ()
     if args.modality == "json":

@@ -122,28 +122,8 @@ def pipeline_options(modality: str) -> dict:
 
 
 def audit_round(pipeline: AuditPipeline, round_data, where: str):
-    """:meth:`AuditPipeline.audit` of one round, with failed suite groups skipped and listed.
-
-    A JSON round whose flattened fields the tabular suite refuses (a column entirely null: an optional field the
-    collapsed generator no longer writes) makes the daemon's JSON audit raise
-    (``monitor/modalities/structured.py``, ``JsonModality.own_metrics``). Until the daemon skips that group
-    itself, the benchmark drops the flattened-fields group of that round only, as ``skip_failed_groups`` drops
-    a failed suite group, and lists the refusal among the failures.
-    """
-    from monitor.errors import InputError
-
-    try:
-        return pipeline.audit(round_data, round_where=where, skip_failed_groups=True)
-    except InputError as exc:
-        if pipeline.modality != "json" or ": flattened fields: " not in str(exc) or pipeline.json_table is None:
-            raise
-        table, pipeline.json_table = pipeline.json_table, None
-        try:
-            audit = audit_round(pipeline, round_data, where)
-        finally:
-            pipeline.json_table = table
-        audit.failures.insert(0, str(exc))
-        return audit
+    """:meth:`AuditPipeline.audit` of one round, with failed suite groups skipped and listed."""
+    return pipeline.audit(round_data, round_where=where, skip_failed_groups=True)
 
 
 def audit_trace(trace: LoopTrace, settings: BenchSettings, *, check_evidently: Sequence[int] = ()) -> RunAudit:

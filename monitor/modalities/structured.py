@@ -8,8 +8,23 @@ histograms.
 
 from __future__ import annotations
 
+import logging
+
 from monitor.errors import CollapseMonitorError, InputError
 from monitor.modalities import LoadedInput, Modality, _TextViewModality
+
+
+MISSING = "<missing>"  # a categorical field a record lacks: a category of its own in the flattened table
+
+
+def _with_missing_category(table, schema):
+    """The flattened table with each categorical field's absent values as :data:`MISSING` (a generator that
+    stops writing an optional field shows as that category taking over, never as an all-null column)."""
+    table = table.copy()
+    for column in schema.categorical:
+        values = table[column].astype(object)
+        table[column] = values.where(values.notna(), MISSING)
+    return table
 
 
 def _own(name: str, out: dict) -> dict:
@@ -59,6 +74,7 @@ class JsonModality(_TextViewModality):
         if len(table) >= 2 and len(table.columns):
             try:
                 schema = infer_schema(table, None)
+                table = _with_missing_category(table, schema)
                 pipe.json_table = (schema, fit_tabular_reference(table, schema, seed=pipe.seed), list(table.columns))
             except ValueError as exc:
                 pipe.notes.append(f"{pipe.reference_where}: no tabular suite on the flattened fields: {exc}")
@@ -71,9 +87,7 @@ class JsonModality(_TextViewModality):
         table = round_data.table().reindex(columns=columns)
         for column in schema.numeric:  # a value of another type is missing, as an absent field is
             table[column] = pd.to_numeric(table[column], errors="coerce").astype("float64")
-        for column in schema.categorical:
-            table[column] = table[column].astype(object)
-        return table
+        return _with_missing_category(table, schema)
 
     def round_details(self, pipe, round_data):
         if pipe.json_schema is None:
@@ -94,9 +108,15 @@ class JsonModality(_TextViewModality):
         if pipe.json_table is not None and sum(r is not None for r in round_data.records) >= 2:
             from metrics_core.tabular import tabular_suite
 
+            table = self._round_table(pipe, round_data)
+            empty = [c for c in pipe.json_table[0].numeric if table[c].isna().all()]
+            if empty:  # no value of a numeric field left to compare: this round has no tabular suite
+                logging.getLogger("collapse_monitor.json").warning(
+                    "%s: flattened fields: numeric field %r has no number in this round; the tabular suite is "
+                    "left out", round_where, empty[0])
+                return metrics
             try:
-                result = tabular_suite(pipe.json_table[1], self._round_table(pipe, round_data), seed=pipe.seed,
-                                       n_boot=n_boot)
+                result = tabular_suite(pipe.json_table[1], table, seed=pipe.seed, n_boot=n_boot)
             except ValueError as exc:
                 raise InputError(f"{round_where}: flattened fields: {exc}") from exc
             metrics.update(result.metrics)

@@ -183,3 +183,19 @@ def test_structured_captions_get_their_well_formed_rate_against_a_schema(tmp_pat
     pipe = AuditPipeline("image_text", reference.data, **options.pipeline_options())
     got = pipe.modality_metrics(kind.load(tmp_path / "round_1.npz", "round", 1, options, reference).data)
     assert got["well_formed_rate"].value == pytest.approx(15 / 20)
+
+
+def test_a_json_round_with_no_number_left_in_a_numeric_field_leaves_the_tabular_suite_out(tmp_path, caplog):
+    reference = tmp_path / "ref.jsonl"
+    reference.write_text("".join(json.dumps({"kind": "ab"[i % 2], "score": i * 0.137 + i % 7})
+                                 + "\n" for i in range(80)))
+    round_ = tmp_path / "round.jsonl"
+    round_.write_text("".join(json.dumps({"kind": "a", "score": "high"}) + "\n" for _ in range(12)))
+    options = AuditOptions(modality="json", n_boot=0, k=3)
+    kind = MODALITY["json"]
+    ref = kind.load(reference, "reference", None, options)
+    pipe = AuditPipeline("json", ref.data, **options.pipeline_options())
+    with caplog.at_level("WARNING", logger="collapse_monitor.json"):
+        got = pipe.modality_metrics(kind.load(round_, "round", 2, options, ref).data, round_where="round 2")
+    assert "ks_mean" not in got and got["categorical_value_coverage"].value == pytest.approx(1 / 2)
+    assert "round 2: flattened fields: numeric field 'score' has no number in this round" in caplog.text

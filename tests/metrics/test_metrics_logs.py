@@ -41,7 +41,7 @@ def raises_exactly(message: str, fn, *args, **kwargs) -> None:
 
 
 def lines_of(p, n: int, seed: int) -> list[str]:
-    """``n`` lines of the L7-logs generator with template probabilities ``p`` (uniform parameter values)."""
+    """``n`` lines of the L9-log generator with template probabilities ``p`` (uniform parameter values)."""
     _, q = initial_generator()
     return sample_lines(np.asarray(p, dtype=float), q, n, np.random.default_rng(seed))
 
