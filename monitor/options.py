@@ -56,7 +56,7 @@ class AuditOptions(BaseModel):
     answer_field: str = _D["answer_field"]
     rationale_field: str = _D["rationale_field"]
     passed_field: str | None = _D["passed_field"]
-    code_language: Literal["python"] | None = _D["code_language"]
+    code_language: Literal["python", "javascript"] | None = _D["code_language"]
     verifier: str | None = Field(_D["verifier"], pattern=r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
     verifier_timeout: float = Field(_D["verifier_timeout"], gt=0, le=3600)
     match_key: str | None = Field(_D["match_key"], min_length=1)

@@ -25,7 +25,8 @@ from metrics_core._checks import (
 )
 from metrics_core.bootstrap import DEFAULT_LEVEL, Estimate, mean_estimate
 
-SUPPORTED_LANGUAGES = ("python",)
+SUPPORTED_LANGUAGES = ("python", "javascript")
+CODE_EXTRA_HINT = "pip install 'collapse-monitor[code]'"
 DEFAULT_TEMPLATE_THRESHOLD = 0.10
 NUM_MASK = "<num>"
 NAME_MASK = "<name>"
@@ -107,16 +108,35 @@ def mean_pass_at_k(
     return mean_estimate(np.array(values), n_boot=n_boot, level=level, seed=seed)
 
 
+def _javascript_parser():
+    """A tree-sitter parser of JavaScript (the kept ``tree-sitter`` and ``tree-sitter-javascript`` packages)."""
+    try:
+        import tree_sitter
+        import tree_sitter_javascript
+    except ImportError:
+        raise ImportError(f"JavaScript syntax needs tree-sitter: {CODE_EXTRA_HINT}") from None
+    return tree_sitter.Parser(tree_sitter.Language(tree_sitter_javascript.language()))
+
+
 def syntax_valid_indicator(sources, language: str = "python") -> np.ndarray:
-    """``[N]`` bool: source ``i`` parses (Python: :func:`ast.parse`, which compiles to a syntax tree and runs nothing).
+    """``[N]`` bool: source ``i`` parses (Python: :func:`ast.parse`, which compiles to a syntax tree and runs nothing;
+    JavaScript: tree-sitter's JavaScript grammar, the source valid when its syntax tree holds no error or missing
+    node).
 
     Example:
         >>> syntax_valid_indicator(["x = 1", "def f(:", ""]).tolist()
         [True, False, True]
+        >>> syntax_valid_indicator(["const f = (a) => a * 2;", "let a = ;"], "javascript").tolist()
+        [True, False]
     """
     _check_choice(language, "language", SUPPORTED_LANGUAGES)
     sources = _check_texts(sources, "sources")
     out = np.zeros(len(sources), dtype=bool)
+    if language == "javascript":
+        parser = _javascript_parser()
+        for i, src in enumerate(sources):
+            out[i] = not parser.parse(src.encode("utf-8")).root_node.has_error
+        return out
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # invalid-escape warnings ("\d") say nothing about validity
         for i, src in enumerate(sources):
@@ -139,12 +159,15 @@ def syntax_valid_rate(
     with Python's own parser (:func:`ast.parse`, the grammar of the running interpreter; the
     code is compiled to a syntax tree only, never executed). Errors the compiler finds only after
     parsing (``return`` or ``break`` outside their block, a repeated parameter name) are not
-    counted. Sources are parsed as given: strip markdown fences before. An empty source parses
+    counted. JavaScript is parsed with tree-sitter's JavaScript grammar (Brunsfeld et al.,
+    tree-sitter; the ``code`` extra): a source is valid when its syntax tree has no error or
+    missing node (tree-sitter recovers from errors, so early errors a JavaScript engine reports
+    after parsing, such as a duplicate ``let``, are not counted either). Sources are parsed as given: strip markdown fences before. An empty source parses
     (an empty module). Range [0, 1], higher is better. The interval bootstraps the mean of the per-source indicators.
 
     Args:
         sources: ``[N]`` program texts (``str``).
-        language: ``"python"`` (the only one supported; others raise ValueError).
+        language: ``"python"`` or ``"javascript"`` (others raise ValueError).
         n_boot: bootstrap replicates (0: point estimate).
         level: confidence level.
         seed: bootstrap seed.

@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--passed-field", default=AUDIT["passed_field"],
                        help="reasoning: JSONL field holding your own test harness's verdict (true/false) per "
                             "record; pass rates then use it (default: none, answers are checked against the reference)")
-    audit.add_argument("--code-language", choices=("python",), default=AUDIT["code_language"],
+    audit.add_argument("--code-language", choices=("python", "javascript"), default=AUDIT["code_language"],
                        help="reasoning: the answers are programs in this language; their syntax is parsed (never "
                             "run) for syntax_valid_rate (default: none)")
     audit.add_argument("--verifier", metavar="MODULE:FUNCTION", default=AUDIT["verifier"],

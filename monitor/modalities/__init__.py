@@ -496,6 +496,8 @@ class ReasoningModality(_TextViewModality):
                         out[RATIONALE_PREFIX + name] = est
         except ValueError as exc:  # e.g. a question without a gold answer (refused up front by check_pair)
             raise InputError(f"{round_where}: {exc}") from exc
+        except ImportError as exc:  # --code-language javascript without the code extra
+            raise CollapseMonitorError(str(exc)) from None
         return {name: out[name] for name in metric_names("reasoning") if name in out}
 
 

@@ -294,7 +294,7 @@ def test_syntax_valid_rate_random_vs_compile():
 
 
 def test_syntax_valid_rate_errors():
-    raises_exactly("language: expected one of 'python', got 'rust'", syntax_valid_rate, ["fn main() {}"], "rust")
+    raises_exactly("language: expected one of 'python', 'javascript', got 'rust'", syntax_valid_rate, ["fn main() {}"], "rust")
     raises_exactly("sources: expected a non-empty list of str, got an empty list", syntax_valid_rate, [])
     raises_exactly("sources[0]: expected str, got bytes", syntax_valid_rate, [b"x = 1"])
 
@@ -463,3 +463,67 @@ def test_template_collapse_errors():
     raises_exactly("threshold: expected a number in (0, 1), got 0", template_collapse_rate, ["a"], 0)
     raises_exactly("rationales: expected a non-empty list of str, got an empty list", template_collapse_rate, [])
     raises_exactly("rationales[1]: expected str, got float", template_collapse_rate, ["a", 1.0])
+
+
+# --- syntax_valid_rate on JavaScript (tree-sitter), against esprima ------------------------------------------
+
+JS_VALID = ["function add(a, b) { return a + b; }", "var x = [1, 2, 3].map(function (v) { return v * 2; });",
+            "if (n > 1) { n = n - 1; } else { n = 0; }", "for (var i = 0; i < 3; i++) { console.log(i); }",
+            "var o = {a: 1, 'b': [true, null]};", "while (k) { k = k.next; }", ""]
+JS_BROKEN = ["function add(a, b) { return a + b; ", "var x = ;", "if (n > 1 { n = 0; }", "for (var i = 0; i < 3 i++) {}",
+             "var o = {a: 1 b: 2};", "return return;"]
+
+
+def test_javascript_syntax_valid_rate_hand_computed():
+    from metrics_core.reasoning import syntax_valid_rate
+
+    assert syntax_valid_rate(JS_VALID + JS_BROKEN, "javascript").value == pytest.approx(7 / 13)
+    assert syntax_valid_rate(JS_VALID, "javascript").value == 1.0
+    with pytest.raises(ValueError, match="language"):
+        syntax_valid_rate(JS_VALID, "ruby")
+
+
+def test_javascript_syntax_agrees_with_esprima_on_random_es5_programs():
+    """An independent parser (esprima, a port of the reference ECMAScript parser) on generated ES5 programs and
+    their random truncations and deletions."""
+    import esprima
+
+    from metrics_core.reasoning.generations import syntax_valid_indicator
+
+    rng = np.random.default_rng(11)
+    sources = []
+    for _ in range(200):
+        program = " ".join(rng.choice(JS_VALID[:-1], size=int(rng.integers(1, 4))))
+        cut = rng.integers(3)
+        if cut == 1:  # a truncation
+            program = program[: int(rng.integers(1, len(program)))]
+        elif cut == 2:  # a character deleted
+            i = int(rng.integers(len(program)))
+            program = program[:i] + program[i + 1:]
+        sources.append(program)
+
+    def esprima_ok(src):
+        try:
+            esprima.parseScript(src)
+            return True
+        except esprima.Error:
+            return False
+
+    ours = syntax_valid_indicator(sources, "javascript").tolist()
+    theirs = [esprima_ok(s) for s in sources]
+    agree = sum(a == b for a, b in zip(ours, theirs))
+    assert 0.3 < sum(theirs) / len(theirs) < 0.9  # both kinds present
+    assert agree >= 0.97 * len(sources)  # tree-sitter recovers where esprima's early errors fire, rarely
+
+
+def test_javascript_syntax_valid_rate_falls_as_programs_are_truncated():
+    from metrics_core.reasoning import syntax_valid_rate
+
+    rng = np.random.default_rng(2)
+    programs = [" ".join(rng.choice(JS_VALID[:-1], size=3)) for _ in range(100)]
+
+    def round_(share_truncated):
+        return [p[: len(p) // 2] if rng.random() < share_truncated else p for p in programs]
+
+    rates = [syntax_valid_rate(round_(s), "javascript").value for s in (0.0, 0.3, 0.8)]
+    assert rates[0] == 1.0 and rates[0] > rates[1] > rates[2]
