@@ -39,6 +39,7 @@ from monitor.inputs.files import (
     _one_line,
     _where,
     sha256_file,
+    kept_items,
 )
 from monitor.inputs.pairs import IMAGE_KEY, TEXT_KEY, CAPTION_KEY, ID_KEY, LoadedPairs, _check_pair_extension, \
     _checked_arrays
@@ -196,8 +197,8 @@ def encode_manifest(path: str | Path, encoder, role: str, round_number: int | No
     _check_pair_extension(p, where, MANIFEST_EXTENSIONS)
     rows, fingerprint = _manifest(p, where, max_line_bytes)
     n_total = len(rows)
-    if max_samples is not None and n_total > max_samples:
-        keep = np.sort(np.random.default_rng(seed).choice(n_total, size=int(max_samples), replace=False))
+    keep = kept_items(n_total, max_samples, seed)
+    if keep is not None:
         rows = [rows[int(i)] for i in keep]
     images, captions, ids = (list(column) for column in zip(*rows))
     at = f"{where}: encoder {name!r}"

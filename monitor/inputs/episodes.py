@@ -34,6 +34,7 @@ from monitor.inputs.files import (
     _listing,
     _where,
     remembered,
+    kept_items,
 )
 from monitor.inputs.records import _decode, _Number, _plain, _shown
 
@@ -250,8 +251,8 @@ def _read_episodes(p: Path, where: str, max_samples, seed: int, max_line_bytes: 
     if not episodes:
         raise InputError(f"{where}: empty: no episodes")
     n_total = len(episodes)
-    if max_samples is not None and n_total > max_samples:
-        keep = np.sort(np.random.default_rng(seed).choice(n_total, size=max_samples, replace=False))
+    keep = kept_items(n_total, max_samples, seed)
+    if keep is not None:
         episodes = [episodes[int(i)] for i in keep]
     columns = list(zip(*episodes))
     return LoadedEpisodes(p, *map(tuple, columns), n_total=n_total, fingerprint=h.hexdigest())

@@ -132,6 +132,18 @@ def _check_max_samples(max_samples) -> None:
         raise ValueError(f"max_samples: expected a positive integer or None, got {max_samples!r}")
 
 
+def kept_items(n_total: int, max_samples: int | None, seed: int) -> np.ndarray | None:
+    """The items a loader keeps of ``n_total``: a seeded uniform choice of ``max_samples``, in file order; None
+    keeps them all (no cap, or no more than it).
+
+    >>> kept_items(10, 3, seed=0).tolist(), kept_items(10, None, seed=0), kept_items(3, 5, seed=0)
+    ([5, 6, 9], None, None)
+    """
+    if max_samples is None or n_total <= max_samples:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n_total, size=int(max_samples), replace=False))
+
+
 def _check_max_line_bytes(max_line_bytes) -> None:
     if isinstance(max_line_bytes, bool) or not isinstance(max_line_bytes, (int, np.integer)) or max_line_bytes < 1:
         raise ValueError(f"max_line_bytes: expected a positive integer, got {max_line_bytes!r}")

@@ -49,6 +49,7 @@ from monitor.inputs.files import (
     _one_line,
     _where,
     remembered,
+    kept_items,
 )
 from monitor.inputs.records import _decode, _Number, _shown
 
@@ -264,8 +265,8 @@ def _read_graphs(p: Path, where: str, max_samples, seed: int, max_line_bytes: in
     if not graphs:
         raise InputError(f"{where}: empty: no graphs")
     n_total = len(graphs)
-    if max_samples is not None and n_total > max_samples:
-        keep = np.sort(np.random.default_rng(seed).choice(n_total, size=max_samples, replace=False))
+    keep = kept_items(n_total, max_samples, seed)
+    if keep is not None:
         graphs = [graphs[int(i)] for i in keep]
     return LoadedGraphs(p, tuple(graphs), n_total=n_total, fingerprint=h.hexdigest())
 

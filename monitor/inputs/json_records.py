@@ -32,6 +32,7 @@ from monitor.inputs.files import (
     _one_line,
     _where,
     remembered,
+    kept_items,
 )
 
 MODALITY = "json"
@@ -202,8 +203,8 @@ def _loaded(p: Path, where: str, records: list, raw: list, fingerprint: str, max
     if not raw:
         raise InputError(f"{where}: empty: no records")
     n_total = len(raw)
-    if max_samples is not None and n_total > max_samples:
-        keep = np.sort(np.random.default_rng(seed).choice(n_total, size=max_samples, replace=False))
+    keep = kept_items(n_total, max_samples, seed)
+    if keep is not None:
         records, raw = [records[int(i)] for i in keep], [raw[int(i)] for i in keep]
     return LoadedJsonRecords(p, tuple(records), tuple(raw), n_total, fingerprint)
 

@@ -32,6 +32,7 @@ from monitor.inputs.files import (
     _iter_lines,
     _where,
     remembered,
+    kept_items,
 )
 
 LOG_EXTENSIONS = (".log",)
@@ -192,8 +193,8 @@ def _read_log(p: Path, where: str, pattern, max_samples, seed: int, max_line_byt
     if not lines:
         raise InputError(f"{where}: empty: no log lines")
     n_total = len(lines)
-    if max_samples is not None and n_total > max_samples:
-        keep = np.sort(np.random.default_rng(seed).choice(n_total, size=max_samples, replace=False))
+    keep = kept_items(n_total, max_samples, seed)
+    if keep is not None:
         lines = [lines[int(i)] for i in keep]
     return _loaded(p, lines, n_total, h.hexdigest(), pattern)
 

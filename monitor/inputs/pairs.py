@@ -33,6 +33,7 @@ from monitor.inputs.files import (
     _where,
     remembered,
     sha256_file,
+    kept_items,
 )
 
 PAIR_EXTENSIONS = (".npz",)
@@ -137,10 +138,9 @@ def _ids(ids, n: int, where: str, label: dict[str, str]) -> tuple | None:
 
 
 def _subsample(image, text, captions, ids, max_samples, seed: int):
-    n = image.shape[0]
-    if max_samples is None or n <= max_samples:
+    keep = kept_items(image.shape[0], max_samples, seed)
+    if keep is None:
         return image, text, captions, ids
-    keep = np.sort(np.random.default_rng(seed).choice(n, size=int(max_samples), replace=False))
     pick = lambda values: None if values is None else tuple(values[int(i)] for i in keep)  # noqa: E731
     return _frozen(image[keep]), _frozen(text[keep]), pick(captions), pick(ids)
 
