@@ -51,6 +51,25 @@ def test_directory_layout_rounds_reference_options_and_markers(tmp_path):
     assert sft12.mtime == pytest.approx((src / "sft" / "round_12.npy").stat().st_mtime)
 
 
+def test_log_and_image_text_rounds_are_discovered_with_their_loop_options(tmp_path):
+    src = tmp_path / "src"
+    (src / "logs").mkdir(parents=True)
+    (src / "logs" / "reference.log").write_text("INFO api: started\n")
+    (src / "logs" / "round_3.log").write_text("INFO api: started\n")
+    (src / "logs" / "loop.toml").write_text('log_pattern = "^(?P<severity>[A-Z]+) (?P<component>\\\\w+):"\n')
+    (src / "pairs").mkdir()
+    np.savez(src / "pairs" / "round_0.npz", image=np.ones((2, 3)), text=np.ones((2, 3)))
+    (src / "pairs" / "loop.toml").write_text('encoder = "my_encoders:clip"\nschema = "caption.schema.json"\n')
+    found = watch.discover_directory(str(src))
+    assert found.problems == []
+    by_key = {(r.loop, r.round): r for r in found.rounds}
+    assert sorted(by_key) == [("logs", 3), ("pairs", 0)]
+    assert by_key["logs", 3].reference == str(src / "logs" / "reference.log")
+    assert by_key["logs", 3].options == {"log_pattern": "^(?P<severity>[A-Z]+) (?P<component>\\w+):"}
+    assert by_key["pairs", 0].options == {"encoder": "my_encoders:clip",
+                                          "schema_path": str(src / "pairs" / "caption.schema.json")}
+
+
 def test_bad_loop_directories_are_problems_that_name_the_file_and_do_not_stop_the_scan(tmp_path):
     src = tmp_path / "src"
     _npy(src / "good" / "round_0.npy")
