@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from monitor.meta_evaluation import baselines, loop_agent, scoring
-from monitor.meta_evaluation import loop_graphs, loop_image_text, loop_json_records, loop_logs
+from monitor.meta_evaluation import loop_graphs, loop_image_text, loop_json_records, loop_logs, loop_reasoning
 from monitor.meta_evaluation import loops as numeric_loops
 from monitor.meta_evaluation import ngram_truth
 from monitor.meta_evaluation.trace import LoopTrace
@@ -68,13 +68,18 @@ def pipeline_input(modality: str, data, where: str, *, role: str = "round"):
       :data:`monitor.inputs.logs.EXAMPLE_PATTERN` (what ``--log-pattern`` gives the daemon: severity and
       component per line);
     * image_text: the loop's rounds are :class:`monitor.inputs.pairs.LoadedPairs` already, as they are;
+    * reasoning (lists of record dicts, :mod:`monitor.meta_evaluation.loop_reasoning`):
+      :class:`monitor.inputs.LoadedRecords` by :func:`records_from_objects`, ``gold`` for ``role="reference"``
+      only, as :meth:`monitor.modalities.MODALITY["reasoning"].load <monitor.modalities.Modality.load>` reads a
+      reference (and a pool: a pool's questions take their gold answers from the reference);
     * every other modality's data are the pipeline's input as they are.
 
     Args:
         modality: a round modality.
         data: the items.
         where: names them in errors.
-        role: ``"reference"``, ``"round"`` or ``"pool"`` (JSON: a strict reference).
+        role: ``"reference"``, ``"round"`` or ``"pool"`` (JSON: a strict reference; reasoning: a reference holds
+            the gold answers).
 
     >>> pipeline_input("embedding", [[0.0]], "x"), len(pipeline_input("agent", [{"steps": [{"action": "wait"}]}], "x"))
     ([[0.0]], 1)
@@ -97,12 +102,63 @@ def pipeline_input(modality: str, data, where: str, *, role: str = "round"):
         from monitor.inputs.logs import EXAMPLE_PATTERN, log_lines_from_strings
 
         return log_lines_from_strings(list(data), where, pattern=EXAMPLE_PATTERN)
+    if modality == "reasoning":
+        return records_from_objects(list(data), where, gold=role == "reference")
     if modality == "image_text":
         from monitor.inputs.pairs import LoadedPairs
 
         if not isinstance(data, LoadedPairs):
             raise ValueError(f"{where}: expected LoadedPairs (an image-text round), got {type(data).__name__}")
     return data
+
+
+def records_from_objects(objects: list, where: str, *, gold: bool = False, path: str | Path = "<memory>"):
+    r"""Reasoning records (dicts) as :func:`monitor.inputs.load_records` reads them from their ``.jsonl`` file.
+
+    The file is :func:`~monitor.meta_evaluation.loop_reasoning.records_jsonl` of ``objects``; each of its lines is
+    parsed and checked by the loader's own line reader with the default field names and no passed field (what
+    the daemon's reasoning options give), ``where`` standing for the file and role in errors, an object's position
+    (1-based) for its line. The fingerprint is the sha256 of that text, as the loader's is of the file's bytes.
+    ``gold``: read as a reference (each question's answer; two different normalised answers for one question are
+    refused, naming both lines). Nothing is written to disk.
+
+    >>> r = records_from_objects([{"question_id": "q1", "answer": "4", "rationale": "2+2"}], "x", gold=True)
+    >>> r.question_ids, r.answers, r.gold, r.n_units
+    (('q1',), ('4',), {'q1': '4'}, 1)
+    """
+    import hashlib
+
+    from metrics_core.reasoning import normalize_answer
+    from monitor.errors import InputError
+    from monitor.inputs.records import (
+        DEFAULT_ANSWER_FIELD, DEFAULT_QUESTION_FIELD, DEFAULT_RATIONALE_FIELD, LoadedRecords, _record,
+    )
+
+    fields = (DEFAULT_QUESTION_FIELD, DEFAULT_ANSWER_FIELD, DEFAULT_RATIONALE_FIELD, None)
+    try:
+        text = loop_reasoning.records_jsonl(objects)
+    except (TypeError, ValueError) as exc:  # not JSON-serialisable (a set, NaN): no file could hold it
+        raise InputError(f"{where}: not valid JSON: {exc}") from None
+    records, golds = [], {}  # golds: question -> (answer, its normalised form, line), as the loader keeps them
+    for number, line in enumerate(text.split(b"\n")[:-1], start=1):  # split on \n only, as the file's lines
+        record = _record(line.decode("utf-8"), number, where, fields)
+        records.append(record)
+        if gold:
+            qid, answer = record[0], record[1]
+            normalized = normalize_answer(answer)
+            if qid not in golds:
+                golds[qid] = (answer, normalized, number)
+            elif golds[qid][1] != normalized:
+                first, _, first_number = golds[qid]
+                raise InputError(f"{where}: line {number}: question {qid!r}: gold answer {answer!r} differs from "
+                                 f"{first!r} on line {first_number}; a reference holds one answer per question")
+    if not records:
+        raise InputError(f"{where}: empty: no records")
+    return LoadedRecords(
+        path=Path(path), question_ids=tuple(r[0] for r in records), answers=tuple(r[1] for r in records),
+        rationales=tuple(r[2] for r in records), passed=None, n_total=len(records),
+        fingerprint=hashlib.sha256(text).hexdigest(),
+        gold={q: a for q, (a, _, _) in golds.items()} if gold else None)
 
 
 def pipeline_options(modality: str) -> dict:
@@ -287,6 +343,8 @@ def truth_crossing(trace: LoopTrace) -> int | None:
         hit = truth["template_entropy"] < loop_logs.ONSET_FRACTION * truth["template_entropy"][0]
     elif family == "L10-image-text" and "named_correctly" in truth:
         hit = truth["named_correctly"] < loop_image_text.ONSET_FRACTION * truth["named_correctly"][0]
+    elif family == "L11-reasoning" and "strategy_entropy" in truth:
+        hit = truth["strategy_entropy"] < loop_reasoning.ONSET_FRACTION * truth["strategy_entropy"][0]
     else:
         return None
     return numeric_loops.first_generation(np.asarray(hit))

@@ -60,7 +60,9 @@ of transitions changes the entropy rate), so none is provided.
 Nor have the structured-output loops L7-L10 (``L7-json``, ``L8-graph``, ``L9-log``, ``L10-image-text``) one
 yet (the drift control is optional, "where the family has one"): each would need a move of its own that keeps
 its diversity exactly (a relabelling of categorical values, template or concept names, a size shift of graph
-families), none of them a one-liner, so their families are scored on C0-C2 alone.
+families), none of them a one-liner, so their families are scored on C0-C2 alone. Nor has L11-reasoning
+(``L11-reasoning``): generation 0's strategy weights are uniform, so any reweighting of the strategies lowers
+their entropy (a collapse, not a drift), and a shift of the questions would need a bank of its own.
 
 ``H`` (``horizon``) is the last generation of the family's suggested schedule
 (:func:`monitor.meta_evaluation.loops.suggested_schedule`, L6:

@@ -25,7 +25,7 @@ def evidently_columns(modality: str, reference, current, reference_embeddings: n
     principal axes of reference and round pooled); tabular, the typed columns
     of the tables; a modality whose rounds the daemon reports on their text view
     (``Modality.reports_drift``, ``.texts``: agent episodes' action sequences, JSON records' raw lines, log
-    lines), the text columns of those texts and their embeddings; a modality the daemon sends to no report,
+    lines, reasoning records' rationales), the text columns of those texts and their embeddings; a modality the daemon sends to no report,
     the ``K`` pooled principal components of the daemon's own embeddings of it alone: embedding rounds as
     they are, graphs' descriptor histograms (degree, clustering, spectrum; a graph's text view, its edge
     list, says nothing a text descriptor could use), image-text pairs' joint embeddings (the two unit

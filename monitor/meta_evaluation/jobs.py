@@ -84,25 +84,33 @@ def build_null(job: NullJob):
     """The loop's null: a pool of ``pool_ratio`` round sizes of real data (generation 0, never the reference),
     ``null_rounds`` pseudo-rounds of it audited against the run's reference by the daemon's pipeline.
 
+    Sizes are in the modality's units (:func:`monitor.engine.null.unit_count`), as the daemon's null counts them:
+    rows, or for reasoning questions (a pseudo-round draws whole questions, each with its samples). A reasoning
+    pool's questions come from the loop's bank (their gold answers are in the reference), without replacement,
+    so it holds at most the bank's questions (:data:`~monitor.meta_evaluation.settings.REASONING_BANK`).
+
     Returns ``(family, seed, LoopNull, seconds)``.
     """
     from monitor.meta_evaluation.audit import pipeline_input, pipeline_options
-    from monitor.meta_evaluation.pools import draw_pool
-    from monitor.engine.null import audit_pseudo_rounds, null_from_rows
+    from monitor.meta_evaluation.pools import draw_pool, pool_capacity
+    from monitor.engine.null import audit_pseudo_rounds, null_from_rows, unit_count
 
     settings = job.settings
     started = time.perf_counter()
     control = f"C0-{job.family}"  # the loop without feedback: its reference, and the law of its rounds
     overrides = loop_overrides(control, settings.n_audit)
     probe = CONTROL_LOOPS[control](job.seed, 1, 1, **overrides)
-    n = len(probe.rounds[0])
-    pool = pipeline_input(probe.modality, draw_pool(control, job.seed, settings.pool_ratio * n, **overrides),
-                          f"{job.family} pool", role="pool")  # parsed once, pseudo-rounds are its take_rows
+    n = unit_count(pipeline_input(probe.modality, probe.rounds[0], f"{control} generation 0"))
+    size = settings.pool_ratio * n
+    if probe.modality == "reasoning":  # bank questions only (L4's C0 pool, generation 0's sentences, has no cap)
+        size = min(size, pool_capacity(control, **overrides))
+    pool = pipeline_input(probe.modality, draw_pool(control, job.seed, size, **overrides),
+                          f"{job.family} pool", role="pool")  # parsed once, pseudo-rounds are its take_units
     reference = pipeline_input(probe.modality, probe.reference, f"{control} reference", role="reference")
     pipeline = AuditPipeline(probe.modality, reference, k=settings.k, n_boot=0, seed=job.seed,
                              **pipeline_options(probe.modality))
     rows = audit_pseudo_rounds(pipeline, pool, n, range(settings.null_rounds), job.seed)
-    null = null_from_rows(rows, n, len(pool), source="pool", info={"family": job.family, "seed": job.seed})
+    null = null_from_rows(rows, n, unit_count(pool), source="pool", info={"family": job.family, "seed": job.seed})
     return job.family, job.seed, null, time.perf_counter() - started
 
 
@@ -133,12 +141,14 @@ def run_job(job: Job) -> RunResult:
                      audit.failures, oracle, truth_crossing(trace), collapse_oracle)
 
 
-_STRUCTURED_WEIGHTS = {"L7-": 6.0, "L8-": 4.0, "L9-": 1.0, "L10-": 1.0}  # settings.STRUCTURED_MAX_AUDIT's costs
+# settings.STRUCTURED_MAX_AUDIT's costs, and L11's (settings.REASONING_MAX_QUESTIONS, REASONING_BANK)
+_STRUCTURED_WEIGHTS = {"L7-": 6.0, "L8-": 4.0, "L9-": 1.0, "L10-": 1.0, "L11-": 3.0}
 
 
 def _round_weight(family: str) -> float:
     """Relative cost of one audited round of a family: text ~8x an embedding round, agent ~2x, JSON ~6x (the
-    tabular suite on the flattened fields), graph ~4x (descriptor histograms), log and image-text ~1x."""
+    tabular suite on the flattened fields), graph ~4x (descriptor histograms), log and image-text ~1x,
+    reasoning ~3x (the text suite on the rationales, the MMD test against a reference of 1,000 records)."""
     if family.startswith(("L3-", "L4-")):
         return 8.0
     if family.startswith("L6-"):

@@ -93,6 +93,10 @@ question's records together. The reference is the gold record of every bank ques
 the bank's size): its gold answer and a correct rationale in a strategy drawn uniformly for it, the same for
 every seed. :func:`sample_pool` gives a null pool: generation-0 samples of bank questions.
 
+In the meta-evaluation (:mod:`monitor.meta_evaluation.settings`): rounds of at most 50 questions x 4 samples
+against a bank of 1,000 (``REASONING_MAX_QUESTIONS``, ``REASONING_BANK``), so a null's pool holds at most the
+bank's 1,000 questions, 20 round sizes; the oracle's exact log e-values are :func:`reasoning_log_evalues`.
+
 Randomness: one :class:`numpy.random.SeedSequence` per purpose and generation (the streams of
 :mod:`monitor.meta_evaluation.loop_common`: the training sample of generation ``g``, the generation-0 samples of
 C2, the audit sample of generation ``g``; the pools' purpose ``(5,)`` for :func:`sample_pool`), so the weight
@@ -507,6 +511,46 @@ def records_jsonl(records: Iterable[dict]) -> bytes:
     """
     return b"".join(json.dumps(r, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8") + b"\n"
                     for r in records)
+
+
+# --- the oracle --------------------------------------------------------------------------------------------------
+
+
+def reasoning_log_evalues(trace: LoopTrace) -> np.ndarray:
+    r"""``[R]`` the oracle's log e-values of an L11-reasoning trace (or its control)
+    (:mod:`monitor.meta_evaluation.oracle`): per round,
+
+    .. math:: \log e_g = \sum_{i} \log w_g(s_i) - \log w_0(s_i),
+
+    over its samples' strategies :math:`s_i`. A rationale shows its template, so a record determines its
+    strategy, and given the strategy its error coin and slip sign have the same law in every generation (and the
+    questions are drawn alike): the record's likelihood ratio is its strategy's weight ratio, exactly. The true
+    weights are regenerated from the seed (:func:`reasoning_weights`), each round's draws from its audit stream
+    (checked: they render the round's records). Exactly 0 under C0; a strategy with :math:`w_g(s) = 0` cannot
+    occur in generation ``g``'s rounds, and :math:`w_0` is uniform, so every term is finite.
+
+    >>> reasoning_log_evalues(CONTROLS["C0-L11-reasoning"](0, 2, n_questions_audit=3, n_reference=10)).tolist()
+    [0.0, 0.0, 0.0]
+    """
+    params, seed = trace.params, trace.seed
+    k = params["samples_per_question"]
+    weights = reasoning_weights(seed, params["n_generations"], workflow=params["workflow"],
+                                n_samples=params["n_samples"], samples_per_question=k,
+                                fresh_fraction=params["fresh_fraction"])
+    bank = _bank(params["n_reference"])
+    with np.errstate(divide="ignore"):
+        log_w = np.log(weights)
+    out = np.zeros(len(trace.rounds))
+    for r, (g, records) in enumerate(zip(trace.generations.tolist(), trace.rounds)):
+        rng = _audit_stream(seed, g)  # as reasoning_loop draws the round: its questions, then its samples
+        questions = _round_questions(bank, params["n_questions_audit"], rng)
+        strategies, errors, signs = _draw(weights[g], len(questions) * k, rng)
+        rendered = [solve(questions[i // k], int(s), error=bool(e), sign=int(sign))
+                    for i, (s, e, sign) in enumerate(zip(strategies.tolist(), errors.tolist(), signs.tolist()))]
+        if rendered != list(records):
+            raise ValueError(f"trace: {trace.name} seed {seed} round {r} does not match its regeneration from params")
+        out[r] = float(np.sum(log_w[g][strategies] - log_w[0][strategies]))
+    return out
 
 
 # --- registry (the meta-evaluation's loop L11 and its controls) -------------------------------------------------

@@ -94,7 +94,12 @@ parameter functions, never estimated from audited data):
   (:func:`~monitor.meta_evaluation.loop_image_text.image_text_log_evalues`), a mixture over the image's
   unseen concept :math:`c`: :math:`p_g(x, t, j) = \frac1K\sum_c \varphi(x - p_c)\, C_g(c, j)\,
   \varphi(t - x - p_j + p_c)`, the naming matrix :math:`C_g` from the generation's true prior.
-* Their controls use the same code with the control's true models; C1 and C2 of L8 and L9 change the
+* L11 (reasoning): exact record probabilities
+  (:func:`~monitor.meta_evaluation.loop_reasoning.reasoning_log_evalues`): a rationale shows its strategy's
+  template, and the error coin, slip sign and question given the strategy are every generation's, so a
+  record's ratio is its strategy's, :math:`\log w_g(s) - \log w_0(s)`. The round's draws are regenerated from
+  the audit stream (checked against its records).
+* Their controls use the same code with the control's true models; C1 and C2 of L8, L9 and L11 change the
   model (the e-values move with its drift), C0 does not.
 * C0 of every family: zeros, exactly (the generator never changes).
 """
@@ -109,7 +114,7 @@ from scipy import special
 
 from monitor.meta_evaluation import drift as D
 from monitor.meta_evaluation import loop_agent as A
-from monitor.meta_evaluation import loop_graphs, loop_image_text, loop_json_records, loop_logs
+from monitor.meta_evaluation import loop_graphs, loop_image_text, loop_json_records, loop_logs, loop_reasoning
 from monitor.meta_evaluation import loops as L
 from monitor.meta_evaluation import ngram as N
 from monitor.meta_evaluation import textloop as T
@@ -118,11 +123,12 @@ from monitor.engine.simulate import GaussianMixture
 
 DEFAULT_ARL0 = 1000.0
 _PREFIX = re.compile(r"^[CD]\d-")
-# L7-L10: each loop module computes its own (exact e-values of its true models; module docstring)
+# L7-L11: each loop module computes its own (exact e-values of its true models; module docstring)
 _STRUCTURED = {"L7": (loop_json_records, loop_json_records.json_log_evalues),
                "L8": (loop_graphs, loop_graphs.graphs_log_evalues),
                "L9": (loop_logs, loop_logs.logs_log_evalues),
-               "L10": (loop_image_text, loop_image_text.image_text_log_evalues)}
+               "L10": (loop_image_text, loop_image_text.image_text_log_evalues),
+               "L11": (loop_reasoning, loop_reasoning.reasoning_log_evalues)}
 
 
 # --- densities ---------------------------------------------------------------------------------------------------
@@ -296,7 +302,7 @@ def oracle_models(trace: LoopTrace, **overrides) -> list:
 
     L1: ``(mean, cov)`` pairs; L2: :class:`~monitor.engine.simulate.GaussianMixture`; L3: ``[V]`` probability
     vectors; L4: :class:`~monitor.meta_evaluation.ngram.NgramModel`; L5: :class:`~monitor.meta_evaluation.loops.GaussianCopula`;
-    L6: ``[16, 5]`` policy tables (D0-L6: generation 0's, every generation). L7-L10: their loop modules'
+    L6: ``[16, 5]`` policy tables (D0-L6: generation 0's, every generation). L7-L11: their loop modules'
     (:func:`oracle_log_evalues` calls them), ValueError here.
     ``overrides``: only ``corpus`` (L4 traces of a custom corpus).
 
@@ -345,7 +351,7 @@ def oracle_models(trace: LoopTrace, **overrides) -> list:
                                          final_shift=params["final_shift"])
         return L.copula_refit_models(seed, n, dataset=params["dataset"], M=params["M"], workflow=params["workflow"],
                                      fresh_fraction=params["fresh_fraction"])
-    raise ValueError(f"trace: expected an L1-L10 loop, control or drift trace, got {trace.name!r}")
+    raise ValueError(f"trace: expected an L1-L11 loop, control or drift trace, got {trace.name!r}")
 
 
 def _l4_run(trace: LoopTrace, **overrides) -> tuple[LoopTrace, list]:

@@ -45,16 +45,23 @@ format of the trace's rounds:
 
   Generation 0 of L7-L10 is the same for every seed; the draws are not. The runner parses every pool once
   (:func:`monitor.meta_evaluation.audit.pipeline_input`).
+* L11 ``L11-reasoning``: ``size`` *questions* of the run's bank (``n_reference``), without replacement, each
+  answered ``samples_per_question`` times by generation 0's uniform strategy weights
+  (:func:`~monitor.meta_evaluation.loop_reasoning.sample_pool`), a list of record dicts as the trace's rounds:
+  every pool question has its gold answer in the trace's reference (the bank's gold records), and a null's
+  pseudo-round draws whole questions (:func:`monitor.engine.null.take_units`). At most the bank's questions
+  (:func:`pool_capacity`).
 
 A control or drift id (``C0-L2-K10-d8``, ``D0-L1-d1-M20``) gives its family's pool. The
 size overrides a run takes are accepted (the runner's ``n_audit``, ``n_reference``,
 ``n_documents``) and those that shape generation 0 are used: ``d``, ``K``, ``spread``,
 ``V``, ``beta``, ``tokens_per_document``, ``dataset``, and for L4 ``n_train``,
-``n_reference`` and ``corpus`` (they fix the split), for L6 ``max_steps`` and for L10 ``dim``. An argument the run's
+``n_reference`` and ``corpus`` (they fix the split), for L6 ``max_steps``, for L10 ``dim`` and for L11
+``samples_per_question`` and ``n_reference`` (the bank). An argument the run's
 function does not take is an error.
 
 Seeds: the pool has a stream of its own, ``SeedSequence(seed, spawn_key=(5,))`` for the
-numeric loops, L6 and L7-L10 (whose streams are :mod:`~monitor.meta_evaluation.loop_common`'s) and
+numeric loops, L6 and L7-L11 (whose streams are :mod:`~monitor.meta_evaluation.loop_common`'s) and
 ``spawn_key=(5, 0)`` for L4, a purpose neither loop module uses, so it
 is independent of the generation-0 model, the training dynamics, the reference, the real
 data of the controls and every audit stream (and of the drift controls' ``(6,)``).
@@ -69,7 +76,7 @@ import numpy as np
 import pandas as pd
 
 from monitor.meta_evaluation import loop_agent as A
-from monitor.meta_evaluation import loop_graphs, loop_image_text, loop_json_records, loop_logs
+from monitor.meta_evaluation import loop_graphs, loop_image_text, loop_json_records, loop_logs, loop_reasoning
 from monitor.meta_evaluation import loops as L
 from monitor.meta_evaluation import ngram as N
 from monitor.meta_evaluation import textloop as T
@@ -79,7 +86,7 @@ STREAM_POOL = 5  # spawn_key purpose of the pools (loops use 0-4, textloop 0-3, 
 _PREFIX = re.compile(r"^[CD]\d-")
 
 
-_STRUCTURED = (loop_json_records, loop_graphs, loop_logs, loop_image_text)  # L7-L10
+_STRUCTURED = (loop_json_records, loop_graphs, loop_logs, loop_image_text, loop_reasoning)  # L7-L11
 
 
 def _registry() -> dict:
@@ -127,14 +134,19 @@ def _l4_setup(seed: int, args: dict):
 
 
 def pool_capacity(loop_id: str, **overrides) -> int | None:
-    r"""How many pool items :func:`draw_pool` can give for ``loop_id``: None (unlimited) except for L4.
+    r"""How many pool items :func:`draw_pool` can give for ``loop_id``: None (unlimited) except for L4 and L11.
 
-    L4: the glosses outside the reference, ``corpus size - n_reference`` (the same for every seed).
+    L4: the glosses outside the reference, ``corpus size - n_reference`` (the same for every seed). L11: the
+    questions of its bank, ``n_reference`` (each answered ``samples_per_question`` times).
 
     >>> pool_capacity("L1-d1-M20"), pool_capacity("C0-L4-text"), pool_capacity("L4-text", n_reference=300)
     (None, 19000, 19700)
+    >>> pool_capacity("C0-L11-reasoning", n_reference=300)
+    300
     """
     args = family_arguments(loop_id, overrides)
+    if family_of(loop_id) == "L11-reasoning":
+        return L._check_int(args["n_reference"], "n_reference", 1)
     if family_of(loop_id) != "L4-text":
         return None
     return int(_l4_setup(0, args)[1].outside_reference.size)
@@ -151,7 +163,8 @@ def draw_pool(loop_id: str, seed: int, size: int, **overrides):
 
     Returns:
         float64 ``[size, d]`` (L1, L2), ``list[str]`` (L3, L4, L7 ``.jsonl`` lines, L9 log lines), a DataFrame
-        (L5), ``list[dict]`` episodes (L6) or graph objects (L8), or :class:`~monitor.inputs.pairs.LoadedPairs` (L10).
+        (L5), ``list[dict]`` episodes (L6) or graph objects (L8), :class:`~monitor.inputs.pairs.LoadedPairs` (L10),
+        or ``list[dict]`` records of ``size`` questions (L11; at most :func:`pool_capacity`).
 
     >>> draw_pool("L1-d16-M20", 0, 4).shape, draw_pool("C0-L3-tau0.9", 0, 2, tokens_per_document=3)
     ((4, 16), ['w1 w23 w2', 'w9 w1 w10'])
@@ -189,6 +202,9 @@ def draw_pool(loop_id: str, seed: int, size: int, **overrides):
     if kind == "L10":
         return loop_image_text.sample_pairs(loop_image_text.initial_prior(), L._check_int(size, "size", 2), rng,
                                             dim=args["dim"], where=f"{family} pool")
+    if kind == "L11":  # the loop's own pool stream, SeedSequence(seed, spawn_key=(5,)), as rng's
+        return loop_reasoning.sample_pool(seed, size, samples_per_question=args["samples_per_question"],
+                                          n_reference=args["n_reference"])
     if kind == "L6":
         return A.sample_episodes(A.initial_policy(), size, rng, max_steps=args["max_steps"])
     if kind == "L1":

@@ -32,6 +32,17 @@ from monitor.meta_evaluation.runner import BenchResult, RunResult
 from monitor.meta_evaluation.settings import AGENT_MAX_AUDIT, STRUCTURED_MAX_AUDIT
 
 
+def _reasoning_sizes(result: BenchResult) -> str:
+    """L11's sizes as its runs used them (settings.REASONING_MAX_QUESTIONS, REASONING_BANK), for the settings
+    table; "" without L11 runs."""
+    params = next((r.params for r in result.runs if r.family == "L11-reasoning"), None)
+    if params is None:
+        return ""
+    return (f"; L11: {params['n_questions_audit']} questions x {params['samples_per_question']} samples, a "
+            f"reference of the {params['n_reference']} gold records of its question bank, and a pool of at most "
+            f"its {params['n_reference']} questions")
+
+
 def render_markdown(result: BenchResult, plots: dict[str, str], results_json: str, out_dir_name: str,
                     command: str | None = None) -> str:
     """The whole report as Markdown text.
@@ -62,7 +73,8 @@ def render_markdown(result: BenchResult, plots: dict[str, str], results_json: st
         ["samples per audit round (and reference)", f"{s.n_audit} (L5: the real table's 178 rows as reference"
          + (f"; L6: {min(s.n_audit, AGENT_MAX_AUDIT)} episodes" if "L6-agent" in result.families else "")
          + "".join(f"; {family.split('-', 1)[0]}: {min(s.n_audit, cap)}" for family, cap in STRUCTURED_MAX_AUDIT.items()
-                   if family in result.families and cap < s.n_audit) + ")"],
+                   if family in result.families and cap < s.n_audit)
+         + _reasoning_sizes(result) + ")"],
         ["bootstrap replicates per metric", str(s.n_boot)],
         ["MMD permutations per round", str(s.n_permutations)],
         ["k-NN k", str(s.k)],
@@ -88,7 +100,8 @@ def render_markdown(result: BenchResult, plots: dict[str, str], results_json: st
         "generation minus the generation of the first alarm (positive = early). The onset is the first generation "
         "past the ground-truth collapse threshold, from the generator's true parameters (`monitor/meta_evaluation/loops.py`, "
         "`monitor/meta_evaluation/ngram_truth.py`, `monitor/meta_evaluation/loop_agent.py`, and the L7-L10 loop "
-        "modules `loop_json_records.py`, `loop_graphs.py`, `loop_logs.py`, `loop_image_text.py`). Runs whose onset lies "
+        "modules `loop_json_records.py`, `loop_graphs.py`, `loop_logs.py`, `loop_image_text.py`, and L11's "
+        "`loop_reasoning.py`). Runs whose onset lies "
         "beyond their last generation have no lead time.",
         "- **Engine alarm**: the first audited round at which the **collapse signal** is raised, by "
         "`monitor.engine.alerts.evaluate_loop` with the run's null (e-CUSUM charts on level deviations from the null, "
@@ -127,7 +140,8 @@ def render_markdown(result: BenchResult, plots: dict[str, str], results_json: st
         "the engine *beats* a baseline when its ranking lead is larger (on a tie: a larger P(alarm before onset)).",
         "- **Evidently's drift share** runs Evidently's own default per-column test (`get_stattest`, as its "
         "`ValueDrift` does) on the columns `monitor/publishing/evidently_report.py` builds (text, and the text "
-        "views of the agent loop's action sequences, the JSON loop's lines and the log loop's lines: descriptors "
+        "views of the agent loop's action sequences, the JSON loop's lines, the log loop's lines and the reasoning "
+        "loop's rationales: descriptors "
         "and pooled principal components of the embeddings; tabular: the columns; embedding loops, and the graph "
         "and image-text loops, which the daemon sends to no report: the pooled principal components of their "
         "embeddings, i.e. descriptor histograms and joint image-caption vectors), without rendering the report; "

@@ -1,12 +1,12 @@
 r"""The benchmark runner: audit every seeded loop and control in-process, run the engine, score every detector.
 
 Survey §8.1 (meta-evaluation). A *family* is one collapse loop (``L1-d1-M20``,
-..., ``L4-text``, ``L6-agent``, ``L7-json``, ``L8-graph``, ``L9-log``, ``L10-image-text``) with its controls
-``C0-``, ``C1-``, ``C2-<loop id>`` (L7 and L10: C0 only)
+..., ``L4-text``, ``L6-agent``, ``L7-json``, ``L8-graph``, ``L9-log``, ``L10-image-text``,
+``L11-reasoning``) with its controls ``C0-``, ``C1-``, ``C2-<loop id>`` (L7 and L10: C0 only)
 (:mod:`monitor.meta_evaluation.loops`, :mod:`monitor.meta_evaluation.textloop`,
 :mod:`monitor.meta_evaluation.loop_agent`, :mod:`~monitor.meta_evaluation.loop_json_records`,
 :mod:`~monitor.meta_evaluation.loop_graphs`, :mod:`~monitor.meta_evaluation.loop_logs`,
-:mod:`~monitor.meta_evaluation.loop_image_text`) and, where it has one, its pure-drift control ``D0-<loop id>``
+:mod:`~monitor.meta_evaluation.loop_image_text`, :mod:`~monitor.meta_evaluation.loop_reasoning`) and, where it has one, its pure-drift control ``D0-<loop id>``
 (:mod:`monitor.meta_evaluation.drift`). A *run* is one family member at one seed, generated as a
 :class:`~monitor.meta_evaluation.trace.LoopTrace`.
 
@@ -23,7 +23,8 @@ then every audited generation ``g`` gets
   through :class:`monitor.modalities.pipeline.AuditPipeline`, the daemon's own audit steps (agent
   rounds, lists of episode dicts, are parsed once per round into :class:`monitor.inputs.LoadedEpisodes`
   by :func:`monitor.inputs.episodes.episodes_from_objects`, as the daemon's loader parses a file, and JSON,
-  graph and log rounds likewise: :func:`monitor.meta_evaluation.audit.pipeline_input`; JSON rounds are checked
+  graph, log and reasoning rounds likewise (reasoning: :class:`monitor.inputs.LoadedRecords`, the reference
+  with its gold answers): :func:`monitor.meta_evaluation.audit.pipeline_input`; JSON rounds are checked
   against the loop's schema and graph rounds against the shipped rules, as ``--schema`` and ``--constraints``
   would: :func:`monitor.meta_evaluation.audit.pipeline_options`);
 * :func:`metrics_core.embedding_suite` on the embeddings (embedding rounds as

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from monitor.meta_evaluation import drift as drift_controls
 from monitor.meta_evaluation import loop_agent, loop_graphs, loop_image_text, loop_json_records, loop_logs
+from monitor.meta_evaluation import loop_reasoning
 from monitor.meta_evaluation import loops as numeric_loops
 from monitor.meta_evaluation import textloop
 from monitor.meta_evaluation.trace import LoopTrace
@@ -27,6 +28,16 @@ AGENT_MAX_AUDIT = 201  # L6's episodes per round and in its reference, at most (
 # histograms), a log or image-text round 0.1-0.2 s at 101-301. JSON, logs and image-text pairs keep their
 # generators' default sizes (odd, as every benchmark size), graphs 101.
 STRUCTURED_MAX_AUDIT = {"L7-json": 151, "L8-graph": 101, "L9-log": 201, "L10-image-text": 151}
+# L11-reasoning: n_audit counts questions (each answered loop_reasoning.DEFAULT_SAMPLES_PER_QUESTION = 4 times),
+# at most REASONING_MAX_QUESTIONS, and its reference is the gold record of every question of a fixed bank of
+# REASONING_BANK questions (the loop's default), whatever n_audit. The bank bounds the null's pool (its questions
+# must have gold answers, drawn without replacement: jobs.build_null), so the full run's pool is 20 round sizes,
+# not pool_ratio = 256 (still >= monitor.engine.null.POOL_RATIO_MIN = 16; quick: 16, as every family). Measured
+# on one core, per round of 50 x 4 records: 0.15 s of metrics, 0.08 s of Evidently and 0.17 s of MMD (49
+# permutations) with a bank of 1,000; 0.2 + 0.05 + 0.3-0.4 s with 2,000; 1.4 + 0.3 + 5-7 s with 12,800 (256 x
+# 50: the embedding suite and MMD against the whole reference), unaffordable for C0's 3,000 rounds.
+REASONING_MAX_QUESTIONS = 50
+REASONING_BANK = 1000
 TARGET_FALSE_ALARMS_PER_1000 = 1.0  # the issue's target; the equal-rate fallback when the engine has none
 TARGET_P_BEFORE_ONSET = 0.9
 DRIFT_SHARE = "evidently_drift_share"
@@ -42,12 +53,14 @@ BASELINE_TITLES = {
 
 # The structured-output loops L7-L10 (one module each; rounds of the json, graph, log and image_text modalities).
 STRUCTURED_LOOPS = (loop_json_records, loop_graphs, loop_logs, loop_image_text)
+# ... and L11, the reasoning loop (rounds of the reasoning modality), registered the same way after them.
+_FAMILY_MODULES = (*STRUCTURED_LOOPS, loop_reasoning)
 COLLAPSE_LOOPS: dict[str, Callable[..., LoopTrace]] = {
     **numeric_loops.LOOPS, **textloop.LOOPS, **loop_agent.LOOPS,
-    **{k: v for m in STRUCTURED_LOOPS for k, v in m.LOOPS.items()}}
+    **{k: v for m in _FAMILY_MODULES for k, v in m.LOOPS.items()}}
 CONTROL_LOOPS: dict[str, Callable[..., LoopTrace]] = {
     **numeric_loops.CONTROLS, **textloop.CONTROLS, **loop_agent.CONTROLS,
-    **{k: v for m in STRUCTURED_LOOPS for k, v in m.CONTROLS.items()}, **drift_controls.DRIFT_CONTROLS}
+    **{k: v for m in _FAMILY_MODULES for k, v in m.CONTROLS.items()}, **drift_controls.DRIFT_CONTROLS}
 
 # Full-run schedules (n_generations, audit_every). The suggested ones
 # (loops.suggested_schedule) except the text loops, whose rounds cost ~10x an
@@ -56,14 +69,15 @@ CONTROL_LOOPS: dict[str, Callable[..., LoopTrace]] = {
 # 12 and 10 generations keep 2-3x the onset; L4's onset is at 13-15 of 20
 # generations (textloop.QUICK_SCHEDULE, the suggested 30 less the tail). L6's is its suggested one
 # (loop_agent.SUGGESTED_SCHEDULE, 30 generations audited every one: onset at 8-18), and so are L7-L10's
-# (30 generations audited every one; onsets at seeds 0-29: L7 8-23, L8 3-18, L9 5-25, L10 7-22).
+# (30 generations audited every one; onsets at seeds 0-29: L7 8-23, L8 3-18, L9 5-25, L10 7-22), and L11's
+# (loop_reasoning.SUGGESTED_SCHEDULE: 30 generations audited every one, onset at 9-22 for seeds 0-29).
 FULL_SCHEDULES: dict[str, tuple[int, int]] = {
     **{loop_id: tuple(numeric_loops.suggested_schedule(loop_id).values()) for loop_id in numeric_loops.LOOPS},
     "L3-tau1.0": (12, 1),
     "L3-tau0.9": (10, 1),
     "L4-text": textloop.QUICK_SCHEDULE,
     "L6-agent": loop_agent.SUGGESTED_SCHEDULE,
-    **{loop_id: m.SUGGESTED_SCHEDULE for m in STRUCTURED_LOOPS for loop_id in m.LOOPS},
+    **{loop_id: m.SUGGESTED_SCHEDULE for m in _FAMILY_MODULES for loop_id in m.LOOPS},
 }
 # Quick mode: short runs that still audit every loop and control (most onsets fall outside them).
 QUICK_SCHEDULES: dict[str, tuple[int, int]] = {
@@ -79,7 +93,7 @@ QUICK_SCHEDULES: dict[str, tuple[int, int]] = {
     "L5-wine": (24, 4),
     "L4-text": (5, 1),
     "L6-agent": loop_agent.QUICK_SCHEDULE,
-    **{loop_id: m.QUICK_SCHEDULE for m in STRUCTURED_LOOPS for loop_id in m.LOOPS},  # 12 generations, every 2nd
+    **{loop_id: m.QUICK_SCHEDULE for m in _FAMILY_MODULES for loop_id in m.LOOPS},  # 12 generations, every 2nd
 }
 
 
@@ -152,7 +166,8 @@ class BenchSettings:
         n_audit: samples per audit round, and reference size where the loop has one
             (L3: documents per round and in the reference; L5's reference is the whole real table;
             L6: at most :data:`AGENT_MAX_AUDIT` episodes; L7-L10: at most :data:`STRUCTURED_MAX_AUDIT`
-            items).
+            items; L11: questions per round, at most :data:`REASONING_MAX_QUESTIONS`, each answered 4 times,
+            and a reference of :data:`REASONING_BANK` gold records).
         n_boot: bootstrap replicates of every metric (the daemon's default is 200).
         n_permutations: permutations of the MMD test per round.
         k: k-NN neighbourhood size of the embedding suite.
@@ -160,7 +175,8 @@ class BenchSettings:
         evidently_check: compare the fast drift share with a full Evidently report on the last
             round of the first seed's runs: ``"all"`` of them, the ``"collapse"`` runs only, or ``"none"``.
         null_rounds: pseudo-rounds of each (loop, seed)'s null (:mod:`monitor.engine.null`).
-        pool_ratio: the pool a user gives for the null, in round sizes (drawn from generation 0).
+        pool_ratio: the pool a user gives for the null, in round sizes (drawn from generation 0; L11: in
+            questions, at most its bank of :data:`REASONING_BANK`).
         c0_generations: generations of every no-feedback control run (audited every one), so
             that false alarms are counted on ``c0_generations * len(seeds)`` rounds per loop.
         arl0: the alarm's false-alarm guarantee, in rounds.
@@ -231,7 +247,8 @@ def default_settings(quick: bool, seeds: int | None = None, text_seeds: int | No
     """The benchmark's sizes: full (8 seeds, 4 for the text loops) or quick (2 seeds, small samples, short runs).
 
     Full: 301 samples per round and in the reference (L6: :data:`AGENT_MAX_AUDIT` episodes; L7-L10:
-    :data:`STRUCTURED_MAX_AUDIT` items); no bootstrap (the alarm
+    :data:`STRUCTURED_MAX_AUDIT` items; L11: :data:`REASONING_MAX_QUESTIONS` questions of 4 samples, a
+    reference of :data:`REASONING_BANK` gold records); no bootstrap (the alarm
     scores every metric against the loop's null, not its bootstrap error); 99
     MMD permutations (so :math:`p \ge 1/100`); per (loop, seed) a null of 1,000
     pseudo-rounds from a pool of 256 round sizes; no-feedback controls of
@@ -278,6 +295,8 @@ def loop_overrides(run_id: str, n_audit: int) -> dict:
     ({'n_audit': 201, 'n_reference': 201}, {'n_audit': 101, 'n_reference': 101})
     >>> loop_overrides("C2-L8-graph", 301), loop_overrides("L7-json", 101)
     ({'n_audit': 101, 'n_reference': 101}, {'n_audit': 101, 'n_reference': 101})
+    >>> loop_overrides("C0-L11-reasoning", 301), loop_overrides("L11-reasoning", 21)
+    ({'n_questions_audit': 50, 'n_reference': 1000}, {'n_questions_audit': 21, 'n_reference': 1000})
     """
     family = family_of(run_id)
     if run_id == "C0-L4-text":
@@ -295,6 +314,8 @@ def loop_overrides(run_id: str, n_audit: int) -> dict:
         # 2 cores; at 301 it took 18 (measured).
         n = min(n_audit, AGENT_MAX_AUDIT)
         return {"n_audit": n, "n_reference": n}
+    if family == "L11-reasoning":  # questions per round (REASONING_MAX_QUESTIONS), the fixed bank as reference
+        return {"n_questions_audit": min(n_audit, REASONING_MAX_QUESTIONS), "n_reference": REASONING_BANK}
     if family in STRUCTURED_MAX_AUDIT:  # capped where a round costs more (STRUCTURED_MAX_AUDIT)
         n = min(n_audit, STRUCTURED_MAX_AUDIT[family])
         return {"n_audit": n, "n_reference": n}

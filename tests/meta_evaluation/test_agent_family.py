@@ -33,7 +33,7 @@ TINY = runner.BenchSettings(quick=True, seeds=(0,), n_audit=41, n_boot=0, n_perm
 
 
 def test_l6_is_a_family_with_three_controls_and_a_drift_control():
-    assert runner.COLLAPSE_LOOPS[FAMILY] is A.agent_loop and list(runner.COLLAPSE_LOOPS)[-5] == FAMILY  # then L7-L10
+    assert runner.COLLAPSE_LOOPS[FAMILY] is A.agent_loop and list(runner.COLLAPSE_LOOPS)[-6] == FAMILY  # then L7-L11
     assert runner.family_members(FAMILY) == MEMBERS
     assert all(runner.family_of(m) == FAMILY for m in MEMBERS)
     for control, workflow in (("C0", "no_feedback"), ("C1", "accumulate"), ("C2", "fresh_real")):

@@ -427,7 +427,8 @@ def test_unknown_loop_pattern_names_the_known_loops(tmp_path, capsys):
 def test_family_selection_brings_the_controls():
     assert runner.select_families("C2-L4-text") == ["L4-text"]
     assert runner.select_families("L1-d16-*") == ["L1-d16-M20", "L1-d16-M100", "L1-d16-M1000"]
-    assert len(runner.select_families(None)) == 16  # L1-L6's 12, then L7-json, L8-graph, L9-log, L10-image-text
+    # L1-L6's 12, then L7-json, L8-graph, L9-log, L10-image-text and L11-reasoning
+    assert len(runner.select_families(None)) == 17
     # L6: "L6*" (the loop and C0-C2, D0 too) or any member id selects the family
     assert runner.select_families("L6*") == runner.select_families("D0-L6-agent") == ["L6-agent"]
     assert runner.family_members("L6-agent") == ["L6-agent", "C0-L6-agent", "C1-L6-agent", "C2-L6-agent",

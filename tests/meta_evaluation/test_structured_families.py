@@ -49,12 +49,12 @@ SMALL = dict(n_audit=12, n_reference=12)
 
 
 def test_the_four_families_are_registered_after_l6_in_order():
-    assert list(runner.COLLAPSE_LOOPS)[-5:] == ["L6-agent", *FAMILIES]
+    assert list(runner.COLLAPSE_LOOPS)[-6:] == ["L6-agent", *FAMILIES, "L11-reasoning"]  # L11: test_reasoning_family
     assert runner.select_families("L7*") == ["L7-json"]
     assert runner.select_families("C2-L9-*") == ["L9-log"]
     assert runner.select_families("L10*") == ["L10-image-text"]
-    # a glob on "L1*" also takes L10: ids are matched as strings
-    assert runner.select_families("L1*")[-1] == "L10-image-text"
+    # a glob on "L1*" also takes L10 and L11: ids are matched as strings
+    assert runner.select_families("L1*")[-2:] == ["L10-image-text", "L11-reasoning"]
 
 
 @pytest.mark.parametrize("family", FAMILIES)
