@@ -77,8 +77,9 @@ class ImageTextModality(Modality):
         reference = pipe.reference
         pipe.caption_schema = None if schema_path is None else inputs.load_json_schema(schema_path)
         config = pipe.suite_config()
-        pipe.side_profiles = {"image": fit_suite_reference(np.asarray(reference.image, dtype=np.float64), config),
-                              "text": fit_suite_reference(np.asarray(reference.text, dtype=np.float64), config)}
+        # copies: the loaded arrays are read-only, and torch wants writable ones
+        pipe.side_profiles = {"image": fit_suite_reference(np.array(reference.image, dtype=np.float64), config),
+                              "text": fit_suite_reference(np.array(reference.text, dtype=np.float64), config)}
         pipe.caption_reference = None
         if reference.captions is not None:
             from metrics_core.text import fit_text_reference
@@ -100,7 +101,7 @@ class ImageTextModality(Modality):
             out = dict(image_text_suite(round_data.image, round_data.text, n_boot=n_boot, seed=pipe.seed))
             for side, prefix, ref, rnd in (("image", IMAGE_PREFIX, reference.image, round_data.image),
                                            ("text", CAPTION_EMBEDDING_PREFIX, reference.text, round_data.text)):
-                suite = embedding_suite(np.asarray(ref, dtype=np.float64), np.asarray(rnd, dtype=np.float64),
+                suite = embedding_suite(np.array(ref, dtype=np.float64), np.array(rnd, dtype=np.float64),
                                         config=config, profile=pipe.side_profiles[side])
                 out.update({prefix + name: est for name, est in suite.items()})
             if pipe.caption_schema is not None and round_data.captions is not None:

@@ -177,7 +177,8 @@ def test_manifest_lists_rounds_relative_to_itself(tmp_path):
     assert found.problems == [
         f"{manifest}: rounds[3]: loop sft round 1 is listed twice",
         f"{manifest}: rounds[4]: round: expected an integer from 0 to 2147483647, got -1",
-        f"{manifest}: rounds[5]: gen/a.xlsx: unsupported extension; expected one of .npy .txt .jsonl .csv .parquet",
+        f"{manifest}: rounds[5]: gen/a.xlsx: unsupported extension; expected one of .npy .txt .jsonl .csv .parquet "
+        ".log .npz",
     ]
     json_manifest = tmp_path / "m.json"
     json_manifest.write_text(json.dumps({"rounds": [{"loop": "j", "round": 4, "path": "gen/a.npy"}]}))

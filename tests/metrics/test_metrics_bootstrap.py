@@ -258,8 +258,24 @@ def test_registry_entries_are_valid():
     from metrics_core.agents import AGENT_METRIC_NAMES
 
     assert metric_names("agent") == list(AGENT_METRIC_NAMES)  # the order metrics_core.agents.agent_suite returns
+    from metrics_core.graphs import GRAPH_METRIC_NAMES
+    from metrics_core.image_text import IMAGE_TEXT_METRIC_NAMES
+    from metrics_core.json_records import JSON_METRIC_NAMES
+    from metrics_core.logs import LOG_METRIC_NAMES
+
+    # The suites' orders, which the modalities return their metrics in.
+    assert metric_names("json") == list(JSON_METRIC_NAMES) and metric_names("log") == list(LOG_METRIC_NAMES)
+    assert metric_names("graph") == list(GRAPH_METRIC_NAMES)
+    # image-text: its own, well_formed_rate, then the embedding suite per side and the text suite on captions
+    sides = [f"{side}_{name}" for side in ("image", "text") for name in EXPECTED_NAMES]
+    captions = [f"caption_{name}" for name in TEXT_METRIC_NAMES]
+    assert metric_names("image_text") == list(IMAGE_TEXT_METRIC_NAMES) + ["well_formed_rate"] + sides + captions
+    for name in EXPECTED_NAMES:
+        assert REGISTRY[f"image_{name}"].higher_is_better == REGISTRY[name].higher_is_better
+    image_text = len(IMAGE_TEXT_METRIC_NAMES) + 1 + len(sides) + len(captions)
     assert len(REGISTRY) == (len(EXPECTED_NAMES) + len(TEXT_METRIC_NAMES) + len(TABULAR_METRICS) + len(reasoning)
-                             + len(rationale) + len(AGENT_METRIC_NAMES) + 1)
+                             + len(rationale) + len(AGENT_METRIC_NAMES) + len(JSON_METRIC_NAMES)
+                             + len(GRAPH_METRIC_NAMES) + len(LOG_METRIC_NAMES) + image_text + 1)
     for name, spec in REGISTRY.items():
         assert spec.name == name
         assert spec.family in FAMILIES
