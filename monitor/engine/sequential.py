@@ -11,18 +11,20 @@ standard deviations. Each metric feeds one **signal** (its rule's ``signal``):
   validity, and the direction-based Vendi score and self-cosine similarity,
   which a mean shift reads as lost diversity).
 
-The charts, all :class:`monitor.engine.detectors.ECusum` on the null's pseudo-round
-scores, with the null's offset bound:
+The charts, all e-CUSUMs calibrated on the null's pseudo-round scores, with the null's offset bound:
 
-* per signal, the **combined** score
-  :math:`Z_t=\sum_{m\in S_t} z_{t,m}/\sqrt{\mathbf 1^\top R_{S_t}\mathbf 1}` over the
-  signal's metrics defined at round :math:`t`, with :math:`R` the null's
-  shrunk correlation (unit variance under the null);
-* per metric, its own :math:`z_{t,m}` (they name the metric that crossed).
+* per signal, the **combined** chart (:class:`monitor.engine.detectors.AdaptiveECusum`) on
+  :math:`s_t=a_t^\top z_{t}/\sqrt{a_t^\top R\,a_t}` over the signal's metrics defined at round
+  :math:`t`, with :math:`R` the null's shrunk correlation and weights :math:`a_t` that follow
+  the past rounds' scores (equal at first: the plain sum; turned towards the metrics that moved,
+  so a change that moves a few of many metrics is not diluted);
+* per metric, its own :math:`z_{t,m}` (:class:`monitor.engine.detectors.ECusum`; they name the
+  metric that crossed).
 
 They are one mixture e-detector :math:`\sum_j w_j M_{j,t}` with weights summing
-to 1 (each signal's combined chart a quarter, the per-metric charts half
-between them), and chart :math:`j` raises its signal when
+to 1 (:func:`chart_weights`: the collapse signal three quarters, the drift signal
+one quarter; within each, half for the combined chart and half split over the
+per-metric charts), and chart :math:`j` raises its signal when
 :math:`\log M_{j,t} \ge \log(A/w_j)`. Every alarm is then an alarm of the
 mixture at :math:`A`, so the loop's average run length to **any** alarm under
 no feedback is at least :math:`A` rounds, the ``arl0`` target (default 1,000).
@@ -44,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from metrics_core.registry import get_spec
-from monitor.engine.detectors import DEFAULT_DELTAS, ECusum, siegmund_arl
+from monitor.engine.detectors import DEFAULT_DELTAS, AdaptiveECusum, ECusum, siegmund_arl
 from monitor.engine.null import POOL_RATIO_MIN, LoopNull
 
 SIGNALS = ("collapse", "drift")
@@ -52,6 +54,9 @@ DEFAULT_ARL0 = 1000.0
 CRITICAL_FACTOR = 100.0
 CLEAR_LOG = float(np.log(10.0))
 COMBINED_SHARE = 0.5  # of a signal's budget, for its combined chart; its unit charts share the rest
+# The collapse signal is what pages (CollapseWarning); a drift worth knowing about builds large evidence
+# quickly (docs/meta-evaluation.md: first drift alerts precede collapse ones), so it gets the smaller share.
+SIGNAL_SHARES = {"collapse": 0.75, "drift": 0.25}
 IDENTICAL_CORRELATION = 0.999  # null correlation at which two metrics are one chart (metric_units)
 NAMED_LOG_EVIDENCE = float(np.log(20.0))  # a metric's own chart this high names it in an alarm
 POOL_RATIO_FULL = 64.0  # pool rows per round row for the offset to cost little sensitivity
@@ -66,20 +71,22 @@ def chart_weights(signal_units: dict[str, list[tuple[str, ...]]]) -> dict[str, f
     """Mixture weights of the distinct charts: ``signal:<name>`` combined charts and ``metric:<first member>``
     unit charts.
 
-    Every signal that has metrics gets an equal share of the false-alarm budget, so a signal fed by many
-    metrics (drift) does not dilute one fed by few (collapse). Within a signal the combined chart takes half
+    The signals split the false-alarm budget by :data:`SIGNAL_SHARES` (a signal alone takes all of it), so a
+    signal fed by many metrics (drift) does not dilute one fed by few (collapse). Within a signal the combined
+    chart takes half
     the share and the units (metrics the null cannot tell apart, :func:`metric_units`) split the other half.
     A signal with a single unit has a single chart: its combined score is that unit's score, and the chart
     takes the whole share (the unit's ``metric:`` names alias it).
 
     >>> w = chart_weights({"collapse": [("a",), ("b", "c")], "drift": [("d",)]})
     >>> w["signal:collapse"], w["metric:a"], w["metric:b"], w["signal:drift"], "metric:d" in w
-    (0.25, 0.125, 0.125, 0.5, False)
+    (0.375, 0.1875, 0.1875, 0.25, False)
     """
     signals = [s for s, units in signal_units.items() if units]
     out: dict[str, float] = {}
     for s in signals:
-        share, units = 1.0 / len(signals), signal_units[s]
+        share = 1.0 if len(signals) == 1 else SIGNAL_SHARES[s] / sum(SIGNAL_SHARES[t] for t in signals)
+        units = signal_units[s]
         if len(units) == 1:
             out[f"signal:{s}"] = share
             continue
@@ -139,20 +146,6 @@ def unit_scores(z: np.ndarray, null_z: np.ndarray) -> tuple[np.ndarray, np.ndarr
         round_mean = np.nanmean(z, axis=1)
     sd = float(np.nanstd(null_mean, ddof=1))
     return round_mean / sd, null_mean / sd
-
-
-def combined_scores(z: np.ndarray, corr: np.ndarray) -> np.ndarray:
-    r"""``[T]`` :math:`\sum z / \sqrt{1^\top R 1}` over the finite entries of each row of ``z`` ``[T, K]``.
-
-    >>> combined_scores(np.array([[1.0, 1.0], [2.0, np.nan]]), np.eye(2)).round(4).tolist()
-    [1.4142, 2.0]
-    """
-    out = np.full(z.shape[0], np.nan)
-    for t in range(z.shape[0]):
-        ok = np.isfinite(z[t])
-        if ok.any():
-            out[t] = z[t, ok].sum() / np.sqrt(corr[np.ix_(ok, ok)].sum())
-    return out
 
 
 @dataclass
@@ -298,8 +291,7 @@ def evaluate_sequential(trajectory: pd.DataFrame, null: LoopNull, signal_of: dic
         else:
             cols = np.array([null.index(m) for m in metrics])
             corr = null.correlation(orient, cols)
-            detector = ECusum.from_null(combined_scores(null_z[:, cols], corr), offset=null.offset)
-            charts[name] = detector.run(combined_scores(z[:, cols], corr))
+            charts[name] = AdaptiveECusum(null_z[:, cols], corr, offset=null.offset).run(z[:, cols])
         thresholds[name] = float(np.log(arl0 / weights[name]))
         for unit in units:
             # every member's name shows its unit's chart, at the unit's weight (the signal's if it is alone)

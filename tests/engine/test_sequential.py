@@ -8,7 +8,7 @@ from monitor.engine.alerts import evaluate_loop
 from monitor.engine.detectors import ECusum, log_mgf_upper_bound, siegmund_arl
 from monitor.engine.null import LoopNull, null_from_rows, pseudo_round_indices, split_reference
 from monitor.engine.rules import load_rules
-from monitor.engine.sequential import chart_weights, combined_scores, evaluate_sequential, metric_units, unit_scores
+from monitor.engine.sequential import chart_weights, evaluate_sequential, metric_units, unit_scores
 
 
 def test_e_cusum_matches_a_hand_computed_stream():
@@ -52,16 +52,15 @@ def test_siegmund_arl_is_exact_at_zero_drift_and_grows_with_negative_drift():
     assert siegmund_arl(-0.5, 1.0, np.log(1000)) > 1000 > siegmund_arl(0.2, 1.0, np.log(1000))
 
 
-def test_chart_weights_sum_to_one_and_combined_scores_use_the_correlation():
+def test_chart_weights_sum_to_one_and_favour_the_collapse_signal():
     # a signal of one unit is one chart with the whole budget
     assert chart_weights({"collapse": [("a",)], "drift": []}) == {"signal:collapse": 1.0}
-    # each signal an equal share, whatever its number of metrics; half of it for the combined chart
+    assert chart_weights({"collapse": [], "drift": [("d",)]}) == {"signal:drift": 1.0}
+    # collapse three quarters, drift a quarter, whatever their numbers of metrics; half of it for the combined chart
     w = chart_weights({"collapse": [("a",), ("b", "c")], "drift": [("d",), ("e",), ("f",), ("g",)]})
-    assert w["signal:collapse"] == w["signal:drift"] == 0.25
-    assert w["metric:a"] == w["metric:b"] == 0.125 and w["metric:d"] == 0.0625
+    assert w["signal:collapse"] == 0.375 and w["signal:drift"] == 0.125
+    assert w["metric:a"] == w["metric:b"] == 0.1875 and w["metric:d"] == 0.03125
     assert "metric:c" not in w and abs(sum(w.values()) - 1.0) < 1e-12
-    corr = np.array([[1.0, 1.0], [1.0, 1.0]])  # perfectly correlated: the sum is one metric counted twice
-    assert combined_scores(np.array([[1.0, 1.0]]), corr).tolist() == [1.0]
 
 
 def test_identical_metrics_share_one_chart_and_one_weight():
@@ -191,3 +190,68 @@ def test_a_text_loops_embedding_spread_feeds_the_drift_signal():
     assert not ev.sequential.alarms("collapse").any() and ev.sequential.alarms("drift").any()
     signals = {s.signal: s for s in ev.signals}
     assert signals["collapse"].severity == "ok" and signals["drift"].metrics == ("log_volume_ratio",)
+
+
+def test_adaptive_e_cusum_matches_a_hand_computed_stream():
+    from monitor.engine.detectors.adaptive_e_cusum import AdaptiveECusum
+
+    rng = np.random.default_rng(11)
+    null = rng.standard_normal((500, 2))
+    corr = np.array([[1.0, 0.3], [0.3, 1.0]])
+    det = AdaptiveECusum(null, corr, deltas=(1.0,), prior=0.5, smoothing=0.5, offset=0.1)
+    rounds = np.array([[2.0, 0.0], [3.0, -1.0]])
+    expected, log_m, direction = [], -np.inf, np.zeros(2)
+    for z in rounds:  # the formula written out: weights from the past, projection, MGF bound of the projected null
+        a = 0.5 + np.maximum(direction, 0.0)
+        norm = np.sqrt(a @ corr @ a)
+        bound = log_mgf_upper_bound(null @ a / norm, [1.0])[0]
+        log_m = max(log_m, 0.0) + 1.0 * (a @ z / norm - 0.1) - bound
+        expected.append(log_m)
+        direction += 0.5 * (z - direction)
+    assert det.run(rounds) == pytest.approx(expected, rel=1e-12)
+    # the first round is the plain sum's e-value (equal weights), the second leans on the first metric
+    assert det.weights().tolist() == pytest.approx([0.5 + 2.0, 0.5])  # means 1 then 1 + (3 - 1) / 2; -1/2 clipped
+
+
+def test_adaptive_e_cusum_handles_missing_scores():
+    from monitor.engine.detectors.adaptive_e_cusum import AdaptiveECusum
+
+    null = np.random.default_rng(12).standard_normal((400, 2))
+    det = AdaptiveECusum(null, np.eye(2), deltas=(1.0,))
+    # nothing defined: an e-value of 1, and the direction keeps its value
+    assert det.update(np.array([np.nan, np.nan])) == 0.0 and det.direction.tolist() == [0.0, 0.0]
+    # one metric defined: the projection is that metric alone, against its own null
+    one = det.update(np.array([2.0, np.nan]))
+    assert one == pytest.approx(2.0 - log_mgf_upper_bound(null[:, 0], [1.0])[0])
+    with pytest.raises(ValueError, match="scores"):
+        det.update(np.array([1.0, 2.0, 3.0]))
+    with pytest.raises(ValueError, match="correlation"):
+        AdaptiveECusum(null, np.eye(3))
+    with pytest.raises(ValueError, match="smoothing"):
+        AdaptiveECusum(null, np.eye(2), smoothing=0.0)
+
+
+def test_adaptive_e_cusum_keeps_its_guarantee_and_finds_a_sparse_shift_sooner():
+    from monitor.engine.detectors.adaptive_e_cusum import AdaptiveECusum
+
+    rng = np.random.default_rng(13)
+    k, threshold = 6, np.log(100.0)
+    null = rng.exponential(size=(5_000, k)) - 1.0  # right-skewed, independent metrics
+    det = AdaptiveECusum(null, np.eye(k))
+    alarms = rounds = 0
+    for _ in range(150):  # ARL0 >= 100 on null streams of skewed scores
+        stats = det.run(rng.exponential(size=(200, k)) - 1.0)
+        hit = np.flatnonzero(stats >= threshold)
+        rounds += hit[0] + 1 if hit.size else 200
+        alarms += bool(hit.size)
+    assert rounds / max(alarms, 1) >= 100
+    # one metric of six shifts by 2 SDs: the adaptive chart crosses sooner than a chart on the plain sum
+    plain = ECusum.from_null(null.sum(axis=1) / np.sqrt(k))
+    delays = []
+    for _ in range(40):
+        stream = rng.exponential(size=(30, k)) - 1.0
+        stream[:, 0] += 2.0
+        first = [np.flatnonzero(s >= threshold) for s in (det.run(stream), plain.run(stream.sum(axis=1) / np.sqrt(k)))]
+        delays.append([f[0] if f.size else 30 for f in first])
+    adaptive_delay, plain_delay = np.median(delays, axis=0)
+    assert adaptive_delay + 2 <= plain_delay

@@ -141,8 +141,9 @@ def test_fast_evidently_share_on_text_and_tabular_rounds():
 def _independent_first_alarm(bench, run, rules) -> int | None:
     """First collapse alarm from the run's null, recomputed with plain numpy: per-metric z against the null's
     mean and spread, each metric's e-CUSUM (hand-written here) against log(A / w), w the documented weight
-    (each signal an equal share; a signal of one metric one chart with all of it, else half of it split
-    over its metrics); the combined chart only adds alarms, so the first per-metric crossing bounds it
+    (collapse three quarters of the budget beside a drift signal, all of it alone; a signal of one metric one
+    chart with all of its share, else half of it split over its metrics); the combined chart only adds alarms,
+    so the first per-metric crossing bounds it
     from above and is checked separately."""
     from monitor.engine.detectors import DEFAULT_DELTAS
     from monitor.engine.detectors.e_cusum import log_mgf_upper_bound
@@ -159,7 +160,8 @@ def _independent_first_alarm(bench, run, rules) -> int | None:
                  for s in ("collapse", "drift")}
     n_signals = sum(1 for ms in by_signal.values() if ms)
     collapse = by_signal["collapse"]
-    weight = 1.0 / n_signals if len(collapse) == 1 else 0.5 / n_signals / len(collapse)
+    share = 1.0 if n_signals == 1 else 0.75
+    weight = share if len(collapse) == 1 else 0.5 * share / len(collapse)
     spread = 1.0 / np.sqrt(1.0 - null.round_size / null.pool_size)
     offset = 2.0 * np.sqrt(null.round_size / null.pool_size + 1.0 / len(values))
     first = None

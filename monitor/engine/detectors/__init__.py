@@ -1,7 +1,8 @@
 """Sequential detectors, one per module behind :class:`~monitor.engine.detectors.base.Detector`."""
 
+from monitor.engine.detectors.adaptive_e_cusum import AdaptiveECusum
 from monitor.engine.detectors.base import Detector
 from monitor.engine.detectors.e_cusum import DEFAULT_DELTAS, ECusum, log_mgf_upper_bound
 from monitor.engine.detectors.run_length import siegmund_arl
 
-__all__ = ["DEFAULT_DELTAS", "Detector", "ECusum", "log_mgf_upper_bound", "siegmund_arl"]
+__all__ = ["AdaptiveECusum", "DEFAULT_DELTAS", "Detector", "ECusum", "log_mgf_upper_bound", "siegmund_arl"]
