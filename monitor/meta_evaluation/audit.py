@@ -220,7 +220,7 @@ def audit_trace(trace: LoopTrace, settings: BenchSettings, *, check_evidently: S
         seconds["evidently"] += t2 - t1
         seconds["mmd"] += t3 - t2
         seconds["evidently_check"] += time.perf_counter() - t3
-        if MODALITY[trace.modality].reports_drift:  # the daemon records it where it builds a report
+        if MODALITY[trace.modality].drift_view in ("text", "table"):  # as published: text and table reports only
             from metrics_core.bootstrap import Estimate
 
             metrics[DRIFT_SHARE] = Estimate(share)

@@ -24,9 +24,11 @@ def evidently_columns(modality: str, reference, current, reference_embeddings: n
     ``embedding_pc_01..K`` (the embeddings on the top :math:`K=\min(16, D, N+M-1)`
     principal axes of reference and round pooled); tabular, the typed columns
     of the tables; a modality whose rounds the daemon reports on their text view
-    (``Modality.reports_drift``, ``.texts``: agent episodes' action sequences, JSON records' raw lines, log
-    lines, reasoning records' rationales), the text columns of those texts and their embeddings; a modality the daemon sends to no report,
-    the ``K`` pooled principal components of the daemon's own embeddings of it alone: embedding rounds as
+    (``Modality.drift_view == "text"``, ``.texts``: agent episodes' action sequences, JSON records' raw lines, log
+    lines, reasoning records' rationales), the text columns of those texts and their embeddings; any other
+    modality (the daemon's own reports on them use other columns: pooled components per side, per-graph
+    descriptors), the ``K`` pooled principal components of the benchmark's own embeddings of it alone, kept
+    as they were before those reports existed so the published baselines stay comparable: embedding rounds as
     they are, graphs' descriptor histograms (degree, clustering, spectrum; a graph's text view, its edge
     list, says nothing a text descriptor could use), image-text pairs' joint embeddings (the two unit
     halves side by side: the alignment a caption shift breaks; their captions are one template of one
@@ -59,7 +61,7 @@ def evidently_columns(modality: str, reference, current, reference_embeddings: n
     if modality not in MODALITY:
         raise ValueError(f"modality: expected one of {', '.join(MODALITY)}, got {modality!r}")
 
-    texts = modality == "text" or MODALITY[modality].reports_drift  # the daemon's text report on their text view
+    texts = MODALITY[modality].drift_view == "text"  # the daemon's text report on the texts or their text view
     if texts and modality != "text":
         reference, current = list(reference.texts), list(current.texts)
     ref_emb = np.asarray(reference_embeddings, dtype=np.float64)

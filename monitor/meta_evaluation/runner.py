@@ -30,7 +30,7 @@ then every audited generation ``g`` gets
 * :func:`metrics_core.embedding_suite` on the embeddings (embedding rounds as
   they are, text and agent action sequences through the hashing featurizer, tabular rows encoded);
 * Evidently's drift share (below), recorded as ``evidently_drift_share`` for
-  text, tabular and agent rounds, as the daemon does (``Modality.reports_drift``), and for every
+  rounds whose daemon report the benchmark reproduces (``Modality.drift_view`` text or table), and for every
   modality as a baseline;
 * the MMD permutation p-value of the round against the reference
   (:func:`monitor.meta_evaluation.baselines.mmd_permutation_pvalue`), a baseline only.

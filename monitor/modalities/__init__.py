@@ -142,6 +142,11 @@ class Modality:
     name: str = ""
     has_own_metrics = False  # metrics of its own before the embedding suite (:meth:`own_metrics`)
     reports_drift = False  # an Evidently drift report per round (:meth:`drift_report`)
+    #: What that report's columns describe: ``"text"`` (descriptors and embedding components of the round's texts
+    #: or text view), ``"table"`` (the table's columns), ``"embedding"`` (pooled principal components),
+    #: ``"graph"`` (per-graph descriptors), ``"image_text"`` (both sides' components, the captions' descriptors);
+    #: None without a report. The benchmark's Evidently baseline (:mod:`monitor.meta_evaluation`) reads it.
+    drift_view: str | None = None
 
     def load(self, path, role: str, round_number: int | None, options, reference: LoadedInput | None = None,
              *, max_samples: int | None | bool = True) -> LoadedInput:
@@ -220,6 +225,8 @@ class Modality:
 
 class EmbeddingModality(Modality):
     name = "embedding"
+    reports_drift = True
+    drift_view = "embedding"
 
     def prepare(self, pipe, *, constraints_path, schema_path):
         pipe._reference_embeddings = np.asarray(pipe.reference, dtype=np.float64)
@@ -240,10 +247,17 @@ class EmbeddingModality(Modality):
 
         inputs.check_same_dim(reference.loaded, round_.loaded, round_number)
 
+    def drift_report(self, reference_data, round_data, *, reference_embeddings, round_embeddings, columns,
+                     html_path, seed):
+        from monitor.publishing import evidently_report
+
+        return evidently_report.embedding_drift_report(reference_data, round_data, html_path=html_path, seed=seed)
+
 
 class TextModality(Modality):
     name = "text"
     has_own_metrics = reports_drift = True
+    drift_view = "text"
 
     def prepare(self, pipe, *, constraints_path, schema_path):
         from metrics_core.text import fit_text_reference
@@ -281,6 +295,7 @@ class TextModality(Modality):
 class TabularModality(Modality):
     name = "tabular"
     has_own_metrics = reports_drift = True
+    drift_view = "table"
 
     def prepare(self, pipe, *, constraints_path, schema_path):
         from metrics_core.tabular import encode_rows, fit_tabular_reference, infer_schema
@@ -351,6 +366,7 @@ class _TextViewModality(Modality):
     featurizer is fitted on the reference's, the embedding suite runs on it, and Evidently's text report too."""
 
     reports_drift = True
+    drift_view = "text"
 
     def reference_texts(self, pipe):
         return pipe.reference.texts

@@ -7,6 +7,8 @@ A round is an ``.npz`` of ``image [N, D]`` and ``text [N, D]`` (optionally ``cap
 (``image_*``, ``text_*``), the text suite on the captions when both sides have them (``caption_*``) and, with
 ``--schema``, the share of captions that are JSON records valid under it (``well_formed_rate``); the
 loop's unprefixed embedding suite runs on each pair's joint vector, its two unit-normalised halves side by side.
+Evidently's drift report (:func:`monitor.publishing.evidently_report.image_text_drift_report`) tests each side's
+pooled principal components and, when both rounds have captions, their text descriptors.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ def joint_embedding(image: np.ndarray, text: np.ndarray) -> np.ndarray:
 
 class ImageTextModality(Modality):
     name = "image_text"
-    has_own_metrics = True
+    has_own_metrics = reports_drift = True
+    drift_view = "image_text"
 
     def load(self, path, role, round_number, options, reference=None, *, max_samples=True):
         from pathlib import Path
@@ -89,6 +92,18 @@ class ImageTextModality(Modality):
 
     def embed(self, pipe, round_data):
         return joint_embedding(round_data.image, round_data.text)
+
+    def drift_report(self, reference_data, round_data, *, reference_embeddings, round_embeddings, columns,
+                     html_path, seed):
+        from monitor.publishing import evidently_report
+
+        # Each side's own embeddings (not the joint vectors), and caption descriptors only when both rounds have
+        # captions to compare.
+        captioned = reference_data.captions is not None and round_data.captions is not None
+        return evidently_report.image_text_drift_report(
+            reference_data.image, round_data.image, reference_data.text, round_data.text,
+            reference_captions=list(reference_data.captions) if captioned else None,
+            round_captions=list(round_data.captions) if captioned else None, html_path=html_path, seed=seed)
 
     def own_metrics(self, pipe, round_data, *, n_boot, round_where):
         from metrics_core.image_text import image_text_suite

@@ -150,10 +150,12 @@ class GraphModality(Modality):
     """Graphs: one edge list or node-link object per ``.jsonl`` line (:func:`monitor.inputs.load_graphs`).
     ``--constraints`` names a TOML file of ``[graph]`` rules (``valid_rule_rate``). The descriptor kernels
     (bins and bandwidths) are fitted on the reference once; the embedding suite runs on each graph's
-    concatenated degree, clustering and spectral histograms."""
+    concatenated degree, clustering and spectral histograms, and Evidently's report on each graph's size, density,
+    degree, clustering and component count (:func:`monitor.publishing.evidently_report.graph_descriptors`)."""
 
     name = "graph"
-    has_own_metrics = True
+    has_own_metrics = reports_drift = True
+    drift_view = "graph"
 
     def load(self, path, role, round_number, options, reference=None, *, max_samples=True):
         from monitor import inputs
@@ -200,6 +202,14 @@ class GraphModality(Modality):
         except ValueError as exc:
             raise InputError(f"{round_where}: {exc}") from exc
         return _own(self.name, out)
+
+    def drift_report(self, reference_data, round_data, *, reference_embeddings, round_embeddings, columns,
+                     html_path, seed):
+        from monitor.publishing import evidently_report
+
+        # The loaded graphs, not the embedded histograms: a descriptor per column reads in the report.
+        return evidently_report.graph_drift_report(list(reference_data.graphs), list(round_data.graphs),
+                                                   html_path=html_path, seed=seed)
 
 
 class LogModality(_TextViewModality):

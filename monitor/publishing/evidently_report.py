@@ -6,7 +6,17 @@ Each round gets one Evidently ``Report`` holding a ``DataDriftPreset``:
   (numerical vs categorical) so Evidently never guesses a type;
 * text rounds: five per-text descriptors (:func:`text_descriptors`) plus the
   embeddings projected on their first principal components, every one a
-  numerical column.
+  numerical column;
+* embedding rounds: the embeddings' first pooled principal components
+  (:func:`embedding_drift_report`);
+* graph rounds: six per-graph descriptors (:func:`graph_descriptors`,
+  :func:`graph_drift_report`);
+* image-text rounds: the first pooled principal components of each side, plus
+  the captions' text descriptors when both rounds carry captions
+  (:func:`image_text_drift_report`).
+
+Every round but a tabular one thus goes through :func:`tabular_drift_report`
+(or its core) on numerical columns built here.
 
 The report is saved as self-contained HTML when a path is given (for MLflow)
 and its drift share, recorded as ``evidently_drift_share``, is read back from
@@ -50,14 +60,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from metrics_core._checks import _check_texts
-
-from metrics_core._checks import _check_embeddings, _check_same_dim
+from metrics_core._checks import _check_embedding_array, _check_embeddings, _check_same_dim, _check_texts
 from monitor.publishing.evidently_snapshot import drift_share_from_dict, per_column_drift_from_dict
 
 DRIFT_SHARE_METRIC = "evidently_drift_share"
 TEXT_DESCRIPTOR_COLUMNS = ("text_length_chars", "word_count", "mean_word_length", "sentence_count", "non_letter_share")
 DEFAULT_EMBEDDING_DIMS = 16
+GRAPH_DESCRIPTOR_COLUMNS = (
+    "node_count", "edge_count", "density", "mean_degree", "mean_clustering", "connected_components",
+)
 
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
 
@@ -87,12 +98,16 @@ def _quiet_evidently() -> Iterator[None]:
     """Evidently and its dependencies warn about their own deprecations on import and run; scoped, not global.
 
     A constant numerical column also makes Evidently's column correlations
-    (only drawn, never part of a drift verdict) divide by a zero deviation.
+    (only drawn, never part of a drift verdict) divide by a zero deviation; a
+    value the reference never takes, in a column of at most 5 distinct values
+    (tested as categorical), makes scipy's chi-square divide by a zero expected
+    count (statistic inf, p-value 0: that column drifts, as it should).
     """
     with warnings.catch_warnings():
         for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
             warnings.simplefilter("ignore", category)
         warnings.filterwarnings("ignore", message="invalid value encountered in divide", category=RuntimeWarning)
+        warnings.filterwarnings("ignore", message="divide by zero encountered in divide", category=RuntimeWarning)
         yield
 
 
@@ -332,6 +347,253 @@ def pooled_components(reference: np.ndarray, current: np.ndarray, n_components: 
     return projected[: len(reference)], projected[len(reference):]
 
 
+def _check_max_embedding_dims(max_embedding_dims) -> None:
+    if max_embedding_dims is not None and (
+        not isinstance(max_embedding_dims, (int, np.integer)) or max_embedding_dims < 1
+    ):
+        raise ValueError(f"max_embedding_dims: expected None or a positive integer, got {max_embedding_dims!r}")
+
+
+def _embedding_frames(
+    reference: np.ndarray, current: np.ndarray, max_dims: int | None, prefix: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    r"""Two embedding sets as numerical report columns, one frame each.
+
+    Their projections on the first
+    :math:`K = \min(\texttt{max\_dims}, D, N_\mathrm{ref}+N_\mathrm{round}-1)`
+    pooled principal axes (:func:`pooled_components`; the centred union spans
+    at most :math:`N_\mathrm{ref}+N_\mathrm{round}-1` directions), named
+    ``{prefix}_pc_01..K``; with ``max_dims=None`` the raw dimensions
+    ``{prefix}_dim_000..``.
+
+    Example:
+        >>> ref, cur = _embedding_frames(np.eye(3), np.eye(3)[::-1], 2, "image")
+        >>> list(ref.columns), ref.shape, cur.shape
+        (['image_pc_01', 'image_pc_02'], (3, 2), (3, 2))
+    """
+    if max_dims is None:
+        names = [f"{prefix}_dim_{j:03d}" for j in range(reference.shape[1])]
+    else:
+        k = min(max_dims, reference.shape[1], len(reference) + len(current) - 1)
+        reference, current = pooled_components(reference, current, k)
+        names = [f"{prefix}_pc_{j + 1:02d}" for j in range(k)]
+    return pd.DataFrame(reference, columns=names), pd.DataFrame(current, columns=names)
+
+
+def _checked_embedding_pair(reference, current, reference_name: str, round_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Both as float64 ``[N, D]`` arrays with one ``D``, checked without torch."""
+    ref = _check_embedding_array(reference, reference_name)
+    cur = _check_embedding_array(current, round_name)
+    _check_same_dim(ref, cur, reference_name, round_name)
+    return ref.astype(np.float64), cur.astype(np.float64)
+
+
+def _numeric_drift_report(reference: pd.DataFrame, current: pd.DataFrame, html_path, max_rows, seed) -> DriftReport:
+    """:func:`tabular_drift_report` on frames built here, every column numerical."""
+    columns = list(reference.columns)
+    return tabular_drift_report(reference, current, html_path=html_path, numeric_columns=columns,
+                                categorical_columns=[], max_rows=max_rows, seed=seed)
+
+
+def embedding_drift_report(
+    reference_embeddings,
+    round_embeddings,
+    *,
+    html_path: str | Path | None = None,
+    max_embedding_dims: int | None = DEFAULT_EMBEDDING_DIMS,
+    max_rows: int | None = None,
+    seed: int = 0,
+) -> DriftReport:
+    r"""Evidently ``DataDriftPreset`` of an embedding round on its pooled principal components.
+
+    The columns are ``embedding_pc_01..embedding_pc_K``, the reference's and the
+    round's embeddings projected on the first
+    :math:`K = \min(\texttt{max\_embedding\_dims}, D, N_\mathrm{ref}+N_\mathrm{round}-1)`
+    principal axes of both pooled, exactly the embedding part of
+    :func:`text_drift_report` (``max_embedding_dims=None``: the raw dimensions
+    ``embedding_dim_000..``). Each column's test is Evidently's default (module
+    docstring). Range [0, 1]; lower is better; 0 for the reference against itself.
+
+    A component tests one direction: a shift of the mean moves the projections
+    on the axis along it (the first, once the shift dominates the spread) and
+    no other, so it drifts about one column of :math:`K`; a change of spread
+    (a round collapsing onto fewer, tighter modes) moves every component.
+
+    Args:
+        reference_embeddings: ``[N_ref, D]`` float reference embeddings.
+        round_embeddings: ``[N_round, D]`` float embeddings of the round.
+        html_path: where to save the HTML report (parent folders are created); None: no file.
+        max_embedding_dims: number of pooled principal components kept (None: every raw dimension).
+        max_rows: when set, each side longer than this is cut to a seeded random subsample.
+        seed: seed of that subsample.
+
+    Example:
+        >>> emb = np.random.default_rng(0).normal(size=(40, 5))
+        >>> report = embedding_drift_report(emb, emb.copy(), max_embedding_dims=3)
+        >>> list(report.per_column), report.drift_share
+        (['embedding_pc_01', 'embedding_pc_02', 'embedding_pc_03'], 0.0)
+    """
+    _check_max_rows(max_rows)
+    _check_max_embedding_dims(max_embedding_dims)
+    ref, cur = _checked_embedding_pair(reference_embeddings, round_embeddings, "reference_embeddings",
+                                       "round_embeddings")
+    reference, current = _embedding_frames(ref, cur, max_embedding_dims, "embedding")
+    return _numeric_drift_report(reference, current, html_path, max_rows, seed)
+
+
+def graph_descriptors(graphs) -> pd.DataFrame:
+    r"""Six numerical descriptors per graph, on its undirected simple view.
+
+    The view is the one :mod:`metrics_core.graphs.descriptors` computes its
+    histograms on (directions dropped, self-loops removed), so the report and
+    the descriptor MMDs read the same structure. For a graph of :math:`n`
+    nodes and :math:`m` edges:
+
+    * ``node_count`` :math:`= n`; ``edge_count`` :math:`= m`;
+    * ``density`` :math:`= 2m / (n(n-1))`, 0 for a single node (:func:`networkx.density`);
+    * ``mean_degree`` :math:`= 2m / n`;
+    * ``mean_clustering``: the nodes' mean clustering coefficient, a node of
+      degree below 2 counting 0 (:func:`networkx.average_clustering`);
+    * ``connected_components``: the number of connected components (weakly
+      connected ones for a directed graph).
+
+    Args:
+        graphs: ``N`` networkx ``Graph`` or ``DiGraph`` objects (no multigraph), each with a node.
+
+    Returns:
+        ``[N, 6]`` float DataFrame with the columns :data:`GRAPH_DESCRIPTOR_COLUMNS`.
+
+    Example:
+        >>> import networkx as nx
+        >>> triangle, path = nx.cycle_graph(3), nx.path_graph(4)
+        >>> graph_descriptors([triangle, path]).values.tolist()
+        [[3.0, 3.0, 1.0, 2.0, 1.0, 1.0], [4.0, 3.0, 0.5, 1.5, 0.0, 1.0]]
+    """
+    import networkx as nx  # here, not at the top: only graph rounds need it
+    from metrics_core._checks import _check_graphs
+    from metrics_core.graphs.descriptors import _simple_undirected
+
+    rows = []
+    for g in _check_graphs(graphs):
+        h = _simple_undirected(g)
+        n, m = h.number_of_nodes(), h.number_of_edges()  # n >= 1: _check_graphs refuses empty graphs
+        rows.append((n, m, nx.density(h), 2 * m / n, nx.average_clustering(h), nx.number_connected_components(h)))
+    return pd.DataFrame(rows, columns=list(GRAPH_DESCRIPTOR_COLUMNS), dtype=np.float64)
+
+
+def graph_drift_report(
+    reference_graphs,
+    round_graphs,
+    *,
+    html_path: str | Path | None = None,
+    max_rows: int | None = None,
+    seed: int = 0,
+) -> DriftReport:
+    r"""Evidently ``DataDriftPreset`` of a graph round on its per-graph descriptors.
+
+    One row per graph, the numerical columns :data:`GRAPH_DESCRIPTOR_COLUMNS`
+    (:func:`graph_descriptors`); each column's test is Evidently's default
+    (module docstring: a column with at most 5 distinct values, such as the
+    component count of small connected graphs, is tested as categorical).
+    Range [0, 1]; lower is better; 0 for the reference against itself.
+
+    Args:
+        reference_graphs: ``N_ref`` reference networkx graphs.
+        round_graphs: ``N_round`` graphs of the round.
+        html_path: where to save the HTML report (parent folders are created); None: no file.
+        max_rows: when set, each side longer than this is cut to a seeded random subsample.
+        seed: seed of that subsample.
+
+    Example:
+        >>> import networkx as nx
+        >>> graphs = [nx.path_graph(n) for n in range(2, 12)]
+        >>> graph_drift_report(graphs, list(graphs)).drift_share
+        0.0
+    """
+    from metrics_core._checks import _check_graphs
+
+    _check_max_rows(max_rows)
+    reference = graph_descriptors(_check_graphs(reference_graphs, "reference_graphs"))
+    current = graph_descriptors(_check_graphs(round_graphs, "round_graphs"))
+    return _numeric_drift_report(reference, current, html_path, max_rows, seed)
+
+
+def image_text_drift_report(
+    reference_image,
+    round_image,
+    reference_text,
+    round_text,
+    *,
+    reference_captions: Sequence[str] | None = None,
+    round_captions: Sequence[str] | None = None,
+    html_path: str | Path | None = None,
+    max_embedding_dims: int | None = DEFAULT_EMBEDDING_DIMS,
+    max_rows: int | None = None,
+    seed: int = 0,
+) -> DriftReport:
+    r"""Evidently ``DataDriftPreset`` of an image-text round on both sides' components and its captions.
+
+    One row per pair, every column numerical: ``image_pc_01..K`` and
+    ``text_pc_01..K``, each side's embeddings projected on the first
+    :math:`K = \min(\texttt{max\_embedding\_dims}, D, N_\mathrm{ref}+N_\mathrm{round}-1)`
+    principal axes of that side's reference and round pooled (as
+    :func:`embedding_drift_report`; ``max_embedding_dims=None``: the raw
+    dimensions ``image_dim_000..``, ``text_dim_000..``), then, when captions
+    are given, ``caption_`` plus each of :data:`TEXT_DESCRIPTOR_COLUMNS`
+    (:func:`text_descriptors`). One drift share over all of them. Range
+    [0, 1]; lower is better; 0 for the reference against itself.
+
+    Args:
+        reference_image: ``[N_ref, D]`` float image embeddings of the reference pairs.
+        round_image: ``[N_round, D]`` float image embeddings of the round's pairs.
+        reference_text: ``[N_ref, D']`` float caption embeddings of the reference pairs.
+        round_text: ``[N_round, D']`` float caption embeddings of the round's pairs.
+        reference_captions: ``N_ref`` caption strings, or None.
+        round_captions: ``N_round`` caption strings, or None (both or neither).
+        html_path: where to save the HTML report (parent folders are created); None: no file.
+        max_embedding_dims: number of pooled principal components kept per side (None: every raw dimension).
+        max_rows: when set, each side longer than this is cut to a seeded random subsample of pairs.
+        seed: seed of that subsample.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> image, text = rng.normal(size=(30, 4)), rng.normal(size=(30, 4))
+        >>> report = image_text_drift_report(image, image.copy(), text, text.copy(), max_embedding_dims=2)
+        >>> list(report.per_column), report.drift_share
+        (['image_pc_01', 'image_pc_02', 'text_pc_01', 'text_pc_02'], 0.0)
+    """
+    _check_max_rows(max_rows)
+    _check_max_embedding_dims(max_embedding_dims)
+    if (reference_captions is None) != (round_captions is None):
+        raise ValueError(
+            "reference_captions, round_captions: expected both or neither, got "
+            f"{'reference_captions' if reference_captions is not None else 'round_captions'} only"
+        )
+    ref_image, cur_image = _checked_embedding_pair(reference_image, round_image, "reference_image", "round_image")
+    ref_text, cur_text = _checked_embedding_pair(reference_text, round_text, "reference_text", "round_text")
+    for name, rows, image_name, n_pairs in (("reference_text", len(ref_text), "reference_image", len(ref_image)),
+                                            ("round_text", len(cur_text), "round_image", len(cur_image))):
+        if rows != n_pairs:
+            raise ValueError(f"{name}: expected one row per pair ({n_pairs} rows, as {image_name}), got {rows}")
+    reference_parts = []
+    current_parts = []
+    for prefix, ref, cur in (("image", ref_image, cur_image), ("text", ref_text, cur_text)):
+        ref_frame, cur_frame = _embedding_frames(ref, cur, max_embedding_dims, prefix)
+        reference_parts.append(ref_frame)
+        current_parts.append(cur_frame)
+    if reference_captions is not None:
+        for name, captions, n_pairs, parts in (("reference_captions", reference_captions, len(ref_image),
+                                                reference_parts),
+                                               ("round_captions", round_captions, len(cur_image), current_parts)):
+            texts = _check_texts(captions, name)
+            if len(texts) != n_pairs:
+                raise ValueError(f"{name}: expected one caption per pair ({n_pairs}), got {len(texts)}")
+            parts.append(text_descriptors(texts).add_prefix("caption_"))
+    reference = pd.concat(reference_parts, axis=1)
+    current = pd.concat(current_parts, axis=1)
+    return _numeric_drift_report(reference, current, html_path, max_rows, seed)
+
+
 def text_drift_report(
     reference_texts: Sequence[str],
     round_texts: Sequence[str],
@@ -374,10 +636,7 @@ def text_drift_report(
     ref_texts = _check_texts(reference_texts, "reference_texts")
     cur_texts = _check_texts(round_texts, "round_texts")
     _check_max_rows(max_rows)
-    if max_embedding_dims is not None and (
-        not isinstance(max_embedding_dims, (int, np.integer)) or max_embedding_dims < 1
-    ):
-        raise ValueError(f"max_embedding_dims: expected None or a positive integer, got {max_embedding_dims!r}")
+    _check_max_embedding_dims(max_embedding_dims)
     if (reference_embeddings is None) != (round_embeddings is None):
         raise ValueError(
             "reference_embeddings, round_embeddings: expected both or neither, got "
@@ -394,14 +653,9 @@ def text_drift_report(
         for name, emb, texts in sides:
             if len(emb) != len(texts):
                 raise ValueError(f"{name}: expected one row per text ({len(texts)} rows), got {len(emb)}")
-        if max_embedding_dims is None:
-            names = [f"embedding_dim_{j:03d}" for j in range(ref_emb.shape[1])]
-        else:
-            k = min(max_embedding_dims, ref_emb.shape[1], len(ref_emb) + len(cur_emb) - 1)
-            ref_emb, cur_emb = pooled_components(ref_emb, cur_emb, k)
-            names = [f"embedding_pc_{j + 1:02d}" for j in range(k)]
-        reference = pd.concat([reference, pd.DataFrame(ref_emb, columns=names)], axis=1)
-        current = pd.concat([current, pd.DataFrame(cur_emb, columns=names)], axis=1)
+        ref_frame, cur_frame = _embedding_frames(ref_emb, cur_emb, max_embedding_dims, "embedding")
+        reference = pd.concat([reference, ref_frame], axis=1)
+        current = pd.concat([current, cur_frame], axis=1)
     rng = np.random.default_rng(seed)
     reference = _subsample(reference, max_rows, rng)
     current = _subsample(current, max_rows, rng)

@@ -1,6 +1,6 @@
 """JSON records, graphs, log lines and image-text pairs as round modalities: the shipped examples through the
 pipeline (their metrics move the documented way from round 0 to round 6), detection, the modality's own
-one-line refusals, and the CLI end to end."""
+one-line refusals, the CLI end to end, and the Evidently reports of graph, image-text (and embedding) rounds."""
 
 from __future__ import annotations
 
@@ -145,6 +145,11 @@ def test_cli_audits_each_new_modality_and_refuses_a_bad_schema_in_one_line(home,
         assert done.returncode == 0, done.stderr
         result = json.loads(done.stdout)
         assert 0.0 <= result["metrics"][falling]["value"] <= 1.0, modality
+        assert 0.0 <= result["metrics"]["evidently_drift_share"]["value"] <= 1.0, modality  # every one has a report
+    # Each round's Evidently HTML is logged to its MLflow run (the staged copy is then removed).
+    reports = sorted(path.read_bytes()[:2000].lower().count(b"<html") for path in
+                     (home / "mlartifacts").rglob("round_6.html"))
+    assert reports == [1] * len(flags)
     # The JSON round's first schema violation per failing record, beside the round's plots (and in MLflow).
     violations = home / "reports" / "json-loop" / "round_6" / "schema_violations.jsonl"
     rows = [json.loads(line) for line in violations.read_text().splitlines()]
@@ -199,3 +204,98 @@ def test_a_json_round_with_no_number_left_in_a_numeric_field_leaves_the_tabular_
         got = pipe.modality_metrics(kind.load(round_, "round", 2, options, ref).data, round_where="round 2")
     assert "ks_mean" not in got and got["categorical_value_coverage"].value == pytest.approx(1 / 2)
     assert "round 2: flattened fields: numeric field 'score' has no number in this round" in caplog.text
+
+
+# ---------------------------------------------------------------- Evidently reports of graph, image-text, embedding
+
+
+def _drift(modality, reference, round_, html_path=None):
+    """The modality's report as the flow's ``drift_report`` task asks for it (these ignore the embeddings)."""
+    return MODALITY[modality].drift_report(reference, round_, reference_embeddings=None, round_embeddings=None,
+                                           columns=None, html_path=html_path, seed=0)
+
+
+def test_every_modality_builds_a_drift_report_and_says_what_it_tests():
+    views = {name: kind.drift_view for name, kind in MODALITY.items()}
+    assert all(kind.reports_drift for kind in MODALITY.values())
+    assert views == {"embedding": "embedding", "text": "text", "tabular": "table", "reasoning": "text",
+                     "agent": "text", "json": "text", "graph": "graph", "log": "text", "image_text": "image_text"}
+
+
+def _graph_objects(seed, n, n_nodes, p):
+    import networkx as nx
+
+    rng = np.random.default_rng(seed)
+    graphs = [nx.gnp_random_graph(int(rng.integers(*n_nodes)), p, seed=int(rng.integers(2**31))) for _ in range(n)]
+    return [{"nodes": list(g.nodes), "edges": [list(e) for e in g.edges]} for g in graphs]
+
+
+def test_a_graph_round_gets_an_evidently_report_on_its_per_graph_descriptors(tmp_path):
+    from monitor.inputs.graphs import graphs_from_objects
+    from monitor.publishing.evidently_report import GRAPH_DESCRIPTOR_COLUMNS
+
+    reference = graphs_from_objects(_graph_objects(1, 150, (15, 26), 0.15), "reference")
+    steady = _drift("graph", reference, graphs_from_objects(_graph_objects(2, 150, (15, 26), 0.15), "round 1"))
+    assert list(steady.per_column) == list(GRAPH_DESCRIPTOR_COLUMNS) and steady.drift_share == 0.0
+    html = tmp_path / "reports" / "round_2.html"
+    bigger = _drift("graph", reference, graphs_from_objects(_graph_objects(3, 150, (60, 81), 0.5), "round 2"), html)
+    assert (bigger.drift_share, bigger.drifted_columns) == (1.0, 6)  # much larger and denser: every descriptor
+    assert bigger.html_path == html and html.stat().st_size > 100_000
+    assert "mean_clustering" in html.read_text(encoding="utf-8")
+
+
+def test_an_image_text_round_gets_an_evidently_report_on_both_sides_and_its_captions(tmp_path):
+    from monitor.inputs.pairs import pairs_from_arrays
+
+    rng = np.random.default_rng(5)
+    words = ["cat", "dog", "car", "tree", "boat", "chair", "red", "small", "old", "on", "a", "the", "grass"]
+
+    def pairs(n, image_shift=0.0, spread=1.0, caption_words=(4, 12), captions=True, where="round"):
+        texts = [" ".join(rng.choice(words, size=rng.integers(*caption_words))) + "." for _ in range(n)]
+        return pairs_from_arrays(spread * rng.normal(size=(n, 24)) + image_shift, spread * rng.normal(size=(n, 24)),
+                                 texts if captions else None, where=where)
+
+    reference = pairs(200, where="reference")
+    steady = _drift("image_text", reference, pairs(200))
+    # 37 tests at 5%: a round of the reference's distribution drifts about 2 columns on average; this one, 1.
+    assert steady.n_columns == 16 + 16 + 5 and steady.drift_share == 1 / 37
+    shifted = _drift("image_text", reference, pairs(200, image_shift=4.0))  # 4 SDs on every image coordinate
+    drifted = [c for c, v in shifted.per_column.items() if v["drifted"]]
+    # Image side: the one direction that moved. Text side, same distribution: 2 columns by chance, as above.
+    assert [c for c in drifted if c.startswith("image_")] == ["image_pc_01"]
+    assert [c for c in drifted if not c.startswith("image_")] == ["text_pc_12", "text_pc_14"]
+    html = tmp_path / "round_3.html"
+    collapsed = _drift("image_text", reference, pairs(200, image_shift=4.0, spread=0.3, caption_words=(1, 3)), html)
+    # Every column but the captions' sentence count, 1 on both sides (one sentence each).
+    assert [c for c, v in collapsed.per_column.items() if not v["drifted"]] == ["caption_sentence_count"]
+    assert (collapsed.drift_share, collapsed.drifted_columns) == (36 / 37, 36)
+    assert html.stat().st_size > 100_000 and "caption_word_count" in html.read_text(encoding="utf-8")
+    # A round without captions is compared on its embeddings alone.
+    uncaptioned = _drift("image_text", reference, pairs(200, captions=False))
+    assert uncaptioned.n_columns == 32 and not any(c.startswith("caption_") for c in uncaptioned.per_column)
+
+
+def test_an_embedding_round_gets_an_evidently_report_on_its_pooled_components(tmp_path):
+    from monitor.publishing.evidently_report import embedding_drift_report
+
+    rng = np.random.default_rng(3)
+    reference, same = rng.normal(size=(300, 32)), rng.normal(size=(300, 32))
+    steady = _drift("embedding", reference, same)
+    assert steady == embedding_drift_report(reference, same) and steady.drift_share <= 2 / 16
+    html = tmp_path / "round_1.html"
+    collapsed = _drift("embedding", reference, 0.3 * rng.normal(size=(300, 32)) + 4.0, html)
+    assert (collapsed.drift_share, collapsed.drifted_columns, collapsed.n_columns) == (1.0, 16, 16)
+    assert html.stat().st_size > 100_000 and "embedding_pc_16" in html.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("modality, shares", [("graph", (1 / 6, 4 / 6)), ("image_text", (0.0, 12 / 37))])
+def test_the_shipped_collapsing_example_drifts_more_by_round_6(modality, shares):
+    reference_name, round_name, extra, _ = EXAMPLES[modality]
+    options = AuditOptions(modality=modality, n_boot=0, **extra)
+    kind = MODALITY[modality]
+    reference = kind.load(DATA / reference_name, "reference", None, options)
+    got = tuple(_drift(modality, reference.data, kind.load(DATA / round_name.format(g), "round", g, options,
+                                                             reference).data).drift_share for g in (0, 6))
+    # graph round 0: one of its 40 graphs has 2 components, a count no reference graph has, and Evidently's
+    # chi-square (a column of at most 5 values) flags any value the reference lacks.
+    assert got == pytest.approx(shares, abs=1e-12)

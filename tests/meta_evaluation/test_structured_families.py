@@ -173,7 +173,7 @@ def test_evidently_columns_follow_the_daemons_reports(family, text_columns):
     audit = pipe.audit(current, round_where="round", skip_failed_groups=True)
     ref, cur, numeric, categorical = runner.evidently_columns(modality, reference, current, pipe.reference_embeddings,
                                                               audit.embeddings)
-    assert MODALITY[modality].reports_drift == text_columns and categorical == []
+    assert (MODALITY[modality].drift_view == "text") == text_columns and categorical == []
     descriptors = list(evidently_report.TEXT_DESCRIPTOR_COLUMNS)
     assert (numeric[:len(descriptors)] == descriptors) == text_columns
     k = min(16, audit.embeddings.shape[1], 79)

@@ -14,8 +14,13 @@ from sklearn.decomposition import PCA
 
 from monitor.publishing.evidently_report import (
     DRIFT_SHARE_METRIC,
+    GRAPH_DESCRIPTOR_COLUMNS,
     TEXT_DESCRIPTOR_COLUMNS,
     DriftReport,
+    embedding_drift_report,
+    graph_descriptors,
+    graph_drift_report,
+    image_text_drift_report,
     pooled_components,
     _subsample,
     tabular_drift_report,
@@ -409,6 +414,154 @@ def test_text_input_errors(kwargs, message):
     args = {"reference_texts": ["a b.", "c d.", "e"], "round_texts": ["a.", "b c", "d"], **kwargs}
     with pytest.raises(ValueError, match=re.escape(message)):
         text_drift_report(**args)
+
+
+# ---------------------------------------------------------------- embedding, graph and image-text reports
+
+
+def _pc_names(prefix, k):
+    return [f"{prefix}_pc_{j:02d}" for j in range(1, k + 1)]
+
+
+def test_embedding_report_tests_the_pooled_components_and_a_mean_shift_moves_the_first():
+    rng = np.random.default_rng(20)
+    ref, same = rng.normal(size=(300, 48)), rng.normal(size=(300, 48))
+    steady = embedding_drift_report(ref, same.astype(np.float32))
+    assert list(steady.per_column) == _pc_names("embedding", 16)  # DEFAULT_EMBEDDING_DIMS, as the text report
+    # Each column is a K-S test at 5%: a round of the reference's distribution drifts about 0.8 of 16 columns on
+    # average; this one, 2.
+    assert (steady.drift_share, steady.drifted_columns, steady.n_columns) == (2 / 16, 2, 16)
+    # Several SDs along every coordinate: one direction, the first pooled axis; the other axes are orthogonal to
+    # it, so the round's projections on them keep the reference's distribution.
+    shifted_round = same + 4.0
+    shifted = embedding_drift_report(ref, shifted_round)
+    assert [c for c, v in shifted.per_column.items() if v["drifted"]] == ["embedding_pc_01"]
+    assert shifted.drift_share == 1 / 16
+    ref_pc, cur_pc = pooled_components(ref, shifted_round, 16)
+    for j in (0, 5):  # independent: K-S on the pooled projections, as Evidently tests them at 300 rows
+        column = f"embedding_pc_{j + 1:02d}"
+        assert shifted.per_column[column]["stat_test"] == "K-S p_value"
+        assert shifted.per_column[column]["score"] == pytest.approx(
+            scipy.stats.ks_2samp(ref_pc[:, j], cur_pc[:, j]).pvalue, rel=1e-9, abs=1e-300)
+    # A round collapsing onto a tighter cloud (a third of the spread) away from the reference: every axis moves.
+    collapsed = embedding_drift_report(ref, 0.3 * same + 4.0, max_embedding_dims=8)
+    assert list(collapsed.per_column) == _pc_names("embedding", 8)
+    assert (collapsed.drift_share, collapsed.drifted_columns) == (1.0, 8)
+    raw = embedding_drift_report(ref[:, :3], same[:, :3], max_embedding_dims=None)
+    assert list(raw.per_column) == ["embedding_dim_000", "embedding_dim_001", "embedding_dim_002"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"round_embeddings": np.ones((3, 4))},
+         "round_embeddings: expected D=2 features to match reference_embeddings, got D=4"),
+        ({"reference_embeddings": np.ones((3, 2), dtype=int)},
+         "reference_embeddings: expected a float array, got dtype int64"),
+        ({"max_embedding_dims": 0}, "max_embedding_dims: expected None or a positive integer, got 0"),
+        ({"max_rows": 1}, "max_rows: expected None or an integer >= 2, got 1"),
+    ],
+)
+def test_embedding_input_errors(kwargs, message):
+    args = {"reference_embeddings": np.ones((3, 2)), "round_embeddings": np.ones((3, 2)), **kwargs}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        embedding_drift_report(**args)
+
+
+def test_graph_descriptors_hand_computed():
+    import networkx as nx
+
+    triangle_and_isolated = nx.cycle_graph(3)
+    triangle_and_isolated.add_node(3)
+    directed = nx.DiGraph([(0, 1), (1, 0), (1, 1), (1, 2)])  # simple undirected view: the path 0-1-2
+    single = nx.Graph()
+    single.add_node("x")
+    got = graph_descriptors([nx.cycle_graph(3), nx.path_graph(4), triangle_and_isolated, directed, single])
+    assert list(got.columns) == list(GRAPH_DESCRIPTOR_COLUMNS) and got.dtypes.eq(np.float64).all()
+    expected = [
+        # nodes, edges, density 2m/(n(n-1)), mean degree 2m/n, mean clustering, components
+        [3, 3, 1.0, 2.0, 1.0, 1],  # triangle: every pair linked, every node's two neighbours linked
+        [4, 3, 0.5, 1.5, 0.0, 1],  # path: 3 of 6 pairs, no triangle
+        [4, 3, 0.5, 1.5, 0.75, 2],  # the triangle's nodes count 1, the isolated node 0
+        [3, 2, 2 / 3, 4 / 3, 0.0, 1],  # reciprocal edges are one edge, the self-loop is dropped
+        [1, 0, 0.0, 0.0, 0.0, 1],
+    ]
+    np.testing.assert_allclose(got.to_numpy(), np.array(expected, dtype=float), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match=re.escape("graphs[1]: expected a graph with at least one node")):
+        graph_descriptors([nx.path_graph(2), nx.Graph()])
+    with pytest.raises(ValueError, match=re.escape("graphs[0]: expected a networkx Graph or DiGraph, got MultiGraph")):
+        graph_descriptors([nx.MultiGraph([(0, 1)])])
+
+
+def _random_graphs(seed, n, n_nodes, p):
+    import networkx as nx
+
+    rng = np.random.default_rng(seed)
+    return [nx.gnp_random_graph(int(rng.integers(*n_nodes)), p, seed=int(rng.integers(2**31))) for _ in range(n)]
+
+
+def test_graph_report_tests_each_descriptor_and_much_denser_or_larger_graphs_drift():
+    reference = _random_graphs(1, 150, (15, 26), 0.15)
+    steady = graph_drift_report(reference, _random_graphs(2, 150, (15, 26), 0.15))
+    assert list(steady.per_column) == list(GRAPH_DESCRIPTOR_COLUMNS)
+    assert (steady.drift_share, steady.drifted_columns, steady.n_columns) == (0.0, 0, 6)
+    denser_round = _random_graphs(3, 150, (15, 26), 0.5)
+    denser = graph_drift_report(reference, denser_round)
+    # The same sizes, many more edges: everything drifts but the node count.
+    assert [c for c, v in denser.per_column.items() if not v["drifted"]] == ["node_count"]
+    assert denser.drift_share == 5 / 6
+    ref_d, cur_d = graph_descriptors(reference), graph_descriptors(denser_round)
+    for column in ("node_count", "mean_clustering"):  # independent: K-S on the descriptors
+        assert denser.per_column[column]["stat_test"] == "K-S p_value"
+        assert denser.per_column[column]["score"] == pytest.approx(
+            scipy.stats.ks_2samp(ref_d[column], cur_d[column]).pvalue, rel=1e-9, abs=1e-300)
+    larger = graph_drift_report(reference, _random_graphs(4, 150, (60, 81), 0.15))
+    assert (larger.drift_share, larger.drifted_columns) == (1.0, 6)
+
+
+def _captions(rng, n, low, high):
+    return [" ".join(rng.choice(WORDS, size=rng.integers(low, high))) for _ in range(n)]
+
+
+def test_image_text_report_tests_both_sides_and_the_captions():
+    rng = np.random.default_rng(21)
+    image, text = rng.normal(size=(200, 24)), rng.normal(size=(200, 24))
+    same_image, same_text = rng.normal(size=(200, 24)), rng.normal(size=(200, 24))
+    captions, same_captions = _captions(rng, 200, 4, 12), _captions(rng, 200, 4, 12)
+    columns = _pc_names("image", 16) + _pc_names("text", 16) + [f"caption_{c}" for c in TEXT_DESCRIPTOR_COLUMNS]
+    steady = image_text_drift_report(image, same_image, text, same_text, reference_captions=captions,
+                                     round_captions=same_captions)
+    assert list(steady.per_column) == columns
+    assert (steady.drift_share, steady.drifted_columns, steady.n_columns) == (0.0, 0, 37)
+    shifted = image_text_drift_report(image, same_image + 4.0, text, same_text, reference_captions=captions,
+                                      round_captions=same_captions)
+    assert [c for c, v in shifted.per_column.items() if v["drifted"]] == ["image_pc_01"]  # one direction moved
+    # Both sides collapsing onto tight clouds and the captions shrinking to two or three words: every column but
+    # the two caption descriptors that are constant on both sides (one sentence, no punctuation).
+    collapsed = image_text_drift_report(image, 0.3 * same_image + 4.0, text, 0.3 * same_text - 4.0,
+                                        reference_captions=captions, round_captions=_captions(rng, 200, 2, 4))
+    assert [c for c, v in collapsed.per_column.items() if not v["drifted"]] == [
+        "caption_sentence_count", "caption_non_letter_share"]
+    assert (collapsed.drift_share, collapsed.drifted_columns) == (35 / 37, 35)
+    no_captions = image_text_drift_report(image, same_image, text, same_text, max_embedding_dims=4)
+    assert list(no_captions.per_column) == _pc_names("image", 4) + _pc_names("text", 4)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"reference_captions": ["a", "b", "c"]}, "expected both or neither, got reference_captions only"),
+        ({"round_text": np.ones((2, 2))}, "round_text: expected one row per pair (3 rows, as round_image), got 2"),
+        ({"round_image": np.ones((3, 5))}, "round_image: expected D=2 features to match reference_image, got D=5"),
+        ({"reference_captions": ["a", "b"], "round_captions": ["a", "b", "c"]},
+         "reference_captions: expected one caption per pair (3), got 2"),
+    ],
+)
+def test_image_text_input_errors(kwargs, message):
+    ones = np.ones((3, 2))
+    args = {"reference_image": ones, "round_image": ones, "reference_text": ones, "round_text": ones, **kwargs}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        image_text_drift_report(**args)
 
 
 def test_drift_report_is_a_plain_dataclass():
