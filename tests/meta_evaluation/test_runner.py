@@ -145,7 +145,7 @@ def _independent_first_alarm(bench, run, rules) -> int | None:
     chart with all of its share, else half of it split over its metrics); the combined chart only adds alarms,
     so the first per-metric crossing bounds it
     from above and is checked separately."""
-    from monitor.engine.detectors import DEFAULT_DELTAS
+    from monitor.engine.detectors import DEFAULT_DELTA_WEIGHTS, DEFAULT_DELTAS
     from monitor.engine.detectors.e_cusum import log_mgf_upper_bound
 
     null = bench.nulls[(run.family, run.seed)]
@@ -176,7 +176,7 @@ def _independent_first_alarm(bench, run, rules) -> int | None:
             step = np.zeros(len(DEFAULT_DELTAS)) if not np.isfinite(zt) else \
                 np.array(DEFAULT_DELTAS) * (zt - offset) - log_m
             cusums = np.maximum(cusums, 0.0) + step
-            stat = np.log(np.exp(cusums).sum() / len(DEFAULT_DELTAS))
+            stat = np.log((np.array(DEFAULT_DELTA_WEIGHTS) * np.exp(cusums)).sum())
             if stat >= np.log(TINY.arl0 / weight):
                 first = t if first is None else min(first, t)
                 break

@@ -30,7 +30,7 @@ pseudo-rounds projected on the same :math:`a_t`
 null's offset bound. :math:`a_t` is fixed before round :math:`t` is seen, so under
 no feedback :math:`\mathbb E_0[e_{k,t}\mid\text{past}]\le 1` exactly as for a fixed
 direction: the CUSUM e-detectors :math:`M_{k,t}=e_{k,t}\max(M_{k,t-1},1)` and their
-average keep the guarantee :math:`\text{ARL}_0\ge A` of alarming at :math:`M_t\ge A`.
+weighted average keep the guarantee :math:`\text{ARL}_0\ge A` of alarming at :math:`M_t\ge A`.
 When all metrics move alike :math:`a_t` stays near :math:`\mathbf 1` (the sum);
 when a few move, it turns towards them within a few rounds.
 """
@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from monitor.engine.detectors.base import Detector
-from monitor.engine.detectors.e_cusum import DEFAULT_DELTAS, log_mgf_upper_bound
+from monitor.engine.detectors.e_cusum import DEFAULT_DELTAS, delta_weights, log_mgf_upper_bound, mixture_log_statistic
 
 DEFAULT_PRIOR = 0.5  # lambda: the equal weight every metric keeps, in null SDs of its mean score
 DEFAULT_SMOOTHING = 0.5  # alpha: the direction follows about the last two rounds
@@ -57,6 +57,7 @@ class AdaptiveECusum(Detector):
         correlation: ``[K, K]`` the null's correlation of those scores.
         deltas: shift sizes, in null standard deviations of the projection.
         offset: :math:`b`, how far the null's level may be off (null standard deviations).
+        shift_weights: mixture weights of the shifts (:func:`~monitor.engine.detectors.e_cusum.delta_weights`).
         prior: :math:`\lambda`, every metric's weight before any evidence.
         smoothing: :math:`\alpha` of the direction's exponentially weighted mean.
 
@@ -68,18 +69,19 @@ class AdaptiveECusum(Detector):
     >>> null = np.random.default_rng(0).standard_normal((4000, 3))
     >>> det = AdaptiveECusum(null, np.eye(3))
     >>> [round(det.update(np.array([4.0, 0.0, 0.0])), 2) for _ in range(3)]
-    [1.64, 6.68, 12.43]
+    [1.97, 7.34, 13.12]
     >>> det.weights().round(2).tolist()
     [4.0, 0.5, 0.5]
     >>> plain = ECusum.from_null(null.sum(axis=1) / np.sqrt(3))
     >>> [round(plain.update(4.0 / np.sqrt(3)), 2) for _ in range(3)]
-    [1.64, 3.63, 5.8]
+    [1.97, 4.14, 6.4]
     """
 
     null_scores: np.ndarray
     correlation: np.ndarray
     deltas: tuple = DEFAULT_DELTAS
     offset: float = 0.0
+    shift_weights: tuple | None = None
     prior: float = DEFAULT_PRIOR
     smoothing: float = DEFAULT_SMOOTHING
 
@@ -87,13 +89,14 @@ class AdaptiveECusum(Detector):
         self.null_scores = np.asarray(self.null_scores, dtype=np.float64)
         self.correlation = np.asarray(self.correlation, dtype=np.float64)
         self.deltas = np.asarray(self.deltas, dtype=np.float64)
+        if self.deltas.ndim != 1 or not (self.deltas > 0).all():
+            raise ValueError(f"deltas: expected positive shift sizes, got {self.deltas}")
+        self.shift_weights = delta_weights(self.deltas, self.shift_weights)
         if self.null_scores.ndim != 2 or self.null_scores.shape[0] < 2:
             raise ValueError(f"null_scores: expected [B >= 2, K] scores, got shape {self.null_scores.shape}")
         k = self.null_scores.shape[1]
         if self.correlation.shape != (k, k):
             raise ValueError(f"correlation: expected shape {(k, k)}, got {self.correlation.shape}")
-        if self.deltas.ndim != 1 or not (self.deltas > 0).all():
-            raise ValueError(f"deltas: expected positive shift sizes, got {self.deltas}")
         if not np.isfinite(self.offset) or self.offset < 0:
             raise ValueError(f"offset: expected a finite value >= 0, got {self.offset}")
         if not self.prior > 0:
@@ -153,11 +156,7 @@ class AdaptiveECusum(Detector):
     @property
     def log_statistic(self) -> float:
         """:math:`\\log M_t` (``-inf`` before the first round)."""
-        finite = self.log_cusums[np.isfinite(self.log_cusums)]
-        if finite.size == 0:
-            return -np.inf
-        top = finite.max()
-        return float(top + np.log(np.exp(finite - top).sum()) - np.log(self.deltas.size))
+        return mixture_log_statistic(self.log_cusums, self.shift_weights)
 
     def run(self, scores) -> np.ndarray:
         """``[T]`` :math:`\\log M_t` over ``[T, K]`` rounds of scores, from a fresh state."""

@@ -17,9 +17,9 @@ the finite-population correction of pseudo-rounds drawn from a finite pool)
 and :math:`b\ge 0` bounds how far the null's level may be off (the pool's own
 sampling error). Under no feedback :math:`\mathbb E_0[e_{k,t}\mid\text{past}]\le 1`.
 Each shift runs the CUSUM e-detector
-:math:`M_{k,t} = e_{k,t}\max(M_{k,t-1}, 1)` and the detector is their average
-:math:`M_t = \frac1K\sum_k M_{k,t}`, an e-detector again (averages of
-e-detectors are e-detectors). Alarming when :math:`M_t \ge A` gives an average
+:math:`M_{k,t} = e_{k,t}\max(M_{k,t-1}, 1)` and the detector is their weighted
+average :math:`M_t = \sum_k \pi_k M_{k,t}` (:math:`\sum_k \pi_k = 1`), an
+e-detector again (averages of e-detectors are e-detectors). Alarming when :math:`M_t \ge A` gives an average
 run length under the null of **at least** :math:`A` rounds (Shin et al.,
 Theorem 2.4); the state kept is :math:`\log M_{k,t}`.
 
@@ -37,6 +37,40 @@ from monitor.engine.detectors.base import Detector
 DEFAULT_DELTAS = (0.25, 0.5, 1.0, 2.0)
 # The MGF at delta = 2 is dominated by null scores near 2, which a thousand pseudo-rounds show; beyond
 # that it rests on tails they cannot show. Larger shifts still cross quickly at delta = 2.
+DEFAULT_DELTA_WEIGHTS = (0.125, 0.125, 0.25, 0.5)
+# Half the mixture on delta = 2: a loop that collapses in a few audits needs each round's evidence whole
+# (log 2 lost instead of log 4); a small sustained shift pays log 8 once and accumulates over many rounds.
+
+
+def delta_weights(deltas, weights=None) -> np.ndarray:
+    """``[K]`` mixture weights of the shifts: ``weights`` checked, else :data:`DEFAULT_DELTA_WEIGHTS` for the
+    default grid and equal weights for any other.
+
+    >>> delta_weights(DEFAULT_DELTAS).tolist(), delta_weights([1.0, 2.0]).tolist()
+    ([0.125, 0.125, 0.25, 0.5], [0.5, 0.5])
+    """
+    deltas = np.asarray(deltas, dtype=np.float64)
+    if weights is None:
+        same = deltas.shape == (len(DEFAULT_DELTAS),) and np.allclose(deltas, DEFAULT_DELTAS)
+        weights = DEFAULT_DELTA_WEIGHTS if same else np.full(deltas.shape, 1.0 / max(deltas.size, 1))
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.shape != deltas.shape or not (weights > 0).all() or abs(weights.sum() - 1.0) > 1e-9:
+        raise ValueError(f"weights: expected one positive weight per shift, summing to 1, got {weights.tolist()}")
+    return weights
+
+
+def mixture_log_statistic(log_cusums: np.ndarray, weights: np.ndarray) -> float:
+    """:math:`\\log\\sum_k \\pi_k M_{k,t}` from the per-shift :math:`\\log M_{k,t}` (``-inf`` before any round).
+
+    >>> round(mixture_log_statistic(np.array([0.0, np.log(3.0)]), np.array([0.5, 0.5])), 4)   # log((1 + 3) / 2)
+    0.6931
+    """
+    finite = np.isfinite(log_cusums)
+    if not finite.any():
+        return -np.inf
+    terms = log_cusums[finite] + np.log(weights[finite])
+    top = terms.max()
+    return float(top + np.log(np.exp(terms - top).sum()))
 
 
 def log_mgf_upper_bound(null_scores: np.ndarray, deltas, *, spread: float = 1.0, z_ucb: float = 2.0) -> np.ndarray:
@@ -78,20 +112,23 @@ class ECusum(Detector):
         log_mgf: ``[K]`` log upper bounds of the null MGF at ``deltas`` (:func:`log_mgf_upper_bound`).
         deltas: ``[K]`` shift sizes, in null standard deviations.
         offset: :math:`b`, how far the null's level may be off (null standard deviations).
+        shift_weights: ``[K]`` mixture weights :math:`\pi_k` (:func:`delta_weights`; None: its default).
 
     >>> det = ECusum.from_null(np.random.default_rng(1).standard_normal(4000))
     >>> [round(det.update(z), 2) for z in (0.0, 3.0, 3.0)]
-    [-0.46, 2.7, 6.17]
+    [-0.85, 3.2, 6.81]
     >>> det.n_updates, round(det.log_statistic, 2)
-    (3, 6.17)
+    (3, 6.81)
     """
 
     log_mgf: np.ndarray
     deltas: np.ndarray
     offset: float = 0.0
+    shift_weights: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.deltas = np.asarray(self.deltas, dtype=np.float64)
+        self.shift_weights = delta_weights(self.deltas, self.shift_weights)
         self.log_mgf = np.asarray(self.log_mgf, dtype=np.float64)
         if self.deltas.ndim != 1 or self.deltas.shape != self.log_mgf.shape or not (self.deltas > 0).all():
             raise ValueError(f"deltas, log_mgf: expected equal-length positive shifts, got {self.deltas}, {self.log_mgf}")
@@ -124,11 +161,7 @@ class ECusum(Detector):
     @property
     def log_statistic(self) -> float:
         """:math:`\\log M_t` (``-inf`` before the first round)."""
-        finite = self.log_cusums[np.isfinite(self.log_cusums)]
-        if finite.size == 0:
-            return -np.inf
-        top = finite.max()
-        return float(top + np.log(np.exp(finite - top).sum()) - np.log(self.deltas.size))
+        return mixture_log_statistic(self.log_cusums, self.shift_weights)
 
     def run(self, scores) -> np.ndarray:
         """``[T]`` :math:`\\log M_t` over a stream of scores, from a fresh state."""
