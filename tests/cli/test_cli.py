@@ -41,7 +41,8 @@ def test_audit_json_prints_exactly_one_object(home, shrinking_rounds, tmp_path):
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)  # fails on any extra output
     assert result["loop"] == "cli-loop" and result["round"] == 0 and result["status"] == "ok"
-    assert list(result["metrics"]) == metric_names("embedding")
+    # Evidently's drift share (the round's report) first, then the embedding suite
+    assert list(result["metrics"]) == ["evidently_drift_share", *metric_names("embedding")]
     assert list(result["metrics"])[:6] == ["precision", "recall", "density", "coverage", "vendi_score", "self_cosine_similarity"]
     assert all({"value", "ci_low", "ci_high"} <= set(m) for m in result["metrics"].values())
     assert result["alerts"] == []
@@ -163,7 +164,7 @@ def test_status_json_and_table(home, shrinking_rounds, capsys):
         report["rounds"][2]["metrics"]["recall"]["value"] - report["rounds"][1]["metrics"]["recall"]["value"]
     )
     # One state per metric; without bootstrap errors and with 3 rounds no change is significant yet.
-    assert {a["metric"] for a in report["alerts"]} == set(metric_names("embedding"))
+    assert {a["metric"] for a in report["alerts"]} == {"evidently_drift_share", *metric_names("embedding")}
     assert report["status"] == "ok" and report["history"] == []
     assert report["rounds"][2]["derivatives"]["recall"]["zscore"] is None
     assert 0.0 <= report["risk"]["risk"] <= 1.0

@@ -43,7 +43,7 @@ def test_audit_flow_store_mlflow_and_exporter(home, shrinking_rounds):
     assert set(last) == {"loop", "round", "metrics", "derivatives", "alerts", "risk", "transitions", "signals",
                          "guarantee", "status"}
     assert last["guarantee"] is None  # no pool: no null, the derivative rules
-    assert list(last["metrics"]) == metric_names("embedding")
+    assert list(last["metrics"]) == ["evidently_drift_share", *metric_names("embedding")]  # the report's, then the suite
     for m in last["metrics"].values():
         assert m["ci_low"] <= m["value"] <= m["ci_high"]
     # Contraction: recall falls round over round, and the loop ends critical.
@@ -64,7 +64,7 @@ def test_audit_flow_store_mlflow_and_exporter(home, shrinking_rounds):
     settings = load_settings()
     store = TrajectoryStore(settings.store_url)
     traj = store.trajectory("loop-a")
-    assert len(traj) == 4 * len(metric_names("embedding"))
+    assert len(traj) == 4 * (1 + len(metric_names("embedding")))  # with Evidently's drift share
     assert traj[traj.metric == "recall"]["value"].tolist() == pytest.approx(recalls)
 
     # MLflow: the loop's experiment has one parent run, one point per round at step = round...
@@ -99,7 +99,7 @@ def test_audit_flow_store_mlflow_and_exporter(home, shrinking_rounds):
     assert [r.info.run_id for r in round_runs(settings.mlflow_uri, "loop-a", settings.artifact_root)] == [
         r.info.run_id for r in nested]
     assert find_round_run(settings.mlflow_uri, "loop-a", 2, settings.artifact_root).info.run_id == nested[2].info.run_id
-    assert len(store.trajectory("loop-a")) == 4 * len(metric_names("embedding"))
+    assert len(store.trajectory("loop-a")) == 4 * (1 + len(metric_names("embedding")))
 
     # The exporter reads the store at scrape time.
     exporter = Exporter(store, "127.0.0.1", 0)
