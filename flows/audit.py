@@ -109,7 +109,12 @@ def drift_report(modality: str, seed: int, reference_data, round_data, reference
 def save_report(html_path: str, html: str) -> None:
     path = Path(html_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html, encoding="utf-8")
+    try:
+        path.write_text(html, encoding="utf-8")
+    except OSError as exc:  # a failed write() carries no file name: name the report for the one-line error
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
 
 
 @task(cache_policy=NO_CACHE, **_IO_RETRIES)  # cached on disk by key, see monitor.modalities.profile_cache

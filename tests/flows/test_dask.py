@@ -51,10 +51,10 @@ def test_audit_runs_its_tasks_on_a_dask_cluster_and_matches_the_thread_runner(tm
             else:
                 assert main(args) == 0
             results[runner] = json.loads(capsys.readouterr().out)
-    # The metric groups (submitted tasks) ran on the cluster, one task each; loads and store writes run
-    # in the flow's process, next to the state directory.
+    # The metric groups and Evidently's report (submitted tasks) ran on the cluster, one task each; loads and
+    # store writes run in the flow's process, next to the state directory.
     names = sorted(str(k).rsplit("-", 1)[0] for k in ran)
-    assert names == ["compute_metric_group"] * len(metrics_core.SUITE_GROUPS)
+    assert names == ["compute_metric_group"] * len(metrics_core.SUITE_GROUPS) + ["drift_report"]
     assert results["dask"]["metrics"] == results["threads"]["metrics"]
     assert results["dask"]["status"] == results["threads"]["status"]
     with TrajectoryStore(f"sqlite:///{tmp_path / 'dask' / 'store.db'}") as store:
