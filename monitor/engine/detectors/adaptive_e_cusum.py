@@ -41,15 +41,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from monitor.engine.detectors.base import Detector
-from monitor.engine.detectors.e_cusum import DEFAULT_DELTAS, delta_weights, log_mgf_upper_bound, mixture_log_statistic
+from monitor.engine.detectors.e_cusum import DEFAULT_DELTAS, ShiftMixture, delta_weights, log_mgf_upper_bound
 
 DEFAULT_PRIOR = 0.5  # lambda: the equal weight every metric keeps, in null SDs of its mean score
 DEFAULT_SMOOTHING = 0.5  # alpha: the direction follows about the last two rounds
 
 
 @dataclass
-class AdaptiveECusum(Detector):
+class AdaptiveECusum(ShiftMixture):
     r"""Mixture over shift sizes of CUSUM e-detectors on a predictably weighted sum of metric scores.
 
     Args:
@@ -152,13 +151,3 @@ class AdaptiveECusum(Detector):
         self.direction[defined] += self.smoothing * (z[defined] - self.direction[defined])
         self.n_updates += 1
         return self.log_statistic
-
-    @property
-    def log_statistic(self) -> float:
-        """:math:`\\log M_t` (``-inf`` before the first round)."""
-        return mixture_log_statistic(self.log_cusums, self.shift_weights)
-
-    def run(self, scores) -> np.ndarray:
-        """``[T]`` :math:`\\log M_t` over ``[T, K]`` rounds of scores, from a fresh state."""
-        self.reset()
-        return np.array([self.update(z) for z in np.asarray(scores, dtype=np.float64)])

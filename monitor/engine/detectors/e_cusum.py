@@ -104,8 +104,26 @@ def log_mgf_upper_bound(null_scores: np.ndarray, deltas, *, spread: float = 1.0,
     return np.asarray(out)
 
 
+class ShiftMixture(Detector):
+    """What every e-CUSUM here shares: per-shift :math:`\\log M_{k,t}` in ``log_cusums``, their mixture with
+    ``shift_weights``, and a run over a stream from a fresh state."""
+
+    log_cusums: np.ndarray
+    shift_weights: np.ndarray
+
+    @property
+    def log_statistic(self) -> float:
+        """:math:`\\log M_t` (``-inf`` before the first round)."""
+        return mixture_log_statistic(self.log_cusums, self.shift_weights)
+
+    def run(self, scores) -> np.ndarray:
+        """``[T]`` :math:`\\log M_t` over a stream of rounds (scores, or rows of scores), from a fresh state."""
+        self.reset()
+        return np.array([self.update(z) for z in np.asarray(scores, dtype=np.float64)])
+
+
 @dataclass
-class ECusum(Detector):
+class ECusum(ShiftMixture):
     r"""Mixture over shift sizes of CUSUM e-detectors on one standardised score stream.
 
     Args:
@@ -158,12 +176,4 @@ class ECusum(Detector):
         self.n_updates += 1
         return self.log_statistic
 
-    @property
-    def log_statistic(self) -> float:
-        """:math:`\\log M_t` (``-inf`` before the first round)."""
-        return mixture_log_statistic(self.log_cusums, self.shift_weights)
 
-    def run(self, scores) -> np.ndarray:
-        """``[T]`` :math:`\\log M_t` over a stream of scores, from a fresh state."""
-        self.reset()
-        return np.array([self.update(z) for z in np.asarray(scores, dtype=np.float64)])
