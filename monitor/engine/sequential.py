@@ -73,8 +73,7 @@ def chart_weights(signal_units: dict[str, list[tuple[str, ...]]]) -> dict[str, f
 
     The signals split the false-alarm budget by :data:`SIGNAL_SHARES` (a signal alone takes all of it), so a
     signal fed by many metrics (drift) does not dilute one fed by few (collapse). Within a signal the combined
-    chart takes half
-    the share and the units (metrics the null cannot tell apart, :func:`metric_units`) split the other half.
+    chart takes half the share and the units (metrics the null cannot tell apart, :func:`metric_units`) split the other half.
     A signal with a single unit has a single chart: its combined score is that unit's score, and the chart
     takes the whole share (the unit's ``metric:`` names alias it).
 
@@ -85,7 +84,7 @@ def chart_weights(signal_units: dict[str, list[tuple[str, ...]]]) -> dict[str, f
     signals = [s for s, units in signal_units.items() if units]
     out: dict[str, float] = {}
     for s in signals:
-        share = 1.0 if len(signals) == 1 else SIGNAL_SHARES[s] / sum(SIGNAL_SHARES[t] for t in signals)
+        share = SIGNAL_SHARES[s] / sum(SIGNAL_SHARES[t] for t in signals)  # renormalised over present signals
         units = signal_units[s]
         if len(units) == 1:
             out[f"signal:{s}"] = share

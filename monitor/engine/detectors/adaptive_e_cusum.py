@@ -110,9 +110,8 @@ class AdaptiveECusum(ShiftMixture):
         self.reset()
 
     def reset(self) -> None:
-        self.log_cusums = np.full(self.deltas.shape, -np.inf)  # M_0 = 0: max(M_0, 1) = 1 at the first round
+        super().reset()
         self.direction = np.zeros(self.null_scores.shape[1])
-        self.n_updates = 0
 
     def weights(self) -> np.ndarray:
         """``[K]`` :math:`a_t`, the weights the next round is projected on."""
@@ -136,9 +135,10 @@ class AdaptiveECusum(ShiftMixture):
         defined = np.isfinite(z)
         if not defined.any():
             return np.zeros_like(self.deltas)
-        a = np.where(defined, self.weights(), 0.0)
+        weights = self.weights()
+        a = np.where(defined, weights, 0.0)
         projection = float(a @ np.where(defined, z, 0.0) / np.sqrt(a @ self.correlation @ a))
-        log_mgf = log_mgf_upper_bound(self._null_projection(self.weights(), defined), self.deltas)
+        log_mgf = log_mgf_upper_bound(self._null_projection(weights, defined), self.deltas)
         return self.deltas * (projection - self.offset) - log_mgf
 
     def update(self, scores) -> float:
@@ -146,8 +146,7 @@ class AdaptiveECusum(ShiftMixture):
         z = np.asarray(scores, dtype=np.float64)
         if z.shape != self.direction.shape:
             raise ValueError(f"scores: expected {self.direction.size} metric scores, got shape {z.shape}")
-        self.log_cusums = np.maximum(self.log_cusums, 0.0) + self.log_evalues(z)
+        log_statistic = super().update(z)
         defined = np.isfinite(z)
         self.direction[defined] += self.smoothing * (z[defined] - self.direction[defined])
-        self.n_updates += 1
-        return self.log_statistic
+        return log_statistic

@@ -105,11 +105,27 @@ def log_mgf_upper_bound(null_scores: np.ndarray, deltas, *, spread: float = 1.0,
 
 
 class ShiftMixture(Detector):
-    """What every e-CUSUM here shares: per-shift :math:`\\log M_{k,t}` in ``log_cusums``, their mixture with
-    ``shift_weights``, and a run over a stream from a fresh state."""
+    """What every e-CUSUM here shares: per-shift :math:`\\log M_{k,t}` in ``log_cusums``, the CUSUM step on a
+    round's log e-values (:meth:`log_evalues`, each detector's own), their mixture with ``shift_weights``, and a
+    run over a stream from a fresh state."""
 
+    deltas: np.ndarray
     log_cusums: np.ndarray
     shift_weights: np.ndarray
+
+    def log_evalues(self, score) -> np.ndarray:
+        """``[K]`` log e-values of one round (0 when it carries no score)."""
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        self.log_cusums = np.full(self.deltas.shape, -np.inf)  # M_0 = 0: max(M_0, 1) = 1 at the first round
+        self.n_updates = 0
+
+    def update(self, score) -> float:
+        """Add one round; returns :math:`\\log M_t`."""
+        self.log_cusums = np.maximum(self.log_cusums, 0.0) + self.log_evalues(score)
+        self.n_updates += 1
+        return self.log_statistic
 
     @property
     def log_statistic(self) -> float:
@@ -159,21 +175,8 @@ class ECusum(ShiftMixture):
         """A detector whose e-values are calibrated on the null's pseudo-round scores."""
         return cls(log_mgf_upper_bound(null_scores, deltas, spread=spread), np.asarray(deltas, float), offset)
 
-    def reset(self) -> None:
-        self.log_cusums = np.zeros_like(self.deltas)
-        self.log_cusums[:] = -np.inf  # M_0 = 0: max(M_0, 1) = 1 at the first round
-        self.n_updates = 0
-
     def log_evalues(self, score: float) -> np.ndarray:
         """``[K]`` log e-values of one score (0 when the score is missing)."""
         if score is None or not np.isfinite(score):
             return np.zeros_like(self.deltas)
         return self.deltas * (float(score) - self.offset) - self.log_mgf
-
-    def update(self, score: float) -> float:
-        """Add one round's score; returns :math:`\\log M_t`."""
-        self.log_cusums = np.maximum(self.log_cusums, 0.0) + self.log_evalues(score)
-        self.n_updates += 1
-        return self.log_statistic
-
-
