@@ -100,4 +100,8 @@ def _audit(parameters: dict, options, args, settings) -> dict:
 
     audit_round = audit_flow(settings.home, quiet=args.json,
                              task_runner=task_runner(args.task_runner, args.dask_address))
+    if modalities.MODALITY[options.modality].reports_drift and args.task_runner != "dask":
+        from monitor.publishing.evidently_report import preload
+
+        preload()  # the Evidently import overlaps the temporary Prefect API's start (Dask: the workers import it)
     return audit_round(**{**parameters, "options": options})

@@ -46,12 +46,15 @@ is a numerical column of the same ``DataDriftPreset``. The axes are fitted on
 the reference and round pooled: axes fitted on the reference alone make a round
 from the very same distribution drift (see :func:`pooled_components`).
 
-Evidently is imported lazily: the import alone takes several seconds.
+Evidently is imported lazily: the import alone takes several seconds. A command about to audit one round calls
+:func:`preload` first, so that the import overlaps the temporary Prefect API's start.
 """
 
 from __future__ import annotations
 
 import re
+import sys
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -109,6 +112,33 @@ def _quiet_evidently() -> Iterator[None]:
         warnings.filterwarnings("ignore", message="invalid value encountered in divide", category=RuntimeWarning)
         warnings.filterwarnings("ignore", message="divide by zero encountered in divide", category=RuntimeWarning)
         yield
+
+
+_preload_lock = threading.Lock()
+_preload_thread: threading.Thread | None = None
+
+
+def preload() -> bool:
+    """Start importing Evidently (about 4 s) in a daemon thread, once per process; True when this call started it.
+
+    A one-round CLI audit calls it just before its flow: the import then runs while the temporary Prefect API
+    starts in a child process, instead of on the round's critical path. The report's own import waits for this
+    one (Python's per-module import lock) and raises any import error where it is handled.
+    """
+    global _preload_thread
+    with _preload_lock:
+        if _preload_thread is not None or "evidently.presets" in sys.modules:
+            return False
+        _preload_thread = threading.Thread(target=_import_evidently, name="evidently-preload", daemon=True)
+        _preload_thread.start()
+        return True
+
+
+def _import_evidently() -> None:
+    try:
+        import evidently.presets  # noqa: F401
+    except Exception:  # noqa: BLE001 - the report's own import raises it again, where it is handled
+        pass
 
 
 def _check_frame(df, name: str) -> None:

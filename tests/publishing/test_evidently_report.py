@@ -567,3 +567,19 @@ def test_image_text_input_errors(kwargs, message):
 def test_drift_report_is_a_plain_dataclass():
     report = DriftReport(0.5, 1, 2)
     assert report.per_column == {} and report.html_path is None
+
+
+def test_preload_imports_evidently_once_in_a_background_thread():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from monitor.publishing import evidently_report as er\n"
+        "assert 'evidently' not in sys.modules\n"
+        "started, again = er.preload(), er.preload()\n"
+        "er._preload_thread.join(120)\n"
+        "print(started, again, er._preload_thread.name, 'evidently.presets' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, check=True)
+    assert out.stdout.split() == ["True", "False", "evidently-preload", "True"]
