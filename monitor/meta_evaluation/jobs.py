@@ -192,8 +192,29 @@ def make_jobs(families: Sequence[str], settings: BenchSettings, rules, nulls: di
     return sorted(jobs, key=lambda j: -_job_cost(j.run_id, settings))
 
 
-def _init_worker() -> None:
-    """Quiet warnings, one torch thread, and the heavy imports done once (not billed to the first job)."""
+def _die_with(parent_pid: int) -> None:
+    """Make this worker die with the run that started it (Linux): a ``meta-evaluate`` stopped by SIGTERM or
+    ``kill -9`` used to leave its workers computing their jobs as orphans."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the run died before the signal was armed
+        os._exit(1)
+
+
+def _init_worker(parent_pid: int | None = None) -> None:
+    """Die with the run, quiet warnings, one torch thread, and the heavy imports done once (not billed to the
+    first job)."""
+    if parent_pid is not None:
+        _die_with(parent_pid)
     import warnings
 
     warnings.filterwarnings("ignore")  # Evidently and scipy warn per column; results are unaffected
@@ -255,7 +276,8 @@ def run_jobs(jobs: Sequence, workers: int = 1, progress: bool = True, label: str
 
             # spawn: a fresh interpreter per worker, safe after torch/OpenMP initialised in this one
             context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker) as pool:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+                                     initargs=(os.getpid(),)) as pool:
                 futures = {pool.submit(_run_any, job): job for job in jobs}
                 for future in as_completed(futures):
                     results.append(future.result())

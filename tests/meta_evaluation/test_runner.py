@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -442,3 +443,47 @@ def test_settings_are_checked():
         runner.BenchSettings(quick=True, seeds=(0,), n_audit=5, n_boot=1, n_permutations=1)
     with pytest.raises(ValueError, match="seeds"):
         runner.BenchSettings(quick=True, seeds=(), n_audit=50, n_boot=1, n_permutations=1)
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie left unreaped by the container's init counts as dead)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_a_killed_run_takes_its_workers_with_it(tmp_path):
+    """kill -9 of the run (meta-evaluate's process) ends its spawned workers mid-job: no orphan computing on."""
+    import signal
+    import subprocess
+    import time
+
+    code = (
+        "import multiprocessing, os, sys, time\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from monitor.meta_evaluation.jobs import _die_with\n"
+        "if __name__ == '__main__':\n"
+        "    pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context('spawn'), initializer=_die_with,\n"
+        "                              initargs=(os.getpid(),))\n"
+        "    pids = {pool.submit(os.getpid).result() for _ in range(8)}\n"
+        "    pool.submit(time.sleep, 300)\n"
+        "    print(*pids, flush=True)\n"
+        "    time.sleep(300)\n"
+    )
+    script = tmp_path / "run.py"
+    script.write_text(code, encoding="utf-8")
+    run = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        workers = [int(p) for p in run.stdout.readline().split()]
+        assert workers and all(_alive(p) for p in workers)
+        run.send_signal(signal.SIGKILL)
+        run.wait(30)
+        deadline = time.monotonic() + 30
+        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [p for p in workers if _alive(p)] == []
+    finally:
+        run.kill()
