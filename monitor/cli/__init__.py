@@ -294,6 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
     meta.add_argument("--workers", type=_positive_int, default=2, help="worker processes (default 2)")
     meta.add_argument("--out", default="docs/meta-evaluation.md",
                        help="the Markdown report; plots go beside it in <stem>/ (default docs/meta-evaluation.md)")
+    meta.add_argument("--rescore", action="store_true",
+                      help="audit nothing: re-apply the current engine and rules to the runs the last run with this "
+                           "--out archived in the state directory (meta-evaluation-archive/<stem>/), and write the "
+                           "report again (seconds, not an hour)")
 
     demo = verb("demo", "a collapse loop audited round by round (default: the L4 real-text loop, a bigram model "
                         "refitted on its own samples), with its alarm and lead time over the true onset")

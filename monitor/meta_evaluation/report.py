@@ -67,7 +67,8 @@ def render_markdown(result: BenchResult, plots: dict[str, str], results_json: st
         ["mode", "quick (CI)" if s.quick else "full"],
         ["command", f"`{command}`" if command else
          "`collapse-monitor meta-evaluate" + (" --quick" if s.quick else "") + f" --seeds {len(s.seeds)}`"],
-        ["date", result.date],
+        ["date", result.date if not result.rescored else
+         f"{result.date} (audits); engine and rules re-applied to the archived runs {result.rescored}"],
         ["seeds", ", ".join(str(x) for x in s.seeds) + ("" if s.text_seeds is None else
                   "; text loops (L3, L4): " + ", ".join(str(x) for x in s.text_seeds))],
         ["samples per audit round (and reference)", f"{s.n_audit} (L5: the real table's 178 rows as reference"

@@ -152,6 +152,7 @@ class BenchResult:
     date: str = ""
     rules_target_arl0: float | None = None  # the rules' own calibration target (rounds)
     nulls: dict = field(default_factory=dict, repr=False)  # (family, seed) -> monitor.engine.null.LoopNull
+    rescored: str = ""  # when the engine was re-applied to an archive of this run (rescore), else ""
 
     def summary(self) -> dict:
         """JSON-ready: settings, headline, targets, per-family scores and timings (not the per-round data)."""
@@ -159,6 +160,7 @@ class BenchResult:
         return {
             "settings": self.settings.as_dict(),
             "date": self.date,
+            "rescored": self.rescored,
             "rules_target_arl0": self.rules_target_arl0,
             "rules": self.rules_sources,
             "machine": self.machine,
@@ -196,3 +198,33 @@ def run_benchmark(settings: BenchSettings, rules, *, families: Sequence[str] | N
     return BenchResult(settings, scored, targets(scored), headline(scored), results,
                        {**_timings(results, wall, workers), "null_cpu_seconds": null_seconds}, checks, list(rules_sources), machine(),
                        date=time.strftime("%Y-%m-%d %H:%M"), rules_target_arl0=rules.target_arl0, nulls=nulls)
+
+
+def rescore(archive, rules, *, families: Sequence[str] | None = None, rules_sources: Sequence[str] = ()) -> BenchResult:
+    """Re-apply the engine (and ``rules``) to an archived meta-evaluation's runs and score them again.
+
+    Nothing is audited: the runs' trajectories, baselines' inputs, oracles and nulls are the archive's
+    (:mod:`monitor.meta_evaluation.archive`), so this takes seconds where the run took an hour.
+
+    Args:
+        archive: a :class:`monitor.meta_evaluation.archive.Archive`.
+        rules: the engine's resolved rules.
+        families: loop ids to score (default: every loop in the archive).
+        rules_sources: where the rules came from, for the report.
+    """
+    import dataclasses
+    import warnings
+
+    chosen = list(families) if families is not None else list(archive.families)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # as in the run's workers (jobs._init_worker)
+        runs = [dataclasses.replace(r, engine=evaluate_run(r.trajectory, r.generations, rules,
+                                                            archive.nulls.get((r.family, r.seed))))
+                for r in archive.runs if r.family in chosen]
+    runs.sort(key=lambda r: (r.family, r.kind != "collapse", r.run_id, r.seed))
+    scored = {f: score_family([r for r in runs if r.family == f], rules) for f in chosen}
+    checks = [c for r in runs for c in r.evidently_check]
+    return BenchResult(archive.settings, scored, targets(scored), headline(scored), runs, archive.timings, checks,
+                       list(rules_sources), archive.machine, date=archive.date, rules_target_arl0=rules.target_arl0,
+                       nulls={k: v for k, v in archive.nulls.items() if k[0] in chosen},
+                       rescored=time.strftime("%Y-%m-%d %H:%M"))

@@ -416,6 +416,45 @@ def test_cli_quick_writes_report_plots_and_json(tmp_path, capsys):
     assert data["headline"] == summary["headline"]
     assert len(data["runs"]) == 2 * len(runner.family_members(FAMILY)) and data["settings"]["quick"] is True
 
+    # the run archived its audits; --rescore re-applies the engine to them, auditing nothing
+    archived = tmp_path / "home" / "meta-evaluation-archive" / "benchmark"
+    assert len(list((archived / "runs").glob("*.json.gz"))) == len(data["runs"])
+    assert len(list((archived / "nulls").glob("*.json.gz"))) == 2
+    report_before = out.read_text()
+    code = main(["--home", str(tmp_path / "home"), "meta-evaluate", "--loops", FAMILY, "--out", str(out),
+                 "--rescore", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    rescored = json.loads((tmp_path / "docs" / "benchmark" / "results.json").read_text())
+    assert rescored.pop("rescored") and not data.pop("rescored")
+    assert rescored == data  # same engine, same rules: the very same results
+    date_line = next(line for line in out.read_text().splitlines() if line.startswith("| date |"))
+    assert "engine and rules re-applied to the archived runs" in date_line
+    assert [a for a in out.read_text().splitlines() if not a.startswith("| date |")] == \
+        [b for b in report_before.splitlines() if not b.startswith("| date |")]
+    # other rules: a looser guarantee alarms no later on any run, and the report names the rules
+    rules = tmp_path / "loose.toml"
+    rules.write_text("[alarm]\narl0 = 20.0\n")
+    code = main(["--home", str(tmp_path / "home"), "--rules", str(rules), "meta-evaluate", "--loops", FAMILY,
+                 "--out", str(out), "--rescore", "--json"])
+    assert code == 0, capsys.readouterr().err
+    loose = json.loads((tmp_path / "docs" / "benchmark" / "results.json").read_text())
+    assert loose["rules"] == [str(rules)]
+    first = {(r["run"], r["seed"]): r["engine_alarm_generation"] for r in data["runs"]}
+    for r in loose["runs"]:
+        before = first[(r["run"], r["seed"])]
+        if before is not None:
+            assert r["engine_alarm_generation"] is not None and r["engine_alarm_generation"] <= before
+    assert sum(r["engine_alarm_generation"] is not None for r in loose["runs"]) > \
+        sum(g is not None for g in first.values())
+    # refused: sizes given to a rescore, and a rescore with no archive
+    capsys.readouterr()
+    assert main(["--home", str(tmp_path / "home"), "meta-evaluate", "--quick", "--out", str(out), "--rescore"]) == 1
+    assert "drop --quick" in capsys.readouterr().err
+    assert main(["--home", str(tmp_path / "other"), "meta-evaluate", "--out", str(out), "--rescore"]) == 1
+    err = capsys.readouterr().err
+    assert "no meta-evaluation archive here" in err and len(err.strip().splitlines()) == 1
+
 
 def test_unknown_loop_pattern_names_the_known_loops(tmp_path, capsys):
     with pytest.raises(CollapseMonitorError, match="known loop ids: L1-d1-M20, .*L4-text"):
