@@ -26,4 +26,4 @@ if ! command -v promtool >/dev/null || ! command -v amtool >/dev/null || ! comma
   fi
 fi
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
-exec .venv/bin/python -m pytest -q "$@"
+exec .venv/bin/python -m pytest -q --durations=25 "$@"
