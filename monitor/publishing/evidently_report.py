@@ -63,7 +63,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from metrics_core._checks import _check_embedding_array, _check_embeddings, _check_same_dim, _check_texts
+from metrics_core._checks import _check_embedding_array, _check_same_dim, _check_texts
 from monitor.publishing.evidently_snapshot import drift_share_from_dict, per_column_drift_from_dict
 
 DRIFT_SHARE_METRIC = "evidently_drift_share"
@@ -675,10 +675,8 @@ def text_drift_report(
     reference = text_descriptors(ref_texts)
     current = text_descriptors(cur_texts)
     if reference_embeddings is not None:
-        ref_t = _check_embeddings(reference_embeddings, "reference_embeddings")
-        cur_t = _check_embeddings(round_embeddings, "round_embeddings")
-        _check_same_dim(ref_t, cur_t, "reference_embeddings", "round_embeddings")
-        ref_emb, cur_emb = ref_t.double().numpy(), cur_t.double().numpy()
+        ref_emb, cur_emb = _checked_embedding_pair(reference_embeddings, round_embeddings, "reference_embeddings",
+                                                   "round_embeddings")
         sides = (("reference_embeddings", ref_emb, ref_texts), ("round_embeddings", cur_emb, cur_texts))
         for name, emb, texts in sides:
             if len(emb) != len(texts):
