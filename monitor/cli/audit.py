@@ -14,18 +14,15 @@ from monitor.publishing.render import console, render_audit
 from monitor.store import TrajectoryStore
 
 
+# AuditOptions' fields whose CLI flags have other names; every other field is the flag of its own name.
+_FLAG_OF_FIELD = {"n_boot": "bootstrap", "constraints_path": "constraints", "schema_path": "schema"}
+
+
 def _options(args, modality: str):
     from monitor.options import AuditOptions
 
-    return AuditOptions(
-        k=args.k, n_boot=args.bootstrap, seed=args.seed, max_samples=args.max_samples,
-        allow_size_change=args.allow_size_change, modality=modality, text_field=args.text_field,
-        featurizer=args.featurizer, protected_attribute=args.protected_attribute, constraints_path=args.constraints,
-        schema_path=args.schema, null_rounds=args.null_rounds, question_field=args.question_field,
-        answer_field=args.answer_field, rationale_field=args.rationale_field, passed_field=args.passed_field,
-        code_language=args.code_language, verifier=args.verifier, verifier_timeout=args.verifier_timeout,
-        match_key=args.match_key, log_pattern=args.log_pattern, encoder=args.encoder,
-    )
+    return AuditOptions(modality=modality, **{name: getattr(args, _FLAG_OF_FIELD.get(name, name))
+                                              for name in AuditOptions.model_fields if name != "modality"})
 
 
 def _validated_inputs(args, modality: str, options):
