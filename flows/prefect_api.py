@@ -156,8 +156,8 @@ def tie_temporary_api() -> None:
     import sys
     import threading
 
-    if not sys.platform.startswith("linux"):
-        return
+    if not sys.platform.startswith("linux") or os.environ.get("PREFECT_API_URL"):
+        return  # no temporary API will start (an API URL is set): no need to import the server (about 2 s)
     from prefect.server.api import server
 
     cls = server.SubprocessASGIServer
