@@ -184,7 +184,7 @@ def test_cli_audits_a_reasoning_round_and_refuses_missing_gold_in_one_line(home,
     cli = [sys.executable, "-m", "monitor.cli", "--home", str(home), "audit", "reason-loop"]
     reference, round_ = files
     done = subprocess.run([*cli, "0", str(round_), "--reference", str(reference), "--modality", "reasoning",
-                           "--k", "3", "--bootstrap", "0", "--json"],
+                           "--k", "3", "--bootstrap", "0", "--null-rounds", "200", "--json"],
                           capture_output=True, text=True, env=_env(home, tmp_path), timeout=300)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -195,7 +195,7 @@ def test_cli_audits_a_reasoning_round_and_refuses_missing_gold_in_one_line(home,
     partial = _write(tmp_path / "partial.jsonl", [{"question_id": "q1", "answer": "4", "rationale": r}
                                                   for r in REFERENCE_RATIONALES["q1"] * 2])
     refused = subprocess.run([*cli, "1", str(round_), "--reference", str(partial), "--modality", "reasoning",
-                              "--k", "3", "--bootstrap", "0", "--json"],
+                              "--k", "3", "--bootstrap", "0", "--null-rounds", "200", "--json"],
                              capture_output=True, text=True, env=_env(home, tmp_path), timeout=300)
     assert refused.returncode == 1 and refused.stdout == ""
     assert refused.stderr.splitlines() == [
@@ -216,7 +216,7 @@ def test_cli_builds_a_reasoning_loop_s_null_from_a_pool_of_questions(home, tmp_p
                                                for q in range(4) for _ in range(3)])
     done = subprocess.run([sys.executable, "-m", "monitor.cli", "--home", str(home), "audit", "pooled", "0",
                            str(round_), "--reference", str(reference), "--pool", str(pool), "--modality", "reasoning",
-                           "--k", "3", "--bootstrap", "0", "--json"],
+                           "--k", "3", "--bootstrap", "0", "--null-rounds", "200", "--json"],
                           capture_output=True, text=True, env=_env(home, tmp_path), timeout=600)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)

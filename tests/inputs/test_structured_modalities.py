@@ -131,7 +131,20 @@ def _env(home, tmp_path) -> dict:
     return env
 
 
-def test_cli_audits_each_new_modality_and_refuses_a_bad_schema_in_one_line(home, tmp_path):
+@pytest.fixture
+def prefect_api(tmp_path):
+    """One real ``prefect server start`` for a test's several audits (a temporary API per command costs ~10 s)."""
+    from processes import start_prefect_server, stop_server
+
+    state = tmp_path / "prefect-server"
+    state.mkdir()
+    server, url = start_prefect_server(state)
+    yield url
+    stop_server(server)
+
+
+def test_cli_audits_each_new_modality_and_refuses_a_bad_schema_in_one_line(home, tmp_path, prefect_api):
+    env = {**_env(home, tmp_path), "PREFECT_API_URL": prefect_api}
     flags = {"json": ["--modality", "json", "--schema", str(DATA / "json_schema.json"), "--match-key", "id"],
              "graph": ["--constraints", str(DATA / "graph_constraints.toml")],
              "log": ["--log-pattern", LOG_PATTERN], "image_text": []}
@@ -141,7 +154,7 @@ def test_cli_audits_each_new_modality_and_refuses_a_bad_schema_in_one_line(home,
             [sys.executable, "-m", "monitor.cli", "--home", str(home), "audit", f"{modality}-loop", "6",
              str(DATA / round_name.format(6)), "--reference", str(DATA / reference_name), "--bootstrap", "0",
              "--json", *extra],
-            capture_output=True, text=True, env=_env(home, tmp_path), timeout=300)
+            capture_output=True, text=True, env=env, timeout=300)
         assert done.returncode == 0, done.stderr
         result = json.loads(done.stdout)
         assert 0.0 <= result["metrics"][falling]["value"] <= 1.0, modality
@@ -167,7 +180,7 @@ def test_cli_audits_each_new_modality_and_refuses_a_bad_schema_in_one_line(home,
         [sys.executable, "-m", "monitor.cli", "--home", str(home), "audit", "json-loop", "4",
          str(DATA / "json_rounds/round_4.jsonl"), "--reference", str(DATA / "json_reference.jsonl"), "--modality",
          "json", "--schema", str(bad), "--bootstrap", "0", "--json"],
-        capture_output=True, text=True, env=_env(home, tmp_path), timeout=300)
+        capture_output=True, text=True, env=env, timeout=300)
     assert refused.returncode == 1 and refused.stdout == ""
     assert len(refused.stderr.splitlines()) == 1 and str(bad) in refused.stderr
 
