@@ -134,16 +134,6 @@ def prepare_flows(home: Path | None = None) -> str | None:
     return shared
 
 
-def _die_with_parent() -> None:  # runs in the child, between fork and exec
-    import ctypes
-    import signal
-
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def tie_temporary_api() -> None:
     """Make the temporary Prefect API this process may start die with it, even on ``kill -9`` (Linux).
 
@@ -160,6 +150,8 @@ def tie_temporary_api() -> None:
         return  # no temporary API will start (an API URL is set): no need to import the server (about 2 s)
     from prefect.server.api import server
 
+    from monitor.lifetime import die_with_parent
+
     cls = server.SubprocessASGIServer
     if getattr(cls._run_uvicorn_command, "_tied", False):
         return
@@ -171,7 +163,7 @@ def tie_temporary_api() -> None:
         real_popen = subprocess.Popen
 
         def popen(*args, **kwargs):
-            kwargs.setdefault("preexec_fn", _die_with_parent)
+            kwargs.setdefault("preexec_fn", die_with_parent)
             return real_popen(*args, **kwargs)
 
         subprocess.Popen = popen  # only for this call, on the main thread, while nothing else starts processes

@@ -197,14 +197,9 @@ def _die_with(parent_pid: int) -> None:
     ``kill -9`` used to leave its workers computing their jobs as orphans."""
     import sys
 
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-    import signal
+    from monitor.lifetime import die_with_parent
 
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
+    if not sys.platform.startswith("linux") or not die_with_parent():
         return
     if os.getppid() != parent_pid:  # the run died before the signal was armed
         os._exit(1)
