@@ -60,8 +60,8 @@ def run(args) -> int:
         if args.quick or args.seeds or getattr(args, "text_seeds", None):
             raise CollapseMonitorError("--rescore: the sizes and seeds are the archived run's; drop --quick, --seeds "
                                        "and --text-seeds")
-        stored = archive.load_archive(folder, families if args.loops else None)
-        result = runner.rescore(stored, rules, families=families if args.loops else None, rules_sources=sources)
+        stored = archive.load_archive(folder, families if args.loops else None)  # only the chosen loops
+        result = runner.rescore(stored, rules, rules_sources=sources)
         bench_settings = result.settings
     else:
         bench_settings = runner.default_settings(args.quick, args.seeds, getattr(args, "text_seeds", None))

@@ -122,7 +122,7 @@ def save_archive(result, folder: str | Path) -> Path:
                 _write_gz(staging / "nulls" / _name(family, seed), {"null": null.as_json()})
         index = {"format": FORMAT, "settings": result.settings.as_dict(), "date": result.date,
                  "machine": result.machine, "timings": result.timings, "rules_sources": result.rules_sources,
-                 "evidently_check": result.evidently_check, "families": sorted(result.families)}
+                 "evidently_check": result.evidently_check, "families": list(result.families)}  # the run's order
         (staging / INDEX).write_text(json.dumps({k: _encode(v) for k, v in index.items()}, allow_nan=False, indent=1),
                                      encoding="utf-8")
         old = folder.with_name(f".{folder.name}.{os.getpid()}.old")
@@ -200,4 +200,4 @@ def load_archive(folder: str | Path, families=None) -> Archive:
         except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
             raise CollapseMonitorError(f"{path}: unreadable archived null: {exc}") from exc
     return Archive(settings, runs, nulls, index["date"], index["machine"], index["timings"],
-                   index["rules_sources"], index["evidently_check"], sorted(wanted))
+                   index["rules_sources"], index["evidently_check"], [f for f in index["families"] if f in wanted])

@@ -72,6 +72,10 @@ def test_an_archive_is_replaced_whole_and_bad_files_are_named(tmp_path):
     archive.save_archive(_result([_run(3)], {}), folder)
     assert [r.seed for r in archive.load_archive(folder).runs] == [3]
     assert [p.name for p in tmp_path.iterdir()] == ["arch"]  # no staging folder left behind
+    # the loops keep the run's order (a rescored report lists them as the run's did)
+    two = _result([_run(0)], {})
+    two.families = {"L5-wine": {}, "L1-d1-M20": {}}
+    assert archive.load_archive(archive.save_archive(two, tmp_path / "two")).families == ["L5-wine", "L1-d1-M20"]
     with pytest.raises(CollapseMonitorError, match="holds loops \\['L1-d1-M20'\\], not \\['L5-wine'\\]"):
         archive.load_archive(folder, ["L5-wine"])
     bad = folder / "runs" / "L1-d1-M20__s3.json.gz"
