@@ -102,7 +102,8 @@ def _name(stem: str, seed: int) -> str:
 def save_archive(result, folder: str | Path) -> Path:
     """Write ``result``'s runs (without the engine's verdicts) and nulls to ``folder``, replacing it whole.
 
-    Written beside it first and swapped in by renames, so a crash leaves the previous archive or the new one.
+    Written beside it first and swapped in by renames, so a crash leaves the previous archive or the new one;
+    what a killed save left beside it is removed by the next save.
 
     Args:
         result: a :class:`monitor.meta_evaluation.runner.BenchResult` of audited runs.
@@ -110,7 +111,9 @@ def save_archive(result, folder: str | Path) -> Path:
     """
     folder = Path(folder)
     staging = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
+    for left in folder.parent.glob(f".{folder.name}.*.*"):  # a killed save's staging or swapped-out copy
+        if left.suffix in (".tmp", ".old") and left.is_dir():
+            shutil.rmtree(left, ignore_errors=True)
     (staging / "runs").mkdir(parents=True)
     (staging / "nulls").mkdir()
     try:
